@@ -1,0 +1,47 @@
+"""Prometheus durations: parse once, print canonically."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_UNITS = (("y", 365 * 86400), ("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1), ("ms", 0.001))
+_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    """A duration in milliseconds; str() gives Prometheus' own spelling (90s -> 1m30s)."""
+
+    ms: int
+
+    @property
+    def seconds(self) -> float:
+        return self.ms / 1000
+
+    def __str__(self) -> str:
+        if self.ms == 0:
+            return "0s"
+        out, rest = "", self.ms
+        for unit, secs in _UNITS:
+            size = int(secs * 1000)
+            if rest >= size:
+                out += f"{rest // size}{unit}"
+                rest %= size
+        return out
+
+    def __mul__(self, k: float) -> "Duration":
+        return Duration(int(round(self.ms * k)))
+
+    __rmul__ = __mul__
+
+
+def parse_duration(text: str) -> Duration:
+    """'1h30m' -> Duration; ValueError naming valid examples otherwise."""
+    m = _RE.match(text) if isinstance(text, str) else None
+    if not m or not text:
+        raise ValueError(f"must be a duration like 30s, 5m, 1h30m or 15d (got {text!r})")
+    ms = 0
+    for value, (_, secs) in zip(m.groups(), _UNITS):
+        if value:
+            ms += int(value) * int(secs * 1000)
+    return Duration(ms)

@@ -1,0 +1,521 @@
+"""The services.yaml schema: what users write. Shapes and single-field rules only.
+
+Cross-references (a receiver a level names, a team a service names, duplicate
+names, PromQL that does not parse) are checked when the model is resolved
+(generator/model.py), where the whole inventory is in view.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from generator import defaults
+from generator.durations import parse_duration
+
+SCHEMA_VERSION = 1
+
+LEVELS = ("P0", "P1", "P2", "P3")
+Level = Literal["P0", "P1", "P2", "P3"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_ALERT = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_HOSTPORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):([0-9]{1,5})$")
+_URL = re.compile(r"^(https?)://[^\s/?#]+(/[^\s]*)?$")
+_PROBE_URL = re.compile(r"^(https?|tcp|icmp|dns)://[^\s/?#]+(/[^\s]*)?$")
+_BYTES = re.compile(r"^[0-9]+(\.[0-9]+)?(B|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB)$")
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
+
+
+def _matches(pattern: re.Pattern[str], what: str, example: str):
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"must be {what}, e.g. {example} (got {value!r})")
+        return value
+
+    return AfterValidator(check)
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)  # raises ValueError with an example of a valid value
+    return value
+
+
+def _check_label_name(value: str) -> str:
+    if not _LABEL.match(value):
+        raise ValueError(f"must be a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*) (got {value!r})")
+    if value.startswith("__"):
+        raise ValueError(f"label names starting with __ are reserved for Prometheus (got {value!r})")
+    return value
+
+
+def _check_hostport(value: str) -> str:
+    m = _HOSTPORT.match(value)
+    if not m or not 0 < int(m.group(3)) < 65536:
+        raise ValueError(f"must be host:port, e.g. api.internal:3000 or 10.0.0.5:9100 (got {value!r})")
+    return value
+
+
+def _check_url(value: str) -> str:
+    if not _URL.match(value):
+        raise ValueError(f"must be an http(s) URL, e.g. https://grafana.example.com (got {value!r})")
+    if re.match(r"^https?://[^/@\s]+@", value):
+        raise ValueError("must not carry credentials (user:password@); use a *_file field instead")
+    return value
+
+
+def _check_probe_url(value: str) -> str:
+    if not _PROBE_URL.match(value):
+        raise ValueError(f"must be a URL with scheme http, https, tcp, icmp or dns, e.g. http://api:3000/health (got {value!r})")
+    if re.match(r"^[a-z]+://[^/@\s]+@", value):
+        raise ValueError("must not carry credentials (user:password@)")
+    return value
+
+
+def _check_file_ref(value: str) -> str:
+    if not value or value.strip() != value or "\n" in value:
+        raise ValueError(f"must be the path of a file holding the secret, e.g. secrets/slack_webhook_url (got {value!r})")
+    if re.match(r"^[a-z]+://", value):
+        raise ValueError("must be a path to a file holding the secret, not the secret itself")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+Name = Annotated[str, _matches(_NAME, "a lowercase name of letters, digits and dashes starting with a letter", "checkout-api")]
+LabelName = Annotated[str, AfterValidator(_check_label_name)]
+MetricName = Annotated[str, _matches(_METRIC, "a Prometheus metric name", "http_requests_total")]
+AlertName = Annotated[str, _matches(_ALERT, "an alert name in CamelCase", "SalesSyncStalled")]
+HostPort = Annotated[str, AfterValidator(_check_hostport)]
+Url = Annotated[str, AfterValidator(_check_url)]
+ProbeUrl = Annotated[str, AfterValidator(_check_probe_url)]
+FileRef = Annotated[str, AfterValidator(_check_file_ref)]
+Bytes = Annotated[str, _matches(_BYTES, "a size with a unit", "512MiB or 10GB")]
+PromQL = Annotated[str, Field(min_length=1, description="A PromQL expression; parsed when the inventory is resolved.")]
+Percent = Annotated[float, Field(gt=0, lt=100)]
+Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
+
+_LABEL_VALUE = Annotated[str, Field(max_length=1024)]
+
+
+class Strict(BaseModel):
+    """Every schema object: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# Fields that would put a secret inline, and the file field to use instead.
+_INLINE_SECRETS = {
+    "webhook_url": "webhook_url_file",
+    "api_url": "webhook_url_file",
+    "routing_key": "routing_key_file",
+    "service_key": "routing_key_file",
+    "password": "password_file",
+    "auth_password": "auth_password_file",
+    "auth_secret": "auth_password_file",
+    "bearer_token": "bearer_token_file",
+    "token": "bearer_token_file",
+}
+
+
+class _NoInlineSecrets(Strict):
+    """Objects that take secrets: an inline secret field gets a pointed message, not 'unknown key'."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, instead in _INLINE_SECRETS.items():
+                if key in data:
+                    raise PydanticCustomError(
+                        "inline_secret",
+                        "secrets must not be written in services.yaml: put the value in a file and set {instead} to its path",
+                        {"key": key, "instead": instead},
+                    )
+        return data
+
+
+# --- stack -----------------------------------------------------------------
+
+
+class Retention(Strict):
+    time: Duration = Field(defaults.RETENTION_TIME, description="How long Prometheus keeps samples (--storage.tsdb.retention.time).")
+    size: Bytes | None = Field(None, description="Upper bound on TSDB size (--storage.tsdb.retention.size), e.g. 10GB.")
+
+
+class StackUrls(Strict):
+    """Where people reach the stack; used for links in notifications and dashboards."""
+
+    prometheus: Url = "http://localhost:9090"
+    alertmanager: Url = "http://localhost:9093"
+    grafana: Url = "http://localhost:3000"
+    runbooks: Url | None = Field(None, description="Where docs/runbooks is published; alert runbook_url links point there.")
+
+
+class Replicas(Strict):
+    """Replica counts for HA. One of each today; the model already carries the counts."""
+
+    prometheus: int = Field(1, ge=1, le=2, description="1, or 2 for an HA pair scraping the same targets.")
+    alertmanager: int = Field(1, ge=1, le=5, description="Alertmanager cluster size (peers gossip on port 9094).")
+
+
+class BasicAuth(_NoInlineSecrets):
+    username: Annotated[str, Field(min_length=1)]
+    password_file: FileRef
+
+
+class RemoteWrite(_NoInlineSecrets):
+    """A remote_write destination (VictoriaMetrics, Thanos Receive, Mimir, ...)."""
+
+    name: Name
+    url: Url
+    basic_auth: BasicAuth | None = None
+    bearer_token_file: FileRef | None = None
+
+
+class Stack(Strict):
+    name: Name = "monstack"
+    environment: Annotated[str, _matches(re.compile(r"^[a-z][a-z0-9_-]*$"), "a lowercase environment name", "production")] = "production"
+    scrape_interval: Duration = defaults.SCRAPE_INTERVAL
+    scrape_timeout: Duration = defaults.SCRAPE_TIMEOUT
+    evaluation_interval: Duration = defaults.EVALUATION_INTERVAL
+    retention: Retention = Retention()
+    external_labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict)
+    urls: StackUrls = StackUrls()
+    replicas: Replicas = Replicas()
+    remote_write: list[RemoteWrite] = Field(default_factory=list)
+
+
+# --- receivers -------------------------------------------------------------
+
+
+class _Receiver(_NoInlineSecrets):
+    send_resolved: bool = Field(True, description="Also notify when the alert resolves.")
+
+
+class SlackReceiver(_Receiver):
+    type: Literal["slack"]
+    webhook_url_file: FileRef = Field(description="File holding the Slack incoming-webhook URL.")
+    channel: Annotated[str, _matches(re.compile(r"^[#@][a-z0-9._-]+$"), "a Slack channel or user", "#incidents")]
+
+
+class PagerDutyReceiver(_Receiver):
+    type: Literal["pagerduty"]
+    routing_key_file: FileRef = Field(description="File holding the PagerDuty Events v2 integration (routing) key.")
+    url: Url | None = Field(None, description="Events API URL; defaults to PagerDuty's. Set for the EU service region.")
+
+
+class EmailReceiver(_Receiver):
+    type: Literal["email"]
+    to: Annotated[list[Annotated[str, _matches(re.compile(r"^[^@\s]+@[^@\s]+$"), "an email address", "oncall@example.com")]], Field(min_length=1)]
+    from_: Annotated[str, _matches(re.compile(r"^[^@\s]+@[^@\s]+$"), "an email address", "alerts@example.com")] = Field(alias="from")
+    smarthost: HostPort
+    auth_username: str | None = None
+    auth_password_file: FileRef | None = None
+    require_tls: bool = True
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> "EmailReceiver":
+        if (self.auth_username is None) != (self.auth_password_file is None):
+            raise ValueError("auth_username and auth_password_file go together: set both or neither")
+        return self
+
+
+class WebhookReceiver(_Receiver):
+    type: Literal["webhook"]
+    url: Url = Field(description="Where Alertmanager POSTs its webhook JSON (e.g. a ticketing bridge).")
+    bearer_token_file: FileRef | None = None
+    max_alerts: int = Field(0, ge=0, description="Cap on alerts per message; 0 means all.")
+
+
+Receiver = Annotated[Union[SlackReceiver, PagerDutyReceiver, EmailReceiver, WebhookReceiver], Field(discriminator="type")]
+
+
+# --- policy ----------------------------------------------------------------
+
+
+class LevelPolicy(Strict):
+    """How one severity level is delivered. Timings default per level (see docs/inventory.md)."""
+
+    receivers: Annotated[list[Name], Field(min_length=1)]
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    active_time_intervals: list[Name] = Field(default_factory=list, description="Notify only inside these time intervals (e.g. business hours).")
+    mute_time_intervals: list[Name] = Field(default_factory=list, description="Never notify inside these time intervals.")
+
+
+class TimeRange(Strict):
+    start_time: Annotated[str, _matches(_CLOCK, "a time of day HH:MM", "09:00")]
+    end_time: Annotated[str, _matches(_CLOCK, "a time of day HH:MM", "17:30")]
+
+
+def _check_weekday_range(value: str) -> str:
+    parts = value.split(":")
+    if len(parts) > 2 or any(p not in _WEEKDAYS for p in parts):
+        raise ValueError(f"must be a weekday or a range of them, e.g. monday:friday (got {value!r})")
+    return value
+
+
+def _check_month_range(value: str) -> str:
+    parts = value.split(":")
+    if len(parts) > 2 or any(not (p in _MONTHS or (p.isdigit() and 1 <= int(p) <= 12)) for p in parts):
+        raise ValueError(f"must be a month or a range of them, e.g. january:march or 1:3 (got {value!r})")
+    return value
+
+
+def _check_int_range(lo: int, hi: int, example: str):
+    def check(value: str) -> str:
+        parts = value.split(":")
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            nums = []
+        if not nums or len(parts) > 2 or any(not (lo <= abs(n) <= hi) or n == 0 and lo > 0 for n in nums):
+            raise ValueError(f"must be a number or range, e.g. {example} (got {value!r})")
+        return value
+
+    return AfterValidator(check)
+
+
+class TimeInterval(Strict):
+    """One Alertmanager time_interval entry; every field narrows it."""
+
+    times: list[TimeRange] = Field(default_factory=list)
+    weekdays: list[Annotated[str, AfterValidator(_check_weekday_range)]] = Field(default_factory=list)
+    days_of_month: list[Annotated[str, _check_int_range(1, 31, "1:7 or -1")]] = Field(default_factory=list)
+    months: list[Annotated[str, AfterValidator(_check_month_range)]] = Field(default_factory=list)
+    years: list[Annotated[str, _check_int_range(1970, 9999, "2026 or 2026:2027")]] = Field(default_factory=list)
+    location: Annotated[str, _matches(re.compile(r"^(UTC|Local|[A-Za-z_]+(/[A-Za-z0-9_+-]+)+)$"), "an IANA time zone", "Europe/Berlin")] | None = None
+
+
+class Watchdog(Strict):
+    """The always-firing Watchdog alert, routed to an external dead-man's switch."""
+
+    receiver: Name
+    repeat_interval: Duration = "1m"
+
+
+class Team(Strict):
+    receivers: dict[Level, list[Name]] = Field(default_factory=dict, description="Per-level receivers that replace the policy's for this team's services.")
+    mute_time_intervals: list[Name] = Field(default_factory=list)
+
+
+# --- services --------------------------------------------------------------
+
+
+class Tls(Strict):
+    ca_file: FileRef | None = None
+    cert_file: FileRef | None = None
+    key_file: FileRef | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+
+
+class Scrape(Strict):
+    targets: Annotated[list[HostPort], Field(min_length=1)]
+    path: Annotated[str, _matches(re.compile(r"^/[^\s?#]*$"), "an absolute URL path", "/api/metrics")] = "/metrics"
+    scheme: Literal["http", "https"] = "http"
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, description="Extra labels on every series of this job.")
+    honor_labels: bool = False
+    basic_auth: BasicAuth | None = None
+    tls: Tls | None = None
+
+
+class Probe(Strict):
+    """A health URL probed through the blackbox exporter."""
+
+    url: ProbeUrl
+    name: Annotated[str, _matches(re.compile(r"^[a-z][a-z0-9_-]*$"), "a short lowercase name", "liveness")] | None = None
+    module: Literal["http_2xx", "http_post_2xx", "tcp_connect", "icmp", "dns"] | None = Field(None, description="Blackbox module; derived from the URL scheme when omitted.")
+    max_duration: Duration | None = Field(None, description="Alert when the probe is slower than this (e.g. 50ms for liveness).")
+
+
+class LatencySlo(Strict):
+    threshold: Duration = Field(description="A request slower than this is bad; should be a histogram bucket boundary.")
+    percentile: Percent = Field(95, description="The share of requests (in %) that must be faster than threshold.")
+
+
+class Slo(Strict):
+    availability: Percent | None = Field(None, description="Target share of successful requests, in %, e.g. 99.9.")
+    latency: LatencySlo | None = None
+    window: Duration = defaults.SLO_WINDOW
+
+
+class AlertOverride(Strict):
+    threshold: float | None = None
+    for_: Duration | None = Field(None, alias="for")
+    severity: Level | None = None
+    disabled: bool = False
+
+
+class Links(Strict):
+    runbook_base: Url | None = Field(None, description="Runbook URLs become runbook_base + '/' + alert name (lowercase).")
+    dashboard: Url | None = None
+
+
+class Resources(Strict):
+    memory_limit: Bytes | None = Field(None, description="Memory the process may use; saturation alerts compare RSS with it.")
+    cpu_limit: float | None = Field(None, gt=0, description="CPU cores the process may use.")
+
+
+class _Rule(Strict):
+    name: AlertName
+    problem: AlertName | None = Field(None, description="Rules sharing a problem are tiers of it: a firing higher severity mutes the lower.")
+    severity: Level = "P2"
+    for_: Duration = Field("5m", alias="for")
+    summary: Annotated[str, Field(max_length=300)] | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ThresholdRule(_Rule):
+    type: Literal["threshold"]
+    expr: PromQL
+    op: Comparison = ">"
+    threshold: float
+
+
+class AbsentRule(_Rule):
+    type: Literal["absent"]
+    metric: MetricName
+
+
+class StalledRule(_Rule):
+    """The counter did not increase for `for` (e.g. nothing synced for 15 minutes)."""
+
+    type: Literal["stalled"]
+    metric: MetricName
+    for_: Duration = Field("15m", alias="for")
+
+
+class RatioRule(_Rule):
+    """sum(rate(numerator)) / sum(rate(denominator)) compared with threshold."""
+
+    type: Literal["ratio"]
+    numerator: PromQL
+    denominator: PromQL
+    window: Duration = "5m"
+    op: Comparison = "<"
+    threshold: float
+
+
+class NewLabelValueRule(_Rule):
+    """A label value never seen in `lookback` appears (e.g. a new error type)."""
+
+    type: Literal["new_label_value"]
+    metric: MetricName
+    label: LabelName
+    lookback: Duration = "1d"
+    severity: Level = "P3"
+    for_: Duration = Field("0s", alias="for")
+
+
+class MeanRule(_Rule):
+    """Mean of a histogram (sum/count) over a window compared with threshold, e.g. model confidence."""
+
+    type: Literal["histogram_mean"]
+    metric: MetricName
+    window: Duration = "30m"
+    op: Comparison = "<"
+    threshold: float
+
+
+CustomRule = Annotated[
+    Union[ThresholdRule, AbsentRule, StalledRule, RatioRule, NewLabelValueRule, MeanRule], Field(discriminator="type")
+]
+
+
+class HttpMetrics(Strict):
+    """Metric and label names an HTTP service exports (Prometheus client defaults)."""
+
+    requests: MetricName = "http_requests_total"
+    duration: MetricName = Field("http_request_duration_seconds", description="Histogram base name (without _bucket).")
+    status_label: LabelName = "status"
+    route_label: LabelName = "route"
+    error_status: str = Field("5..", description="Regex on status_label that marks an error.")
+
+
+class WorkerMetrics(Strict):
+    queue_depth: MetricName = "queue_depth"
+    jobs: MetricName = "jobs_total"
+    status_label: LabelName = "status"
+    failed_value: str = "failed"
+    duration: MetricName = "job_processing_duration_seconds"
+
+
+class _Service(Strict):
+    name: Name
+    team: Name
+    description: Annotated[str, Field(max_length=500)] | None = None
+    scrape: Scrape | None = None
+    health: list[Probe] = Field(default_factory=list)
+    alerts: dict[AlertName, AlertOverride] = Field(default_factory=dict, description="Per-alert overrides of the catalogue for this kind.")
+    rules: list[CustomRule] = Field(default_factory=list)
+    links: Links = Links()
+    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, description="Extra labels on this service's alerts.")
+
+
+class HttpService(_Service):
+    kind: Literal["http"]
+    metrics: HttpMetrics = HttpMetrics()
+    slo: Slo | None = None
+    resources: Resources = Resources()
+
+
+class WorkerService(_Service):
+    kind: Literal["worker"]
+    metrics: WorkerMetrics = WorkerMetrics()
+    slo: Slo | None = None
+    resources: Resources = Resources()
+
+
+class PostgresService(_Service):
+    kind: Literal["postgres"]
+
+
+class RedisService(_Service):
+    kind: Literal["redis"]
+
+
+class HostService(_Service):
+    kind: Literal["host"]
+
+
+class ProbeService(_Service):
+    """Only health probes: an external dependency or a service without /metrics."""
+
+    kind: Literal["probe"]
+
+
+class CustomService(_Service):
+    """Any exporter; alerts come from `rules`."""
+
+    kind: Literal["custom"]
+
+
+Service = Annotated[
+    Union[HttpService, WorkerService, PostgresService, RedisService, HostService, ProbeService, CustomService],
+    Field(discriminator="kind"),
+]
+
+
+class Inventory(Strict):
+    """services.yaml: the single source of truth for the monitoring stack."""
+
+    version: Literal[1] = Field(description="Schema version of this file.")
+    stack: Stack = Stack()
+    receivers: Annotated[dict[Name, Receiver], Field(min_length=1)]
+    default_receiver: Name | None = Field(None, description="Catch-all for alerts no level matches; defaults to the first P1 receiver.")
+    severities: dict[Level, LevelPolicy]
+    time_intervals: dict[Name, Annotated[list[TimeInterval], Field(min_length=1)]] = Field(default_factory=dict)
+    mute_time_intervals: list[Name] = Field(default_factory=list, description="Maintenance windows muting every level.")
+    watchdog: Watchdog | None = None
+    teams: Annotated[dict[Name, Team], Field(min_length=1)]
+    services: Annotated[list[Service], Field(min_length=1)]

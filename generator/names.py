@@ -1,0 +1,116 @@
+"""Every name monstack invents, in one place: labels, jobs, rule names, files, uids, ports.
+
+Change a name here and every renderer, test and dashboard follows.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+LEVELS = ("P0", "P1", "P2", "P3")
+
+# Labels on every series and alert -------------------------------------------
+SERVICE = "service"
+TEAM = "team"
+ENV = "env"
+KIND = "kind"
+SEVERITY = "severity"
+PROBE = "probe"  # which health probe of a service (liveness, readiness, ...)
+SYNTHETIC = "synthetic"  # set on alerts that `monstack test-alerts` posts
+MONSTACK_JOB_LABEL = "monstack"  # on the stack's own scrape jobs: "self"
+
+# Generated files, relative to the output root --------------------------------
+PROMETHEUS_CONFIG = "prometheus/prometheus.yml"
+RULES_DIR = "prometheus/rules"
+RULE_TESTS_DIR = "prometheus/tests"
+BLACKBOX_CONFIG = "prometheus/blackbox.yml"
+ALERTMANAGER_CONFIG = "alertmanager/alertmanager.yml"
+ALERTMANAGER_TEMPLATES_DIR = "alertmanager/templates"
+ROUTING_TESTS = "alertmanager/tests/routing.yml"
+GRAFANA_DATASOURCES = "grafana/provisioning/datasources/monstack.yml"
+GRAFANA_DASHBOARD_PROVIDERS = "grafana/provisioning/dashboards/monstack.yml"
+DASHBOARDS_DIR = "grafana/dashboards"
+RUNBOOKS_DIR = "docs/runbooks"
+ALERTS_DOC = "docs/alerts.md"
+COMPOSE_FILE = "compose.yaml"
+MANIFEST = ".monstack-generated"  # list of generated files with their sha256, for stale-file cleanup and drift
+
+
+def rules_file(group: str) -> str:
+    return f"{RULES_DIR}/{group}.yml"
+
+
+def rule_tests_file(group: str) -> str:
+    return f"{RULE_TESTS_DIR}/{group}.test.yml"
+
+
+def runbook_file(alert: str) -> str:
+    return f"{RUNBOOKS_DIR}/{alert.lower()}.md"
+
+
+def dashboard_file(folder: str, name: str) -> str:
+    return f"{DASHBOARDS_DIR}/{folder}/{name}.json"
+
+
+# Scrape jobs ---------------------------------------------------------------
+def service_job(service: str) -> str:
+    return service
+
+
+def probe_job(service: str) -> str:
+    return f"probe-{service}"
+
+
+SELF_PROMETHEUS_JOB = "prometheus"
+SELF_ALERTMANAGER_JOB = "alertmanager"
+SELF_BLACKBOX_JOB = "blackbox-exporter"
+META_RULES_GROUP = "monstack-meta"  # rule file and group for meta-monitoring
+
+
+# Recording rules: level:metric:operations (Prometheus naming practice) -----
+def record(level: str, metric: str, operations: str) -> str:
+    return f"{level}:{metric}:{operations}"
+
+
+# Grafana --------------------------------------------------------------------
+DATASOURCE_PROMETHEUS_UID = "monstack-prometheus"
+DATASOURCE_ALERTMANAGER_UID = "monstack-alertmanager"
+_UID_MAX = 40  # Grafana's limit
+
+
+def dashboard_uid(*parts: str) -> str:
+    """A uid derived from names only, so it never changes by accident; hashed when too long."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", "-".join(("ms",) + parts).lower()).strip("-")
+    if len(slug) <= _UID_MAX:
+        return slug
+    digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
+    return f"{slug[: _UID_MAX - 9]}-{digest}"
+
+
+# Stack components: compose service name and port; native 127.0.0.1 port ---
+# Native ports stay clear of the Debian packages' system services (9090, 9093, 9100, 9115, ...).
+COMPONENTS: dict[str, tuple[int, int]] = {
+    "prometheus": (9090, 19090),
+    "alertmanager": (9093, 19093),
+    "grafana": (3000, 13000),
+    "node-exporter": (9100, 19100),
+    "blackbox-exporter": (9115, 19115),
+    "demo-web": (8080, 18081),
+    "demo-worker": (8080, 18082),
+    "demo-business": (8080, 18083),
+    "postgres-exporter": (9187, 19187),
+    "redis-exporter": (9121, 19121),
+    "pushgateway": (9091, 19091),
+    "victoria-metrics": (8428, 18428),
+}
+ALERTMANAGER_CLUSTER_PORT = 9094
+NATIVE_ALERTMANAGER_CLUSTER_PORT = 19094
+NATIVE_SINK_HTTP_PORT = 19980
+NATIVE_SINK_SMTP_PORT = 19925
+
+PROBLEM = "problem"  # alerts that are tiers of one problem share it; a higher tier inhibits the lower
+
+
+def secret_name(ref: str) -> str:
+    """The compose secret name of a secret file reference (also its /run/secrets/ file name)."""
+    return re.sub(r"[^a-z0-9_]+", "_", ref.lower()).strip("_")

@@ -1,0 +1,24 @@
+"""Small helpers to build PromQL text safely (quoting), shared by rules and dashboards."""
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+
+def quote(value: str) -> str:
+    """A PromQL string literal (double-quoted, Go escapes; json.dumps matches for printable text)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def matchers(eq: Mapping[str, str] | None = None, regex: Mapping[str, str] | None = None,
+             neq: Mapping[str, str] | None = None) -> str:
+    parts = [f"{k}={quote(v)}" for k, v in (eq or {}).items()]
+    parts += [f"{k}=~{quote(v)}" for k, v in (regex or {}).items()]
+    parts += [f"{k}!={quote(v)}" for k, v in (neq or {}).items()]
+    return ", ".join(parts)
+
+
+def sel(metric: str, eq: Mapping[str, str] | None = None, regex: Mapping[str, str] | None = None,
+        neq: Mapping[str, str] | None = None) -> str:
+    inner = matchers(eq, regex, neq)
+    return f"{metric}{{{inner}}}" if inner else metric

@@ -1,0 +1,124 @@
+"""prometheus/prometheus.yml: global settings, alerting, rule files, scrape jobs."""
+from __future__ import annotations
+
+from typing import Any
+
+from generator import names
+from generator.model import Model, Service
+from generator.topology import Topology
+
+
+def render(model: Model, topo: Topology) -> dict[str, Any]:
+    return {names.PROMETHEUS_CONFIG: config(model, topo)}
+
+
+def config(model: Model, topo: Topology) -> dict[str, Any]:
+    stack = model.stack
+    cfg: dict[str, Any] = {
+        "global": {
+            "scrape_interval": str(stack.scrape_interval),
+            "scrape_timeout": str(stack.scrape_timeout),
+            "evaluation_interval": str(stack.evaluation_interval),
+        },
+        "alerting": {
+            "alertmanagers": [
+                {"api_version": "v2", "static_configs": [{"targets": [topo.component("alertmanager")]}]}
+            ]
+        },
+        "rule_files": ["rules/*.yml"],
+        "scrape_configs": self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)],
+    }
+    if stack.external_labels:
+        cfg["global"]["external_labels"] = dict(sorted(stack.external_labels.items()))
+    if stack.remote_write:
+        cfg["remote_write"] = [remote_write(rw, topo) for rw in stack.remote_write]
+    return cfg
+
+
+def _stack_labels(model: Model) -> dict[str, str]:
+    return {names.ENV: model.stack.environment, names.MONSTACK_JOB_LABEL: "self"}
+
+
+def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
+    jobs = []
+    for job, component in (
+        (names.SELF_PROMETHEUS_JOB, "prometheus"),
+        (names.SELF_ALERTMANAGER_JOB, "alertmanager"),
+        (names.SELF_BLACKBOX_JOB, "blackbox-exporter"),
+    ):
+        jobs.append({"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": _stack_labels(model)}]})
+    return jobs
+
+
+def service_labels(model: Model, s: Service) -> dict[str, str]:
+    return {names.SERVICE: s.name, names.TEAM: s.team, names.ENV: model.stack.environment}
+
+
+def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any]]:
+    jobs = []
+    if s.scrape:
+        sc = s.scrape
+        job: dict[str, Any] = {
+            "job_name": names.service_job(s.name),
+            "scrape_interval": str(sc.interval),
+            "scrape_timeout": str(sc.timeout),
+            "metrics_path": sc.path,
+            "scheme": sc.scheme,
+        }
+        if sc.honor_labels:
+            job["honor_labels"] = True
+        if sc.basic_auth:
+            job["basic_auth"] = {"username": sc.basic_auth.username, "password_file": topo.secret(sc.basic_auth.password_file)}
+        if sc.tls:
+            tls = {k: v for k, v in (
+                ("ca_file", sc.tls.ca_file and topo.secret(sc.tls.ca_file)),
+                ("cert_file", sc.tls.cert_file and topo.secret(sc.tls.cert_file)),
+                ("key_file", sc.tls.key_file and topo.secret(sc.tls.key_file)),
+                ("server_name", sc.tls.server_name),
+            ) if v}
+            if sc.tls.insecure_skip_verify:
+                tls["insecure_skip_verify"] = True
+            job["tls_config"] = tls
+        labels = {**dict(sorted(sc.labels.items())), **service_labels(model, s)}
+        job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": labels}]
+        jobs.append(job)
+    if s.probes:
+        jobs.append(probe_job(model, s, topo))
+    return jobs
+
+
+def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
+    """Blackbox probes: the URL becomes the target param and the instance; the scrape goes to the exporter."""
+    return {
+        "job_name": names.probe_job(s.name),
+        "metrics_path": "/probe",
+        "scrape_interval": str(s.scrape.interval if s.scrape else model.stack.scrape_interval),
+        "static_configs": [
+            {
+                "targets": [probe_target(p.url, topo)],
+                "labels": {**service_labels(model, s), names.PROBE: p.name, "__param_module": p.module},
+            }
+            for p in s.probes
+        ],
+        "relabel_configs": [
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"target_label": "__address__", "replacement": topo.component("blackbox-exporter")},
+        ],
+    }
+
+
+def probe_target(url: str, topo: Topology) -> str:
+    """HTTP probes take the URL; tcp/icmp/dns probes take host:port or host."""
+    url = topo.url(url)
+    scheme, rest = url.split("://", 1)
+    return url if scheme in ("http", "https") else rest.split("/", 1)[0]
+
+
+def remote_write(rw: Any, topo: Topology) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": rw.name, "url": topo.url(rw.url)}
+    if rw.basic_auth:
+        out["basic_auth"] = {"username": rw.basic_auth.username, "password_file": topo.secret(rw.basic_auth.password_file)}
+    if rw.bearer_token_file:
+        out["authorization"] = {"credentials_file": topo.secret(rw.bearer_token_file)}
+    return out

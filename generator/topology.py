@@ -1,0 +1,49 @@
+"""Where the stack's own components live, as seen from inside the stack.
+
+The same model renders for two runners: docker compose (components addressed by
+service name, secrets under /run/secrets) and the native runner (127.0.0.1 on
+ports clear of the Debian system services, secrets at their real paths).
+Addresses of users' own services are never rewritten.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from generator import names
+
+
+@dataclass(frozen=True)
+class Topology:
+    mode: str  # "compose" or "native"
+    secrets_root: str  # where secret file references are resolved from (native: the inventory's folder)
+    rewrites: Mapping[str, str] = field(default_factory=dict)  # component host:port -> address
+
+    def component(self, name: str) -> str:
+        compose_port, native_port = names.COMPONENTS[name]
+        return f"{name}:{compose_port}" if self.mode == "compose" else f"127.0.0.1:{native_port}"
+
+    def address(self, hostport: str) -> str:
+        return self.rewrites.get(hostport, hostport)
+
+    def url(self, url: str) -> str:
+        m = re.match(r"^([a-z]+://)([^/]+)(.*)$", url)
+        if not m:
+            return url
+        return m.group(1) + self.address(m.group(2)) + m.group(3)
+
+    def secret(self, ref: str) -> str:
+        """The path a component reads a secret file reference from."""
+        if self.mode == "compose":
+            return f"/run/secrets/{names.secret_name(ref)}"
+        return ref if os.path.isabs(ref) else os.path.normpath(os.path.join(self.secrets_root, ref))
+
+
+COMPOSE = Topology(mode="compose", secrets_root="/run/secrets")
+
+
+def native(secrets_root: str) -> Topology:
+    rewrites = {f"{n}:{cp}": f"127.0.0.1:{np}" for n, (cp, np) in names.COMPONENTS.items()}
+    return Topology(mode="native", secrets_root=os.path.abspath(secrets_root), rewrites=rewrites)
