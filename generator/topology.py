@@ -20,6 +20,10 @@ class Topology:
     mode: str  # "compose" or "native"
     secrets_root: str  # where secret file references are resolved from (native: the inventory's folder)
     rewrites: Mapping[str, str] = field(default_factory=dict)  # component host:port -> address
+    # Local stand-ins for Slack/PagerDuty/webhooks (an HTTP sink) and email (an SMTP sink), for
+    # tests and `monstack test-alerts` on a machine that cannot reach the real services.
+    sink_http: str | None = None  # host:port
+    sink_smtp: str | None = None  # host:port
 
     def component(self, name: str) -> str:
         compose_port, native_port = names.COMPONENTS[name]
@@ -44,6 +48,7 @@ class Topology:
 COMPOSE = Topology(mode="compose", secrets_root="/run/secrets")
 
 
-def native(secrets_root: str) -> Topology:
+def native(secrets_root: str, sink_http: str | None = None, sink_smtp: str | None = None) -> Topology:
     rewrites = {f"{n}:{cp}": f"127.0.0.1:{np}" for n, (cp, np) in names.COMPONENTS.items()}
-    return Topology(mode="native", secrets_root=os.path.abspath(secrets_root), rewrites=rewrites)
+    return Topology(mode="native", secrets_root=os.path.abspath(secrets_root), rewrites=rewrites,
+                    sink_http=sink_http, sink_smtp=sink_smtp)

@@ -149,8 +149,10 @@ def interval(t: TimeInterval) -> dict[str, Any]:
 
 def receiver(r: Receiver, topo: Topology) -> dict[str, Any]:
     if isinstance(r, SlackReceiver):
+        target = ({"api_url": f"http://{topo.sink_http}/slack/{r.name}"} if topo.sink_http
+                  else {"api_url_file": topo.secret(r.webhook_url_file)})
         return {"name": r.name, "slack_configs": [{
-            "api_url_file": topo.secret(r.webhook_url_file),
+            **target,
             "channel": r.channel,
             "send_resolved": r.send_resolved,
             "title": '{{ template "monstack.slack.title" . }}',
@@ -174,15 +176,17 @@ def receiver(r: Receiver, topo: Topology) -> dict[str, Any]:
                 "runbook": "{{ .CommonAnnotations.runbook_url }}",
             },
         }
-        if r.url:
+        if topo.sink_http:
+            cfg["url"] = f"http://{topo.sink_http}/pagerduty/{r.name}/v2/enqueue"
+        elif r.url:
             cfg["url"] = topo.url(r.url)
         return {"name": r.name, "pagerduty_configs": [cfg]}
     if isinstance(r, EmailReceiver):
         cfg = {
             "to": ", ".join(r.to),
             "from": r.sender,
-            "smarthost": topo.address(r.smarthost),
-            "require_tls": r.require_tls,
+            "smarthost": topo.sink_smtp or topo.address(r.smarthost),
+            "require_tls": r.require_tls and not topo.sink_smtp,
             "send_resolved": r.send_resolved,
             "headers": {"Subject": '{{ template "monstack.email.subject" . }}'},
             "html": '{{ template "monstack.email.html" . }}',
@@ -193,7 +197,8 @@ def receiver(r: Receiver, topo: Topology) -> dict[str, Any]:
             cfg["auth_password_file"] = topo.secret(r.auth_password_file or "")
         return {"name": r.name, "email_configs": [cfg]}
     assert isinstance(r, WebhookReceiver)
-    cfg = {"url": topo.url(r.url), "send_resolved": r.send_resolved, "max_alerts": r.max_alerts}
+    url = f"http://{topo.sink_http}/webhook/{r.name}" if topo.sink_http else topo.url(r.url)
+    cfg = {"url": url, "send_resolved": r.send_resolved, "max_alerts": r.max_alerts}
     if r.bearer_token_file:
         cfg["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": topo.secret(r.bearer_token_file)}}
     return {"name": r.name, "webhook_configs": [cfg]}

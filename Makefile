@@ -1,0 +1,78 @@
+# monstack: `make up` brings the stack up, `make test` runs every test. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MONSTACK := $(BIN)/monstack
+INVENTORY ?= services.yaml
+EXAMPLES := $(sort $(wildcard examples/*/services.yaml))
+# Debian/Ubuntu packages the native runner and the checkers use.
+APT_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help deps venv render schema validate check test test-fast up down status test-alerts bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Install the Debian packages (Prometheus, Alertmanager, exporters) and the Python environment
+	@missing=""; for b in promtool amtool prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter; do \
+	  command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null; then echo "installing Debian packages (missing:$$missing)"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	  else echo "missing:$$missing; install Prometheus, Alertmanager, node and blackbox exporters (promtool, amtool) by hand" >&2; exit 3; fi; \
+	fi
+	@$(MAKE) --no-print-directory venv
+
+venv: $(MONSTACK) ## Create .venv with monstack and its test tools
+
+$(MONSTACK): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+render: venv ## Render configs from services.yaml and every example inventory (checked by promtool/amtool)
+	$(MONSTACK) render --inventory $(INVENTORY)
+	$(MONSTACK) schema --write services.schema.json
+	@for inv in $(EXAMPLES); do $(MONSTACK) render --inventory $$inv --out $$(dirname $$inv) || exit $$?; done
+
+schema: venv ## Write services.schema.json (JSON Schema for editors)
+	$(MONSTACK) schema --write services.schema.json
+
+validate: deps ## promtool/amtool checks plus the generated rule and routing tests, for every inventory
+	$(MONSTACK) validate --inventory $(INVENTORY)
+	@for inv in $(EXAMPLES); do $(MONSTACK) validate --inventory $$inv || exit $$?; done
+
+check: venv ## Fail when committed generated files drift from their inventory
+	$(MONSTACK) check --inventory $(INVENTORY)
+	@for inv in $(EXAMPLES); do $(MONSTACK) check --inventory $$inv --out $$(dirname $$inv) || exit $$?; done
+
+test: deps ## Run every test: drift check, validation, unit, integration and end-to-end tests
+	$(MAKE) --no-print-directory check validate
+	$(BIN)/pytest -q
+
+test-fast: venv ## Unit tests only (no Prometheus/Alertmanager processes)
+	$(BIN)/pytest -q -m "not integration"
+
+up: deps ## Bring the stack up (docker compose when it works, native processes otherwise)
+	$(MONSTACK) up
+
+down: venv ## Stop the stack
+	$(MONSTACK) down
+
+status: venv ## Components, targets and firing alerts
+	$(MONSTACK) status
+
+test-alerts: venv ## Fire a synthetic alert per severity and report which receivers got it
+	$(MONSTACK) test-alerts
+
+bench: venv ## Benchmarks: render time and memory at scale; prints numbers, writes bench/results/*.json
+	$(BIN)/python -m bench
+
+clean: ## Remove the virtualenv, runtime state and caches (not generated configs)
+	rm -rf $(VENV) .monstack .pytest_cache .hypothesis *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
