@@ -18,12 +18,10 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## Install the Debian packages (Prometheus, Alertmanager, exporters) and the Python environment
-	@missing=""; for b in promtool amtool prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter; do \
-	  command -v $$b >/dev/null || missing="$$missing $$b"; done; \
-	if [ -n "$$missing" ]; then \
-	  if command -v apt-get >/dev/null; then echo "installing Debian packages (missing:$$missing)"; \
-	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
-	  else echo "missing:$$missing; install Prometheus, Alertmanager, node and blackbox exporters (promtool, amtool) by hand" >&2; exit 3; fi; \
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null; then echo "installing Debian packages: $(APT_PACKAGES)"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  else echo "install these (or their equivalents) first: $(APT_PACKAGES)" >&2; exit 3; fi; \
 	fi
 	@$(MAKE) --no-print-directory venv
 

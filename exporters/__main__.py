@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="multiplier for the simulated background activity "
                              "(default 1.0; 0 disables it)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="seed the simulation for reproducible runs")
+                        help="seed the simulation's random generator")
     return parser
 
 

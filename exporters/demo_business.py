@@ -90,7 +90,7 @@ class DemoBusiness(Exporter):
         self.last_sync.set(self.started_at)
 
     def _count(self, stream: str, dt: float) -> int:
-        return poisson(self.rng, RATES[stream] * dt)
+        return poisson(self.rng, RATES[stream] * self.activity * dt)
 
     def _confidence(self, centre: float, spread: float) -> float:
         return clamp(self.rng.gauss(centre, spread), 0.0, 1.0)

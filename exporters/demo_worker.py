@@ -80,7 +80,9 @@ class DemoWorker(Exporter):
 
         self.state: Dict[str, _Queue] = {}
         for name, spec in QUEUES.items():
-            self.state[name] = _Queue(spec=spec, slots=[_Slot() for _ in range(spec.workers)])
+            # --activity scales arrivals and worker count together, keeping utilisation.
+            workers = max(1, math.ceil(spec.workers * self.activity))
+            self.state[name] = _Queue(spec=spec, slots=[_Slot() for _ in range(workers)])
             self.queue_depth.labels(name).set(0)
             self.in_progress.labels(name).set(0)
             self.last_completed.labels(name).set(self.started_at)
@@ -97,7 +99,7 @@ class DemoWorker(Exporter):
         for name, q in self.state.items():
             spec = q.spec
             q.depth = min(MAX_QUEUE_DEPTH,
-                          q.depth + poisson(self.rng, spec.arrivals_per_second * dt))
+                          q.depth + poisson(self.rng, spec.arrivals_per_second * self.activity * dt))
             busy = 0
             for slot in q.slots:
                 if slot.busy_until is not None and not stalled and now >= slot.busy_until:

@@ -6,6 +6,8 @@ delivery policy.
 """
 from __future__ import annotations
 
+from generator import names
+
 # Stack --------------------------------------------------------------------
 SCRAPE_INTERVAL = "15s"  # lower for fast-moving gauges; raises series churn and storage
 SCRAPE_TIMEOUT = "10s"  # must stay below every job's interval
@@ -30,3 +32,9 @@ LEVEL_MEANING = {
 }
 # Labels that make one notification group; add `instance` to page per host.
 GROUP_BY = ("alertname", "service")
+# Housekeeping (P3) notifies only inside business hours unless its policy sets
+# active_time_intervals ([] for always). The built-in business hours, in
+# stack.timezone; define a time interval named business-hours to change them.
+ACTIVE_TIME_INTERVALS = {"P3": (names.BUSINESS_HOURS,)}
+BUSINESS_HOURS = {"weekdays": ("monday:friday",), "times": (("09:00", "17:00"),)}
+TIMEZONE = "UTC"  # set stack.timezone to the team's zone so business hours mean local hours

@@ -10,7 +10,7 @@ _RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\
 
 @dataclass(frozen=True, order=True)
 class Duration:
-    """A duration in milliseconds; str() gives Prometheus' own spelling (90s -> 1m30s)."""
+    """A duration in milliseconds; str() is canonical (90s -> 1m30s), in days at most so 30d stays 30d."""
 
     ms: int
 
@@ -22,7 +22,7 @@ class Duration:
         if self.ms == 0:
             return "0s"
         out, rest = "", self.ms
-        for unit, secs in _UNITS:
+        for unit, secs in _UNITS[2:]:
             size = int(secs * 1000)
             if rest >= size:
                 out += f"{rest // size}{unit}"

@@ -72,6 +72,7 @@ class LevelPolicy:
     repeat_interval: Duration
     active_time_intervals: tuple[str, ...]
     mute_time_intervals: tuple[str, ...]
+    group_by: tuple[str, ...] = defaults.GROUP_BY
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,7 @@ class Stack:
     prometheus_replicas: int
     alertmanager_replicas: int
     remote_write: tuple[RemoteWrite, ...]
+    timezone: str = defaults.TIMEZONE  # of built-in time intervals
 
 
 @dataclass(frozen=True)
@@ -310,10 +312,11 @@ class _Resolver:
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         self.problems.append(self.src.problem(path, message))
 
-    def ref(self, path: tuple[Any, ...], name: str, known: Mapping[str, Any] | set[str], what: str) -> None:
-        if name not in known:
-            choices = ", ".join(sorted(known)) or "none defined"
-            self.problem(path, f"unknown {what} {name!r} (defined: {choices})")
+    def unique(self, path: tuple[Any, ...], items: list[str], what: str) -> None:
+        """A name listed twice would notify twice (each route is its own notification group)."""
+        for i, item in enumerate(items):
+            if items.index(item) != i:
+                self.problem(path + (i,), f"{what} {item!r} is listed twice")
 
     def promql(self, path: tuple[Any, ...], expr: str | None, selector: bool = False) -> None:
         if expr is not None and (err := check_promql(expr, selector)):
@@ -326,17 +329,14 @@ class _Resolver:
         stack = self.stack(inv.stack)
         receivers = {name: self.receiver(name, r) for name, r in inv.receivers.items()}
         intervals = {name: tuple(self.interval(t) for t in ts) for name, ts in inv.time_intervals.items()}
-        for i, name in enumerate(inv.mute_time_intervals):
-            self.ref(("mute_time_intervals", i), name, intervals, "time interval")
         levels = self.levels(receivers, intervals)
+        if names.BUSINESS_HOURS not in intervals and any(names.BUSINESS_HOURS in p.active_time_intervals for p in levels.values()):
+            intervals[names.BUSINESS_HOURS] = (_business_hours(stack.timezone),)
         default_receiver = inv.default_receiver
         if default_receiver is None:
-            default_receiver = levels["P1"].receivers[0] if "P1" in levels else next(iter(receivers))
-        else:
-            self.ref(("default_receiver",), default_receiver, receivers, "receiver")
+            default_receiver = levels["P1"].receivers[0]
         watchdog = None
         if inv.watchdog:
-            self.ref(("watchdog", "receiver"), inv.watchdog.receiver, receivers, "receiver")
             watchdog = Watchdog(inv.watchdog.receiver, parse_duration(inv.watchdog.repeat_interval))
         teams = {name: self.team(name, t, levels, receivers, intervals) for name, t in inv.teams.items()}
         services = self.services(stack, teams)
@@ -384,6 +384,7 @@ class _Resolver:
             runbooks_url=s.urls.runbooks.rstrip("/") if s.urls.runbooks else None,
             prometheus_replicas=s.replicas.prometheus,
             alertmanager_replicas=s.replicas.alertmanager,
+            timezone=s.timezone,
             remote_write=tuple(
                 RemoteWrite(rw.name, rw.url, _basic_auth(rw.basic_auth), rw.bearer_token_file) for rw in s.remote_write
             ),
@@ -412,44 +413,34 @@ class _Resolver:
         out: dict[str, LevelPolicy] = {}
         for level in names.LEVELS:
             policy = self.inv.severities.get(level)
-            if policy is None:
-                self.problem(("severities",), f"{level} has no route: every level P0-P3 needs receivers")
+            if policy is None:  # reported with the references (generator/inventory/references.py)
                 continue
             base = ("severities", level)
-            for i, r in enumerate(policy.receivers):
-                self.ref(base + ("receivers", i), r, receivers, "receiver")
-            for key in ("active_time_intervals", "mute_time_intervals"):
-                for i, name in enumerate(getattr(policy, key)):
-                    self.ref(base + (key, i), name, intervals, "time interval")
             timing = {k: parse_duration(getattr(policy, k) or v) for k, v in defaults.LEVEL_TIMING[level].items()}
             if timing["group_interval"] < timing["group_wait"]:
                 self.problem(base + ("group_interval",), f"should not be shorter than group_wait ({timing['group_wait']})")
+            self.unique(base + ("receivers",), policy.receivers, "receiver")
+            active = policy.active_time_intervals
+            if active is None:
+                active = defaults.ACTIVE_TIME_INTERVALS.get(level, ())
             out[level] = LevelPolicy(level, tuple(policy.receivers), timing["group_wait"], timing["group_interval"],
-                                     timing["repeat_interval"], tuple(policy.active_time_intervals), tuple(policy.mute_time_intervals))
+                                     timing["repeat_interval"], tuple(active), tuple(policy.mute_time_intervals),
+                                     tuple(policy.group_by) if policy.group_by is not None else defaults.GROUP_BY)
         return out
 
     def team(self, name: str, t: schema.Team, levels: Mapping[str, LevelPolicy], receivers: Mapping[str, Receiver], intervals: Mapping[str, Any]) -> Team:
         for level, rs in t.receivers.items():
+            self.unique(("teams", name, "receivers", level), rs, "receiver")
             if not rs:
                 self.problem(("teams", name, "receivers", level), "must name at least one receiver (omit the level to use the policy's)")
-            for i, r in enumerate(rs):
-                self.ref(("teams", name, "receivers", level, i), r, receivers, "receiver")
-        for i, iv in enumerate(t.mute_time_intervals):
-            self.ref(("teams", name, "mute_time_intervals", i), iv, intervals, "time interval")
         resolved = {lv: tuple(t.receivers.get(lv) or (levels[lv].receivers if lv in levels else ())) for lv in names.LEVELS}
         return Team(name, resolved, frozenset(t.receivers), tuple(t.mute_time_intervals))
 
     def services(self, stack: Stack, teams: Mapping[str, Team]) -> tuple[Service, ...]:
         out: list[Service] = []
-        first_seen: dict[str, int] = {}
         target_owner: dict[tuple[str, str], str] = {}
         for i, s in enumerate(self.inv.services):
             base = ("services", i)
-            if s.name in first_seen:
-                self.problem(base + ("name",), f"duplicate service {s.name!r} (also services[{first_seen[s.name]}])")
-            else:
-                first_seen[s.name] = i
-            self.ref(base + ("team",), s.team, teams, "team")
             if s.scrape:
                 for j, t in enumerate(s.scrape.targets):
                     key = (t, s.scrape.path)
@@ -581,6 +572,12 @@ class _Resolver:
             if o and o.threshold is not None and a.threshold is None:
                 self.problem(base + ("alerts", a.name, "threshold"), f"{a.name} has no threshold to override")
         return replace(service, alerts=tuple(settings), disabled_alerts=tuple(disabled))
+
+
+def _business_hours(timezone: str) -> TimeInterval:
+    spec = defaults.BUSINESS_HOURS
+    return TimeInterval(times=tuple(TimeRange(a, b) for a, b in spec["times"]), weekdays=tuple(spec["weekdays"]),
+                        days_of_month=(), months=(), years=(), location=timezone)
 
 
 def _basic_auth(b: schema.BasicAuth | None) -> BasicAuth | None:

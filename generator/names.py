@@ -17,6 +17,7 @@ KIND = "kind"
 SEVERITY = "severity"
 PROBE = "probe"  # which health probe of a service (liveness, readiness, ...)
 SYNTHETIC = "synthetic"  # set on alerts that `monstack test-alerts` posts
+SYNTHETIC_ALERT = "MonstackSyntheticTest"  # alertname of the alerts `monstack test-alerts` posts
 MONSTACK_JOB_LABEL = "monstack"  # on the stack's own scrape jobs: "self"
 
 # Generated files, relative to the output root --------------------------------
@@ -102,13 +103,32 @@ COMPONENTS: dict[str, tuple[int, int]] = {
     "redis-exporter": (9121, 19121),
     "pushgateway": (9091, 19091),
     "victoria-metrics": (8428, 18428),
+    # Throwaway databases the postgres/redis exporters watch in the demo stack.
+    "postgres": (5432, 15432),
+    "redis": (6379, 16379),
 }
 ALERTMANAGER_CLUSTER_PORT = 9094
 NATIVE_ALERTMANAGER_CLUSTER_PORT = 19094
 NATIVE_SINK_HTTP_PORT = 19980
 NATIVE_SINK_SMTP_PORT = 19925
 
+# Runtime state of the runners, relative to the working directory (git-ignored).
+STATE_DIR = ".monstack"
+STATE_CONFIG = "config"  # native: the inventory rendered with the native topology
+STATE_DATA = "data"  # TSDB, Alertmanager silences and notification log, databases
+STATE_LOGS = "logs"  # one <component>.log per process
+STATE_RUN = "run"  # one <component>.pid per process, stack.json (mode, URLs)
+# Secrets the runners create when absent (relative to the inventory's folder, like *_file references).
+GRAFANA_ADMIN_PASSWORD_FILE = "secrets/grafana_admin_password"
+POSTGRES_PASSWORD_FILE = "secrets/postgres_password"  # the demo PostgreSQL in compose.yaml
+
 PROBLEM = "problem"  # alerts that are tiers of one problem share it; a higher tier inhibits the lower
+
+# Alertmanager -----------------------------------------------------------------
+NULL_RECEIVER = "monstack-null"  # swallows the Watchdog when the inventory names no heartbeat receiver
+WATCHDOG_ALERT = "Watchdog"  # the always-firing meta alert routed to the heartbeat receiver
+DOWN_ALERTS = ("TargetDown", "HealthProbeFailing")  # a service is down: these mute its other alerts
+BUSINESS_HOURS = "business-hours"  # time interval P3 notifies in by default; built in unless the inventory defines it
 
 
 def secret_name(ref: str) -> str:

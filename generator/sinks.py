@@ -509,8 +509,20 @@ class SmtpSink(_StoreSink):
         if self._controller is not None:
             return self
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import SMTP
+
+        class _SMTP(SMTP):
+            # aiosmtpd's default AUTH LOGIN prompts ("User Name\0", "Password\0") are
+            # not what Go clients expect: Alertmanager's LOGIN implementation accepts
+            # only "Username:" / "Password:", and it picks LOGIN first when the server
+            # advertises "AUTH LOGIN PLAIN", as aiosmtpd does.
+            AuthLoginUsernameChallenge = "Username:"
+            AuthLoginPasswordChallenge = "Password:"
 
         class _Controller(Controller):
+            def factory(self) -> SMTP:
+                return _SMTP(self.handler, **self.SMTP_kwargs)
+
             def _trigger_server(self) -> None:
                 # Support port 0: learn the bound port before aiosmtpd connects to it.
                 if self.port == 0 and self.server is not None and self.server.sockets:

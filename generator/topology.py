@@ -24,10 +24,14 @@ class Topology:
     # tests and `monstack test-alerts` on a machine that cannot reach the real services.
     sink_http: str | None = None  # host:port
     sink_smtp: str | None = None  # host:port
+    # Shifts every native port, so a test stack never collides with a user's running stack.
+    port_offset: int = 0
+    # Secret reference -> file to read instead (native runner with sinks: stand-ins for missing secrets).
+    secret_overrides: Mapping[str, str] = field(default_factory=dict)
 
     def component(self, name: str) -> str:
         compose_port, native_port = names.COMPONENTS[name]
-        return f"{name}:{compose_port}" if self.mode == "compose" else f"127.0.0.1:{native_port}"
+        return f"{name}:{compose_port}" if self.mode == "compose" else f"127.0.0.1:{native_port + self.port_offset}"
 
     def address(self, hostport: str) -> str:
         return self.rewrites.get(hostport, hostport)
@@ -42,13 +46,17 @@ class Topology:
         """The path a component reads a secret file reference from."""
         if self.mode == "compose":
             return f"/run/secrets/{names.secret_name(ref)}"
+        if ref in self.secret_overrides:
+            return self.secret_overrides[ref]
         return ref if os.path.isabs(ref) else os.path.normpath(os.path.join(self.secrets_root, ref))
 
 
 COMPOSE = Topology(mode="compose", secrets_root="/run/secrets")
 
 
-def native(secrets_root: str, sink_http: str | None = None, sink_smtp: str | None = None) -> Topology:
-    rewrites = {f"{n}:{cp}": f"127.0.0.1:{np}" for n, (cp, np) in names.COMPONENTS.items()}
+def native(secrets_root: str, sink_http: str | None = None, sink_smtp: str | None = None, port_offset: int = 0,
+           secret_overrides: Mapping[str, str] | None = None) -> Topology:
+    rewrites = {f"{n}:{cp}": f"127.0.0.1:{np + port_offset}" for n, (cp, np) in names.COMPONENTS.items()}
     return Topology(mode="native", secrets_root=os.path.abspath(secrets_root), rewrites=rewrites,
-                    sink_http=sink_http, sink_smtp=sink_smtp)
+                    sink_http=sink_http, sink_smtp=sink_smtp, port_offset=port_offset,
+                    secret_overrides=dict(secret_overrides or {}))

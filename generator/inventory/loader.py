@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from generator.errors import InventoryError, Problem
-from generator.inventory import schema
+from generator.inventory import references, schema
 from generator.inventory.yamlsource import Source, format_path, load
 
 _TAG_KEYS = ("kind", "type")
@@ -33,10 +33,15 @@ def parse(src: Source) -> schema.Inventory:
         raise InventoryError([Problem(src.file, 1, "", "the file is empty: it needs at least version, receivers, severities, teams and services")])
     if not isinstance(src.data, dict):
         raise InventoryError([src.problem((), f"the top level must be a mapping of keys (version, receivers, ...), not a {_kind(src.data)}")])
+    found = references.problems(src)
     try:
-        return schema.Inventory.model_validate(src.data)
+        inv = schema.Inventory.model_validate(src.data)
     except ValidationError as exc:
-        raise InventoryError([_problem(src, err) for err in exc.errors(include_url=False)]) from None
+        found += [_problem(src, err) for err in exc.errors(include_url=False)]
+        raise InventoryError(found) from None
+    if found:
+        raise InventoryError(found)
+    return inv
 
 
 def load_inventory(path: Path) -> tuple[schema.Inventory, Source]:

@@ -7,9 +7,10 @@ names, PromQL that does not parse) are checked when the model is resolved
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from generator import defaults
@@ -42,7 +43,9 @@ def _matches(pattern: re.Pattern[str], what: str, example: str):
     return AfterValidator(check)
 
 
-def _check_duration(value: str) -> str:
+def _check_duration(value: Any) -> str:
+    if not isinstance(value, str):  # `for: 5` is a number to YAML; say what a duration looks like
+        raise ValueError(f"must be a duration like 30s, 5m, 1h30m or 15d (got {value!r})")
     parse_duration(value)  # raises ValueError with an example of a valid value
     return value
 
@@ -86,7 +89,7 @@ def _check_file_ref(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, AfterValidator(_check_duration)]
+Duration = Annotated[str, BeforeValidator(_check_duration)]
 Name = Annotated[str, _matches(_NAME, "a lowercase name of letters, digits and dashes starting with a letter", "checkout-api")]
 LabelName = Annotated[str, AfterValidator(_check_label_name)]
 MetricName = Annotated[str, _matches(_METRIC, "a Prometheus metric name", "http_requests_total")]
@@ -189,6 +192,9 @@ class Stack(Strict):
     urls: StackUrls = StackUrls()
     replicas: Replicas = Replicas()
     remote_write: list[RemoteWrite] = Field(default_factory=list)
+    # A lambda: _check_time_zone is defined with the time intervals further down.
+    timezone: Annotated[str, AfterValidator(lambda v: _check_time_zone(v))] = Field(
+        defaults.TIMEZONE, description="IANA time zone of built-in time intervals (the default P3 business hours), e.g. Europe/Berlin.")
 
 
 # --- receivers -------------------------------------------------------------
@@ -246,7 +252,10 @@ class LevelPolicy(Strict):
     group_wait: Duration | None = None
     group_interval: Duration | None = None
     repeat_interval: Duration | None = None
-    active_time_intervals: list[Name] = Field(default_factory=list, description="Notify only inside these time intervals (e.g. business hours).")
+    active_time_intervals: list[Name] | None = Field(None, description=(
+        "Notify only inside these time intervals. Omitted: P3 notifies only during business-hours (yours if you define a time "
+        "interval of that name, else Monday to Friday 09:00-17:00 in stack.timezone), P0-P2 always. [] means always."))
+    group_by: list[LabelName] | None = Field(None, description="Labels whose values make one notification; default alertname, service. Add instance to notify per host.")
     mute_time_intervals: list[Name] = Field(default_factory=list, description="Never notify inside these time intervals.")
 
 
@@ -283,6 +292,16 @@ def _check_int_range(lo: int, hi: int, example: str):
     return AfterValidator(check)
 
 
+def _check_time_zone(value: str) -> str:
+    if value in ("UTC", "Local"):
+        return value
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"must be an IANA time zone, e.g. Europe/Berlin or UTC (got {value!r})") from None
+    return value
+
+
 class TimeInterval(Strict):
     """One Alertmanager time_interval entry; every field narrows it."""
 
@@ -291,7 +310,7 @@ class TimeInterval(Strict):
     days_of_month: list[Annotated[str, _check_int_range(1, 31, "1:7 or -1")]] = Field(default_factory=list)
     months: list[Annotated[str, AfterValidator(_check_month_range)]] = Field(default_factory=list)
     years: list[Annotated[str, _check_int_range(1970, 9999, "2026 or 2026:2027")]] = Field(default_factory=list)
-    location: Annotated[str, _matches(re.compile(r"^(UTC|Local|[A-Za-z_]+(/[A-Za-z0-9_+-]+)+)$"), "an IANA time zone", "Europe/Berlin")] | None = None
+    location: Annotated[str, AfterValidator(_check_time_zone)] | None = None
 
 
 class Watchdog(Strict):

@@ -54,7 +54,10 @@ def load(text: str, file: str) -> Source:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise InventoryError([Problem(file, line, "", f"YAML syntax error: {exc.problem or exc}")]) from None
+        message = f"YAML syntax error: {exc.problem or exc}"
+        if exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+            message += f" ({exc.context} started on line {exc.context_mark.line + 1})"
+        raise InventoryError([Problem(file, line, "", message)]) from None
     except yaml.YAMLError as exc:
         raise InventoryError([Problem(file, 1, "", f"YAML error: {exc}")]) from None
     src = Source(file, None)

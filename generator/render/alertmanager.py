@@ -1,6 +1,18 @@
-"""alertmanager/alertmanager.yml: route tree by severity and team, inhibition, receivers, time intervals.
+"""alertmanager/alertmanager.yml and its message templates.
 
-Works on Debian's Alertmanager 0.25 and current releases: classic matchers
+The route tree, top to bottom (Alertmanager takes the first matching branch):
+
+1. Watchdog -> the heartbeat receiver, never muted, with its own repeat interval.
+2. One sub-tree per team that overrides receivers or has its own mute windows.
+3. One node per severity level (P0-P3) with the level's timing and grouping.
+4. The root's receiver: the catch-all for alerts with no or an unknown severity.
+
+A level node fans out to its receivers through one leaf per receiver (`continue`
+on all but the last), in the order the policy lists them. Alertmanager does not
+inherit mute_time_intervals/active_time_intervals from a parent route, so every
+leaf carries its own; timing and group_by are inherited.
+
+Works on Debian's Alertmanager 0.25 and current releases: classic matcher
 syntax only, *_file fields that 0.25 knows (api_url_file, routing_key_file,
 auth_password_file, credentials_file), no webhook url_file.
 """
@@ -10,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 from generator import defaults, names
+from generator.durations import Duration
 from generator.model import (
     EmailReceiver,
     LevelPolicy,
@@ -23,12 +36,11 @@ from generator.model import (
 )
 from generator.topology import Topology
 
-NULL_RECEIVER = "monstack-null"  # swallows the Watchdog when no heartbeat receiver is configured
-DOWN_ALERTS = ("TargetDown", "HealthProbeFailing")
+# Events v2 severities; PagerDuty accepts exactly critical, error, warning, info.
 PAGERDUTY_SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
-
-
 TEMPLATES = ("monstack.tmpl",)
+# Without a Watchdog route the always-firing alert would reach the catch-all receiver every repeat.
+NULL_WATCHDOG_REPEAT = Duration(24 * 3600 * 1000)
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
@@ -44,11 +56,14 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
         "templates": ["templates/*.tmpl"],
         "route": route_tree(model),
         "inhibit_rules": inhibit_rules(),
-        "receivers": [receiver(r, topo) for r in model.receivers.values()] + [{"name": NULL_RECEIVER}],
+        "receivers": [receiver(r, topo) for r in model.receivers.values()] + [{"name": names.NULL_RECEIVER}],
     }
     if model.time_intervals:
         cfg["time_intervals"] = [{"name": n, "time_intervals": [interval(t) for t in ts]} for n, ts in model.time_intervals.items()]
     return cfg
+
+
+# --- routes -------------------------------------------------------------------
 
 
 def _matcher(label: str, value: str, op: str = "=") -> str:
@@ -63,50 +78,64 @@ def _timing(policy: LevelPolicy) -> dict[str, str]:
     }
 
 
-def level_route(model: Model, policy: LevelPolicy, receivers: tuple[str, ...], extra_mutes: tuple[str, ...] = (),
-                extra_matchers: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One severity level: fan out to every receiver in order (continue: true on all but the last)."""
+def mutes(model: Model, level: str, team: Team | None = None) -> tuple[str, ...]:
+    """Maintenance windows of one level (for one team): global, then the level's, then the team's."""
+    found = model.mute_time_intervals + model.levels[level].mute_time_intervals + (team.mute_time_intervals if team else ())
+    return tuple(dict.fromkeys(found))
+
+
+def level_route(model: Model, policy: LevelPolicy, receivers: tuple[str, ...], team: Team | None = None) -> dict[str, Any]:
+    """One severity level: timing and grouping here, one leaf per receiver below (tree order = policy order)."""
     route: dict[str, Any] = {
         "receiver": receivers[0],
-        "matchers": list(extra_matchers) + [_matcher(names.SEVERITY, policy.level)],
+        "matchers": [_matcher(names.SEVERITY, policy.level)],
         **_timing(policy),
     }
-    mutes = tuple(dict.fromkeys(model.mute_time_intervals + policy.mute_time_intervals + extra_mutes))
-    if mutes:
-        route["mute_time_intervals"] = list(mutes)
+    if policy.group_by != defaults.GROUP_BY:
+        route["group_by"] = list(policy.group_by)
+    windows: dict[str, Any] = {}
+    if muted := mutes(model, policy.level, team):
+        windows["mute_time_intervals"] = list(muted)
     if policy.active_time_intervals:
-        route["active_time_intervals"] = list(policy.active_time_intervals)
-    if len(receivers) > 1:
-        route["routes"] = [
-            {"receiver": r, **({"continue": True} if i < len(receivers) - 1 else {})} for i, r in enumerate(receivers)
-        ]
+        windows["active_time_intervals"] = list(policy.active_time_intervals)
+    route["routes"] = [
+        {"receiver": r, **windows, **({"continue": True} if i < len(receivers) - 1 else {})}
+        for i, r in enumerate(receivers)
+    ]
     return route
 
 
-def team_routes(model: Model, team: Team) -> list[dict[str, Any]]:
-    return [
-        level_route(model, model.levels[lv], team.receivers[lv], team.mute_time_intervals)
-        for lv in names.LEVELS
-    ]
+def team_route(model: Model, team: Team) -> dict[str, Any]:
+    """A team's own sub-tree; an unknown severity still ends at the catch-all receiver."""
+    return {
+        "receiver": model.default_receiver,
+        "matchers": [_matcher(names.TEAM, team.name)],
+        "routes": [level_route(model, model.levels[lv], team.receivers[lv], team) for lv in names.LEVELS],
+    }
+
+
+def needs_team_route(team: Team) -> bool:
+    return bool(team.overridden or team.mute_time_intervals)
+
+
+def watchdog_route(model: Model) -> dict[str, Any]:
+    w = model.watchdog
+    repeat = w.repeat_interval if w else NULL_WATCHDOG_REPEAT
+    # Alertmanager only re-sends at group_interval ticks, and a tick exactly one repeat after the
+    # last send is skipped; half the repeat interval keeps heartbeats on time.
+    tick = max(Duration(1000), min(repeat * 0.5, Duration(5 * 60 * 1000)))
+    return {
+        "receiver": w.receiver if w else names.NULL_RECEIVER,
+        "matchers": [_matcher("alertname", names.WATCHDOG_ALERT)],
+        "group_wait": "0s",
+        "group_interval": str(tick),
+        "repeat_interval": str(repeat),
+    }
 
 
 def route_tree(model: Model) -> dict[str, Any]:
-    routes: list[dict[str, Any]] = []
-    watchdog = model.watchdog
-    routes.append({
-        "receiver": watchdog.receiver if watchdog else NULL_RECEIVER,
-        "matchers": [_matcher("alertname", "Watchdog")],
-        "group_wait": "0s",
-        "group_interval": "1m",
-        "repeat_interval": str(watchdog.repeat_interval) if watchdog else "24h",
-    })
-    for team in model.teams.values():
-        if team.overridden or team.mute_time_intervals:
-            routes.append({
-                "receiver": model.default_receiver,
-                "matchers": [_matcher(names.TEAM, team.name)],
-                "routes": team_routes(model, team),
-            })
+    routes: list[dict[str, Any]] = [watchdog_route(model)]
+    routes += [team_route(model, t) for t in model.teams.values() if needs_team_route(t)]
     routes += [level_route(model, model.levels[lv], model.levels[lv].receivers) for lv in names.LEVELS]
     return {
         "receiver": model.default_receiver,  # catch-all: an alert with no or an unknown severity still reaches someone
@@ -116,11 +145,17 @@ def route_tree(model: Model) -> dict[str, Any]:
     }
 
 
+# --- inhibition -----------------------------------------------------------------
+
+
 def inhibit_rules() -> list[dict[str, Any]]:
-    down = "|".join(DOWN_ALERTS)
+    down = "|".join(names.DOWN_ALERTS)
+    # A source needs the labels it is compared on: Alertmanager treats two missing labels as equal,
+    # so a source without `service` would mute every alert that lacks one (the Watchdog among them).
+    present = [f'{names.SERVICE}=~".+"']
     rules: list[dict[str, Any]] = [{
         # A service that is down mutes its other alerts: they are symptoms of the same outage.
-        "source_matchers": [f'alertname=~"{down}"'],
+        "source_matchers": [f'alertname=~"{down}"', *present],
         "target_matchers": [f'alertname!~"{down}"'],
         "equal": [names.SERVICE],
     }]
@@ -128,11 +163,14 @@ def inhibit_rules() -> list[dict[str, Any]]:
         lower = "|".join(names.LEVELS[i + 1:])
         rules.append({
             # A higher level mutes the lower levels of the same problem on the same service.
-            "source_matchers": [_matcher(names.SEVERITY, level)],
+            "source_matchers": [_matcher(names.SEVERITY, level), *present, f'{names.PROBLEM}=~".+"'],
             "target_matchers": [f'{names.SEVERITY}=~"{lower}"'],
             "equal": [names.SERVICE, names.PROBLEM],
         })
     return rules
+
+
+# --- time intervals ---------------------------------------------------------------
 
 
 def interval(t: TimeInterval) -> dict[str, Any]:
@@ -147,58 +185,95 @@ def interval(t: TimeInterval) -> dict[str, Any]:
     return out
 
 
+# --- receivers ----------------------------------------------------------------------
+
+
+def _tmpl(name: str) -> str:
+    return f'{{{{ template "monstack.{name}" . }}}}'
+
+
 def receiver(r: Receiver, topo: Topology) -> dict[str, Any]:
     if isinstance(r, SlackReceiver):
-        target = ({"api_url": f"http://{topo.sink_http}/slack/{r.name}"} if topo.sink_http
-                  else {"api_url_file": topo.secret(r.webhook_url_file)})
-        return {"name": r.name, "slack_configs": [{
-            **target,
-            "channel": r.channel,
-            "send_resolved": r.send_resolved,
-            "title": '{{ template "monstack.slack.title" . }}',
-            "text": '{{ template "monstack.slack.text" . }}',
-            "color": '{{ template "monstack.slack.color" . }}',
-            "title_link": '{{ template "monstack.link" . }}',
-        }]}
+        return {"name": r.name, "slack_configs": [slack(r, topo)]}
     if isinstance(r, PagerDutyReceiver):
-        cfg: dict[str, Any] = {
-            "routing_key_file": topo.secret(r.routing_key_file),
-            "send_resolved": r.send_resolved,
-            "severity": '{{ template "monstack.pagerduty.severity" . }}',
-            "description": '{{ template "monstack.pagerduty.description" . }}',
-            "client": "monstack",
-            "client_url": '{{ template "monstack.link" . }}',
-            "details": {
-                "firing": '{{ template "monstack.pagerduty.firing" . }}',
-                "service": "{{ .CommonLabels.service }}",
-                "team": "{{ .CommonLabels.team }}",
-                "severity": "{{ .CommonLabels.severity }}",
-                "runbook": "{{ .CommonAnnotations.runbook_url }}",
-            },
-        }
-        if topo.sink_http:
-            cfg["url"] = f"http://{topo.sink_http}/pagerduty/{r.name}/v2/enqueue"
-        elif r.url:
-            cfg["url"] = topo.url(r.url)
-        return {"name": r.name, "pagerduty_configs": [cfg]}
+        return {"name": r.name, "pagerduty_configs": [pagerduty(r, topo)]}
     if isinstance(r, EmailReceiver):
-        cfg = {
-            "to": ", ".join(r.to),
-            "from": r.sender,
-            "smarthost": topo.sink_smtp or topo.address(r.smarthost),
-            "require_tls": r.require_tls and not topo.sink_smtp,
-            "send_resolved": r.send_resolved,
-            "headers": {"Subject": '{{ template "monstack.email.subject" . }}'},
-            "html": '{{ template "monstack.email.html" . }}',
-            "text": '{{ template "monstack.email.text" . }}',
-        }
-        if r.auth_username:
-            cfg["auth_username"] = r.auth_username
-            cfg["auth_password_file"] = topo.secret(r.auth_password_file or "")
-        return {"name": r.name, "email_configs": [cfg]}
+        return {"name": r.name, "email_configs": [email(r, topo)]}
     assert isinstance(r, WebhookReceiver)
+    return {"name": r.name, "webhook_configs": [webhook(r, topo)]}
+
+
+def slack(r: SlackReceiver, topo: Topology) -> dict[str, Any]:
+    target = ({"api_url": f"http://{topo.sink_http}/slack/{r.name}"} if topo.sink_http
+              else {"api_url_file": topo.secret(r.webhook_url_file)})
+    return {
+        **target,
+        "channel": r.channel,
+        "send_resolved": r.send_resolved,
+        "title": _tmpl("slack.title"),
+        "title_link": _tmpl("link"),
+        "text": _tmpl("slack.text"),
+        "fallback": _tmpl("slack.fallback"),
+        "color": _tmpl("slack.color"),
+    }
+
+
+def pagerduty(r: PagerDutyReceiver, topo: Topology) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "routing_key_file": topo.secret(r.routing_key_file),
+        "send_resolved": r.send_resolved,
+        "severity": _tmpl("pagerduty.severity"),
+        "description": _tmpl("pagerduty.description"),
+        "class": "{{ .CommonLabels.alertname }}",
+        "component": "{{ .CommonLabels.service }}",
+        "group": "{{ .CommonLabels.team }}",
+        "client": "monstack",
+        "client_url": _tmpl("link"),
+        "links": [
+            {"href": _tmpl("runbook.href"), "text": _tmpl("runbook.text")},
+            {"href": _tmpl("dashboard.href"), "text": _tmpl("dashboard.text")},
+        ],
+        "details": {
+            "firing": _tmpl("pagerduty.firing"),
+            "resolved": _tmpl("pagerduty.resolved"),
+            "alertname": "{{ .CommonLabels.alertname }}",
+            "severity": "{{ .CommonLabels.severity }}",
+            "service": "{{ .CommonLabels.service }}",
+            "team": "{{ .CommonLabels.team }}",
+            "summary": _tmpl("summary"),
+            "value": _tmpl("value"),
+            "runbook": _tmpl("runbook.href"),
+            "dashboard": _tmpl("dashboard.href"),
+        },
+    }
+    if topo.sink_http:
+        cfg["url"] = f"http://{topo.sink_http}/pagerduty/{r.name}/v2/enqueue"
+    elif r.url:
+        cfg["url"] = topo.url(r.url)
+    return cfg
+
+
+def email(r: EmailReceiver, topo: Topology) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "to": ", ".join(r.to),
+        "from": r.sender,
+        "smarthost": topo.sink_smtp or topo.address(r.smarthost),
+        # The local SMTP sink speaks plain SMTP; Go's client still sends AUTH PLAIN to 127.0.0.1 only.
+        "require_tls": r.require_tls and not topo.sink_smtp,
+        "send_resolved": r.send_resolved,
+        "headers": {"Subject": _tmpl("email.subject")},
+        "html": _tmpl("email.html"),
+        "text": _tmpl("email.text"),
+    }
+    if r.auth_username:
+        cfg["auth_username"] = r.auth_username
+        cfg["auth_password_file"] = topo.secret(r.auth_password_file or "")
+    return cfg
+
+
+def webhook(r: WebhookReceiver, topo: Topology) -> dict[str, Any]:
     url = f"http://{topo.sink_http}/webhook/{r.name}" if topo.sink_http else topo.url(r.url)
-    cfg = {"url": url, "send_resolved": r.send_resolved, "max_alerts": r.max_alerts}
+    cfg: dict[str, Any] = {"url": url, "send_resolved": r.send_resolved, "max_alerts": r.max_alerts}
     if r.bearer_token_file:
         cfg["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": topo.secret(r.bearer_token_file)}}
-    return {"name": r.name, "webhook_configs": [cfg]}
+    return cfg
