@@ -68,8 +68,8 @@ status: venv ## Components, targets and firing alerts
 test-alerts: venv ## Fire a synthetic alert per severity and report which receivers got it
 	$(MONSTACK) test-alerts
 
-bench: venv ## Benchmarks: render time and memory at scale; prints numbers, writes bench/results/*.json
-	$(BIN)/python -m bench
+bench: venv ## Benchmarks: render time and memory at scale; prints numbers, writes .monstack/bench.json
+	$(BIN)/python -m generator.bench
 
 clean: ## Remove the virtualenv, runtime state and caches (not generated configs)
 	rm -rf $(VENV) .monstack .pytest_cache .hypothesis *.egg-info

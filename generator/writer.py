@@ -26,7 +26,7 @@ def header_lines(source: str) -> tuple[str, str]:
     )
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """Block style; multi-line strings as literal blocks; no aliases (&id001) in output."""
 
     def ignore_aliases(self, data: Any) -> bool:

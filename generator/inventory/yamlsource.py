@@ -41,8 +41,8 @@ def format_path(path: Path) -> str:
     return out
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader; a subclass so that nothing we change leaks into yaml.SafeLoader."""
+# libyaml's parser when the wheel has it (10x faster on large inventories); marks are the same.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load(text: str, file: str) -> Source:
@@ -62,24 +62,25 @@ def load(text: str, file: str) -> Source:
         raise InventoryError([Problem(file, 1, "", f"YAML error: {exc}")]) from None
     src = Source(file, None)
     problems: list[Problem] = []
+    constructor = yaml.constructor.SafeConstructor()
     if node is None:
         src.data = None
         return src
     src.lines[()] = node.start_mark.line + 1
-    src.data = _build(node, (), src, problems)
+    src.data = _build(node, (), src, problems, constructor)
     if problems:
         raise InventoryError(problems)
     return src
 
 
-def _build(node: yaml.Node, path: Path, src: Source, problems: list[Problem]) -> Any:
+def _build(node: yaml.Node, path: Path, src: Source, problems: list[Problem], c: yaml.constructor.SafeConstructor) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 problems.append(Problem(src.file, key_node.start_mark.line + 1, format_path(path), "YAML merge keys (<<) are not supported: write the keys out"))
                 continue
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            key = c.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, (str, int, float, bool)):
                 problems.append(Problem(src.file, key_node.start_mark.line + 1, format_path(path), f"mapping keys must be plain strings (got {key!r})"))
                 continue
@@ -89,21 +90,13 @@ def _build(node: yaml.Node, path: Path, src: Source, problems: list[Problem]) ->
                 problems.append(Problem(src.file, line, format_path(child), f"duplicate key (first defined on line {src.lines[child]})"))
                 continue
             src.lines[child] = line
-            out[key] = _build(value_node, child, src, problems)
+            out[key] = _build(value_node, child, src, problems, c)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             child = path + (i,)
             src.lines[child] = item.start_mark.line + 1
-            items.append(_build(item, child, src, problems))
+            items.append(_build(item, child, src, problems, c))
         return items
-    return _scalar(node)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    loader = _Loader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+    return c.construct_object(node, deep=True)
