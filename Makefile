@@ -8,8 +8,10 @@ BIN := $(VENV)/bin
 MONSTACK := $(BIN)/monstack
 INVENTORY ?= services.yaml
 EXAMPLES := $(sort $(wildcard examples/*/services.yaml))
-# Debian/Ubuntu packages the native runner and the checkers use.
-APT_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter python3-venv
+# Debian/Ubuntu packages the native runner and the checkers use (redis-server and postgresql are the
+# throwaway databases the postgres/redis exporters of the demo inventory watch).
+APT_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter python3-venv \
+  prometheus-postgres-exporter prometheus-redis-exporter redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps venv render schema validate check test test-fast up down status test-alerts bench clean
@@ -57,7 +59,7 @@ test-fast: venv ## Unit tests only (no Prometheus/Alertmanager processes)
 	$(BIN)/pytest -q -m "not integration"
 
 up: deps ## Bring the stack up (docker compose when it works, native processes otherwise)
-	$(MONSTACK) up
+	$(MONSTACK) up --inventory $(INVENTORY)
 
 down: venv ## Stop the stack
 	$(MONSTACK) down
@@ -65,8 +67,8 @@ down: venv ## Stop the stack
 status: venv ## Components, targets and firing alerts
 	$(MONSTACK) status
 
-test-alerts: venv ## Fire a synthetic alert per severity and report which receivers got it
-	$(MONSTACK) test-alerts
+test-alerts: venv ## Fire a synthetic alert per severity and report which receivers got it (SERVICE=name, FAULT=1)
+	$(MONSTACK) test-alerts $(if $(SERVICE),--service $(SERVICE)) $(if $(FAULT),--fault)
 
 bench: venv ## Benchmarks: render time and memory at scale; prints numbers, writes .monstack/bench.json
 	$(BIN)/python -m generator.bench

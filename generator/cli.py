@@ -104,6 +104,54 @@ def explain(service: Optional[str] = typer.Argument(None, help="Only this servic
     typer.echo(text)
 
 
+# --- running the stack (generator/runner) -------------------------------------------
+
+StateDirOpt = typer.Option(Path(".monstack"), "--state-dir", help="Runtime state: rendered native configs, data, logs, pids.")
+
+
+@app.command()
+def up(inventory: Path = InventoryOpt, state_dir: Path = StateDirOpt,
+       native: bool = typer.Option(False, "--native", help="Run local processes from the binaries on PATH."),
+       compose: bool = typer.Option(False, "--compose", help="Run docker compose (needs a Docker daemon)."),
+       sinks: Optional[bool] = typer.Option(None, "--sinks/--no-sinks", help="Native: route every receiver to local Slack/PagerDuty/webhook/SMTP sinks. Default: on when a receiver's secret file is missing."),
+       timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for readiness and every target up."),
+       port_offset: int = typer.Option(0, "--port-offset", help="Native: shift every port by N (run a second stack beside the first).")) -> None:
+    """Bring the stack up: docker compose when `docker compose` and a daemon work, native processes otherwise."""
+    from generator.runner import commands
+
+    if native and compose:
+        raise errors.UsageError("give --native or --compose, not both")
+    mode = "native" if native else "compose" if compose else None
+    commands.up(inventory, state_dir, mode, sinks, timeout, port_offset, _say, typer.echo)
+
+
+@app.command()
+def down(state_dir: Path = StateDirOpt) -> None:
+    """Stop exactly what `monstack up` started (native: the recorded processes; compose: docker compose down)."""
+    from generator.runner import commands
+
+    commands.down(state_dir, _say, typer.echo)
+
+
+@app.command()
+def status(state_dir: Path = StateDirOpt, as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Components, targets up/down and firing alerts of the running stack; exit 1 when something is down."""
+    from generator.runner import commands
+
+    commands.status(state_dir, as_json, typer.echo)
+
+
+@app.command("test-alerts")
+def test_alerts(state_dir: Path = StateDirOpt,
+                service: Optional[str] = typer.Option(None, "--service", help="Label the alerts with this service (and route by its team)."),
+                fault: bool = typer.Option(False, "--fault", help="Inject a real fault into a sample exporter and time the real alert instead."),
+                timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for notifications (default: the longest group_wait plus a margin).")) -> None:
+    """Post a synthetic alert per severity P0-P3 to Alertmanager, report which receivers were notified, resolve them."""
+    from generator.runner import commands
+
+    commands.test_alerts(state_dir, service, fault, timeout, _say, typer.echo)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

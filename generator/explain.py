@@ -1,8 +1,11 @@
 """Plain-text explanations of what an inventory produces: scrapes, alerts, routing, dashboards."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from generator import names
-from generator.model import Model, Service
+from generator.model import Model, Service, TimeInterval
+from generator.render import alertmanager as am_render
 from generator.render import rules as rules_render
 
 
@@ -10,14 +13,14 @@ def receivers_for(model: Model, team: str, level: str) -> tuple[str, ...]:
     return model.teams[team].receivers[level]
 
 
-def _when(model: Model, team: str, level: str) -> str:
+def _when(model: Model, team: str | None, level: str) -> str:
     policy = model.levels[level]
     notes = []
     if policy.active_time_intervals:
         notes.append("only during " + ", ".join(policy.active_time_intervals))
-    mutes = model.mute_time_intervals + policy.mute_time_intervals + model.teams[team].mute_time_intervals
-    if mutes:
-        notes.append("muted during " + ", ".join(dict.fromkeys(mutes)))
+    muted = am_render.mutes(model, level, model.teams.get(team) if team else None)
+    if muted:
+        notes.append("muted during " + ", ".join(muted))
     notes.append(f"repeat every {policy.repeat_interval}")
     return "; ".join(notes)
 
@@ -54,14 +57,52 @@ def service_text(model: Model, s: Service) -> str:
     return "\n".join(lines)
 
 
-def routing_table(model: Model) -> str:
-    lines = ["routing (severity x team -> receivers, in order):"]
+def _interval_text(t: TimeInterval) -> str:
+    parts = [",".join(t.weekdays), ",".join(f"{r.start_time}-{r.end_time}" for r in t.times),
+             ("days " + ",".join(t.days_of_month)) if t.days_of_month else "", ",".join(t.months), ",".join(t.years)]
+    return " ".join(p for p in parts if p) + f" ({t.location or 'UTC'})"
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    """Where an alert of one severity from one team goes; team None stands for any team not listed."""
+
+    level: str
+    team: str | None
+    receivers: tuple[str, ...]
+    overridden: bool
+    when: str
+
+
+def routing_rows(model: Model) -> list[RouteRow]:
+    rows = []
     for team in model.teams.values():
-        for level in names.LEVELS:
-            lines.append(f"  {level} team={team.name:<16} -> {', '.join(team.receivers[level])}")
-    watchdog = model.watchdog.receiver if model.watchdog else "(no heartbeat receiver: swallowed)"
-    lines.append(f"  Watchdog                 -> {watchdog}")
-    lines.append(f"  anything else            -> {model.default_receiver}")
+        rows += [RouteRow(lv, team.name, team.receivers[lv], lv in team.overridden, _when(model, team.name, lv)) for lv in names.LEVELS]
+    rows += [RouteRow(lv, None, model.levels[lv].receivers, False, _when(model, None, lv)) for lv in names.LEVELS]
+    return rows
+
+
+def routing_table(model: Model) -> str:
+    lines = ["routing (severity x team -> receivers, in delivery order; timing is group_wait/group_interval):"]
+    for row in routing_rows(model):
+        policy = model.levels[row.level]
+        who = f"team={row.team}" if row.team else "any other team"
+        to = ", ".join(row.receivers) + (" (team override)" if row.overridden else "")
+        lines.append(f"  {row.level} {who:<24} -> {to:<48} {policy.group_wait}/{policy.group_interval}; {row.when}")
+    if model.watchdog:
+        lines.append(f"  {names.WATCHDOG_ALERT:<27} -> {model.watchdog.receiver} (heartbeat every {model.watchdog.repeat_interval}, never muted)")
+    else:
+        lines.append(f"  {names.WATCHDOG_ALERT:<27} -> {names.NULL_RECEIVER} (no heartbeat receiver: swallowed)")
+    lines.append(f"  {'no or unknown severity':<27} -> {model.default_receiver} (catch-all)")
+    if model.time_intervals:
+        lines.append("time intervals:")
+        for name, entries in model.time_intervals.items():
+            lines.append(f"  {name}: " + " or ".join(_interval_text(t) for t in entries))
+    lines.append("inhibition (the first alert mutes the second while it fires):")
+    lines.append(f"  {' or '.join(names.DOWN_ALERTS)} of a service -> every other alert of that service")
+    for i, level in enumerate(names.LEVELS[:-1]):
+        lower = names.LEVELS[i + 1:]
+        lines.append(f"  {level} -> {lower[0] if len(lower) == 1 else lower[0] + '-' + lower[-1]} of the same service and {names.PROBLEM}")
     return "\n".join(lines)
 
 
@@ -73,15 +114,31 @@ def services(model: Model, only: str | None = None) -> str:
 
 
 def dashboards(model: Model, only: str | None = None) -> str:
+    """Each generated dashboard (only the service's own when one is named): rows, panels, units and queries."""
     from generator.render import dashboards as dash
+    from generator.render.dashboards import service as service_dash
     from generator.topology import COMPOSE
 
-    lines = []
+    wanted = service_dash.file(model.service(only)) if only else None
+    blocks = []
     for path, d in dash.render(model, COMPOSE).items():
-        if only and only not in path and only not in d.get("title", ""):
+        if wanted and path != wanted:
             continue
-        lines.append(f"{d['title']}  (uid {d['uid']}, {path})")
-        for p in d.get("panels", []):
-            for t in p.get("targets", []):
-                lines.append(f"  [{p['type']}] {p['title']}: {t.get('expr', '')}")
-    return "\n".join(lines)
+        folder = path.split("/")[-2]
+        variables = ", ".join(v["name"] for v in d["templating"]["list"]) or "none"
+        lines = [d["title"], f"  uid {d['uid']} in folder {folder} ({path}); variables: {variables}"]
+        links = [f"{link['title']} -> {link['url'] or 'tags ' + ','.join(link['tags'])}" for link in d["links"]]
+        if links:
+            lines.append(f"  links: {'; '.join(links)}")
+        for row in d["panels"]:
+            members = [row]
+            if row["type"] == "row":
+                lines.append(f"  {row['title']}" + (" (collapsed)" if row.get("collapsed") else ""))
+                members = row["panels"] if row.get("collapsed") else []
+            for p in members:
+                unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit")
+                lines.append(f"    [{p['type']}{', ' + unit if unit else ''}] {p['title']}")
+                for t in p.get("targets", []):
+                    lines.append(f"      {t['refId']} {t['legendFormat']!r}: {t['expr']}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -188,6 +188,7 @@ class CustomRule:
     lookback: Duration | None = None
     op: str | None = None
     threshold: float | None = None
+    unit: str | None = None  # Grafana unit of the rule's dashboard panel
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,9 @@ class HttpMetrics:
     status_label: str
     route_label: str
     error_status: str
+    db_pool_size: str | None = None
+    db_pool_available: str | None = None
+    db_query_duration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,15 @@ class WorkerMetrics:
     status_label: str
     failed_value: str
     duration: str
+    queue_label: str | None = "queue"
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    mountpoints: str
+    exclude_fstypes: str
+    exclude_disk_devices: str
+    exclude_network_devices: str
 
 
 @dataclass(frozen=True)
@@ -225,6 +238,7 @@ class Service:
     dashboard_url: str | None
     rules: tuple[CustomRule, ...]
     alerts: tuple[AlertSetting, ...] = ()  # enabled catalogue alerts, in catalogue order
+    host: HostSettings | None = None  # host services only
     disabled_alerts: tuple[str, ...] = ()
 
     def alert(self, name: str) -> AlertSetting | None:
@@ -483,11 +497,18 @@ class _Resolver:
         metrics = None
         if isinstance(s, schema.HttpService):
             m = s.metrics
-            metrics = HttpMetrics(m.requests, m.duration, m.status_label, m.route_label, m.error_status)
+            metrics = HttpMetrics(m.requests, m.duration, m.status_label, m.route_label, m.error_status,
+                                  m.db_pool_size, m.db_pool_available, m.db_query_duration)
             self.regex(base + ("metrics", "error_status"), m.error_status)
         elif isinstance(s, schema.WorkerService):
             m = s.metrics
-            metrics = WorkerMetrics(m.queue_depth, m.jobs, m.status_label, m.failed_value, m.duration)
+            metrics = WorkerMetrics(m.queue_depth, m.jobs, m.status_label, m.failed_value, m.duration, m.queue_label)
+        host = None
+        if isinstance(s, schema.HostService):
+            h = s.host
+            for key in ("mountpoints", "exclude_fstypes", "exclude_disk_devices", "exclude_network_devices"):
+                self.regex(base + ("host", key), getattr(h, key))
+            host = HostSettings(h.mountpoints, h.exclude_fstypes, h.exclude_disk_devices, h.exclude_network_devices)
         resources = getattr(s, "resources", None)
         for key in s.labels:
             if key in (names.SERVICE, names.TEAM, names.SEVERITY, "alertname"):
@@ -498,7 +519,7 @@ class _Resolver:
             memory_limit_bytes=parse_bytes(resources.memory_limit) if resources and resources.memory_limit else None,
             cpu_limit=resources.cpu_limit if resources else None,
             labels=dict(s.labels), runbook_base=s.links.runbook_base.rstrip("/") if s.links.runbook_base else None,
-            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules),
+            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host,
         )
         return self.alerts(base, s, service)
 
@@ -537,7 +558,7 @@ class _Resolver:
                 numerator=getattr(r, "numerator", None), denominator=getattr(r, "denominator", None),
                 window=parse_duration(r.window) if getattr(r, "window", None) else None,
                 lookback=parse_duration(r.lookback) if getattr(r, "lookback", None) else None,
-                op=getattr(r, "op", None), threshold=getattr(r, "threshold", None),
+                op=getattr(r, "op", None), threshold=getattr(r, "threshold", None), unit=r.unit,
             ))
         return tuple(out)
 
@@ -548,8 +569,13 @@ class _Resolver:
         for j, name in enumerate(custom_names):
             if name in known:
                 self.problem(base + ("rules", j, "name"), f"{name!r} is a catalogue alert of {service.kind} services; override it under alerts: instead")
+            elif name in catalogue.reserved():
+                self.problem(base + ("rules", j, "name"), f"{name!r} is the name of a built-in alert; pick another name")
             if custom_names.index(name) != j:
                 self.problem(base + ("rules", j, "name"), f"duplicate rule name {name!r}")
+        for j, r in enumerate(service.rules):
+            for key, message in catalogue.custom.problems(service, r):
+                self.problem(base + ("rules", j, key), message)
         for name in s.alerts:
             if name not in known:
                 choices = ", ".join(sorted(known)) or "none"
@@ -569,7 +595,7 @@ class _Resolver:
                 threshold=(o.threshold if o and o.threshold is not None else a.threshold_for(service)),
                 for_=parse_duration(o.for_ if o and o.for_ else a.for_),
             ))
-            if o and o.threshold is not None and a.threshold is None:
+            if o and o.threshold is not None and a.threshold is None and a.derived_threshold is None:
                 self.problem(base + ("alerts", a.name, "threshold"), f"{a.name} has no threshold to override")
         return replace(service, alerts=tuple(settings), disabled_alerts=tuple(disabled))
 

@@ -41,8 +41,9 @@ def rules_file(group: str) -> str:
     return f"{RULES_DIR}/{group}.yml"
 
 
-def rule_tests_file(group: str) -> str:
-    return f"{RULE_TESTS_DIR}/{group}.test.yml"
+def rule_tests_file(group: str, step: str | None = None) -> str:
+    """promtool tests of one rule file; tests evaluated every `step` (not the default minute) get their own file."""
+    return f"{RULE_TESTS_DIR}/{group}.test.yml" if step is None else f"{RULE_TESTS_DIR}/{group}.every-{step}.test.yml"
 
 
 def runbook_file(alert: str) -> str:
@@ -66,6 +67,27 @@ SELF_PROMETHEUS_JOB = "prometheus"
 SELF_ALERTMANAGER_JOB = "alertmanager"
 SELF_BLACKBOX_JOB = "blackbox-exporter"
 META_RULES_GROUP = "monstack-meta"  # rule file and group for meta-monitoring
+META_SERVICE = "monstack"  # service label of the stack's own series and alerts
+META_TEAM = "monstack"  # team label of the same; no team route matches it, so the severity policy applies
+
+
+# Rule groups of one service's rule file (prometheus/rules/<service>.yml), evaluated in this order.
+def recording_group(service: str) -> str:
+    return f"{service}.recording"
+
+
+def slo_group(service: str) -> str:
+    return f"{service}.slo"
+
+
+def alerts_group(service: str) -> str:
+    return f"{service}.alerts"
+
+
+def custom_record(rule: str) -> str:
+    """The recorded series of a custom `threshold` rule's expression (the alert compares it)."""
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", rule).lower()
+    return record("service", f"custom_{snake}", "value")
 
 
 # Recording rules: level:metric:operations (Prometheus naming practice) -----
@@ -76,7 +98,14 @@ def record(level: str, metric: str, operations: str) -> str:
 # Grafana --------------------------------------------------------------------
 DATASOURCE_PROMETHEUS_UID = "monstack-prometheus"
 DATASOURCE_ALERTMANAGER_UID = "monstack-alertmanager"
+GRAFANA_STACK_FOLDER = "monstack"  # folder of the stack-wide dashboards; each team gets a folder of its own
+GRAFANA_DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards"  # where Grafana reads grafana/dashboards (compose mount)
 _UID_MAX = 40  # Grafana's limit
+
+
+def folder_uid(folder: str) -> str:
+    """The uid of a provisioned dashboard folder, fixed so links and permissions survive re-provisioning."""
+    return dashboard_uid("folder", folder)
 
 
 def dashboard_uid(*parts: str) -> str:

@@ -11,14 +11,15 @@ def quote(value: str) -> str:
 
 
 def matchers(eq: Mapping[str, str] | None = None, regex: Mapping[str, str] | None = None,
-             neq: Mapping[str, str] | None = None) -> str:
+             neq: Mapping[str, str] | None = None, nregex: Mapping[str, str] | None = None) -> str:
     parts = [f"{k}={quote(v)}" for k, v in (eq or {}).items()]
     parts += [f"{k}=~{quote(v)}" for k, v in (regex or {}).items()]
     parts += [f"{k}!={quote(v)}" for k, v in (neq or {}).items()]
+    parts += [f"{k}!~{quote(v)}" for k, v in (nregex or {}).items()]
     return ", ".join(parts)
 
 
 def sel(metric: str, eq: Mapping[str, str] | None = None, regex: Mapping[str, str] | None = None,
-        neq: Mapping[str, str] | None = None) -> str:
-    inner = matchers(eq, regex, neq)
+        neq: Mapping[str, str] | None = None, nregex: Mapping[str, str] | None = None) -> str:
+    inner = matchers(eq, regex, neq, nregex)
     return f"{metric}{{{inner}}}" if inner else metric

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from generator import defaults
+from generator.catalogue import host as host_defaults
 from generator.durations import parse_duration
 
 SCHEMA_VERSION = 1
@@ -222,7 +223,8 @@ class EmailReceiver(_Receiver):
     from_: Annotated[str, _matches(re.compile(r"^[^@\s]+@[^@\s]+$"), "an email address", "alerts@example.com")] = Field(alias="from")
     smarthost: HostPort
     auth_username: str | None = None
-    auth_password_file: FileRef | None = None
+    auth_password_file: FileRef | None = Field(None, description=(
+        "File holding the SMTP password. Alertmanager 0.25 sends its content verbatim: no trailing newline (printf '%s')."))
     require_tls: bool = True
 
     @model_validator(mode="after")
@@ -268,6 +270,11 @@ def _check_weekday_range(value: str) -> str:
     parts = value.split(":")
     if len(parts) > 2 or any(p not in _WEEKDAYS for p in parts):
         raise ValueError(f"must be a weekday or a range of them, e.g. monday:friday (got {value!r})")
+    # Alertmanager's week runs sunday..saturday and its ranges do not wrap.
+    week = ("sunday",) + _WEEKDAYS[:-1]
+    if len(parts) == 2 and week.index(parts[0]) > week.index(parts[1]):
+        raise ValueError(f"weeks run from sunday to saturday and ranges do not wrap: write sunday:saturday for every day, "
+                         f"or split the range (e.g. saturday, sunday) (got {value!r})")
     return value
 
 
@@ -275,6 +282,9 @@ def _check_month_range(value: str) -> str:
     parts = value.split(":")
     if len(parts) > 2 or any(not (p in _MONTHS or (p.isdigit() and 1 <= int(p) <= 12)) for p in parts):
         raise ValueError(f"must be a month or a range of them, e.g. january:march or 1:3 (got {value!r})")
+    nums = [int(p) if p.isdigit() else _MONTHS.index(p) + 1 for p in parts]
+    if len(nums) == 2 and nums[0] > nums[1]:
+        raise ValueError(f"month ranges do not wrap past december: split it, e.g. november:december and january:february (got {value!r})")
     return value
 
 
@@ -287,6 +297,9 @@ def _check_int_range(lo: int, hi: int, example: str):
             nums = []
         if not nums or len(parts) > 2 or any(not (lo <= abs(n) <= hi) or n == 0 and lo > 0 for n in nums):
             raise ValueError(f"must be a number or range, e.g. {example} (got {value!r})")
+        # Alertmanager's rules: a negative start (counted from the end) needs a negative end; no wrapping.
+        if len(nums) == 2 and ((nums[0] < 0 < nums[1]) or (nums[0] > 0) == (nums[1] > 0) and nums[0] > nums[1]):
+            raise ValueError(f"the range must not end before it starts, e.g. {example} (got {value!r})")
         return value
 
     return AfterValidator(check)
@@ -334,6 +347,12 @@ class Tls(Strict):
     key_file: FileRef | None = None
     server_name: str | None = None
     insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> "Tls":
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (a client certificate and its key): set both or neither")
+        return self
 
 
 class Scrape(Strict):
@@ -392,6 +411,9 @@ class _Rule(Strict):
     for_: Duration = Field("5m", alias="for")
     summary: Annotated[str, Field(max_length=300)] | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
+    unit: Annotated[str, _matches(re.compile(r"^[A-Za-z][A-Za-z0-9:/%._()-]*$"), "a Grafana unit id", "percentunit")] | None = Field(
+        None, description="Grafana unit of the rule's dashboard panel (business and service dashboards), e.g. s, bytes, "
+                          "percentunit, short; by default percentunit for ratio rules, short otherwise.")
 
 
 class ThresholdRule(_Rule):
@@ -459,6 +481,15 @@ class HttpMetrics(Strict):
     status_label: LabelName = "status"
     route_label: LabelName = "route"
     error_status: str = Field("5..", description="Regex on status_label that marks an error.")
+    db_pool_size: MetricName | None = Field(None, description="Gauge of the app's database connection pool size, e.g. db_connection_pool_size; enables DbConnectionPoolSaturated.")
+    db_pool_available: MetricName | None = Field(None, description="Gauge of idle connections in that pool, e.g. db_connection_pool_available.")
+    db_query_duration: MetricName | None = Field(None, description="Histogram of the app's database query time, e.g. db_query_duration_seconds; enables DbQueryLatencyP99High.")
+
+    @model_validator(mode="after")
+    def _pool_pair(self) -> "HttpMetrics":
+        if (self.db_pool_size is None) != (self.db_pool_available is None):
+            raise ValueError("db_pool_size and db_pool_available go together: set both or neither")
+        return self
 
 
 class WorkerMetrics(Strict):
@@ -467,6 +498,16 @@ class WorkerMetrics(Strict):
     status_label: LabelName = "status"
     failed_value: str = "failed"
     duration: MetricName = "job_processing_duration_seconds"
+    queue_label: LabelName | None = Field("queue", description="Label naming the queue on both queue_depth and jobs; null when the worker has one unlabelled queue.")
+
+
+class HostSettings(Strict):
+    """Which filesystems and devices the host alerts watch (node-exporter labels; regexes are fully anchored)."""
+
+    mountpoints: str = Field(".*", description="Regex of mountpoints the disk-space alerts watch, e.g. /|/data.")
+    exclude_fstypes: str = Field(host_defaults.EXCLUDE_FSTYPES, description="Regex of filesystem types never alerted on (pseudo and read-only image filesystems).")
+    exclude_disk_devices: str = Field(host_defaults.EXCLUDE_DISK_DEVICES, description="Regex of block devices the disk I/O alert ignores.")
+    exclude_network_devices: str = Field(host_defaults.EXCLUDE_NETWORK_DEVICES, description="Regex of network interfaces the network-error alert ignores.")
 
 
 class _Service(Strict):
@@ -505,6 +546,7 @@ class RedisService(_Service):
 
 class HostService(_Service):
     kind: Literal["host"]
+    host: HostSettings = HostSettings()
 
 
 class ProbeService(_Service):

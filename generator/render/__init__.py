@@ -13,10 +13,10 @@ Outputs = dict[str, Any]
 
 
 def render_all(model: Model, topo: Topology) -> Outputs:
-    from generator.render import alertmanager, blackbox, dashboards, grafana, prometheus, rule_tests, rules
+    from generator.render import alertmanager, blackbox, compose, dashboards, grafana, prometheus, routing_tests, rule_tests, rules, runbooks
 
     out: Outputs = {}
-    for module in (prometheus, blackbox, rules, rule_tests, alertmanager, grafana, dashboards):
+    for module in (prometheus, blackbox, rules, rule_tests, runbooks, alertmanager, routing_tests, grafana, dashboards, compose):
         part = module.render(model, topo)
         clash = out.keys() & part.keys()
         assert not clash, f"two renderers produce {sorted(clash)}"

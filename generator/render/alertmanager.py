@@ -36,7 +36,8 @@ from generator.model import (
 )
 from generator.topology import Topology
 
-# Events v2 severities; PagerDuty accepts exactly critical, error, warning, info.
+# Events v2 severities (PagerDuty accepts exactly critical, error, warning, info). The template
+# monstack.pagerduty.severity applies it at send time; tests/test_alertmanager.py holds the two together.
 PAGERDUTY_SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
 TEMPLATES = ("monstack.tmpl",)
 # Without a Watchdog route the always-firing alert would reach the catch-all receiver every repeat.
@@ -99,7 +100,7 @@ def level_route(model: Model, policy: LevelPolicy, receivers: tuple[str, ...], t
     if policy.active_time_intervals:
         windows["active_time_intervals"] = list(policy.active_time_intervals)
     route["routes"] = [
-        {"receiver": r, **windows, **({"continue": True} if i < len(receivers) - 1 else {})}
+        {"receiver": r, **({"continue": True} if i < len(receivers) - 1 else {}), **windows}
         for i, r in enumerate(receivers)
     ]
     return route

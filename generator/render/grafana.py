@@ -1,4 +1,8 @@
-"""grafana/provisioning: datasources with fixed uids and one dashboard provider per team folder."""
+"""grafana/provisioning: datasources with fixed uids and one dashboard provider (folder) per team.
+
+Fixed datasource uids are what every generated panel refers to, so a provisioned Grafana
+never shows "datasource not found"; tests check that every uid a panel uses is provisioned here.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -23,16 +27,26 @@ def datasources(model: Model, topo: Topology) -> dict[str, Any]:
                 "name": "Prometheus",
                 "type": "prometheus",
                 "uid": names.DATASOURCE_PROMETHEUS_UID,
+                "orgId": 1,
                 "access": "proxy",
                 "url": f"http://{topo.component('prometheus')}",
                 "isDefault": True,
                 "editable": False,
-                "jsonData": {"timeInterval": str(model.stack.scrape_interval), "httpMethod": "POST"},
+                "jsonData": {
+                    # $__rate_interval is at least four scrape intervals only if Grafana knows the interval.
+                    "timeInterval": str(model.stack.scrape_interval),
+                    "httpMethod": "POST",
+                    "prometheusType": "Prometheus",
+                    # Rules live in prometheus/rules (generated); Grafana must not offer to edit them.
+                    "manageAlerts": False,
+                    "alertmanagerUid": names.DATASOURCE_ALERTMANAGER_UID,
+                },
             },
             {
                 "name": "Alertmanager",
                 "type": "alertmanager",
                 "uid": names.DATASOURCE_ALERTMANAGER_UID,
+                "orgId": 1,
                 "access": "proxy",
                 "url": f"http://{topo.component('alertmanager')}",
                 "editable": False,
@@ -44,7 +58,7 @@ def datasources(model: Model, topo: Topology) -> dict[str, Any]:
 
 def folders(model: Model) -> list[str]:
     """Dashboard folders: one for the stack-wide dashboards, one per team."""
-    return ["monstack"] + sorted(model.teams)
+    return list(dict.fromkeys([names.GRAFANA_STACK_FOLDER] + sorted(model.teams)))
 
 
 def providers(model: Model) -> dict[str, Any]:
@@ -53,12 +67,15 @@ def providers(model: Model) -> dict[str, Any]:
         "providers": [
             {
                 "name": f"monstack-{folder}",
+                "orgId": 1,
                 "folder": folder,
+                "folderUid": names.folder_uid(folder),
                 "type": "file",
+                # Generated dashboards are replaced on every render: edits belong in services.yaml.
                 "disableDeletion": True,
                 "allowUiUpdates": False,
                 "updateIntervalSeconds": 30,
-                "options": {"path": f"/var/lib/grafana/dashboards/{folder}"},
+                "options": {"path": f"{names.GRAFANA_DASHBOARDS_MOUNT}/{folder}", "foldersFromFilesStructure": False},
             }
             for folder in folders(model)
         ],

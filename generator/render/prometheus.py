@@ -1,11 +1,25 @@
-"""prometheus/prometheus.yml: global settings, alerting, rule files, scrape jobs."""
+"""prometheus/prometheus.yml: global settings, alerting, rule files, scrape jobs.
+
+One job per service (its own /metrics or its exporter's), one probe job per
+service with health URLs (each URL probed through the blackbox exporter with
+its module), and the stack's own components. Every series gets the labels
+service, team, env and kind (generator/catalogue/series.py, shared with the
+generated rule tests so they test what is really scraped).
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from generator import names
+from generator.catalogue import series
 from generator.model import Model, Service
 from generator.topology import Topology
+
+SELF_COMPONENTS = (
+    (names.SELF_PROMETHEUS_JOB, "prometheus"),
+    (names.SELF_ALERTMANAGER_JOB, "alertmanager"),
+    (names.SELF_BLACKBOX_JOB, "blackbox-exporter"),
+)
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
@@ -35,23 +49,10 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
     return cfg
 
 
-def _stack_labels(model: Model) -> dict[str, str]:
-    return {names.ENV: model.stack.environment, names.MONSTACK_JOB_LABEL: "self"}
-
-
 def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
-    jobs = []
-    for job, component in (
-        (names.SELF_PROMETHEUS_JOB, "prometheus"),
-        (names.SELF_ALERTMANAGER_JOB, "alertmanager"),
-        (names.SELF_BLACKBOX_JOB, "blackbox-exporter"),
-    ):
-        jobs.append({"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": _stack_labels(model)}]})
-    return jobs
-
-
-def service_labels(model: Model, s: Service) -> dict[str, str]:
-    return {names.SERVICE: s.name, names.TEAM: s.team, names.ENV: model.stack.environment}
+    """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them)."""
+    return [{"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": series.self_labels(model)}]}
+            for job, component in SELF_COMPONENTS]
 
 
 def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any]]:
@@ -79,8 +80,7 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
             if sc.tls.insecure_skip_verify:
                 tls["insecure_skip_verify"] = True
             job["tls_config"] = tls
-        labels = {**dict(sorted(sc.labels.items())), **service_labels(model, s)}
-        job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": labels}]
+        job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": series.scrape_labels(model, s)}]
         jobs.append(job)
     if s.probes:
         jobs.append(probe_job(model, s, topo))
@@ -88,15 +88,18 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
 
 
 def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
-    """Blackbox probes: the URL becomes the target param and the instance; the scrape goes to the exporter."""
+    """Blackbox probes: the URL becomes the target parameter and the instance; the scrape goes to the exporter."""
+    interval = s.scrape.interval if s.scrape else model.stack.scrape_interval
+    timeout = s.scrape.timeout if s.scrape else min(model.stack.scrape_timeout, interval)
     return {
         "job_name": names.probe_job(s.name),
         "metrics_path": "/probe",
-        "scrape_interval": str(s.scrape.interval if s.scrape else model.stack.scrape_interval),
+        "scrape_interval": str(interval),
+        "scrape_timeout": str(timeout),
         "static_configs": [
             {
                 "targets": [probe_target(p.url, topo)],
-                "labels": {**service_labels(model, s), names.PROBE: p.name, "__param_module": p.module},
+                "labels": {**series.probe_labels(model, s, p.name), "__param_module": p.module},
             }
             for p in s.probes
         ],
@@ -110,9 +113,7 @@ def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
 
 def probe_target(url: str, topo: Topology) -> str:
     """HTTP probes take the URL; tcp/icmp/dns probes take host:port or host."""
-    url = topo.url(url)
-    scheme, rest = url.split("://", 1)
-    return url if scheme in ("http", "https") else rest.split("/", 1)[0]
+    return series.probe_target(topo.url(url))
 
 
 def remote_write(rw: Any, topo: Topology) -> dict[str, Any]:

@@ -41,9 +41,12 @@ def cases(model: Model) -> list[dict[str, Any]]:
     for level in names.LEVELS:
         out.append(_case(f"{level} of a team the inventory does not list", model.levels[level].receivers,
                          severity=level, team=OTHER_TEAM, service=f"{OTHER_TEAM}-service"))
+    if names.META_TEAM not in model.teams:  # the stack's own alerts follow the policy
+        out.append(_case("P1 of the stack itself", model.levels["P1"].receivers,
+                         severity="P1", team=names.META_TEAM, service=names.META_SERVICE))
     heartbeat = model.watchdog.receiver if model.watchdog else names.NULL_RECEIVER
     out.append({"name": "Watchdog reaches the heartbeat receiver only",
-                "labels": {"alertname": names.WATCHDOG_ALERT, names.SEVERITY: "P3", names.TEAM: "monstack", names.SERVICE: "monstack"},
+                "labels": {"alertname": names.WATCHDOG_ALERT, names.SEVERITY: "P3", names.TEAM: names.META_TEAM, names.SERVICE: names.META_SERVICE},
                 "receivers": [heartbeat]})
     # The catch-all, at the top level and inside every team sub-tree.
     first_team = next(iter(model.teams))

@@ -1,11 +1,311 @@
-"""prometheus/tests/*.test.yml: promtool unit tests for every generated alert (see issue: rule tests)."""
+"""prometheus/tests/<group>.test.yml: promtool unit tests for every generated rule.
+
+For each alert (catalogue, custom, SLO, meta) the catalogue builds cases
+from the model: input series with the metric names and labels a real scrape
+gives, a value past the threshold that must fire once `for` has passed, with
+exactly the expected labels and annotations, and a value just short of it
+that must stay silent. Recording rules get promql_expr_tests on a standard
+traffic mix whose expected values are computed here independently of the
+rules (Prometheus' rate and histogram_quantile arithmetic).
+
+Run them with `monstack validate` (promtool test rules).
+"""
 from __future__ import annotations
 
-from typing import Any
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
 
-from generator.model import Model
+import promql_parser
+
+from generator import alerttext, lint, names
+from generator.catalogue import recorded as R
+from generator.catalogue import series as S
+from generator.catalogue.core import Case, example_value, num
+from generator.durations import Duration
+from generator.promql import quote, sel
+from generator.model import HttpMetrics, Model, Service, WorkerMetrics
+from generator.render import rules as rules_render
+from generator.render.recording import recording_rules, slo_rules
 from generator.topology import Topology
+
+INTERVAL = "1m"  # input interval and evaluation interval of every generated test
+RECORDING_AT = 10  # minutes: every 5m window full, long SLO windows partly (ratios are exact either way)
+TOLERANCE = 1e-9  # relative: float rounding in rate() and histogram_quantile()
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
-    return {}
+    out: dict[str, Any] = {}
+    for s in model.services:
+        files = rules_render.service_files(model, s)
+        alerts = rules_render.service_alerts(model, s)
+        if s.name in files:
+            by_step = alert_tests(model, [a for a in alerts if not rules_render.is_slo(a)], _records(files, [s.name]))
+            by_step[1] = recording_tests(model, s, recording_rules(s)) + by_step.get(1, [])
+            out.update(test_files(s.name, [s.name], files, by_step))
+        slo = names.slo_group(s.name)
+        if slo in files:
+            # The burn-rate alerts also read the 5m error ratio of the main file.
+            loaded = [f for f in (s.name, slo) if f in files]
+            by_step = alert_tests(model, [a for a in alerts if rules_render.is_slo(a)], _records(files, loaded))
+            by_step[1] = recording_tests(model, s, slo_rules(s)) + by_step.get(1, [])
+            out.update(test_files(slo, loaded, files, by_step))
+    meta = alert_tests(model, rules_render.meta_alerts(model), {})
+    out.update(test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], {names.META_RULES_GROUP: [{"name": names.META_RULES_GROUP}]}, meta))
+    return out
+
+
+def _records(files: dict[str, list[dict[str, Any]]], loaded: list[str]) -> dict[str, str]:
+    return {r["record"]: r["expr"] for f in loaded for g in files[f] for r in g["rules"] if "record" in r}
+
+
+def test_files(stem: str, rule_files: list[str], groups: dict[str, list[dict[str, Any]]], by_step: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """One test file per evaluation step; group_eval_order makes promtool evaluate recording groups first, as written."""
+    rel = ["../" + names.rules_file(f).split("/", 1)[1] for f in rule_files]
+    order = [g["name"] for f in rule_files for g in groups[f]]
+    out = {}
+    for step, tests in sorted(by_step.items()):
+        if not tests:
+            continue
+        path = names.rule_tests_file(stem) if step == 1 else names.rule_tests_file(stem, f"{step}m")
+        out[path] = {"rule_files": rel, "evaluation_interval": f"{step}m", "group_eval_order": order, "tests": tests}
+    return out
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+def footprint(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> frozenset[str]:
+    """Metric names an expression reads, through the recording rules it reads."""
+    out: set[str] = set()
+    for vs in lint.selectors(promql_parser.parse(expr)):
+        name = lint.selector_name(vs)
+        if name is None:  # a selector by regex on __name__: may read anything
+            return frozenset({"*"})
+        out.add(name)
+        if name in records and name not in seen:
+            out |= footprint(records[name], records, seen | {name})
+    return frozenset(out)
+
+
+@dataclass
+class _Group:
+    """Cases sharing one promtool test group: they read and write disjoint metrics, so they cannot disturb each other."""
+
+    step: int
+    reads: set[str] = field(default_factory=set)
+    alertnames: set[str] = field(default_factory=set)
+    titles: list[str] = field(default_factory=list)
+    series: list[dict[str, str]] = field(default_factory=list)
+    asserts: list[dict[str, Any]] = field(default_factory=list)
+
+    def fits(self, alertname: str, reads: frozenset[str]) -> bool:
+        return alertname not in self.alertnames and "*" not in reads and "*" not in self.reads and not (self.reads & reads)
+
+    def add(self, alertname: str, reads: frozenset[str], test: dict[str, Any]) -> None:
+        self.reads |= reads
+        self.alertnames.add(alertname)
+        self.titles.append(test["name"])
+        self.series += test["input_series"]
+        self.asserts += test["alert_rule_test"]
+
+    def test(self) -> dict[str, Any]:
+        return {"name": "; ".join(self.titles), "interval": f"{self.step}m", "input_series": self.series, "alert_rule_test": self.asserts}
+
+
+def alert_tests(model: Model, alerts: Sequence[rules_render.Alert], records: dict[str, str]) -> dict[int, list[dict[str, Any]]]:
+    """Test groups by evaluation step (minutes), cases of different alerts packed together where they cannot interfere.
+
+    Every group costs promtool a fresh storage and an evaluation of every rule
+    in the file at every step, so packing cuts test time several times over.
+    """
+    groups: list[_Group] = []
+    for a in alerts:
+        labels = rules_render.labels(model, a)
+        annotations = rules_render.annotations(model, a)
+        reads = footprint(a.definition.expr(a.ctx), records)
+        for case in a.definition.cases(a.ctx):
+            test = case_test(a.name, case, labels, annotations, a.ctx.setting.for_)
+            touched = reads | {x.metric for x in case.series}
+            group = next((g for g in groups if g.step == case.step and g.fits(a.name, touched)), None)
+            if group is None:
+                group = _Group(case.step)
+                groups.append(group)
+            group.add(a.name, touched, test)
+    out: dict[int, list[dict[str, Any]]] = {}
+    for g in groups:
+        out.setdefault(g.step, []).append(g.test())
+    return out
+
+
+def case_test(alertname: str, case: Case, rule_labels: dict[str, str], annotations: dict[str, str],
+              for_: Duration = Duration(0)) -> dict[str, Any]:
+    """One case; a firing case also asserts the alert is still pending one step before `for` has passed."""
+    expected = []
+    for e in case.alerts:
+        sample = {k: v for k, v in e.labels.items() if k != "__name__"}
+        expected.append({
+            "exp_labels": {**sample, **rule_labels},
+            "exp_annotations": {k: alerttext.expand(v, sample, e.value) for k, v in annotations.items()},
+        })
+    step = Duration(case.step * 60_000)
+    pending = []
+    if case.fires and for_.ms >= 2 * step.ms:
+        pending = [{"eval_time": str(Duration(for_.ms - step.ms)), "alertname": alertname, "exp_alerts": []}]
+    return {
+        "name": case.title,
+        "interval": f"{case.step}m",
+        "input_series": [{"series": s.text(), "values": s.values} for s in case.series],
+        "alert_rule_test": pending + [{"eval_time": str(case.at), "alertname": alertname, "exp_alerts": expected}],
+    }
+
+
+# --- recording rules -------------------------------------------------------------------------------
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
+    """Prometheus' histogram_quantile over (upper bound, cumulative count) pairs ending with +Inf."""
+    buckets = sorted(buckets)
+    total = buckets[-1][1]
+    rank = q * total
+    b = next(i for i, (_, c) in enumerate(buckets[:-1] + [(math.inf, math.inf)]) if c >= rank)
+    if b == len(buckets) - 1:
+        return buckets[-2][0]
+    start, end, count = 0.0, buckets[b][0], buckets[b][1]
+    if b > 0:
+        start = buckets[b - 1][0]
+        count -= buckets[b - 1][1]
+        rank -= buckets[b - 1][1]
+    return start + (end - start) * (rank / count)
+
+
+class _Traffic:
+    """A standard traffic mix for one service and the values every recording rule must produce from it."""
+
+    def __init__(self, model: Model, s: Service):
+        self.model, self.s = model, s
+        self.points = RECORDING_AT + 5
+        self.series: list = []
+        self.expected: dict[str, list[tuple[dict[str, str], float]]] = {}
+        self.agg = {names.SERVICE: s.name, names.TEAM: s.team, names.ENV: model.stack.environment}
+
+    def expect(self, record: str, value: float, **labels: str) -> None:
+        self.expected.setdefault(record, []).append(({**self.agg, **labels}, value))
+
+    def histogram(self, base: str, labels: dict[str, str], per_second: float, buckets: list[tuple[float, float]]) -> None:
+        self.series += S.histogram(base, labels, per_second, buckets, self.points, mean=buckets[0][0])
+
+    def expect_buckets(self, bucket_record: str, quantile_record, per_second: float, buckets: list[tuple[float, float]],
+                       **labels: str) -> None:
+        cumulative = [(b, per_second * share) for b, share in buckets] + [(math.inf, per_second)]
+        for bound, rate in cumulative:
+            self.expect(bucket_record, rate, le=S.le(bound), **labels)
+        for label, q in R.QUANTILES:
+            self.expect(quantile_record(label), histogram_quantile(q, cumulative), **labels)
+
+
+def _latency_buckets(s: Service) -> list[tuple[float, float]]:
+    if s.slo and s.slo.latency_threshold is not None:
+        t = s.slo.latency_threshold.seconds
+        return [(t, 0.9), (t * 4, 1.0)]  # 10% slower than the SLO threshold
+    return [(0.25, 0.5), (1.0, 1.0)]
+
+
+def _http_traffic(t: _Traffic, m: HttpMetrics) -> None:
+    s = t.s
+    ok, bad = example_value(m.error_status, matching=False), example_value(m.error_status)
+    routes = {"/api/a": (8.0, 2.0), "/api/b": (10.0, 0.0)}  # route: (ok/s, failed/s); /api/b never fails
+    buckets = _latency_buckets(s)
+    for route, (good, failed) in routes.items():
+        base = S.target(t.model, s, method="GET", **{m.route_label: route})
+        t.series.append(S.counter(m.requests, {**base, m.status_label: ok}, good, t.points))
+        if failed:
+            t.series.append(S.counter(m.requests, {**base, m.status_label: bad}, failed, t.points))
+        t.histogram(m.duration, base, good + failed, buckets)
+        t.expect(R.ROUTE_REQUESTS, good + failed, **{m.route_label: route})
+        t.expect(R.ROUTE_ERROR_RATIO, failed / (good + failed), **{m.route_label: route})
+        t.expect_buckets(R.ROUTE_DURATION_BUCKETS, lambda q: R.http_latency(q, R.ROUTE), good + failed, buckets, **{m.route_label: route})
+    total = sum(g + f for g, f in routes.values())
+    failed_total = sum(f for _, f in routes.values())
+    t.expect(R.HTTP_REQUESTS, total)
+    t.expect(R.HTTP_ERRORS, failed_total)
+    t.expect(R.HTTP_ERROR_RATIO, failed_total / total)
+    t.expect(R.STATUS_REQUESTS, total - failed_total, **{m.status_label: ok})
+    t.expect(R.STATUS_REQUESTS, failed_total, **{m.status_label: bad})
+    t.expect_buckets(R.HTTP_DURATION_BUCKETS, R.http_latency, total, buckets)
+    if m.db_query_duration:
+        db = [(0.01, 0.5), (0.1, 1.0)]
+        t.histogram(m.db_query_duration, S.target(t.model, s, operation="select", table="orders"), 5, db)
+        t.expect_buckets(R.DB_QUERY_BUCKETS, R.db_query_latency, 5, db)
+    _expect_slis(t, failed_total / total, buckets)
+
+
+def _worker_traffic(t: _Traffic, m: WorkerMetrics) -> None:
+    s = t.s
+    base = S.target(t.model, s, **({m.queue_label: "default"} if m.queue_label else {}))
+    ok = example_value(m.failed_value, matching=False) if m.failed_value != "completed" else "succeeded"
+    good, failed = 9.0, 1.0
+    buckets = _latency_buckets(s)
+    t.series.append(S.counter(m.jobs, {**base, m.status_label: ok}, good, t.points))
+    t.series.append(S.counter(m.jobs, {**base, m.status_label: m.failed_value}, failed, t.points))
+    t.histogram(m.duration, base, good + failed, buckets)
+    t.expect(R.JOBS, good + failed)
+    t.expect(R.JOBS_FAILED, failed)
+    t.expect(R.JOB_FAILURE_RATIO, failed / (good + failed))
+    t.expect_buckets(R.JOB_DURATION_BUCKETS, R.job_latency, good + failed, buckets)
+    _expect_slis(t, failed / (good + failed), buckets)
+
+
+def _expect_slis(t: _Traffic, error_ratio: float, buckets: list[tuple[float, float]]) -> None:
+    slo = t.s.slo
+    if slo is None:
+        return
+    for w in R.SLI_WINDOWS:
+        if slo.availability is not None and w != "5m":
+            t.expect(R.sli_errors(t.s.kind, w), error_ratio)
+        if slo.latency_threshold is not None:
+            t.expect(R.sli_slow(t.s.kind, w), 1 - buckets[0][1])
+
+
+def recording_tests(model: Model, s: Service, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    records = [r["record"] for r in rules]
+    if not records:
+        return []
+    t = _Traffic(model, s)
+    if isinstance(s.metrics, HttpMetrics):
+        _http_traffic(t, s.metrics)
+    elif isinstance(s.metrics, WorkerMetrics):
+        _worker_traffic(t, s.metrics)
+    missing = set(records) - set(t.expected)
+    assert not missing, f"no expected values for recording rules {sorted(missing)}"
+    exprs: list[dict[str, Any]] = []
+    for record in records:
+        for labels, value in sorted(t.expected[record], key=lambda lv: sorted(lv[0].items())):
+            exprs.append(_close(record, labels, value))
+    return [{
+        "name": f"recording rules of {s.name} ({', '.join(sorted({r.split(':')[1] for r in records}))}) on a known traffic mix",
+        "interval": INTERVAL,
+        "input_series": [{"series": x.text(), "values": x.values} for x in t.series],
+        "promql_expr_test": exprs,
+    }]
+
+
+def _close(record: str, labels: dict[str, str], value: float) -> dict[str, Any]:
+    """promtool compares floats exactly; this asks Prometheus whether the recorded value is within TOLERANCE."""
+    tolerance = TOLERANCE * max(1.0, abs(value))
+    return {
+        "expr": f"abs({sel(record, labels)} - {num(value)}) <= bool {num(tolerance)}",
+        "eval_time": f"{RECORDING_AT}m",
+        "exp_samples": [{"labels": _labels_text(labels), "value": 1}],
+    }
+
+
+def _labels_text(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels.items())) + "}"
+
+
+def all_cases(model: Model) -> Iterable[tuple[str, Case]]:
+    """(alert name, case) for every generated alert: what the coverage test counts."""
+    for a in rules_render.all_alerts(model):
+        for case in a.definition.cases(a.ctx):
+            yield a.name, case

@@ -1,29 +1,99 @@
-"""prometheus/rules/*.yml: one file per service (recording + alerts) and one for the stack itself."""
+"""prometheus/rules/*.yml: one file per service (recording, SLO and alert groups) and one for the stack itself.
+
+Every alert carries the labels severity, service, team, env and problem (tiers
+of one problem share it; Alertmanager lets the higher tier mute the lower)
+plus the service's own labels, and the annotations summary, description (with
+the humanized value), runbook_url and dashboard_url.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from generator import catalogue, names
-from generator.model import AlertSetting, CustomRule, Model, Service
-from generator.promql import sel
+from generator.catalogue import custom
+from generator.catalogue.core import AlertDef, Ctx, fill, text_values
+from generator.model import AlertSetting, Model, Service
 from generator.render import recording
 from generator.topology import Topology
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One generated alert: its definition and the context it was rendered in (rule tests and runbooks reuse it)."""
+
+    definition: AlertDef
+    ctx: Ctx
+    custom: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for s in model.services:
-        groups = []
-        rec = recording.rules_for(s)
-        if rec:
-            groups.append({"name": f"{s.name}.recording", "rules": rec})
-        alerts = alert_rules(model, s)
-        if alerts:
-            groups.append({"name": f"{s.name}.alerts", "rules": alerts})
-        if groups:
-            out[names.rules_file(s.name)] = {"groups": groups}
-    out[names.rules_file(names.META_RULES_GROUP)] = {"groups": [{"name": names.META_RULES_GROUP, "rules": meta_rules(model)}]}
+        for file, groups in service_files(model, s).items():
+            out[names.rules_file(file)] = {"groups": groups}
+    out[names.rules_file(names.META_RULES_GROUP)] = {"groups": [{"name": names.META_RULES_GROUP, "rules": [rule(model, a) for a in meta_alerts(model)]}]}
     return out
+
+
+def service_files(model: Model, s: Service) -> dict[str, list[dict[str, Any]]]:
+    """Rule file stem -> groups. <service>: recording then alerts; <service>.slo: SLI ratios then burn-rate alerts.
+
+    SLO rules live apart because their day-long windows are the expensive part:
+    their own group keeps a slow SLO evaluation from delaying the other alerts.
+    """
+    files: dict[str, list[dict[str, Any]]] = {}
+    main: list[dict[str, Any]] = []
+    records = recording.recording_rules(s) + [r for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r]
+    if records:
+        main.append({"name": names.recording_group(s.name), "rules": records})
+    alerts = service_alerts(model, s)
+    plain = [rule(model, a) for a in alerts if not is_slo(a)]
+    if plain:
+        main.append({"name": names.alerts_group(s.name), "rules": plain})
+    if main:
+        files[s.name] = main
+    slo = recording.slo_rules(s) + [rule(model, a) for a in alerts if is_slo(a)]
+    if slo:
+        files[names.slo_group(s.name)] = [{"name": names.slo_group(s.name), "rules": slo}]
+    return files
+
+
+def is_slo(a: "Alert") -> bool:
+    return not a.custom and a.definition in catalogue.slo.ALERTS
+
+
+def service_groups(model: Model, s: Service) -> list[dict[str, Any]]:
+    """Every rule group of the service, in evaluation order."""
+    return [g for groups in service_files(model, s).values() for g in groups]
+
+
+def service_alerts(model: Model, s: Service) -> list[Alert]:
+    out = [Alert(catalogue.get(a.name), Ctx(model, s, a)) for a in s.alerts]
+    out += [Alert(custom.definition(s, r), Ctx(model, s, custom.setting(r)), custom=True) for r in s.rules]
+    return out
+
+
+def meta_alerts(model: Model) -> list[Alert]:
+    out = []
+    for d in catalogue.META_ALERTS:
+        setting = AlertSetting(name=d.name, severity=d.severity, threshold=d.threshold, for_=_duration(d.for_))
+        out.append(Alert(d, Ctx(model, None, setting)))
+    return out
+
+
+def all_alerts(model: Model) -> list[Alert]:
+    return [a for s in model.services for a in service_alerts(model, s)] + meta_alerts(model)
+
+
+def _duration(text: str):
+    from generator.durations import parse_duration
+
+    return parse_duration(text)
 
 
 def runbook_url(model: Model, s: Service | None, alert: str) -> str:
@@ -35,90 +105,44 @@ def runbook_url(model: Model, s: Service | None, alert: str) -> str:
     return page
 
 
-def dashboard_url(model: Model, s: Service) -> str:
+def dashboard_url(model: Model, s: Service | None) -> str:
+    if s is None:
+        return f"{model.stack.grafana_url}/d/{names.dashboard_uid('stack')}"
     return s.dashboard_url or f"{model.stack.grafana_url}/d/{names.dashboard_uid('service', s.name)}"
 
 
-def _labels(s: Service, severity: str, problem: str) -> dict[str, str]:
-    return {names.SEVERITY: severity, names.SERVICE: s.name, names.TEAM: s.team, names.PROBLEM: problem, **dict(sorted(s.labels.items()))}
+def labels(model: Model, a: Alert) -> dict[str, str]:
+    s = a.ctx.service
+    own = {names.SEVERITY: a.ctx.setting.severity}
+    if s is None:
+        own.update({names.SERVICE: names.META_SERVICE, names.TEAM: names.META_TEAM})
+    else:
+        own.update({names.SERVICE: s.name, names.TEAM: s.team})
+    own.update({names.ENV: model.stack.environment, names.PROBLEM: a.definition.problem_label})
+    extra = dict(sorted(s.labels.items())) if s is not None else {}
+    return {**own, **{k: v for k, v in extra.items() if k not in own}}
 
 
-def alert_rules(model: Model, s: Service) -> list[dict[str, Any]]:
-    rules = [catalogue_rule(model, s, a) for a in s.alerts]
-    rules += [custom_rule(model, s, r) for r in s.rules]
-    return rules
+def annotations(model: Model, a: Alert) -> dict[str, str]:
+    d = a.definition
+    if a.custom:
+        summary, description = d.summary, d.description  # the user's text: Go templates only, no placeholders
+    else:
+        values = text_values(d, a.ctx)
+        summary, description = fill(d.summary, values), fill(d.description, values)
+    return {
+        "summary": summary,
+        "description": description,
+        "runbook_url": runbook_url(model, a.ctx.service, a.name),
+        "dashboard_url": dashboard_url(model, a.ctx.service),
+    }
 
 
-def catalogue_rule(model: Model, s: Service, a: AlertSetting) -> dict[str, Any]:
-    d = catalogue.get(a.name)
+def rule(model: Model, a: Alert) -> dict[str, Any]:
     return {
         "alert": a.name,
-        "expr": d.expr(s, a),
-        "for": str(a.for_),
-        "labels": _labels(s, a.severity, d.problem_label),
-        "annotations": {
-            "summary": d.summary,
-            "description": d.description,
-            "runbook_url": runbook_url(model, s, a.name),
-            "dashboard_url": dashboard_url(model, s),
-        },
+        "expr": a.definition.expr(a.ctx),
+        "for": str(a.ctx.setting.for_),
+        "labels": labels(model, a),
+        "annotations": annotations(model, a),
     }
-
-
-def custom_expr(s: Service, r: CustomRule) -> str:
-    mine = {names.SERVICE: s.name}
-    if r.type == "threshold":
-        return f"({r.expr}) {r.op} {r.threshold:g}"
-    if r.type == "absent":
-        return f"absent({sel(r.metric, mine)})"
-    if r.type == "stalled":
-        return f"sum by ({recording.BY}) (increase({sel(r.metric, mine)}[{r.for_}])) == 0"
-    if r.type == "ratio":
-        return f"sum(increase({r.numerator}[{r.window}])) / sum(increase({r.denominator}[{r.window}])) {r.op} {r.threshold:g}"
-    if r.type == "new_label_value":
-        series = f"count by ({r.label}) ({sel(r.metric, mine)})"
-        return f"{series} unless count by ({r.label}) ({sel(r.metric, mine)} offset {r.lookback})"
-    if r.type == "histogram_mean":
-        return (f"sum(rate({sel(r.metric + '_sum', mine)}[{r.window}])) / sum(rate({sel(r.metric + '_count', mine)}[{r.window}])) "
-                f"{r.op} {r.threshold:g}")
-    raise AssertionError(r.type)
-
-
-def custom_rule(model: Model, s: Service, r: CustomRule) -> dict[str, Any]:
-    return {
-        "alert": r.name,
-        "expr": custom_expr(s, r),
-        "for": str(r.for_) if r.type != "stalled" else "0s",
-        "labels": _labels(s, r.severity, r.problem),
-        "annotations": {
-            "summary": r.summary or f"{{{{ $labels.service }}}}: {r.name}",
-            "description": r.description or f"{r.name} ({r.type} rule of {s.name}); value {{{{ $value | humanize }}}}.",
-            "runbook_url": runbook_url(model, s, r.name),
-            "dashboard_url": dashboard_url(model, s),
-        },
-    }
-
-
-def meta_rules(model: Model) -> list[dict[str, Any]]:
-    """Meta-monitoring: the stack watching itself."""
-    base = {names.TEAM: "monstack", names.SERVICE: "monstack"}
-
-    def rule(alert: str, expr: str, for_: str, severity: str, summary: str, description: str) -> dict[str, Any]:
-        return {
-            "alert": alert, "expr": expr, "for": for_,
-            "labels": {names.SEVERITY: severity, **base, names.PROBLEM: alert},
-            "annotations": {"summary": summary, "description": description, "runbook_url": runbook_url(model, None, alert)},
-        }
-
-    return [
-        rule("Watchdog", "vector(1)", "0s", "P3", "Watchdog: the alerting pipeline is alive",
-             "Always firing. An external dead-man's switch pages when it stops arriving."),
-        rule("PrometheusConfigReloadFailed", "max_over_time(prometheus_config_last_reload_successful[5m]) == 0", "10m", "P1",
-             "Prometheus failed to reload its configuration", "The last configuration reload of {{ $labels.instance }} failed."),
-        rule("PrometheusRuleEvaluationFailures", "increase(prometheus_rule_evaluation_failures_total[5m]) > 0", "15m", "P1",
-             "Prometheus fails to evaluate rules", "{{ $value | humanize }} rule evaluations failed in 5 minutes on {{ $labels.instance }}."),
-        rule("AlertmanagerNotificationsFailing",
-             "rate(alertmanager_notifications_failed_total[5m]) / clamp_min(rate(alertmanager_notifications_total[5m]), 1e-9) > 0.01",
-             "10m", "P1", "Alertmanager fails to deliver to {{ $labels.integration }}",
-             "{{ $value | humanizePercentage }} of notifications to {{ $labels.integration }} failed."),
-    ]

@@ -1,0 +1,213 @@
+"""Alerts every scraped or probed service gets: target down, health probes, TLS certificates."""
+from __future__ import annotations
+
+from generator import names
+from generator.catalogue import series as S
+from generator.catalogue.core import AlertDef, Case, Ctx, Expected, beyond, eval_time, num, points, threshold_cases
+from generator.promql import sel
+
+SCRAPED_KINDS = ("http", "worker", "postgres", "redis", "host", "custom")
+ALL_KINDS = SCRAPED_KINDS + ("probe",)
+
+
+def _scraped(s) -> bool:
+    return s.scrape is not None
+
+
+def _up(ctx: Ctx) -> str:
+    return sel("up", {"job": names.service_job(ctx.s.name)})
+
+
+def _target_down_cases(ctx: Ctx) -> list[Case]:
+    at = eval_time("0s", ctx.setting.for_)
+    n = points(at)
+    labels = S.target(ctx.model, ctx.s)
+    return [
+        Case("TargetDown fires when the scrape fails (up == 0)", (S.gauge("up", labels, 0, n),), (Expected(labels, 0),), at),
+        Case("TargetDown stays silent while scrapes succeed", (S.gauge("up", labels, 1, n),), (), at),
+    ]
+
+
+TARGET_DOWN = AlertDef(
+    name="TargetDown",
+    kinds=SCRAPED_KINDS,
+    severity="P0",
+    for_="2m",  # one failed scrape is noise, eight in a row (at 15s) is an outage (SCENARIOS C: up == 0 for 2 min)
+    threshold=None,
+    unit="none",
+    op="==",
+    summary="{service}: target {{ $labels.instance }} is down",
+    description="Prometheus has not been able to scrape {{ $labels.instance }} (job {{ $labels.job }}) of {service} for {for}.",
+    expr=lambda c: f"{_up(c)} == 0",
+    query=_up,
+    cases=_target_down_cases,
+    meaning="Prometheus cannot scrape the target: the process is down, hung, or unreachable. Every other alert of the service is muted while this fires.",
+    causes=("the process crashed, was stopped or is restarting in a loop", "a network, DNS or firewall change",
+            "the /metrics handler hangs or takes longer than scrape_timeout", "TLS or authentication settings of the scrape are wrong"),
+    applies=_scraped,
+    requires="the service has no scrape targets",
+)
+
+
+def _probe_success(ctx: Ctx) -> str:
+    return sel("probe_success", {"job": names.probe_job(ctx.s.name)})
+
+
+def _probe_failing_cases(ctx: Ctx) -> list[Case]:
+    at = eval_time("0s", ctx.setting.for_)
+    n = points(at)
+    probes = [(p, S.probe(ctx.model, ctx.s, p)) for p in ctx.s.probes]
+    failing = tuple(S.gauge("probe_success", lb, 0, n) for _, lb in probes)
+    passing = tuple(S.gauge("probe_success", lb, 1, n) for _, lb in probes)
+    return [
+        Case("HealthProbeFailing fires for every failing probe", failing, tuple(Expected(lb, 0) for _, lb in probes), at),
+        Case("HealthProbeFailing stays silent while probes succeed", passing, (), at),
+    ]
+
+
+HEALTH_PROBE_FAILING = AlertDef(
+    name="HealthProbeFailing",
+    kinds=ALL_KINDS,
+    severity="P0",
+    for_="2m",  # a probe every 15s: eight failures in a row, not a single slow answer
+    threshold=None,
+    unit="none",
+    op="==",
+    summary="{service}: health probe {{ $labels.probe }} failing",
+    description="The blackbox probe {{ $labels.probe }} of {service} ({{ $labels.instance }}) has failed for {for}.",
+    expr=lambda c: f"{_probe_success(c)} == 0",
+    query=_probe_success,
+    cases=_probe_failing_cases,
+    meaning="The service's health URL does not answer successfully through the blackbox exporter. Users are likely affected. Every other alert of the service is muted while this fires.",
+    causes=("the service is down or not ready", "a dependency its health check tests is down",
+            "DNS, TLS or network problems between the blackbox exporter and the service"),
+    applies=lambda s: bool(s.probes),
+    requires="the service has no health URLs",
+)
+
+
+def _slow_probes(ctx: Ctx) -> list[tuple[object, float]]:
+    """(probe, limit in seconds) for every probe with a duration limit; an override replaces every limit."""
+    out = []
+    for p in ctx.s.probes:
+        if p.max_duration is not None:
+            out.append((p, ctx.setting.threshold if ctx.setting.threshold is not None else p.max_duration.seconds))
+    return out
+
+
+def _probe_duration(ctx: Ctx, p) -> str:
+    return f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(ctx.s.name), names.PROBE: p.name})}[5m])"
+
+
+def _probe_slow_expr(ctx: Ctx) -> str:
+    return " or ".join(f"{_probe_duration(ctx, p)} > {num(limit)}" for p, limit in _slow_probes(ctx))
+
+
+def _probe_slow_cases(ctx: Ctx) -> list[Case]:
+    at = eval_time("5m", ctx.setting.for_)
+    n = points(at)
+    out = []
+    for fire in (True, False):
+        series, alerts = [], []
+        for p, limit in _slow_probes(ctx):
+            value = beyond(limit, ">", "seconds", fire)
+            lb = S.probe(ctx.model, ctx.s, p)
+            series.append(S.gauge("probe_duration_seconds", lb, value, n))
+            series.append(S.gauge("probe_success", lb, 1, n))
+            alerts.append(Expected({k: v for k, v in lb.items()}, value))
+        title = "HealthProbeSlow fires when probes take longer than their limit" if fire else "HealthProbeSlow stays silent just under the limits"
+        out.append(Case(title, tuple(series), tuple(alerts) if fire else (), at))
+    return out
+
+
+HEALTH_PROBE_SLOW = AlertDef(
+    name="HealthProbeSlow",
+    kinds=ALL_KINDS,
+    severity="P2",
+    for_="5m",  # averaged over 5m already; another 5m keeps one slow deploy minute from paging
+    threshold=None,  # per probe: its max_duration (e.g. 50ms for liveness, 500ms for readiness)
+    derived_threshold=lambda s: None,  # an override (seconds) replaces every probe's max_duration
+    unit="seconds",
+    summary="{service}: health probe {{ $labels.probe }} takes {{ $value | humanizeDuration }}",
+    description="The {{ $labels.probe }} probe of {service} ({{ $labels.instance }}) averaged {{ $value | humanizeDuration }} over 5 minutes, above its limit, for {for}.",
+    expr=_probe_slow_expr,
+    query=lambda c: f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(c.s.name)})}[5m])",
+    cases=_probe_slow_cases,
+    meaning="A health endpoint answers, but slower than its max_duration: the service or a dependency its check touches is degraded.",
+    causes=("a slow dependency inside the health check (database, cache)", "CPU saturation or long GC pauses",
+            "network latency between the blackbox exporter and the service"),
+    applies=lambda s: any(p.max_duration is not None for p in s.probes),
+    requires="none of the service's health URLs sets max_duration",
+)
+
+
+def _cert_expiry(ctx: Ctx) -> str:
+    return f"({sel('probe_ssl_earliest_cert_expiry', {'job': names.probe_job(ctx.s.name)})} - time()) / 86400"
+
+
+def _cert_cases(name: str):
+    def cases(ctx: Ctx) -> list[Case]:
+        def build(days: float, points: int):
+            at_s = eval_time("0s", ctx.setting.for_).ms // 1000
+            out, labels = [], []
+            for p in ctx.s.probes:
+                if p.url.startswith("https://"):
+                    lb = S.probe(ctx.model, ctx.s, p)
+                    out.append(S.gauge("probe_ssl_earliest_cert_expiry", lb, at_s + days * 86400, points))
+                    labels.append(lb)
+            return out, labels
+
+        return threshold_cases(ctx, get_def(name), build, settle="0s")
+
+    return cases
+
+
+def _https(s) -> bool:
+    return any(p.url.startswith("https://") for p in s.probes)
+
+
+def get_def(name: str) -> AlertDef:
+    return {d.name: d for d in ALERTS}[name]
+
+
+TLS_EXPIRING = AlertDef(
+    name="TlsCertificateExpiring",
+    kinds=ALL_KINDS,
+    severity="P2",
+    for_="1h",  # expiry moves slowly; an hour filters a renewal in progress
+    threshold=14,  # days: two weeks leaves time for a manual renewal when automation failed
+    unit="days",
+    op="<",
+    summary="{service}: TLS certificate of {{ $labels.instance }} expires in {{ $value | humanize }} days",
+    description="The certificate served at {{ $labels.instance }} ({service}) expires in {{ $value | humanize }} days (alert below {threshold}).",
+    expr=lambda c: f"{_cert_expiry(c)} < {num(c.threshold)}",
+    query=_cert_expiry,
+    cases=_cert_cases("TlsCertificateExpiring"),
+    meaning="The TLS certificate of an https health URL is about to expire; clients will refuse the connection when it does.",
+    causes=("automatic renewal (ACME, cert-manager) failing", "a manually managed certificate nobody renewed"),
+    problem="TlsCertificateExpiring",
+    applies=_https,
+    requires="the service has no https:// health URL",
+)
+
+TLS_EXPIRING_SOON = AlertDef(
+    name="TlsCertificateExpiringSoon",
+    kinds=ALL_KINDS,
+    severity="P1",
+    for_="1h",
+    threshold=3,  # days: less than a long weekend left; the P2 tier has been ignored
+    unit="days",
+    op="<",
+    summary=TLS_EXPIRING.summary,
+    description=TLS_EXPIRING.description,
+    expr=TLS_EXPIRING.expr,
+    query=_cert_expiry,
+    cases=_cert_cases("TlsCertificateExpiringSoon"),
+    meaning="The TLS certificate of an https health URL expires within days; renew it now.",
+    causes=TLS_EXPIRING.causes,
+    problem="TlsCertificateExpiring",
+    applies=_https,
+    requires="the service has no https:// health URL",
+)
+
+ALERTS = (TARGET_DOWN, HEALTH_PROBE_FAILING, HEALTH_PROBE_SLOW, TLS_EXPIRING, TLS_EXPIRING_SOON)

@@ -1,0 +1,293 @@
+"""Hosts through node_exporter: CPU, memory, disk space and fill rate, disk I/O, network errors, clock."""
+from __future__ import annotations
+
+from generator.catalogue import series as S
+from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, num, threshold_cases
+from generator.promql import sel
+
+# Filesystems never worth a disk-space page: pseudo filesystems and read-only images.
+EXCLUDE_FSTYPES = "tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs|proc|sysfs|cgroup2?|autofs|fuse\\..*|iso9660"
+# Block devices that are not disks (loop mounts of snaps and images, RAM disks, optical drives).
+EXCLUDE_DISK_DEVICES = "loop[0-9]+|ram[0-9]+|sr[0-9]+|fd[0-9]+|zram[0-9]+"
+# Virtual interfaces whose counters say nothing about the host's network (loopback, containers, bridges).
+EXCLUDE_NETWORK_DEVICES = "lo|veth.*|docker.*|br-.*|virbr.*|cni.*|flannel.*|cali.*|tun.*|tap.*"
+
+TEST_MOUNTPOINT = "/"
+TEST_FSTYPE = "ext4"
+TEST_DISK = "sda"
+TEST_NIC = "eth0"
+
+
+def _scraped(s) -> bool:
+    return s.scrape is not None
+
+
+def _h(ctx: Ctx):
+    return ctx.s.host
+
+
+def _instance(ctx: Ctx, **extra: str) -> dict[str, str]:
+    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env, "instance": S.target(ctx.model, ctx.s)["instance"], **extra}
+
+
+def _fs(ctx: Ctx, metric: str) -> str:
+    h = _h(ctx)
+    regex = {"mountpoint": h.mountpoints}
+    return sel(metric, ctx.mine(), regex, nregex={"fstype": h.exclude_fstypes})
+
+
+def _cpu(ctx: Ctx) -> str:
+    idle = sel("node_cpu_seconds_total", ctx.mine(mode="idle"))
+    return f"1 - avg by ({BY_TEXT}, instance) (rate({idle}[5m]))"
+
+
+def _cpu_cases(ctx: Ctx):
+    def build(v: float, n: int):
+        return ([S.counter("node_cpu_seconds_total", S.target(ctx.model, ctx.s, cpu=str(c), mode="idle"), 1 - v, n) for c in range(2)]
+                + [S.counter("node_cpu_seconds_total", S.target(ctx.model, ctx.s, cpu=str(c), mode="user"), v, n) for c in range(2)],
+                [_instance(ctx)])
+
+    return threshold_cases(ctx, _BY_NAME["HostCpuHigh"], build)
+
+
+def _memory(ctx: Ctx) -> str:
+    return f"1 - {sel('node_memory_MemAvailable_bytes', ctx.mine())} / {sel('node_memory_MemTotal_bytes', ctx.mine())}"
+
+
+def _memory_cases(ctx: Ctx):
+    labels = S.target(ctx.model, ctx.s)
+
+    def build(v: float, n: int):
+        total = 16 * 1024**3
+        return ([S.gauge("node_memory_MemTotal_bytes", labels, total, n),
+                 S.gauge("node_memory_MemAvailable_bytes", labels, round((1 - v) * total), n)], [labels])
+
+    return threshold_cases(ctx, _BY_NAME["HostMemoryHigh"], build, settle="0s")
+
+
+def _free(ctx: Ctx) -> str:
+    avail, size = _fs(ctx, "node_filesystem_avail_bytes"), _fs(ctx, "node_filesystem_size_bytes")
+    readonly = _fs(ctx, "node_filesystem_readonly")
+    return f"({avail} / {size} and {readonly} == 0)"
+
+
+def _fs_labels(ctx: Ctx) -> dict[str, str]:
+    return S.target(ctx.model, ctx.s, device="/dev/sda1", fstype=TEST_FSTYPE, mountpoint=TEST_MOUNTPOINT)
+
+
+def _free_cases(name: str):
+    def cases(ctx: Ctx):
+        labels = _fs_labels(ctx)
+
+        def build(v: float, n: int):
+            size = 100 * 1024**3
+            return ([S.gauge("node_filesystem_size_bytes", labels, size, n), S.gauge("node_filesystem_avail_bytes", labels, round(v * size), n),
+                     S.gauge("node_filesystem_readonly", labels, 0, n)], [labels])
+
+        return threshold_cases(ctx, _BY_NAME[name], build, settle="0s")
+
+    return cases
+
+
+def _free_def(name: str, severity: str, threshold: float, for_: str, meaning: str) -> AlertDef:
+    return AlertDef(
+        name=name,
+        kinds=("host",),
+        severity=severity,
+        for_=for_,
+        threshold=threshold,
+        unit="ratio",
+        op="<",
+        summary="{service}: {{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} free",
+        description="Filesystem {{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} has {{ $value | humanizePercentage }} space left (alert below {threshold} for {for}).",
+        expr=lambda c: f"{_free(c)} < {num(c.threshold)}",
+        query=_free,
+        cases=_free_cases(name),
+        problem="HostDiskSpace",
+        meaning=meaning,
+        causes=("logs or temporary files without rotation", "database or TSDB growth", "old releases, images or backups kept locally"),
+        applies=_scraped,
+        requires="the service has no scrape targets",
+    )
+
+
+def _fill(ctx: Ctx) -> str:
+    return f"predict_linear({_fs(ctx, 'node_filesystem_avail_bytes')}[6h], {num(ctx.threshold)} * 3600)"
+
+
+def _fill_expr(ctx: Ctx) -> str:
+    # Only filesystems already below 40% free: a nearly empty disk's noisy slope is not worth a ticket.
+    return f"{_free(ctx)} < 0.4 and {_fill(ctx)} < 0"
+
+
+def _fill_cases(ctx: Ctx):
+    labels = _fs_labels(ctx)
+    from generator.catalogue.core import eval_time
+
+    at_s = eval_time("0s", ctx.setting.for_).ms // 1000
+    free_at_eval = 0.3
+    size = 100 * 1024**3
+
+    def build(hours_left: float, n: int):
+        # Linear decline reaching zero `hours_left` after the eval time, 30% free at the eval time.
+        per_second = free_at_eval * size / (hours_left * 3600)
+        start = free_at_eval * size + per_second * at_s
+        avail = S.Series("node_filesystem_avail_bytes", tuple(labels.items()), f"{num(round(start))}-{num(round(per_second * 60))}x{n}")
+        return ([S.gauge("node_filesystem_size_bytes", labels, size, n), avail, S.gauge("node_filesystem_readonly", labels, 0, n)], [labels])
+
+    return threshold_cases(ctx, _BY_NAME["HostDiskFillsWithin24h"], build, settle="0s", shown=lambda v: free_at_eval)
+
+
+def _io(ctx: Ctx) -> str:
+    return f"rate({sel('node_disk_io_time_seconds_total', ctx.mine(), nregex={'device': _h(ctx).exclude_disk_devices})}[5m])"
+
+
+def _io_cases(ctx: Ctx):
+    labels = S.target(ctx.model, ctx.s, device=TEST_DISK)
+    return threshold_cases(ctx, _BY_NAME["HostDiskIoSaturated"], lambda v, n: (
+        [S.counter("node_disk_io_time_seconds_total", labels, v, n)], [labels]))
+
+
+def _nic(ctx: Ctx, metric: str) -> str:
+    return f"rate({sel(metric, ctx.mine(), nregex={'device': _h(ctx).exclude_network_devices})}[5m])"
+
+
+def _net(ctx: Ctx) -> str:
+    errs = f"{_nic(ctx, 'node_network_receive_errs_total')} + {_nic(ctx, 'node_network_transmit_errs_total')}"
+    packets = f"{_nic(ctx, 'node_network_receive_packets_total')} + {_nic(ctx, 'node_network_transmit_packets_total')}"
+    return f"({errs}) / ({packets})"
+
+
+def _net_cases(ctx: Ctx):
+    labels = S.target(ctx.model, ctx.s, device=TEST_NIC)
+
+    def build(v: float, n: int):
+        return ([S.counter("node_network_receive_packets_total", labels, 500, n), S.counter("node_network_transmit_packets_total", labels, 500, n),
+                 S.counter("node_network_receive_errs_total", labels, 1000 * v, n), S.counter("node_network_transmit_errs_total", labels, 0, n)],
+                [labels])
+
+    return threshold_cases(ctx, _BY_NAME["HostNetworkErrors"], build)
+
+
+def _clock(ctx: Ctx) -> str:
+    return f"abs({sel('node_timex_offset_seconds', ctx.mine())})"
+
+
+def _clock_cases(ctx: Ctx):
+    labels = S.target(ctx.model, ctx.s)
+    return threshold_cases(ctx, _BY_NAME["HostClockSkew"], lambda v, n: ([S.gauge("node_timex_offset_seconds", labels, -v, n)], [labels]), settle="0s")
+
+
+ALERTS = (
+    AlertDef(
+        name="HostCpuHigh",
+        kinds=("host",),
+        severity="P2",
+        for_="15m",  # batch work spikes CPU for minutes; a quarter hour of saturation slows every service on the host
+        threshold=0.9,  # share of all cores busy (not idle)
+        unit="ratio",
+        summary="{service}: CPU of {{ $labels.instance }} {{ $value | humanizePercentage }} busy",
+        description="{{ $labels.instance }} ({service}) has been {{ $value | humanizePercentage }} busy on average across its cores (alert above {threshold} for {for}).",
+        expr=lambda c: f"{_cpu(c)} > {num(c.threshold)}",
+        query=_cpu,
+        cases=_cpu_cases,
+        meaning="The host's CPUs are saturated: every process on it competes for time and latency rises.",
+        causes=("a runaway process (check top)", "more load than the host was sized for", "noisy neighbours or CPU steal on a VM"),
+        applies=_scraped,
+        requires="the service has no scrape targets",
+    ),
+    AlertDef(
+        name="HostMemoryHigh",
+        kinds=("host",),
+        severity="P1",
+        for_="10m",
+        threshold=0.9,  # share of memory not available; beyond it the kernel reclaims hard and the OOM killer is near
+        unit="ratio",
+        summary="{service}: memory of {{ $labels.instance }} {{ $value | humanizePercentage }} used",
+        description="{{ $labels.instance }} ({service}) has {{ $value | humanizePercentage }} of its memory in use (MemAvailable; alert above {threshold} for {for}).",
+        expr=lambda c: f"{_memory(c)} > {num(c.threshold)}",
+        query=_memory,
+        cases=_memory_cases,
+        meaning="The host is nearly out of memory: the kernel will start killing processes.",
+        causes=("a process leaking memory", "too many services packed on the host", "page cache pressure from large files is NOT counted: this is real use"),
+        applies=_scraped,
+        requires="the service has no scrape targets",
+    ),
+    _free_def("HostDiskSpaceLow", "P1",
+              0.1,  # share of space free; at 10% databases and logs are minutes to hours from a full disk
+              "5m", "A filesystem is nearly full; writes (databases, logs, uploads) fail when it is."),
+    _free_def("HostDiskSpaceWarning", "P2",
+              0.2,  # SCENARIOS B: disk free < 20% is a warning
+              "5m", "A filesystem is filling up; plan cleanup or growth."),
+    AlertDef(
+        name="HostDiskFillsWithin24h",
+        kinds=("host",),
+        severity="P2",
+        for_="1h",  # the 6h trend must persist: a one-off large write is not a trend
+        threshold=24,  # hours until full, extrapolating the last 6 hours
+        unit="hours",
+        op="<",
+        summary="{service}: {{ $labels.mountpoint }} on {{ $labels.instance }} fills within {threshold}",
+        description="At the rate of the last 6 hours, {{ $labels.mountpoint }} on {{ $labels.instance }} ({service}, {{ $value | humanizePercentage }} free now) is full within {threshold}.",
+        expr=_fill_expr,
+        query=_fill,
+        cases=_fill_cases,
+        meaning="A filesystem is filling steadily and will be full within a day at this rate, well before the free-space thresholds page at night.",
+        causes=("a log or dump growing without rotation", "a stuck job writing in a loop", "backups accumulating locally"),
+        applies=_scraped,
+        requires="the service has no scrape targets",
+    ),
+    AlertDef(
+        name="HostDiskIoSaturated",
+        kinds=("host",),
+        severity="P2",
+        for_="30m",  # backups and compactions saturate disks for minutes by design
+        threshold=0.9,  # share of time the device was busy
+        unit="ratio",
+        summary="{service}: disk {{ $labels.device }} of {{ $labels.instance }} {{ $value | humanizePercentage }} busy",
+        description="Device {{ $labels.device }} on {{ $labels.instance }} ({service}) was busy {{ $value | humanizePercentage }} of the time (alert above {threshold} for {for}).",
+        expr=lambda c: f"{_io(c)} > {num(c.threshold)}",
+        query=_io,
+        cases=_io_cases,
+        meaning="A disk is busy nearly all the time: I/O waits grow and everything touching the disk slows down.",
+        causes=("a database without enough memory for its working set", "swapping", "a backup, compaction or reindex"),
+        applies=_scraped,
+        requires="the service has no scrape targets",
+    ),
+    AlertDef(
+        name="HostNetworkErrors",
+        kinds=("host",),
+        severity="P2",
+        for_="15m",
+        threshold=0.01,  # share of packets with receive or transmit errors; healthy links show none
+        unit="ratio",
+        summary="{service}: {{ $value | humanizePercentage }} of packets on {{ $labels.device }} of {{ $labels.instance }} have errors",
+        description="{{ $value | humanizePercentage }} of the packets {{ $labels.instance }} ({service}) sent or received on {{ $labels.device }} had errors over 5 minutes (alert above {threshold} for {for}).",
+        expr=lambda c: f"{_net(c)} > {num(c.threshold)}",
+        query=_net,
+        cases=_net_cases,
+        meaning="A network interface reports errors: packets are lost and retransmitted, connections slow or drop.",
+        causes=("a bad cable, port or NIC", "duplex or MTU mismatch", "driver problems"),
+        applies=_scraped,
+        requires="the service has no scrape targets",
+    ),
+    AlertDef(
+        name="HostClockSkew",
+        kinds=("host",),
+        severity="P2",
+        for_="10m",
+        threshold=0.05,  # seconds off; TLS, distributed locks and log correlation start to suffer beyond tens of ms
+        unit="seconds",
+        summary="{service}: clock of {{ $labels.instance }} is off by {{ $value | humanizeDuration }}",
+        description="The clock of {{ $labels.instance }} ({service}) is {{ $value | humanizeDuration }} off (alert above {threshold} for {for}).",
+        expr=lambda c: f"{_clock(c)} > {num(c.threshold)}",
+        query=_clock,
+        cases=_clock_cases,
+        meaning="The host's clock drifts from true time: TLS validation, token expiry, distributed locks and timestamps go wrong.",
+        causes=("NTP/chrony not running or not reaching its servers", "a VM paused or migrated", "a broken hardware clock"),
+        applies=_scraped,
+        requires="the service has no scrape targets",
+    ),
+)
+
+_BY_NAME = {a.name: a for a in ALERTS}

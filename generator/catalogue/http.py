@@ -1,0 +1,191 @@
+"""HTTP services: error ratio, latency percentiles, the app's database pool and query time."""
+from __future__ import annotations
+
+from generator.catalogue import recorded as R
+from generator.catalogue import series as S
+from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, example_value, num, threshold_cases
+from generator.promql import sel
+
+
+def _http(s) -> bool:
+    return s.scrape is not None and s.kind == "http"
+
+
+def _m(ctx: Ctx):
+    """The service's HttpMetrics (http services always have them)."""
+    return ctx.s.metrics
+
+
+def request_series(ctx: Ctx, per_second: float, error_ratio: float, points: int, route: str = "/api/monstack-test") -> list:
+    """Requests at per_second, error_ratio of them answered with an error status."""
+    m = _m(ctx)
+    base = S.target(ctx.model, ctx.s, method="GET", **{m.route_label: route})
+    ok = {**base, m.status_label: example_value(m.error_status, matching=False)}
+    bad = {**base, m.status_label: example_value(m.error_status)}
+    return [S.counter(m.requests, ok, per_second * (1 - error_ratio), points),
+            S.counter(m.requests, bad, per_second * error_ratio, points)]
+
+
+def _aggregated(ctx: Ctx) -> dict[str, str]:
+    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env}
+
+
+def _error_ratio(ctx: Ctx) -> str:
+    return sel(R.HTTP_ERROR_RATIO, ctx.mine())
+
+
+def _error_ratio_def(name: str, severity: str, threshold: float, meaning: str, causes: tuple[str, ...]) -> AlertDef:
+    def cases(ctx: Ctx):
+        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: (request_series(ctx, 10, v, n), [_aggregated(ctx)]))
+
+    return AlertDef(
+        name=name,
+        kinds=("http",),
+        severity=severity,
+        for_="5m",  # the ratio is a 5m rate already; 5m more rides out one bad deploy minute (SCENARIOS A, C)
+        threshold=threshold,
+        unit="ratio",
+        summary="{service}: {{ $value | humanizePercentage }} of requests fail",
+        description="{{ $value | humanizePercentage }} of {service}'s requests answered with a server error over the last 5 minutes (alert above {threshold} for {for}).",
+        expr=lambda c: f"{_error_ratio(c)} > {num(c.threshold)}",
+        query=_error_ratio,
+        cases=cases,
+        problem="HttpErrorRatio",
+        meaning=meaning,
+        causes=causes,
+        applies=_http,
+        requires="the service has no scrape targets",
+    )
+
+
+def _latency(q: str):
+    def expr(ctx: Ctx) -> str:
+        return sel(R.http_latency(q), ctx.mine())
+
+    return expr
+
+
+def _latency_def(name: str, q: str, severity: str, threshold: float, for_: str, meaning: str) -> AlertDef:
+    quantile = dict(R.QUANTILES)[q]
+
+    def cases(ctx: Ctx):
+        m = _m(ctx)
+        labels = S.target(ctx.model, ctx.s, method="GET", **{m.route_label: "/api/monstack-test"})
+        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: (S.quantile_histogram(m.duration, labels, quantile, v, n), [_aggregated(ctx)]))
+
+    return AlertDef(
+        name=name,
+        kinds=("http",),
+        severity=severity,
+        for_=for_,
+        threshold=threshold,
+        unit="seconds",
+        summary=f"{{service}}: {q} latency {{{{ $value | humanizeDuration }}}}",
+        description=f"The {q} of {{service}}'s request latency over 5 minutes is {{{{ $value | humanizeDuration }}}} (alert above {{threshold}} for {{for}}).",
+        expr=lambda c: f"{_latency(q)(c)} > {num(c.threshold)}",
+        query=_latency(q),
+        cases=cases,
+        problem=f"HttpLatency{q.upper()}",
+        meaning=meaning,
+        causes=("slow database queries or lock contention", "a slow external API or cache", "CPU saturation, GC pauses or too few workers",
+                "a traffic spike beyond capacity"),
+        applies=_http,
+        requires="the service has no scrape targets",
+    )
+
+
+def _pool(s) -> bool:
+    return _http(s) and s.metrics.db_pool_size is not None
+
+
+def _pool_use(ctx: Ctx) -> str:
+    m = _m(ctx)
+    return (f"max by ({BY_TEXT}, instance) (1 - {sel(m.db_pool_available or '', ctx.mine())} / "
+            f"{sel(m.db_pool_size or '', ctx.mine())})")
+
+
+def _pool_cases(ctx: Ctx):
+    m = _m(ctx)
+    labels = S.target(ctx.model, ctx.s)
+
+    def build(v: float, n: int):
+        size = 20
+        return ([S.gauge(m.db_pool_size or "", labels, size, n), S.gauge(m.db_pool_available or "", labels, size * (1 - v), n)],
+                [{**_aggregated(ctx), "instance": labels["instance"]}])
+
+    return threshold_cases(ctx, _BY_NAME["DbConnectionPoolSaturated"], build, settle="0s")
+
+
+def _db_latency(ctx: Ctx) -> str:
+    return sel(R.db_query_latency("p99"), ctx.mine())
+
+
+def _db_cases(ctx: Ctx):
+    m = _m(ctx)
+    labels = S.target(ctx.model, ctx.s, operation="select", table="monstack_test")
+    return threshold_cases(ctx, _BY_NAME["DbQueryLatencyP99High"],
+                           lambda v, n: (S.quantile_histogram(m.db_query_duration or "", labels, 0.99, v, n), [_aggregated(ctx)]))
+
+
+ALERTS = (
+    _error_ratio_def(
+        "HttpErrorRatioCritical", "P0",
+        0.05,  # 5% of requests failing hurts users now (SCENARIOS A and B: > 5% for 5 min is critical)
+        "A large share of requests fail with a server error: users are hurt now.",
+        ("a bad deploy", "a failing dependency (database, cache, external API)", "resource exhaustion (memory, connections, file descriptors)"),
+    ),
+    _error_ratio_def(
+        "HttpErrorRatioHigh", "P1",
+        0.01,  # 1%: will hurt soon (SCENARIOS A: 1-5% is P1); the P0 tier mutes this one above 5%
+        "An elevated share of requests fail with a server error.",
+        ("a partial outage of a dependency", "one bad instance behind the load balancer", "a buggy route or client"),
+    ),
+    _latency_def("HttpLatencyP95High", "p95", "P1",
+                 2.0,  # seconds; SCENARIOS A: p95 > 2 s for 10 min is P1
+                 "10m", "Requests are slow for a sizeable share of users."),
+    _latency_def("HttpLatencyP95Warning", "p95", "P2",
+                 1.0,  # seconds; SCENARIOS A: p95 > 1 s for 15 min is P2 (and the API slow-operation warning)
+                 "15m", "Requests are slower than usual for a sizeable share of users."),
+    _latency_def("HttpLatencyP99High", "p99", "P1",
+                 3.0,  # seconds; SCENARIOS B pages on p99 > 3 s; raise the severity there, lower the threshold for fast APIs
+                 "5m", "The slowest 1% of requests take very long: some users wait for seconds."),
+    _latency_def("HttpLatencyP99Warning", "p99", "P2",
+                 2.0,  # seconds; SCENARIOS B: p99 > 2 s for 5 min is a warning
+                 "5m", "The slowest 1% of requests are slower than usual."),
+    AlertDef(
+        name="DbConnectionPoolSaturated",
+        kinds=("http",),
+        severity="P2",
+        for_="5m",  # SCENARIOS B: pool use > 80% for 5 min is a warning
+        threshold=0.8,  # share of the pool in use; at 100% requests queue for a connection
+        unit="ratio",
+        summary="{service}: {{ $value | humanizePercentage }} of the database pool in use on {{ $labels.instance }}",
+        description="{{ $labels.instance }} of {service} uses {{ $value | humanizePercentage }} of its database connection pool (alert above {threshold} for {for}).",
+        expr=lambda c: f"{_pool_use(c)} > {num(c.threshold)}",
+        query=_pool_use,
+        cases=_pool_cases,
+        meaning="The application's database connection pool is nearly exhausted; requests will soon wait for a connection or fail.",
+        causes=("slow queries holding connections", "a connection leak (connections not returned)", "more traffic than the pool was sized for"),
+        applies=_pool,
+        requires="metrics.db_pool_size and metrics.db_pool_available are not set",
+    ),
+    AlertDef(
+        name="DbQueryLatencyP99High",
+        kinds=("http",),
+        severity="P2",
+        for_="5m",  # SCENARIOS B: p99 query time > 1 s for 5 min is a warning
+        threshold=1.0,  # seconds; SCENARIOS A warns on database calls over 500ms: override there
+        unit="seconds",
+        summary="{service}: p99 database query time {{ $value | humanizeDuration }}",
+        description="The p99 of {service}'s database query time over 5 minutes is {{ $value | humanizeDuration }} (alert above {threshold} for {for}).",
+        expr=lambda c: f"{_db_latency(c)} > {num(c.threshold)}",
+        query=_db_latency,
+        cases=_db_cases,
+        meaning="Database queries issued by the application are slow; request latency follows.",
+        causes=("a missing index or a changed query plan", "lock contention or long transactions", "database CPU or I/O saturation"),
+        applies=lambda s: _http(s) and s.metrics.db_query_duration is not None,
+        requires="metrics.db_query_duration is not set",
+    ),
+)
+
+_BY_NAME = {a.name: a for a in ALERTS}

@@ -1,0 +1,387 @@
+"""Meta-monitoring: the stack watching itself (Prometheus 2.42+, Alertmanager 0.25+ metric names).
+
+These alerts belong to no service of the inventory: they carry
+service="monstack" and team="monstack" (names.META_SERVICE/META_TEAM), so the
+severity policy routes them. The names were checked against the Debian
+binaries' own /metrics (tests/test_meta_metrics.py scrapes them).
+"""
+from __future__ import annotations
+
+from generator import names
+from generator.catalogue import series as S
+from generator.catalogue.core import AlertDef, Case, Ctx, Expected, eval_time, num, points, threshold_cases
+from generator.promql import sel
+
+PROM = {"job": names.SELF_PROMETHEUS_JOB}
+AM = {"job": names.SELF_ALERTMANAGER_JOB}
+PROM_INSTANCE = f"prometheus:{names.COMPONENTS['prometheus'][0]}"
+AM_INSTANCE = f"alertmanager:{names.COMPONENTS['alertmanager'][0]}"
+BLACKBOX_INSTANCE = f"blackbox-exporter:{names.COMPONENTS['blackbox-exporter'][0]}"
+
+
+def _prom(ctx: Ctx, **extra: str) -> dict[str, str]:
+    return S.self_target(ctx.model, names.SELF_PROMETHEUS_JOB, PROM_INSTANCE, **extra)
+
+
+def _am(ctx: Ctx, **extra: str) -> dict[str, str]:
+    return S.self_target(ctx.model, names.SELF_ALERTMANAGER_JOB, AM_INSTANCE, **extra)
+
+
+# --- Watchdog ------------------------------------------------------------------
+
+
+def _watchdog(ctx: Ctx) -> str:
+    return f"{sel('up', PROM)} == 1"
+
+
+def _watchdog_cases(ctx: Ctx) -> list[Case]:
+    at = eval_time("0s", ctx.setting.for_)
+    n = points(at)
+    labels = _prom(ctx)
+    return [
+        Case("Watchdog fires while Prometheus scrapes itself", (S.gauge("up", labels, 1, n),), (Expected(labels, 1),), at),
+        Case("Watchdog stops when Prometheus cannot scrape itself (the dead-man's switch then pages)",
+             (S.gauge("up", labels, 0, n),), (), at),
+        Case("Watchdog stops when Prometheus stores no samples at all", (), (), at),
+    ]
+
+
+WATCHDOG = AlertDef(
+    name=names.WATCHDOG_ALERT,
+    kinds=("meta",),
+    severity="P3",  # Alertmanager routes it by name to the heartbeat receiver, never to people
+    for_="0s",
+    threshold=None,
+    unit="none",
+    op="==",
+    summary="Watchdog: the monitoring pipeline is alive",
+    description=("Always firing while Prometheus scrapes, evaluates rules and reaches Alertmanager. An external dead-man's switch "
+                 "pages when these notifications stop."),
+    # Not vector(1): tied to Prometheus' own scrape, the heartbeat also stops when ingestion stops (disk full, broken TSDB).
+    expr=_watchdog,
+    query=lambda c: sel("up", PROM),
+    cases=_watchdog_cases,
+    meaning="A heartbeat, not a problem. It fires all the time; the heartbeat receiver (a dead-man's switch) alerts when it stops arriving.",
+    causes=("If the heartbeat stopped: Prometheus is down or cannot scrape itself, rule evaluation stopped, Alertmanager is down, "
+            "or Alertmanager cannot reach the heartbeat receiver",),
+)
+
+
+# --- generic shapes ------------------------------------------------------------
+
+
+def _gauge_cases(name: str, metric: str, labels_of, settle: str = "0s"):
+    def cases(ctx: Ctx) -> list[Case]:
+        labels = labels_of(ctx)
+        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: ([S.gauge(metric, labels, v, n)], [labels]), settle=settle)
+
+    return cases
+
+
+def _increase_expr(metric: str, match: dict[str, str]):
+    def expr(ctx: Ctx) -> str:
+        return f"increase({sel(metric, match)}[5m])"
+
+    return expr
+
+
+def _increase_cases(name: str, metric: str, labels_of):
+    def cases(ctx: Ctx) -> list[Case]:
+        labels = labels_of(ctx)
+        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: ([S.counter(metric, labels, v / 300, n)], [labels]))
+
+    return cases
+
+
+def _reload_cases(name: str, metric: str, labels_of):
+    def cases(ctx: Ctx) -> list[Case]:
+        at = eval_time("5m", ctx.setting.for_)
+        n = points(at)
+        labels = labels_of(ctx)
+        return [
+            Case(f"{name} fires after a failed reload", (S.gauge(metric, labels, 0, n),), (Expected(labels, 0),), at),
+            Case(f"{name} stays silent after a successful reload", (S.gauge(metric, labels, 1, n),), (), at),
+        ]
+
+    return cases
+
+
+def _ratio_of_rates(num_metric: str, den_metric: str, match: dict[str, str], by: str):
+    def expr(ctx: Ctx) -> str:
+        return (f"sum by ({by}) (rate({sel(num_metric, match)}[5m])) / "
+                f"sum by ({by}) (rate({sel(den_metric, match)}[5m]))")
+
+    return expr
+
+
+def _ratio_cases(name: str, num_metric: str, den_metric: str, labels_of, keep: tuple[str, ...]):
+    def cases(ctx: Ctx) -> list[Case]:
+        labels = labels_of(ctx)
+        kept = {k: labels[k] for k in keep}
+        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: (
+            [S.counter(den_metric, labels, 10, n), S.counter(num_metric, labels, 10 * v, n)], [kept]))
+
+    return cases
+
+
+SELF_BY = f"{names.ENV}, {names.SERVICE}, {names.TEAM}, job, instance"
+_SELF_KEEP = (names.ENV, names.SERVICE, names.TEAM, "job", "instance")
+
+
+MIN_TARGETS_DOWN = 2  # one target down is TargetDown's job (P0 for its service); this alert is about many at once
+
+
+def _targets_down(ctx: Ctx) -> str:
+    return "count(up == 0) / count(up)"
+
+
+def _targets_down_expr(ctx: Ctx) -> str:
+    return f"{_targets_down(ctx)} > {num(ctx.threshold)} and on () count(up == 0) >= {MIN_TARGETS_DOWN}"
+
+
+def _up_fleet(total: int, down: int, n: int) -> list:
+    return [S.gauge("up", {"job": f"monstack-test-{i % 4}", "instance": f"target-{i}:9100"}, 0 if i < down else 1, n) for i in range(total)]
+
+
+def _targets_down_cases(ctx: Ctx) -> list[Case]:
+    total = 100
+    cases = threshold_cases(ctx, _BY_NAME["PrometheusTargetsDownMany"], lambda v, n: (_up_fleet(total, round(v * total), n), [{}]),
+                            settle="0s", shown=lambda v: round(v * total) / total)
+    at = cases[0].at
+    cases.append(Case(f"PrometheusTargetsDownMany stays silent for a single target down (TargetDown covers it)",
+                      tuple(_up_fleet(5, 1, points(at))), (), at))
+    return cases
+
+
+def _am_failing_cases(ctx: Ctx) -> list[Case]:
+    labels = _am(ctx, integration="slack")
+    kept = {k: labels[k] for k in _SELF_KEEP + ("integration",)}
+    return threshold_cases(ctx, _BY_NAME["AlertmanagerNotificationsFailing"], lambda v, n: (
+        [S.counter("alertmanager_notifications_total", labels, 1, n), S.counter("alertmanager_notifications_failed_total", labels, v, n)],
+        [kept]))
+
+
+ALERTS = (
+    WATCHDOG,
+    AlertDef(
+        name="PrometheusConfigReloadFailed",
+        kinds=("meta",),
+        severity="P1",
+        for_="10m",  # a reload fails loudly in the logs; ten minutes leaves time to fix a typo before paging
+        threshold=None,
+        unit="none",
+        op="==",
+        summary="Prometheus {{ $labels.instance }}: configuration reload failed",
+        description="The last configuration reload of Prometheus {{ $labels.instance }} failed; it still runs the previous configuration, so recent inventory changes are not active.",
+        expr=lambda c: f"max_over_time({sel('prometheus_config_last_reload_successful', PROM)}[5m]) == 0",
+        query=lambda c: sel("prometheus_config_last_reload_successful", PROM),
+        cases=_reload_cases("PrometheusConfigReloadFailed", "prometheus_config_last_reload_successful", _prom),
+        meaning="Prometheus rejected its new configuration or rule files and keeps running the old ones.",
+        causes=("a hand-edited file (render with monstack instead)", "a rule or config file missing from the deployment",
+                "a secret file a scrape job references is missing"),
+    ),
+    AlertDef(
+        name="PrometheusRuleEvaluationFailures",
+        kinds=("meta",),
+        severity="P1",
+        for_="15m",
+        threshold=0,  # failed evaluations per 5 minutes; any failure means an alert may not fire
+        unit="count",
+        summary="Prometheus {{ $labels.instance }}: rules of {{ $labels.rule_group }} fail to evaluate",
+        description="{{ $value | humanize }} evaluations of rule group {{ $labels.rule_group }} failed in 5 minutes on {{ $labels.instance }}; alerts in it may not fire.",
+        expr=lambda c: f"{_increase_expr('prometheus_rule_evaluation_failures_total', PROM)(c)} > {num(c.threshold)}",
+        query=_increase_expr("prometheus_rule_evaluation_failures_total", PROM),
+        cases=_increase_cases("PrometheusRuleEvaluationFailures", "prometheus_rule_evaluation_failures_total",
+                              lambda c: _prom(c, rule_group="/etc/prometheus/rules/monstack-test.yml;monstack-test.alerts")),
+        meaning="Some recording or alerting rules fail at evaluation time: their alerts are blind.",
+        causes=("a rule producing duplicate series (many-to-many matching)", "queries timing out or hitting limits", "storage errors"),
+    ),
+    AlertDef(
+        name="PrometheusRuleGroupsMissed",
+        kinds=("meta",),
+        severity="P2",
+        for_="15m",
+        threshold=0,  # missed iterations per 5 minutes
+        unit="count",
+        summary="Prometheus {{ $labels.instance }}: rule group {{ $labels.rule_group }} misses evaluations",
+        description="Rule group {{ $labels.rule_group }} missed {{ $value | humanize }} evaluations in 5 minutes on {{ $labels.instance }}: it takes longer than its interval.",
+        expr=lambda c: f"{_increase_expr('prometheus_rule_group_iterations_missed_total', PROM)(c)} > {num(c.threshold)}",
+        query=_increase_expr("prometheus_rule_group_iterations_missed_total", PROM),
+        cases=_increase_cases("PrometheusRuleGroupsMissed", "prometheus_rule_group_iterations_missed_total",
+                              lambda c: _prom(c, rule_group="/etc/prometheus/rules/monstack-test.yml;monstack-test.slo")),
+        meaning="A rule group is too slow for its evaluation interval; alerts in it are evaluated less often than configured.",
+        causes=("expensive long-window rules (SLO windows over many series)", "an overloaded Prometheus"),
+    ),
+    AlertDef(
+        name="PrometheusNotificationsDropped",
+        kinds=("meta",),
+        severity="P1",
+        for_="5m",
+        threshold=0,  # dropped alerts per 5 minutes: each one is a notification nobody got
+        unit="count",
+        summary="Prometheus {{ $labels.instance }} dropped {{ $value | humanize }} alert notifications",
+        description="Prometheus {{ $labels.instance }} dropped {{ $value | humanize }} alerts in 5 minutes before they reached Alertmanager.",
+        expr=lambda c: f"{_increase_expr('prometheus_notifications_dropped_total', PROM)(c)} > {num(c.threshold)}",
+        query=_increase_expr("prometheus_notifications_dropped_total", PROM),
+        cases=_increase_cases("PrometheusNotificationsDropped", "prometheus_notifications_dropped_total", _prom),
+        meaning="Alerts were lost between Prometheus and Alertmanager.",
+        causes=("Alertmanager unreachable long enough for the queue to overflow", "errors sending to Alertmanager"),
+    ),
+    AlertDef(
+        name="PrometheusNotificationQueueFilling",
+        kinds=("meta",),
+        severity="P2",
+        for_="15m",
+        threshold=0.5,  # share of the notification queue in use; when full, alerts are dropped
+        unit="ratio",
+        summary="Prometheus {{ $labels.instance }}: alert queue {{ $value | humanizePercentage }} full",
+        description="The queue of alerts Prometheus {{ $labels.instance }} sends to Alertmanager is {{ $value | humanizePercentage }} full (alert above {threshold} for {for}).",
+        expr=lambda c: (f"{sel('prometheus_notifications_queue_length', PROM)} / {sel('prometheus_notifications_queue_capacity', PROM)}"
+                        f" > {num(c.threshold)}"),
+        query=lambda c: f"{sel('prometheus_notifications_queue_length', PROM)} / {sel('prometheus_notifications_queue_capacity', PROM)}",
+        cases=lambda c: threshold_cases(c, _BY_NAME["PrometheusNotificationQueueFilling"], lambda v, n: (
+            [S.gauge("prometheus_notifications_queue_capacity", _prom(c), 10000, n),
+             S.gauge("prometheus_notifications_queue_length", _prom(c), v * 10000, n)], [_prom(c)]), settle="0s"),
+        meaning="Prometheus produces alerts faster than Alertmanager accepts them; when the queue is full, alerts are dropped.",
+        causes=("Alertmanager slow or unreachable", "an alert storm (thousands of firing alerts)"),
+    ),
+    AlertDef(
+        name="PrometheusAlertmanagerErrors",
+        kinds=("meta",),
+        severity="P1",
+        for_="10m",
+        threshold=0.01,  # share of alert sends to Alertmanager that fail
+        unit="ratio",
+        summary="Prometheus {{ $labels.instance }}: {{ $value | humanizePercentage }} of sends to Alertmanager fail",
+        description="{{ $value | humanizePercentage }} of the alert batches Prometheus {{ $labels.instance }} sent to {{ $labels.alertmanager }} failed over 5 minutes.",
+        expr=lambda c: f"{_ratio_of_rates('prometheus_notifications_errors_total', 'prometheus_notifications_sent_total', PROM, SELF_BY + ', alertmanager')(c)} > {num(c.threshold)}",
+        query=_ratio_of_rates("prometheus_notifications_errors_total", "prometheus_notifications_sent_total", PROM, SELF_BY + ", alertmanager"),
+        cases=_ratio_cases("PrometheusAlertmanagerErrors", "prometheus_notifications_errors_total", "prometheus_notifications_sent_total",
+                           lambda c: _prom(c, alertmanager=f"http://{AM_INSTANCE}/api/v2/alerts"), _SELF_KEEP + ("alertmanager",)),
+        meaning="Prometheus cannot deliver alerts to Alertmanager reliably.",
+        causes=("Alertmanager down or overloaded", "network or TLS problems between them"),
+    ),
+    AlertDef(
+        name="PrometheusNotConnectedToAlertmanagers",
+        kinds=("meta",),
+        severity="P1",
+        for_="10m",
+        threshold=1,  # Alertmanagers Prometheus must know about
+        unit="count",
+        op="<",
+        summary="Prometheus {{ $labels.instance }} knows no Alertmanager",
+        description="Prometheus {{ $labels.instance }} has discovered {{ $value | humanize }} Alertmanagers for {for}: alerts go nowhere.",
+        expr=lambda c: f"max_over_time({sel('prometheus_notifications_alertmanagers_discovered', PROM)}[5m]) < {num(c.threshold)}",
+        query=lambda c: sel("prometheus_notifications_alertmanagers_discovered", PROM),
+        cases=_gauge_cases("PrometheusNotConnectedToAlertmanagers", "prometheus_notifications_alertmanagers_discovered", _prom, settle="5m"),
+        meaning="Prometheus evaluates alerts but has no Alertmanager to send them to.",
+        causes=("the alerting section of prometheus.yml is wrong", "Alertmanager's address does not resolve"),
+    ),
+    AlertDef(
+        name="PrometheusTargetsDownMany",
+        kinds=("meta",),
+        severity="P1",
+        for_="10m",
+        threshold=0.1,  # share of all targets down (and at least MIN_TARGETS_DOWN); single outages page through TargetDown
+        unit="ratio",
+        summary="{{ $value | humanizePercentage }} of all scrape targets are down",
+        description="Prometheus cannot scrape {{ $value | humanizePercentage }} of its targets (alert above {threshold}, at least 2 targets, for {for}): look for a common cause.",
+        expr=_targets_down_expr,
+        query=_targets_down,
+        cases=_targets_down_cases,
+        meaning="Many targets of one job fail to scrape at once: usually a network, DNS or Prometheus-side problem, not the services.",
+        causes=("a network partition or firewall change", "DNS failure", "Prometheus overloaded (scrapes time out)"),
+    ),
+    AlertDef(
+        name="PrometheusScrapeSampleLimitHit",
+        kinds=("meta",),
+        severity="P2",
+        for_="15m",
+        threshold=0,  # scrapes rejected per 5 minutes for exceeding sample_limit
+        unit="count",
+        summary="Prometheus {{ $labels.instance }} rejects scrapes over sample_limit",
+        description="{{ $value | humanize }} scrapes were rejected in 5 minutes on {{ $labels.instance }} because a target exposed more samples than sample_limit: their data is lost.",
+        expr=lambda c: f"{_increase_expr('prometheus_target_scrapes_exceeded_sample_limit_total', PROM)(c)} > {num(c.threshold)}",
+        query=_increase_expr("prometheus_target_scrapes_exceeded_sample_limit_total", PROM),
+        cases=_increase_cases("PrometheusScrapeSampleLimitHit", "prometheus_target_scrapes_exceeded_sample_limit_total", _prom),
+        meaning="A target exposes more series than allowed; every scrape of it is dropped whole.",
+        causes=("a label with unbounded values (user ids, URLs) in an application metric", "a new exporter version with many more series"),
+    ),
+    AlertDef(
+        name="PrometheusTsdbCompactionsFailing",
+        kinds=("meta",),
+        severity="P2",
+        for_="15m",
+        threshold=0,  # failed compactions per 5 minutes
+        unit="count",
+        summary="Prometheus {{ $labels.instance }}: TSDB compactions fail",
+        description="{{ $value | humanize }} TSDB compactions failed in 5 minutes on {{ $labels.instance }}; disk use grows and queries slow down.",
+        expr=lambda c: f"{_increase_expr('prometheus_tsdb_compactions_failed_total', PROM)(c)} > {num(c.threshold)}",
+        query=_increase_expr("prometheus_tsdb_compactions_failed_total", PROM),
+        cases=_increase_cases("PrometheusTsdbCompactionsFailing", "prometheus_tsdb_compactions_failed_total", _prom),
+        meaning="Prometheus cannot compact its storage blocks.",
+        causes=("a full disk", "corrupted blocks", "permissions on the data directory"),
+    ),
+    AlertDef(
+        name="AlertmanagerConfigReloadFailed",
+        kinds=("meta",),
+        severity="P1",
+        for_="10m",
+        threshold=None,
+        unit="none",
+        op="==",
+        summary="Alertmanager {{ $labels.instance }}: configuration reload failed",
+        description="The last configuration reload of Alertmanager {{ $labels.instance }} failed; it still routes with the previous configuration.",
+        expr=lambda c: f"max_over_time({sel('alertmanager_config_last_reload_successful', AM)}[5m]) == 0",
+        query=lambda c: sel("alertmanager_config_last_reload_successful", AM),
+        cases=_reload_cases("AlertmanagerConfigReloadFailed", "alertmanager_config_last_reload_successful", _am),
+        meaning="Alertmanager rejected its new configuration and keeps routing with the old one.",
+        causes=("a hand-edited alertmanager.yml", "a template or secret file missing from the deployment"),
+    ),
+    AlertDef(
+        name="AlertmanagerNotificationsFailing",
+        kinds=("meta",),
+        severity="P1",
+        for_="10m",  # receivers retry; ten minutes of failures means people are not being told
+        threshold=0.01,  # share of notification attempts to one integration that fail
+        unit="ratio",
+        summary="Alertmanager {{ $labels.instance }} fails to notify {{ $labels.integration }}",
+        description="{{ $value | humanizePercentage }} of Alertmanager's notifications to {{ $labels.integration }} failed over 5 minutes (alert above {threshold} for {for}).",
+        expr=lambda c: (f"{_ratio_of_rates('alertmanager_notifications_failed_total', 'alertmanager_notifications_total', AM, SELF_BY + ', integration')(c)}"
+                        f" > {num(c.threshold)}"),
+        query=_ratio_of_rates("alertmanager_notifications_failed_total", "alertmanager_notifications_total", AM, SELF_BY + ", integration"),
+        cases=_am_failing_cases,
+        meaning="Alertmanager cannot deliver notifications through one integration: people on that channel are not told about alerts.",
+        causes=("a revoked or wrong webhook URL, routing key or SMTP password", "the provider (Slack, PagerDuty, mail server) is down",
+                "egress blocked by a firewall or proxy"),
+    ),
+    AlertDef(
+        name="MonstackComponentDown",
+        kinds=("meta",),
+        severity="P1",
+        for_="5m",
+        threshold=None,
+        unit="none",
+        op="==",
+        summary="monstack component {{ $labels.job }} ({{ $labels.instance }}) is down",
+        description="Prometheus cannot scrape the stack's own {{ $labels.job }} at {{ $labels.instance }} for {for}.",
+        expr=lambda c: f"{sel('up', {names.MONSTACK_JOB_LABEL: 'self'})} == 0",
+        query=lambda c: sel("up", {names.MONSTACK_JOB_LABEL: "self"}),
+        cases=lambda c: _component_cases(c),
+        meaning="Part of the monitoring stack itself is down: Alertmanager (no notifications) or the blackbox exporter (every health probe fails).",
+        causes=("the process crashed or was not started", "its port is taken by another process"),
+    ),
+)
+
+
+def _component_cases(ctx: Ctx) -> list[Case]:
+    at = eval_time("0s", ctx.setting.for_)
+    n = points(at)
+    labels = S.self_target(ctx.model, names.SELF_BLACKBOX_JOB, BLACKBOX_INSTANCE)
+    return [
+        Case("MonstackComponentDown fires when a stack component cannot be scraped", (S.gauge("up", labels, 0, n),), (Expected(labels, 0),), at),
+        Case("MonstackComponentDown stays silent while it is scraped", (S.gauge("up", labels, 1, n),), (), at),
+    ]
+
+
+_BY_NAME = {a.name: a for a in ALERTS}

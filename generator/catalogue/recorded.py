@@ -1,0 +1,58 @@
+"""Names of the recorded series alerts and dashboards read (level:metric:operations).
+
+generator/render/recording.py defines them; this module only names them, so
+the catalogue can use them without importing the model. The names are part of
+monstack's interface to dashboards: change them only with both.
+"""
+from __future__ import annotations
+
+from generator import names
+
+SERVICE = "service"  # aggregated per service (labels service, team, env)
+ROUTE = "service_route"  # per service and route
+STATUS = "service_status"  # per service and status code
+QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+# SLI error-ratio windows: the multi-window, multi-burn-rate pairs (1h/5m, 6h/30m, 1d/2h, 3d/6h).
+SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+
+
+def rec(metric: str, ops: str, level: str = SERVICE) -> str:
+    return names.record(level, metric, ops)
+
+
+HTTP_REQUESTS = rec("http_requests", "rate5m")
+HTTP_ERRORS = rec("http_errors", "rate5m")
+HTTP_ERROR_RATIO = rec("http_errors", "ratio_rate5m")
+HTTP_DURATION_BUCKETS = rec("http_request_duration_seconds_bucket", "rate5m")
+ROUTE_REQUESTS = rec("http_requests", "rate5m", ROUTE)
+ROUTE_ERROR_RATIO = rec("http_errors", "ratio_rate5m", ROUTE)
+ROUTE_DURATION_BUCKETS = rec("http_request_duration_seconds_bucket", "rate5m", ROUTE)
+STATUS_REQUESTS = rec("http_requests", "rate5m", STATUS)
+DB_QUERY_BUCKETS = rec("db_query_duration_seconds_bucket", "rate5m")
+JOBS = rec("jobs", "rate5m")
+JOBS_FAILED = rec("jobs_failed", "rate5m")
+JOB_FAILURE_RATIO = rec("jobs_failed", "ratio_rate5m")
+JOB_DURATION_BUCKETS = rec("job_duration_seconds_bucket", "rate5m")
+
+
+def http_latency(q: str, level: str = SERVICE) -> str:
+    """q is p50, p95 or p99."""
+    return rec("http_request_duration_seconds", f"{q}_5m", level)
+
+
+def db_query_latency(q: str) -> str:
+    return rec("db_query_duration_seconds", f"{q}_5m")
+
+
+def job_latency(q: str) -> str:
+    return rec("job_duration_seconds", f"{q}_5m")
+
+
+def sli_errors(kind: str, window: str) -> str:
+    """Share of failed requests (http) or jobs (worker) over window: the availability SLI. 5m is the alerts' error ratio."""
+    return rec("http_errors" if kind == "http" else "jobs_failed", f"ratio_rate{window}")
+
+
+def sli_slow(kind: str, window: str) -> str:
+    """Share of requests (jobs) slower than the latency SLO threshold over window: the latency SLI."""
+    return rec("http_requests_slow" if kind == "http" else "jobs_slow", f"ratio_rate{window}")

@@ -1,0 +1,103 @@
+"""Input series for generated promtool tests, built from the model.
+
+Series carry the labels a real scrape gives them (job, instance and the static
+labels of generator/render/prometheus.py), so a test proves the rule matches
+what Prometheus will actually store. Generated tests sample every minute
+(STEP); counters are given a per-second rate and grow linearly.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+from generator import names
+from generator.catalogue.core import Series, num
+
+if TYPE_CHECKING:
+    from generator.model import Model, Probe, Service
+
+STEP_SECONDS = 60  # input interval and evaluation interval of generated tests
+
+
+def scrape_labels(model: "Model", s: "Service") -> dict[str, str]:
+    """The static labels the service's scrape (and probe) jobs attach to every series."""
+    extra = dict(sorted(s.scrape.labels.items())) if s.scrape else {}
+    return {**extra, names.SERVICE: s.name, names.TEAM: s.team, names.ENV: model.stack.environment, names.KIND: s.kind}
+
+
+def target(model: "Model", s: "Service", **extra: str) -> dict[str, str]:
+    """Labels of a series scraped from the service's first target."""
+    assert s.scrape is not None, s.name
+    return {"job": names.service_job(s.name), "instance": s.scrape.targets[0], **scrape_labels(model, s), **extra}
+
+
+def self_target(model: "Model", job: str, instance: str, **extra: str) -> dict[str, str]:
+    """Labels of a series scraped from one of the stack's own components."""
+    return {"job": job, "instance": instance, **self_labels(model), **extra}
+
+
+def self_labels(model: "Model") -> dict[str, str]:
+    return {names.SERVICE: names.META_SERVICE, names.TEAM: names.META_TEAM, names.ENV: model.stack.environment,
+            names.MONSTACK_JOB_LABEL: "self"}
+
+
+def _labels(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(labels.items())
+
+
+def counter(metric: str, labels: Mapping[str, str], per_second: float, points: int, start: float = 0, step: int = STEP_SECONDS) -> Series:
+    return Series(metric, _labels(labels), f"{num(start)}+{num(per_second * step)}x{points}")
+
+
+def gauge(metric: str, labels: Mapping[str, str], value: float, points: int) -> Series:
+    return Series(metric, _labels(labels), f"{num(value)}x{points}")
+
+
+def late(series: Series, missing: int) -> Series:
+    """The same series, absent for its first `missing` steps (it appears later)."""
+    return Series(series.metric, series.labels, f"_x{missing} {series.values}")
+
+
+def le(bound: float) -> str:
+    """A bucket bound as the Python client prints it (2.0, 0.5, +Inf)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+def histogram(base: str, labels: Mapping[str, str], per_second: float, buckets: Sequence[tuple[float, float]],
+              points: int, mean: float) -> list[Series]:
+    """A histogram observing `per_second` events; buckets are (upper bound, share of events at or below it)."""
+    out = []
+    for bound, share in list(buckets) + [(float("inf"), 1.0)]:
+        out.append(counter(f"{base}_bucket", {**labels, "le": le(bound)}, per_second * share, points))
+    out.append(counter(f"{base}_count", labels, per_second, points))
+    out.append(counter(f"{base}_sum", labels, per_second * mean, points))
+    return out
+
+
+def quantile_histogram(base: str, labels: Mapping[str, str], q: float, value: float, points: int,
+                       per_second: float = 10) -> list[Series]:
+    """A histogram whose q-quantile is `value`: every event in one bucket [0, value/q], interpolated linearly."""
+    bound = float(f"{value / q:.12g}")
+    return histogram(base, labels, per_second, [(bound, 1.0)], points, mean=bound / 2)
+
+
+def union(*groups: Iterable[Series]) -> list[Series]:
+    out: list[Series] = []
+    for g in groups:
+        out.extend(g)
+    return out
+
+
+def probe_target(url: str) -> str:
+    """What the blackbox exporter is asked to probe: the URL for http(s), host:port (or host) otherwise."""
+    scheme, rest = url.split("://", 1)
+    return url if scheme in ("http", "https") else rest.split("/", 1)[0]
+
+
+def probe_labels(model: "Model", s: "Service", probe_name: str) -> dict[str, str]:
+    """The static labels of one health probe's series (the probe job adds job and instance)."""
+    return {**scrape_labels(model, s), names.PROBE: probe_name}
+
+
+def probe(model: "Model", s: "Service", p: "Probe") -> dict[str, str]:
+    """Labels of a series the probe job scrapes for probe p."""
+    return {"job": names.probe_job(s.name), "instance": probe_target(p.url), **probe_labels(model, s, p.name)}

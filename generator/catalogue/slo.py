@@ -1,0 +1,204 @@
+"""SLO alerts: multi-window, multi-burn-rate alerts on the error budget (Google SRE workbook, chapter 5).
+
+A burn rate of 1 spends exactly the budget over the SLO window. Each alert
+pairs a long window (is the budget really burning?) with a short one (is it
+still burning now? so the alert resets minutes after a fix). The burn-rate
+thresholds derive from the share of the budget a window may spend before
+someone acts, so they follow the SLO window: for 30 days they are the
+workbook's 14.4 (1h), 6 (6h), 3 (1d) and 1 (3d).
+
+Severity choice: the two fast pairs page (P0: users are hurt now, the budget
+goes in days); the two slow pairs open a ticket at P3, which the severity
+policy reserves for ticket-only delivery (no page, within 24 hours). A 3x
+burn for a day still leaves about nine days of budget, enough for business
+hours. Override per service (alerts: {ErrorBudgetBurn1d: {severity: P2}}).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.catalogue import recorded as R
+from generator.catalogue import series as S
+from generator.catalogue.core import AlertDef, Case, Ctx, Expected, eval_time, num, points, show, threshold_cases
+from generator.durations import Duration, parse_duration
+from generator.promql import sel
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    long: str
+    short: str
+    budget_share: float  # share of the whole budget spent in `long` at the threshold burn rate
+    severity: str
+    for_: str
+
+
+# The workbook's recommended pairs. Change budget_share to page earlier (smaller) or later (larger).
+WINDOWS = (
+    BurnWindow("1h", "5m", 0.02, "P0", "0s"),  # 2% of the budget in an hour: page (about a minute to detect a full outage)
+    BurnWindow("6h", "30m", 0.05, "P0", "0s"),  # 5% in six hours: page
+    BurnWindow("1d", "2h", 0.10, "P3", "0s"),  # 10% in a day: ticket
+    BurnWindow("3d", "6h", 0.10, "P3", "0s"),  # 10% in three days: ticket
+)
+# The short window already makes the alert reset fast and filters blips, hence `for: 0s` (the workbook's choice).
+
+
+def factor(window: Duration, w: BurnWindow) -> float:
+    """Burn rate at which `long` spends budget_share of the budget of an SLO over `window`."""
+    return round(w.budget_share * window.ms / parse_duration(w.long).ms, 4)
+
+
+def _http_or_worker(s) -> bool:
+    return s.scrape is not None and s.kind in ("http", "worker") and s.slo is not None
+
+
+def _availability(s) -> bool:
+    return _http_or_worker(s) and s.slo.availability is not None
+
+
+def _latency(s) -> bool:
+    return _http_or_worker(s) and s.slo.latency_threshold is not None
+
+
+def le_spellings(seconds: float) -> list[str]:
+    """How exporters print this bucket bound: Go clients 2 and 0.5, Python clients and Prometheus 3 2.0 and 0.5."""
+    spellings = {repr(float(seconds)), _go_shortest(seconds)}
+    if seconds == int(seconds):
+        spellings |= {str(int(seconds)), f"{int(seconds)}.0"}
+    return sorted(spellings)
+
+
+def _go_shortest(v: float) -> str:
+    """strconv.FormatFloat(v, 'g', -1, 64), as client_golang prints bucket bounds."""
+    from generator.alerttext import go_float
+
+    return go_float(v)
+
+
+def le_regex(seconds: float) -> str:
+    return "|".join(s.replace(".", "\\.").replace("+", "\\+") for s in le_spellings(seconds))
+
+
+def _aggregated(ctx: Ctx) -> dict[str, str]:
+    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env}
+
+
+def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
+    """kind: "errors" (availability SLO) or "latency" (latency SLO)."""
+    record = (lambda k, w: R.sli_errors(k, w)) if kind == "errors" else (lambda k, w: R.sli_slow(k, w))
+    name = f"{'ErrorBudgetBurn' if kind == 'errors' else 'LatencyBudgetBurn'}{w.long}"
+    budget = (lambda s: s.slo.error_budget) if kind == "errors" else (lambda s: s.slo.latency_budget)
+    what = "requests failed" if kind == "errors" else "requests were slower than {latency}"
+
+    def expr(ctx: Ctx) -> str:
+        limit = f"({num(ctx.threshold)} * {num(budget(ctx.s))})"
+        long = sel(record(ctx.s.kind, w.long), ctx.mine())
+        short = sel(record(ctx.s.kind, w.short), ctx.mine())
+        return f"{long} > {limit} and {short} > {limit}"
+
+    def query(ctx: Ctx) -> str:
+        return f"{sel(record(ctx.s.kind, w.long), ctx.mine())} / {num(budget(ctx.s))}"
+
+    def cases(ctx: Ctx) -> list[Case]:
+        b = budget(ctx.s)
+
+        def build(burn: float, n: int):
+            return _sli_series(ctx, kind, burn * b, n), [_aggregated(ctx)]
+
+        return threshold_cases(ctx, _BY_NAME[name], build, settle="5m", shown=lambda burn: burn * b)
+
+    def placeholders(ctx: Ctx) -> dict[str, str]:
+        b = budget(ctx.s)
+        slo = ctx.s.slo
+        lasts = Duration(int(slo.window.ms / ctx.threshold)) if ctx.threshold else slo.window
+        return {"long": w.long, "short": w.short, "budget": show(b, "ratio"), "window": str(slo.window), "lasts": str(lasts),
+                "latency": str(slo.latency_threshold), "objective": f"{(1 - b) * 100:g}%"}
+
+    slo_name = "availability" if kind == "errors" else "latency"
+    return AlertDef(
+        name=name,
+        kinds=("http", "worker"),
+        severity=w.severity,
+        for_=w.for_,
+        threshold=None,
+        derived_threshold=lambda s, w=w: factor(s.slo.window, w),
+        unit="count",
+        summary=f"{{service}}: {slo_name} error budget burning {{threshold}}x too fast ({{long}} window)",
+        description=(f"{{{{ $value | humanizePercentage }}}} of {{service}}'s {what} over the last {{long}} (and over {{short}}): "
+                     f"at least {{threshold}} times the {{budget}} the {{objective}} {slo_name} SLO allows. At this rate the {{window}} "
+                     f"budget is gone in {{lasts}}."),
+        expr=expr,
+        query=query,
+        cases=cases,
+        problem="ErrorBudgetBurn" if kind == "errors" else "LatencyBudgetBurn",
+        meaning=(f"The service spends its {slo_name} error budget faster than the SLO allows, measured over a {w.long} window "
+                 f"and confirmed over {w.short}. " + ("Users are hurt now: page." if w.severity == "P0" else
+                                                      "A slow burn: no page, but fix it within days or the budget runs out.")),
+        causes=("a bad deploy (compare with deploy times)", "a failing dependency", "capacity: traffic above what the service handles")
+        if kind == "errors" else ("slow dependencies (database, cache, external APIs)", "CPU saturation or too few instances",
+                                  "a new slow code path or a changed query plan"),
+        applies=_availability if kind == "errors" else _latency,
+        requires=("the service has no availability SLO" if kind == "errors" else "the service has no latency SLO")
+        + " (or no scrape targets)",
+        placeholders=placeholders,
+    )
+
+
+def _sli_series(ctx: Ctx, kind: str, bad_ratio: float, n: int) -> list:
+    """Traffic where bad_ratio of the events are bad (failed, or slower than the latency threshold)."""
+    from generator.catalogue.http import request_series
+    from generator.catalogue.worker import job_series
+
+    s = ctx.s
+    if kind == "errors":
+        return request_series(ctx, 100, bad_ratio, n) if s.kind == "http" else job_series(ctx, 100, bad_ratio, n)
+    threshold = s.slo.latency_threshold.seconds
+    base = S.target(ctx.model, s, **({"method": "GET", s.metrics.route_label: "/api/monstack-test"} if s.kind == "http" else {}))
+    if s.kind == "worker" and s.metrics.queue_label:
+        base[s.metrics.queue_label] = "default"
+    return S.histogram(s.metrics.duration, base, 100, [(threshold, 1 - bad_ratio)], n, mean=threshold / 2)
+
+
+def _bucket_missing(ctx: Ctx) -> str:
+    s = ctx.s
+    count = f"sum by (service, team, env) (rate({sel(s.metrics.duration + '_count', ctx.mine())}[5m])) > 0"
+    bucket = f"sum by (service, team, env) (rate({sel(s.metrics.duration + '_bucket', ctx.mine(), {'le': le_regex(s.slo.latency_threshold.seconds)})}[5m]))"
+    return f"{count} unless on (service, team, env) {bucket}"
+
+
+def _bucket_missing_cases(ctx: Ctx) -> list[Case]:
+    s = ctx.s
+    at = eval_time("5m", ctx.setting.for_)
+    n = points(at)
+    threshold = s.slo.latency_threshold.seconds
+    base = S.target(ctx.model, s)
+    other = threshold * 1.5
+    return [
+        Case("SloLatencyBucketMissing fires when no bucket bound equals the SLO threshold",
+             tuple(S.histogram(s.metrics.duration, base, 10, [(other, 1.0)], n, mean=other / 2)), (Expected(_aggregated(ctx), 10),), at),
+        Case("SloLatencyBucketMissing stays silent when the threshold is a bucket bound",
+             tuple(S.histogram(s.metrics.duration, base, 10, [(threshold, 1.0)], n, mean=threshold / 2)), (), at),
+    ]
+
+
+BUCKET_MISSING = AlertDef(
+    name="SloLatencyBucketMissing",
+    kinds=("http", "worker"),
+    severity="P3",
+    for_="15m",
+    threshold=None,
+    unit="none",
+    summary="{service}: latency SLO threshold {latency} is not a histogram bucket",
+    description="{service} exports {duration} but no bucket with le equal to {latency}, so its latency SLO cannot be measured and its burn-rate alerts never fire. Add the bucket or change slo.latency.threshold.",
+    expr=_bucket_missing,
+    query=lambda c: f"count by (le) ({sel(c.s.metrics.duration + '_bucket', c.mine())})",
+    cases=_bucket_missing_cases,
+    meaning="The latency SLI counts requests faster than the threshold from the histogram bucket at exactly that bound; without it the SLO is blind.",
+    causes=("slo.latency.threshold is not one of the histogram's bucket bounds", "the application changed its buckets"),
+    applies=_latency,
+    requires="the service has no latency SLO (or no scrape targets)",
+    placeholders=lambda c: {"latency": str(c.s.slo.latency_threshold), "duration": c.s.metrics.duration},
+)
+
+ALERTS = tuple(_burn_def(kind, w) for kind in ("errors", "latency") for w in WINDOWS) + (BUCKET_MISSING,)
+_BY_NAME = {a.name: a for a in ALERTS}

@@ -1,0 +1,51 @@
+"""Infrastructure: CPU, memory, disk and network per host, for every host (node-exporter) service."""
+from __future__ import annotations
+
+from typing import Any
+
+from generator import names
+from generator.model import Model, Service
+from generator.render.dashboards import builder as b
+from generator.render.dashboards import panels as p
+
+NAME = "infrastructure"
+
+
+def uid() -> str:
+    return names.dashboard_uid(NAME)
+
+
+def hosts(model: Model) -> list[Service]:
+    return [s for s in model.services if s.kind == "host" and s.scrape]
+
+
+def render(model: Model) -> dict[str, Any] | None:
+    found = hosts(model)
+    if not found:
+        return None
+    from generator.render.dashboards import overview
+
+    # Only series from host services: other jobs may expose node_* metrics of their own.
+    host_services = "|".join(s.name for s in found)
+    uname = f'node_uname_info{{{names.SERVICE}=~"{host_services}"}}'
+    variables = [
+        b.query_variable("env", "Environment", b.label_values(uname, names.ENV), multi=False),
+        b.query_variable("service", "Host group", b.label_values(f'{uname[:-1]}, {names.ENV}=~"$env"}}', names.SERVICE)),
+        b.query_variable("instance", "Host", b.label_values(f'{uname[:-1]}, {names.SERVICE}=~"$service"}}', "instance")),
+    ]
+    scope = p.Scope({}, {names.ENV: "$env", names.SERVICE: "$service"}, instance=True)
+    up = f"min by (instance) ({scope.raw('up', eq={names.PROBE: ''})})"
+    boot = scope.raw("node_boot_time_seconds")
+    status = [
+        b.stat("Hosts", "Whether Prometheus can scrape each host's node-exporter.", [b.Query(up, "{{instance}}")], unit="none",
+               w=12, h=4, mappings=b.UP_DOWN, steps=b.thresholds((None, b.RED), (1, b.GREEN)), text_mode="value_and_name"),
+        b.stat("Uptime", "Time since each host booted; a small value means a recent reboot.",
+               [b.Query(f"time() - max by (instance) ({boot})", "{{instance}}")], unit="s", w=12, h=4,
+               steps=b.thresholds((None, b.YELLOW), (3600, b.GREEN)), text_mode="value_and_name"),
+    ]
+    sections = [b.Section("Hosts", status), b.Section("CPU, memory, disk, network", p.host_panels(scope))]
+    links = [b.dashboard_link("Overview", overview.uid())]
+    links += [b.dashboard_link(s.name, names.dashboard_uid("service", s.name)) for s in found]
+    return b.dashboard(uid(), f"{model.stack.name} / Infrastructure", source=model.source, tags=[NAME],
+                       description="Hosts (node-exporter): CPU, memory, disk and network per host.",
+                       sections=sections, variables=variables, links=links)

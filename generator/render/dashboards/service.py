@@ -1,0 +1,97 @@
+"""One dashboard per service, in its team's folder: status, RED, saturation and the panels of its kind."""
+from __future__ import annotations
+
+from typing import Any
+
+from generator import names
+from generator.model import HttpMetrics, Model, Service, WorkerMetrics
+from generator.render.dashboards import builder as b
+from generator.render.dashboards import panels as p
+from generator.render.dashboards import slo
+
+
+def uid(s: Service) -> str:
+    return names.dashboard_uid("service", s.name)
+
+
+def file(s: Service) -> str:
+    return names.dashboard_file(s.team, s.name)
+
+
+def variables(s: Service) -> list[dict[str, Any]]:
+    mine = f'{names.SERVICE}="{s.name}"'
+    out = [b.query_variable("env", "Environment", b.label_values(f"up{{{mine}}}", names.ENV), multi=False)]
+    if s.scrape:  # the scrape targets; probe panels ignore it (a probe's instance is the URL it probes)
+        out.append(b.query_variable("instance", "Instance", b.label_values(
+            f'up{{{mine}, {names.PROBE}="", {names.ENV}=~"$env"}}', "instance")))
+    return out
+
+
+def links(model: Model, s: Service) -> list[dict[str, Any]]:
+    from generator.render.dashboards import business, infrastructure, overview
+
+    out = [b.dashboard_link("Overview", overview.uid(), include_vars=False),
+           b.tag_dropdown(f"Team {s.team}", ["monstack", f"team:{s.team}"])]
+    if any(i.service.name == s.name for i in slo.slis(model)):
+        out.append(b.dashboard_link("SLO", slo.uid()))
+    if s.kind == "host":
+        out.append(b.dashboard_link("Infrastructure", infrastructure.uid()))
+    if s.rules and any(r.name for r in s.rules):
+        out.append(b.dashboard_link("Business", business.uid()))
+    book = s.runbook_base or model.stack.runbooks_url
+    if book:
+        out.append(b.url_link("Runbooks", book, tooltip=f"Runbooks for {s.name}'s alerts"))
+    return out
+
+
+def _status(model: Model, s: Service, scope: p.Scope) -> list[b.Panel]:
+    out: list[b.Panel] = []
+    if s.scrape:
+        out.append(p.targets_up(scope, "instance", "{{instance}}", w=9, h=5, links=p.runbook_links(model, s, "TargetDown")))
+    if s.probes:
+        out.append(p.probes_up(scope, names.PROBE, f"{{{{{names.PROBE}}}}}", w=9 if s.scrape else 18, h=5,
+                               links=p.runbook_links(model, s, "HealthProbeFailing")))
+    if not s.probes and s.scrape:
+        out[0].w = 18
+    out.append(p.firing_by_severity(p.Scope({names.SERVICE: s.name}, {}), w=6, h=5))
+    return out
+
+
+def render_one(model: Model, s: Service) -> dict[str, Any]:
+    env = {names.ENV: "$env"}
+    raw = p.Scope({names.SERVICE: s.name}, env, instance=True)
+    sections = [b.Section("Status", _status(model, s, raw))]
+    items = [i for i in slo.slis(model) if i.service.name == s.name]
+
+    if s.kind == "http" and s.scrape and isinstance(s.metrics, HttpMetrics):
+        sections.append(b.Section("Requests: rate, errors, duration", p.http_red(model, s, s.metrics, raw)))
+        sections.append(b.Section("Database (the app's view)", p.database_panels(model, s, s.metrics, raw)))
+    if s.kind == "worker" and s.scrape and isinstance(s.metrics, WorkerMetrics):
+        sections.append(b.Section("Jobs and queues", p.worker_panels(model, s, s.metrics, raw)))
+    if items:
+        sections.append(b.Section("Objectives", [slo.budget_left_panel(items, w=24, h=4, scope_vars=env)]))
+    if s.kind in ("http", "worker") and s.scrape:
+        sections.append(b.Section("Saturation", p.process_saturation(model, s, raw)))
+    if s.kind == "postgres" and s.scrape:
+        sections.append(b.Section("PostgreSQL", p.postgres_panels(model, s, raw)))
+    if s.kind == "redis" and s.scrape:
+        sections.append(b.Section("Redis", p.redis_panels(model, s, raw)))
+    if s.kind == "host" and s.scrape:
+        sections.append(b.Section("Host", p.host_panels(raw, s, model)))
+    if s.rules:
+        sections.append(b.Section("Business metrics (custom rules)", [p.rule_panel(model, s, r, raw) for r in s.rules]))
+    if s.probes:
+        sections.append(b.Section("Health probes", p.probe_panels(model, s, raw)))
+    if s.scrape:
+        sections.append(b.Section("Scrapes", p.scrape_panels(s, raw), collapsed=True))
+    alerts = p.alerts_markdown(model, s)
+    sections.append(b.Section("Alerts and runbooks", [b.text("Alerts", alerts, h=min(3 + alerts.count("\n"), 16))], collapsed=True))
+
+    what = f"{s.kind} service of team {s.team}" + (f": {s.description}" if s.description else "")
+    return b.dashboard(uid(s), f"{model.stack.name} / {s.name}", source=model.source,
+                       tags=["service", f"team:{s.team}", f"kind:{s.kind}"], description=f"{s.name}, {what}.",
+                       sections=sections, variables=variables(s), links=links(model, s))
+
+
+def render(model: Model) -> dict[str, dict[str, Any]]:
+    return {file(s): render_one(model, s) for s in model.services}

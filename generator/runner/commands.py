@@ -1,0 +1,126 @@
+"""What `monstack up/down/status/test-alerts` do, behind the thin typer commands in generator/cli.py."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from generator import names, pipeline, testalerts
+from generator.errors import CheckFailed, UsageError
+from generator.runner import choose_mode, compose as compose_runner, running_stack
+from generator.runner.native import NativeStack, missing_receiver_secrets, read_state
+
+Echo = Callable[[str], None]
+
+
+def up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, timeout: float, port_offset: int,
+       say: Echo, echo: Echo) -> None:
+    mode, why = choose_mode(mode)
+    say(f"mode: {mode} ({why})")
+    if mode == "compose":
+        if sinks:
+            raise UsageError("--sinks is for native mode: the local sinks do not run in docker compose")
+        stack = compose_runner.ComposeStack(inventory, state_dir, progress=say)
+        stack.up(timeout=max(timeout, 300))
+        urls, notes = stack.urls(pipeline.load_model(inventory)), stack.notes
+    else:
+        if sinks is None:
+            missing = missing_receiver_secrets(pipeline.load_model(inventory), Path(inventory).absolute())
+            sinks = bool(missing)
+            if missing:
+                say("secret files missing (" + ", ".join(sorted(missing)) + "): routing every receiver to local sinks; "
+                    "create the files and run `monstack up --no-sinks` to notify the real services")
+        stack = NativeStack(inventory, state_dir, sinks=sinks, port_offset=port_offset, progress=say)
+        stack.up(timeout=timeout)
+        urls, notes = stack.urls(), stack.notes
+    echo(f"monstack is up ({'docker compose' if mode == 'compose' else 'native processes, state in ' + str(state_dir)})")
+    echo(f"  Prometheus    {urls['prometheus']}   (alerts: {urls['prometheus']}/alerts, targets: {urls['prometheus']}/targets)")
+    echo(f"  Alertmanager  {urls['alertmanager']}")
+    if urls.get("grafana"):
+        echo(f"  Grafana       {urls['grafana']}   (user admin, password in {names.GRAFANA_ADMIN_PASSWORD_FILE})")
+    else:
+        echo(f"  Grafana       not running natively (grafana-server is not on PATH): use the Prometheus UI at {urls['prometheus']}")
+    if urls.get("sink"):
+        echo(f"  Sinks         {urls['sink']}/captured   (every Slack/PagerDuty/webhook/email notification; smtp {urls['sink_smtp']})")
+    for note in notes:
+        if not note.startswith("Grafana is not started"):  # said above
+            echo(f"  note: {note}")
+    echo("next: monstack status | make test-alerts | make down")
+
+
+def down(state_dir: Path, say: Echo, echo: Echo) -> None:
+    if read_state(state_dir) is None:
+        echo(f"nothing to stop: no stack is recorded in {state_dir}")
+        return
+    stack = running_stack(state_dir, progress=say)
+    stack.down()
+    echo("stack stopped; its ports are free" if isinstance(stack, NativeStack) else "stack stopped (docker compose down; volumes kept)")
+
+
+def status(state_dir: Path, as_json: bool, echo: Echo) -> None:
+    st = running_stack(state_dir).status()
+    if as_json:
+        echo(json.dumps(st, indent=2, sort_keys=True, default=str))
+    else:
+        echo(status_text(st))
+    unhealthy = [c["name"] for c in st["components"] if not c["ready"]]
+    down_targets = [t for t in st["targets"] or [] if t["health"] != "up"]
+    if unhealthy or down_targets or st["error"]:
+        raise CheckFailed("stack not healthy: " + "; ".join(filter(None, [
+            unhealthy and f"components not ready: {', '.join(unhealthy)}",
+            down_targets and f"{len(down_targets)} target(s) down",
+            st["error"]])))
+
+
+def status_text(st: dict[str, Any]) -> str:
+    lines = [f"stack ({st['mode']}) from {st.get('inventory')}"]
+    urls = st.get("urls", {})
+    lines.append("  " + "  ".join(f"{k} {v}" for k, v in urls.items() if v))
+    lines.append("components:")
+    for c in st["components"]:
+        mark = "ready" if c["ready"] else ("running, not ready" if c["running"] else "NOT RUNNING")
+        pid = f"pid {c['pid']}" if c.get("pid") else ""
+        lines.append(f"  {c['name']:<18} {mark:<20} {c.get('address') or '':<22} {pid}")
+    if st["targets"] is None:
+        lines.append(f"targets: unknown ({st['error']})")
+    else:
+        up = sum(t["health"] == "up" for t in st["targets"])
+        lines.append(f"targets: {up}/{len(st['targets'])} up")
+        for t in st["targets"]:
+            err = f"  {t['last_error']}" if t["health"] != "up" and t["last_error"] else ""
+            lines.append(f"  {t['health']:<7} {t['job']:<24} {t['instance']}{err}")
+    if st["alerts"] is not None:
+        firing = [a for a in st["alerts"] if a["state"] == "firing" and a["name"] != names.WATCHDOG_ALERT]
+        pending = [a for a in st["alerts"] if a["state"] == "pending"]
+        lines.append(f"alerts: {len(firing)} firing, {len(pending)} pending (Watchdog not counted)")
+        for a in firing + pending:
+            lines.append(f"  {a['state']:<8} {a['severity']:<3} {a['name']:<32} {a['service']}  since {a['active_at']}")
+    for note in st.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def test_alerts(state_dir: Path, service: str | None, fault: bool, timeout: float | None, say: Echo, echo: Echo) -> None:
+    state = read_state(state_dir)
+    if state is None:
+        raise UsageError(f"no stack is recorded in {state_dir}: start one with `make up` first")
+    model = pipeline.load_model(Path(state["inventory"]))
+    urls = state["urls"]
+    if fault:
+        offset = state.get("port_offset", 0)
+
+        def exporter_url(name: str) -> str:
+            return f"http://127.0.0.1:{names.COMPONENTS[name][1] + offset}"
+
+        res = testalerts.run_fault(model, urls, exporter_url, service, timeout, say)
+        echo(testalerts.fault_text(res))
+        if res.delay is None:
+            raise CheckFailed(f"{res.alert} did not reach {', '.join(testalerts.expected_receivers(model, model.service(res.service).team, res.level))} in time")
+        return
+    outcomes = testalerts.run(model, urls, service, timeout, say)
+    for o in outcomes:
+        echo(o.text())
+    echo("resolved the synthetic alerts (resolved notifications follow after each level's group_interval)")
+    bad = [o.level for o in outcomes if not o.ok]
+    if bad:
+        raise CheckFailed(f"delivery failed for {', '.join(bad)}")

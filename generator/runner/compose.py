@@ -1,0 +1,159 @@
+"""`monstack up --compose`: the rendered compose.yaml driven through the `docker compose` CLI.
+
+compose.yaml is rendered beside the inventory (like `monstack render`), so its
+relative paths (./prometheus, ./secrets/...) are the inventory's folder. Config
+changes reach a running stack through the lifecycle API (POST /-/reload).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from generator import checks, names, pipeline
+from generator.errors import CheckFailed, ToolMissing
+from generator.render import compose as compose_render
+from generator.runner import api
+from generator.runner.native import ensure_generated_secret, read_state
+from generator.topology import COMPOSE
+
+Say = Callable[[str], None]
+
+
+def docker() -> str | None:
+    return shutil.which("docker")
+
+
+def available() -> tuple[bool, str]:
+    """(usable, why): `docker compose version` works and a Docker daemon answers `docker info`."""
+    exe = docker()
+    if exe is None:
+        return False, "docker is not on PATH"
+    try:
+        version = subprocess.run([exe, "compose", "version", "--short"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"`docker compose version` failed: {exc}"
+    if version.returncode != 0:
+        first = (version.stderr or version.stdout).strip().splitlines()[:1]
+        return False, "`docker compose version` failed" + (f": {first[0]}" if first else "")
+    try:
+        info = subprocess.run([exe, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"no Docker daemon answers (`docker info`: {exc})"
+    if info.returncode != 0:
+        return False, "no Docker daemon answers (`docker info` failed)"
+    return True, f"docker compose {version.stdout.strip()}, Docker engine {info.stdout.strip()}"
+
+
+class ComposeStack:
+    def __init__(self, inventory: Path, state_dir: Path = Path(names.STATE_DIR), *, progress: Say | None = None):
+        self.inventory = Path(inventory).absolute()
+        self.out_dir = self.inventory.parent
+        self.state_dir = Path(state_dir).absolute()
+        self._say: Say = progress or (lambda msg: None)
+        self.notes: list[str] = []
+
+    @property
+    def compose_file(self) -> Path:
+        return self.out_dir / names.COMPOSE_FILE
+
+    def _cmd(self, *args: str) -> list[str]:
+        exe = docker()
+        if exe is None:
+            raise ToolMissing("docker is not on PATH")
+        return [exe, "compose", "--file", str(self.compose_file), "--project-directory", str(self.out_dir), *args]
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if not (self.out_dir / "exporters" / "Dockerfile").is_file():
+            # Rendered outside the repository (an example's folder): build the sample exporters from the package's checkout.
+            import exporters
+
+            env["MONSTACK_BUILD_CONTEXT"] = str(Path(exporters.__file__).resolve().parent.parent)
+        return env
+
+    def urls(self, model: Any) -> dict[str, str | None]:
+        ports = {c: compose_render._ui_port(getattr(model.stack, f"{c}_url"), names.COMPONENTS[c][0])
+                 for c in ("prometheus", "alertmanager", "grafana")}
+        return {c: f"http://127.0.0.1:{p}" for c, p in ports.items()} | {"sink": None, "sink_smtp": None}
+
+    def up(self, timeout: float = 300.0) -> None:
+        model = pipeline.load_model(self.inventory)
+        self._say(f"rendering {self.inventory.name} into {self.out_dir} (compose.yaml and every config)")
+        run_checks = checks.available("promtool") and checks.available("amtool")
+        pipeline.render(self.inventory, self.out_dir, COMPOSE, run_checks=run_checks)
+        secrets_dir = self.out_dir / "secrets"
+        for generated in (names.GRAFANA_ADMIN_PASSWORD_FILE, names.POSTGRES_PASSWORD_FILE):
+            # Containers run as their own users and read file secrets through a bind mount: the file must be
+            # readable by them (0644), the secrets folder keeps everyone else out (0700).
+            if ensure_generated_secret(self.out_dir / generated, mode=0o644):
+                self._say(f"created {generated} (random)")
+        if secrets_dir.is_dir():
+            os.chmod(secrets_dir, 0o700)
+        missing = [ref for ref in sorted(set(compose_render.alertmanager_secrets(model) + compose_render.prometheus_secrets(model)))
+                   if not (Path(ref) if os.path.isabs(ref) else self.out_dir / ref).is_file()]
+        if missing:
+            raise ToolMissing("docker compose needs every secret file the inventory names; missing:\n" +
+                              "\n".join(f"  {ref}" for ref in missing) +
+                              "\ncreate them (see secrets/README.md), or run `monstack up --native`, which routes receivers "
+                              "without secrets to local sinks")
+        for ref in compose_render.alertmanager_secrets(model) + compose_render.prometheus_secrets(model):
+            path = Path(ref) if os.path.isabs(ref) else self.out_dir / ref
+            if not path.stat().st_mode & stat.S_IROTH:
+                self.notes.append(f"{ref} is not readable by the containers' users: chmod 644 it (keep secrets/ itself 700)")
+        self._say("docker compose up (builds the sample exporters on first run, waits for every healthcheck)")
+        proc = subprocess.run(self._cmd("up", "--detach", "--build", "--remove-orphans", "--wait", "--wait-timeout", str(int(timeout))),
+                              env=self._env(), text=True, capture_output=True)
+        if proc.returncode != 0:
+            raise CheckFailed(f"docker compose up failed:\n{(proc.stdout + proc.stderr).strip()[-3000:]}")
+        urls = self.urls(model)
+        for c in ("prometheus", "alertmanager"):
+            api.reload(urls[c])  # containers that kept running still have the previous configuration
+        self.state_dir.joinpath(names.STATE_RUN).mkdir(parents=True, exist_ok=True)
+        state = {"mode": "compose", "inventory": str(self.inventory), "compose_file": str(self.compose_file),
+                 "project": compose_render.project_name(model), "urls": urls, "notes": self.notes,
+                 "sinks": False, "port_offset": 0}
+        (self.state_dir / names.STATE_RUN / "stack.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ts = api.targets(urls["prometheus"])
+            if ts and all(t.health != "unknown" for t in ts):
+                break
+            time.sleep(1)
+
+    def down(self) -> None:
+        proc = subprocess.run(self._cmd("down", "--remove-orphans"), env=self._env(), text=True, capture_output=True)
+        if proc.returncode != 0:
+            raise CheckFailed(f"docker compose down failed:\n{(proc.stdout + proc.stderr).strip()[-3000:]}")
+        (self.state_dir / names.STATE_RUN / "stack.json").unlink(missing_ok=True)
+
+    def status(self) -> dict[str, Any]:
+        state = read_state(self.state_dir) or {}
+        urls = state.get("urls", {})
+        proc = subprocess.run(self._cmd("ps", "--all", "--format", "json"), env=self._env(), text=True, capture_output=True)
+        components = []
+        if proc.returncode == 0:
+            text = proc.stdout.strip()
+            # Older releases print one JSON array, newer ones one object per line.
+            rows = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+            for row in rows:
+                running = row.get("State") == "running"
+                components.append({"name": row.get("Service"), "pid": None, "running": running,
+                                   "ready": running and row.get("Health", "healthy") in ("healthy", ""),
+                                   "address": row.get("Publishers") and ",".join(
+                                       f"{p.get('URL')}:{p.get('PublishedPort')}" for p in row["Publishers"] if p.get("PublishedPort")) or "",
+                                   "log": f"docker compose logs {row.get('Service')}"})
+        out: dict[str, Any] = {"mode": "compose", "state_dir": str(self.state_dir), "inventory": state.get("inventory"),
+                               "urls": urls, "notes": state.get("notes", []), "components": components,
+                               "targets": None, "alerts": None, "error": None if proc.returncode == 0 else proc.stderr.strip()}
+        try:
+            out["targets"] = [t.__dict__ | {"address": t.address} for t in api.targets(urls["prometheus"])]
+            out["alerts"] = [a.__dict__ for a in api.alerts(urls["prometheus"])]
+        except Exception as exc:
+            out["error"] = f"Prometheus at {urls.get('prometheus')} did not answer: {exc}"
+        return out

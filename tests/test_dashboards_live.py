@@ -1,0 +1,123 @@
+"""Every panel query returns data from a live Prometheus within 60 s of starting the stack.
+
+The native runner starts Prometheus, Alertmanager, the exporters, the sample exporters (and
+PostgreSQL and Redis with their exporters when installed) from tests/inventories/live, scraped
+and evaluated every second. Each query is sent to Prometheus's /api/v1/query with the
+dashboard's variables set to 'All' and $__rate_interval to four scrape intervals, as Grafana
+would; Prometheus rejects a query that does not parse with HTTP 400, which fails the test.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from conftest import INVENTORIES
+from generator import names, pipeline
+from generator.render import dashboards
+from generator.render.dashboards import lint
+from generator.runner import NativeStack
+from generator.runner.native import find_binary
+from generator.runner.process import port_free
+from generator.topology import COMPOSE
+
+LIVE = INVENTORIES / "live" / "dashboards.yaml"
+DEADLINE_S = 60.0  # from the call to up() until every panel has data
+OPTIONAL = {  # kind -> (service entry, binaries it needs)
+    "postgres": ({"name": "orders-db", "team": "platform", "kind": "postgres", "scrape": {"targets": ["postgres-exporter:9187"]}},
+                 ("postgres", "initdb", "postgres-exporter")),
+    "redis": ({"name": "session-cache", "team": "platform", "kind": "redis", "scrape": {"targets": ["redis-exporter:9121"]}},
+              ("redis", "redis-exporter")),
+}
+
+
+def _inventory(tmp_path: Path) -> tuple[Path, list[str]]:
+    """The live inventory, plus the postgres and redis services whose binaries are installed."""
+    data = yaml.safe_load(LIVE.read_text())
+    added = []
+    for kind, (entry, binaries) in OPTIONAL.items():
+        if all(find_binary(b) for b in binaries):
+            data["services"].append(entry)
+            added.append(kind)
+    path = tmp_path / "services.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path, added
+
+
+def _free_offset() -> int:
+    """A port offset at which every native port of the stack is free (a user's stack may be running)."""
+    ports = [native for _, native in names.COMPONENTS.values()] + [names.NATIVE_SINK_HTTP_PORT, names.NATIVE_SINK_SMTP_PORT]
+    candidates = [1000 + 7 * k for k in range(1, 400)]
+    random.Random().shuffle(candidates)
+    for offset in candidates:
+        if all(port_free(p + offset) for p in ports) and max(ports) + offset < 65536:
+            return offset
+    raise AssertionError("no free port offset for a test stack")
+
+
+def _query(url: str, expr: str) -> list:
+    r = requests.post(f"{url}/api/v1/query", data={"query": expr}, timeout=10)
+    assert r.status_code == 200, f"Prometheus rejected {expr!r}: {r.text}"
+    body = r.json()
+    assert body["status"] == "success", body
+    result = body["data"]["result"]
+    return result if isinstance(result, list) else [result]
+
+
+def _log_tails(stack: NativeStack, lines: int = 8) -> str:
+    """The end of every component's log, to tell a silent exporter from a broken query."""
+    out = []
+    for log in sorted(stack.logs_dir.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out.append(f"--- {log.name}\n" + "\n".join(tail))
+    return "\n\ncomponent logs:\n" + "\n".join(out) if out else ""
+
+
+@pytest.mark.integration
+def test_every_panel_returns_data_within_60s(tmp_path):
+    inventory, extra_kinds = _inventory(tmp_path)
+    model = pipeline.load_model(inventory)
+    rate_interval = f"{int(4 * model.stack.scrape_interval.seconds)}s"
+    pending: dict[tuple[str, str, str], str] = {}
+    required: set[str] = set()
+    for path, d in dashboards.render(model, COMPOSE).items():
+        values = lint.variable_values(d, rate_interval)
+        for q in lint.queries(d):
+            pending[(d["uid"], q.panel, q.ref_id)] = lint.concrete(q.expr, values)
+        if d["uid"] == "ms-overview" or d["tags"][1] == "service":
+            required.add(d["uid"])
+    assert {"ms-overview", "ms-service-checkout-api", "ms-service-order-worker", "ms-service-sales-insights",
+            "ms-service-hosts", "ms-service-payments-provider"} <= required
+
+    stack = NativeStack(inventory, tmp_path / "state", sinks=True, port_offset=_free_offset())
+    started = time.monotonic()
+    first_data: dict[tuple[str, str, str], float] = {}
+    try:
+        stack.up(timeout=DEADLINE_S)
+        up_after = time.monotonic() - started
+        while pending and time.monotonic() - started < DEADLINE_S:
+            for key, expr in list(pending.items()):
+                if _query(stack.prometheus_url, expr):
+                    first_data[key] = time.monotonic() - started
+                    del pending[key]
+            if pending:
+                time.sleep(0.5)
+        ports = [p for spec_ports in (stack.spec(c, model).ports for c in stack.components(model)) for p in spec_ports]
+    finally:
+        stack.down()
+    assert all(port_free(p) for p in ports), "the stack left a port bound"
+
+    missing = sorted(f"{uid} / {panel} ({ref}): {pending[(uid, panel, ref)]}" for uid, panel, ref in pending)
+    assert missing == [], f"no data after {DEADLINE_S:.0f}s for:\n" + "\n".join(missing) + _log_tails(stack)
+    slowest = max(first_data.items(), key=lambda kv: kv[1])
+    per_dashboard = {}
+    for (uid, _, _), t in first_data.items():
+        per_dashboard[uid] = max(per_dashboard.get(uid, 0.0), t)
+    print(f"\nstack up after {up_after:.1f}s (kinds added: {', '.join(extra_kinds) or 'none'}); {len(first_data)} queries, "
+          f"all with data after {slowest[1]:.1f}s (last: {slowest[0][0]} / {slowest[0][1]})")
+    for uid, t in sorted(per_dashboard.items(), key=lambda kv: kv[1]):
+        print(f"  {uid:<40} {t:5.1f}s")

@@ -1,0 +1,60 @@
+"""Grafana provisioning: datasources with fixed uids, a dashboard provider (folder) per team, paths that match."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT
+from dashboard_support import ident, inventories, render
+from generator import names, pipeline
+from generator.render import grafana
+from generator.render.dashboards import lint
+from generator.topology import COMPOSE, native
+
+
+@pytest.mark.parametrize("inventory", inventories(), ids=ident)
+def test_every_datasource_a_dashboard_uses_is_provisioned(inventory):
+    r = render(inventory)
+    datasources = r.outputs[names.GRAFANA_DATASOURCES]["datasources"]
+    uids = [ds["uid"] for ds in datasources]
+    assert len(uids) == len(set(uids))
+    used = {t["datasource"]["uid"] for d in r.dashboards.values() for p in lint.panels(d) for t in p.get("targets", [])}
+    used |= {v["datasource"]["uid"] for d in r.dashboards.values() for v in d["templating"]["list"] if "datasource" in v}
+    assert used and used <= set(uids)
+    assert [ds["uid"] for ds in datasources if ds.get("isDefault")] == [names.DATASOURCE_PROMETHEUS_UID]
+
+
+@pytest.mark.parametrize("inventory", inventories(), ids=ident)
+def test_a_provider_per_folder_and_every_dashboard_in_one(inventory):
+    r = render(inventory)
+    providers = r.outputs[names.GRAFANA_DASHBOARD_PROVIDERS]["providers"]
+    by_folder = {p["folder"]: p for p in providers}
+    assert len(by_folder) == len(providers)
+    assert set(by_folder) == {names.GRAFANA_STACK_FOLDER} | set(r.model.teams)
+    assert len({p["folderUid"] for p in providers}) == len(providers) and len({p["name"] for p in providers}) == len(providers)
+    for path in r.dashboards:
+        folder = path.split("/")[-2]
+        assert path == f"{names.DASHBOARDS_DIR}/{folder}/{path.rsplit('/', 1)[-1]}"
+        assert by_folder[folder]["options"]["path"] == f"{names.GRAFANA_DASHBOARDS_MOUNT}/{folder}"
+    for s in r.model.services:
+        assert names.dashboard_file(s.team, s.name) in r.dashboards  # a team's services land in the team's folder
+    assert all(p["allowUiUpdates"] is False and p["disableDeletion"] is True for p in providers)
+
+
+def test_compose_mounts_the_dashboards_where_the_providers_look():
+    r = render(ROOT / "services.yaml")
+    compose = r.outputs[names.COMPOSE_FILE]
+    volumes = compose["services"]["grafana"]["volumes"]
+    assert f"./{names.DASHBOARDS_DIR}:{names.GRAFANA_DASHBOARDS_MOUNT}:ro" in volumes
+
+
+def test_datasources_point_at_the_topologys_components():
+    model = pipeline.load_model(ROOT / "services.yaml")
+    compose = {ds["uid"]: ds for ds in grafana.datasources(model, COMPOSE)["datasources"]}
+    local = {ds["uid"]: ds for ds in grafana.datasources(model, native(str(ROOT)))["datasources"]}
+    prom_port, am_port = names.COMPONENTS["prometheus"], names.COMPONENTS["alertmanager"]
+    assert compose[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://prometheus:{prom_port[0]}"
+    assert compose[names.DATASOURCE_ALERTMANAGER_UID]["url"] == f"http://alertmanager:{am_port[0]}"
+    assert local[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://127.0.0.1:{prom_port[1]}"
+    # $__rate_interval is only right when Grafana knows the scrape interval.
+    assert compose[names.DATASOURCE_PROMETHEUS_UID]["jsonData"]["timeInterval"] == str(model.stack.scrape_interval)
+    assert compose[names.DATASOURCE_PROMETHEUS_UID]["jsonData"]["alertmanagerUid"] == names.DATASOURCE_ALERTMANAGER_UID
