@@ -41,7 +41,7 @@ def rule_files(root: Path) -> list[Path]:
     return sorted((root / names.RULES_DIR).glob("*.yml"))
 
 
-def test_files(root: Path) -> list[Path]:
+def rule_test_files(root: Path) -> list[Path]:
     return sorted((root / names.RULE_TESTS_DIR).glob("*.test.yml"))
 
 
