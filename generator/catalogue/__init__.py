@@ -20,7 +20,7 @@ from generator.catalogue.core import AlertDef, Case, Ctx, Expected, Series
 if TYPE_CHECKING:
     from generator.model import Service
 
-__all__ = ["AlertDef", "Case", "Ctx", "Expected", "Series", "ALERTS", "META_ALERTS", "get", "for_kind", "for_service", "reserved"]
+__all__ = ["AlertDef", "Case", "Ctx", "Expected", "Series", "ALERTS", "META_ALERTS", "custom", "get", "for_kind", "for_service", "reserved"]
 
 # Service alerts in the order rule files list them.
 ALERTS: tuple[AlertDef, ...] = (common.ALERTS + http.ALERTS + process.ALERTS + worker.ALERTS + postgres.ALERTS + redis.ALERTS

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from generator.model import AlertSetting, CustomRule, Service
 
 NEW_VALUE_FIRING = "1h"  # how long a new label value keeps its alert firing; longer than any group_wait, short enough to read as "new"
+NEW_VALUE_MAX_FOR = "30m"  # a new-value rule's `for` must leave it time to fire within NEW_VALUE_FIRING
 NEEDS_SCRAPE = ("absent", "stalled", "ratio", "new_label_value", "histogram_mean")
 OTHER = "monstack-other"
 
@@ -292,53 +293,49 @@ def _new_value_cases(ctx: Ctx, r: "CustomRule") -> list[Case]:
     horizon = Duration(lookback.ms + firing.ms)
     # Day-long windows at one sample a minute cost promtool seconds per case; five minutes keep the same shape.
     step = 5 if horizon.ms >= 6 * 3_600_000 else 1
-    at = eval_time(horizon, Duration(0)) if step == 1 else Duration(horizon.ms + 2 * step * 60_000)
-    n = at.ms // (step * 60_000) + 5
+    step_ms = step * 60_000
+    wait = -(-r.for_.ms // step_ms) + 2  # steps the new value exists before the check: `for`, plus two
+    at = Duration((-(-horizon.ms // step_ms) + wait) * step_ms)
+    n = at.ms // step_ms + 5
 
     def counter(value: str, missing: int = 0):
         c = S.counter(r.metric or "", S.target(ctx.model, s, **{label: value}), 0.1, n - missing, step=step * 60)
         return S.late(c, missing) if missing else c
 
     up = S.gauge("up", S.target(ctx.model, s), 1, n)
-    appears = at.ms // (step * 60_000) - 2  # two samples before the eval time
-    fresh_at = Duration(8 * step * 60_000)
+    appears = at.ms // step_ms - wait
+    fresh_at = Duration((8 + wait) * step_ms)
     expected = Expected({**_aggregated(ctx), label: "brand-new"}, 1)
     return [
         Case(f"{r.name} fires when {label}=brand-new appears", (up, counter("known"), counter("brand-new", appears)), (expected,), at, step),
         Case(f"{r.name} stays silent while only known values occur", (up, counter("known")), (), at, step),
         Case(f"{r.name} stays silent on a fresh Prometheus (no {lookback} of history yet)",
-             (up, counter("known"), counter("brand-new", 4)), (), fresh_at, step),
+             (up, counter("known"), counter("brand-new", 8)), (), fresh_at, step),
     ]
 
 
 # --- definitions ------------------------------------------------------------------------------
 
-_DEFS: dict[tuple[str, str], AlertDef] = {}
-
-
 def definition(s: "Service", r: "CustomRule") -> AlertDef:
-    """The AlertDef of one custom rule of one service (cached: rules are immutable)."""
-    key = (s.name, r.name)
-    if key not in _DEFS:
-        summary, description = _texts(s, r)
-        _DEFS[key] = AlertDef(
-            name=r.name,
-            kinds=(s.kind,),
-            severity=r.severity,
-            for_=str(r.for_) if r.type != "stalled" else "0s",
-            threshold=r.threshold,
-            unit="ratio" if r.type == "ratio" else "none",
-            op=r.op or ">",
-            summary=summary,
-            description=description,
-            expr=lambda c, r=r: expr(c.s, r, c.setting.threshold),
-            query=lambda c, r=r: measured(c.s, r),
-            cases=_cases(r),
-            meaning=_MEANING[r.type],
-            causes=(),
-            problem=r.problem,
-        )
-    return _DEFS[key]
+    """The AlertDef of one custom rule of one service."""
+    summary, description = _texts(s, r)
+    return AlertDef(
+        name=r.name,
+        kinds=(s.kind,),
+        severity=r.severity,
+        for_=str(r.for_) if r.type != "stalled" else "0s",
+        threshold=r.threshold,
+        unit="ratio" if r.type == "ratio" else "none",
+        op=r.op or ">",
+        summary=summary,
+        description=description,
+        expr=lambda c, r=r: expr(c.s, r, c.setting.threshold),
+        query=lambda c, r=r: measured(c.s, r),
+        cases=_cases(r),
+        meaning=_MEANING[r.type],
+        causes=(),
+        problem=r.problem,
+    )
 
 
 def ctx_def(ctx: Ctx) -> AlertDef:
@@ -363,6 +360,8 @@ def problems(s: "Service", r: "CustomRule") -> list[tuple[str, str]]:
         text = getattr(r, key)
         if text and (why := alerttext.check(text)):
             out.append((key, why))
+    if r.type == "new_label_value" and r.for_ >= parse_duration(NEW_VALUE_MAX_FOR):
+        out.append(("for", f"must be under {NEW_VALUE_MAX_FOR}: a value counts as new for {NEW_VALUE_FIRING} only (got {r.for_})"))
     if r.type in NEEDS_SCRAPE and s.scrape is None:
         out.append(("type", f"a {r.type} rule reads the service's own series: the service needs scrape.targets"))
     if r.type == "threshold" and r.expr and _parses(r.expr):

@@ -50,7 +50,7 @@ WATCHDOG = AlertDef(
     name=names.WATCHDOG_ALERT,
     kinds=("meta",),
     severity="P3",  # Alertmanager routes it by name to the heartbeat receiver, never to people
-    for_="0s",
+    for_="0s",  # fires at once: the heartbeat must start with Prometheus
     threshold=None,
     unit="none",
     op="==",
@@ -148,7 +148,7 @@ def _targets_down_cases(ctx: Ctx) -> list[Case]:
     cases = threshold_cases(ctx, _BY_NAME["PrometheusTargetsDownMany"], lambda v, n: (_up_fleet(total, round(v * total), n), [{}]),
                             settle="0s", shown=lambda v: round(v * total) / total)
     at = cases[0].at
-    cases.append(Case(f"PrometheusTargetsDownMany stays silent for a single target down (TargetDown covers it)",
+    cases.append(Case("PrometheusTargetsDownMany stays silent for a single target down (TargetDown covers it)",
                       tuple(_up_fleet(5, 1, points(at))), (), at))
     return cases
 
@@ -184,7 +184,7 @@ ALERTS = (
         name="PrometheusRuleEvaluationFailures",
         kinds=("meta",),
         severity="P1",
-        for_="15m",
+        for_="15m",  # a failing rule keeps failing; fifteen minutes filters one timeout during a restart
         threshold=0,  # failed evaluations per 5 minutes; any failure means an alert may not fire
         unit="count",
         summary="Prometheus {{ $labels.instance }}: rules of {{ $labels.rule_group }} fail to evaluate",
@@ -200,7 +200,7 @@ ALERTS = (
         name="PrometheusRuleGroupsMissed",
         kinds=("meta",),
         severity="P2",
-        for_="15m",
+        for_="15m",  # one slow evaluation after a restart is normal; a quarter hour is a rule group too heavy for its interval
         threshold=0,  # missed iterations per 5 minutes
         unit="count",
         summary="Prometheus {{ $labels.instance }}: rule group {{ $labels.rule_group }} misses evaluations",
@@ -216,7 +216,7 @@ ALERTS = (
         name="PrometheusNotificationsDropped",
         kinds=("meta",),
         severity="P1",
-        for_="5m",
+        for_="5m",  # every dropped alert is a lost notification: tell someone soon
         threshold=0,  # dropped alerts per 5 minutes: each one is a notification nobody got
         unit="count",
         summary="Prometheus {{ $labels.instance }} dropped {{ $value | humanize }} alert notifications",
@@ -231,7 +231,7 @@ ALERTS = (
         name="PrometheusNotificationQueueFilling",
         kinds=("meta",),
         severity="P2",
-        for_="15m",
+        for_="15m",  # the queue drains after bursts; fifteen minutes full is a stuck Alertmanager
         threshold=0.5,  # share of the notification queue in use; when full, alerts are dropped
         unit="ratio",
         summary="Prometheus {{ $labels.instance }}: alert queue {{ $value | humanizePercentage }} full",
@@ -249,7 +249,7 @@ ALERTS = (
         name="PrometheusAlertmanagerErrors",
         kinds=("meta",),
         severity="P1",
-        for_="10m",
+        for_="10m",  # a single failed send is retried; ten minutes of errors means alerts are not delivered
         threshold=0.01,  # share of alert sends to Alertmanager that fail
         unit="ratio",
         summary="Prometheus {{ $labels.instance }}: {{ $value | humanizePercentage }} of sends to Alertmanager fail",
@@ -265,7 +265,7 @@ ALERTS = (
         name="PrometheusNotConnectedToAlertmanagers",
         kinds=("meta",),
         severity="P1",
-        for_="10m",
+        for_="10m",  # a restart of Alertmanager takes seconds; ten minutes without one means nobody hears about alerts
         threshold=1,  # Alertmanagers Prometheus must know about
         unit="count",
         op="<",
@@ -281,7 +281,7 @@ ALERTS = (
         name="PrometheusTargetsDownMany",
         kinds=("meta",),
         severity="P1",
-        for_="10m",
+        for_="10m",  # a network blip recovers within minutes; lower on flat, reliable networks
         threshold=0.1,  # share of all targets down (and at least MIN_TARGETS_DOWN); single outages page through TargetDown
         unit="ratio",
         summary="{{ $value | humanizePercentage }} of all scrape targets are down",
@@ -289,14 +289,14 @@ ALERTS = (
         expr=_targets_down_expr,
         query=_targets_down,
         cases=_targets_down_cases,
-        meaning="Many targets of one job fail to scrape at once: usually a network, DNS or Prometheus-side problem, not the services.",
+        meaning="Many targets fail to scrape at once: usually a network, DNS or Prometheus-side problem, not the services themselves.",
         causes=("a network partition or firewall change", "DNS failure", "Prometheus overloaded (scrapes time out)"),
     ),
     AlertDef(
         name="PrometheusScrapeSampleLimitHit",
         kinds=("meta",),
         severity="P2",
-        for_="15m",
+        for_="15m",  # the limit keeps biting once hit; a quarter hour filters one oversized scrape
         threshold=0,  # scrapes rejected per 5 minutes for exceeding sample_limit
         unit="count",
         summary="Prometheus {{ $labels.instance }} rejects scrapes over sample_limit",
@@ -311,7 +311,7 @@ ALERTS = (
         name="PrometheusTsdbCompactionsFailing",
         kinds=("meta",),
         severity="P2",
-        for_="15m",
+        for_="15m",  # compactions run every two hours: a failure persists until fixed
         threshold=0,  # failed compactions per 5 minutes
         unit="count",
         summary="Prometheus {{ $labels.instance }}: TSDB compactions fail",
@@ -326,7 +326,7 @@ ALERTS = (
         name="AlertmanagerConfigReloadFailed",
         kinds=("meta",),
         severity="P1",
-        for_="10m",
+        for_="10m",  # as Prometheus' reload alert: time to fix a typo before anyone is paged
         threshold=None,
         unit="none",
         op="==",
@@ -359,7 +359,7 @@ ALERTS = (
         name="MonstackComponentDown",
         kinds=("meta",),
         severity="P1",
-        for_="5m",
+        for_="5m",  # components restart in seconds; five minutes down is an outage of the stack itself
         threshold=None,
         unit="none",
         op="==",

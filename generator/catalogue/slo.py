@@ -185,9 +185,10 @@ BUCKET_MISSING = AlertDef(
     name="SloLatencyBucketMissing",
     kinds=("http", "worker"),
     severity="P3",
-    for_="15m",
+    for_="15m",  # a deploy may briefly change buckets; a quarter hour is a configuration problem
     threshold=None,
     unit="none",
+    op="==",
     summary="{service}: latency SLO threshold {latency} is not a histogram bucket",
     description="{service} exports {duration} but no bucket with le equal to {latency}, so its latency SLO cannot be measured and its burn-rate alerts never fire. Add the bucket or change slo.latency.threshold.",
     expr=_bucket_missing,

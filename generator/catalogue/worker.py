@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
-from generator.catalogue.core import BY, BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, example_value, num, points, threshold_cases
+from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, num, points, threshold_cases
 from generator.promql import sel
 
 TEST_QUEUE = "default"
@@ -33,10 +33,15 @@ def _depth(ctx: Ctx) -> str:
     return f"max by ({_by(ctx)}) ({sel(ctx.s.metrics.queue_depth, ctx.mine())})"
 
 
+def ok_value(m) -> str:
+    """A status value of jobs that did not fail, for test series."""
+    return "completed" if m.failed_value != "completed" else "succeeded"
+
+
 def job_series(ctx: Ctx, per_second: float, failure_ratio: float, n: int) -> list:
     m = ctx.s.metrics
     base = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
-    ok = {**base, m.status_label: example_value(m.failed_value, matching=False)}
+    ok = {**base, m.status_label: ok_value(m)}
     bad = {**base, m.status_label: m.failed_value}
     return [S.counter(m.jobs, ok, per_second * (1 - failure_ratio), n), S.counter(m.jobs, bad, per_second * failure_ratio, n)]
 

@@ -22,6 +22,7 @@ from generator import alerttext, lint, names
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
 from generator.catalogue.core import Case, example_value, num
+from generator.catalogue.worker import ok_value as worker_ok_value
 from generator.durations import Duration
 from generator.promql import quote, sel
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
@@ -243,7 +244,7 @@ def _http_traffic(t: _Traffic, m: HttpMetrics) -> None:
 def _worker_traffic(t: _Traffic, m: WorkerMetrics) -> None:
     s = t.s
     base = S.target(t.model, s, **({m.queue_label: "default"} if m.queue_label else {}))
-    ok = example_value(m.failed_value, matching=False) if m.failed_value != "completed" else "succeeded"
+    ok = worker_ok_value(m)
     good, failed = 9.0, 1.0
     buckets = _latency_buckets(s)
     t.series.append(S.counter(m.jobs, {**base, m.status_label: ok}, good, t.points))
