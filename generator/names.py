@@ -156,7 +156,7 @@ PROBLEM = "problem"  # alerts that are tiers of one problem share it; a higher t
 # Alertmanager -----------------------------------------------------------------
 NULL_RECEIVER = "monstack-null"  # swallows the Watchdog when the inventory names no heartbeat receiver
 WATCHDOG_ALERT = "Watchdog"  # the always-firing meta alert routed to the heartbeat receiver
-DOWN_ALERTS = ("TargetDown", "HealthProbeFailing")  # a service is down: these mute its other alerts
+DOWN_ALERTS = ("TargetDown", "HealthProbeFailing", "PostgresDown", "RedisDown")  # a service is down: these mute its other alerts
 BUSINESS_HOURS = "business-hours"  # time interval P3 notifies in by default; built in unless the inventory defines it
 
 

@@ -33,6 +33,7 @@ from generator import alerttext, names
 from generator.catalogue import series as S
 from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, example_value, num, points, threshold_cases
 from generator.durations import Duration, parse_duration
+from generator.lint import histogram_quantile_problems
 from generator.promql import quote, sel
 
 if TYPE_CHECKING:
@@ -353,8 +354,6 @@ def setting(r: "CustomRule") -> "AlertSetting":
 
 def problems(s: "Service", r: "CustomRule") -> list[tuple[str, str]]:
     """(field, message) for a rule monstack cannot render or test faithfully."""
-    from generator.lint import histogram_quantile_problems
-
     out: list[tuple[str, str]] = []
     for key in ("summary", "description"):
         text = getattr(r, key)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, num, threshold_cases
+from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, eval_time, num, threshold_cases
 from generator.promql import sel
 
 # Filesystems never worth a disk-space page: pseudo filesystems and read-only images.
@@ -122,8 +122,6 @@ def _fill_expr(ctx: Ctx) -> str:
 
 def _fill_cases(ctx: Ctx):
     labels = _fs_labels(ctx)
-    from generator.catalogue.core import eval_time
-
     at_s = eval_time("0s", ctx.setting.for_).ms // 1000
     free_at_eval = 0.3
     size = 100 * 1024**3

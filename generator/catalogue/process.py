@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, num, threshold_cases
+from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, num, show, threshold_cases
 from generator.promql import sel
 
 KINDS = ("http", "worker")
@@ -45,8 +45,6 @@ def _memory_def(name: str, severity: str, threshold: float, for_: str) -> AlertD
 
 
 def _bytes(n: int) -> str:
-    from generator.catalogue.core import show
-
     return show(n, "bytes")
 
 

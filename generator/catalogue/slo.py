@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from generator.alerttext import go_float
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
 from generator.catalogue.core import AlertDef, Case, Ctx, Expected, eval_time, num, points, show, threshold_cases
+from generator.catalogue.http import request_series
+from generator.catalogue.worker import job_series
 from generator.durations import Duration, parse_duration
 from generator.promql import sel
 
@@ -70,8 +73,6 @@ def le_spellings(seconds: float) -> list[str]:
 
 def _go_shortest(v: float) -> str:
     """strconv.FormatFloat(v, 'g', -1, 64), as client_golang prints bucket bounds."""
-    from generator.alerttext import go_float
-
     return go_float(v)
 
 
@@ -146,9 +147,6 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
 
 def _sli_series(ctx: Ctx, kind: str, bad_ratio: float, n: int) -> list:
     """Traffic where bad_ratio of the events are bad (failed, or slower than the latency threshold)."""
-    from generator.catalogue.http import request_series
-    from generator.catalogue.worker import job_series
-
     s = ctx.s
     if kind == "errors":
         return request_series(ctx, 100, bad_ratio, n) if s.kind == "http" else job_series(ctx, 100, bad_ratio, n)

@@ -123,6 +123,13 @@ def labels(model: Model, a: Alert) -> dict[str, str]:
     return {**own, **{k: v for k, v in extra.items() if k not in own}}
 
 
+VALUE_BY_UNIT = {
+    "ratio": "{{ $value | humanizePercentage }}",
+    "seconds": "{{ $value | humanizeDuration }}",
+    "bytes": "{{ $value | humanize1024 }}B",
+}
+
+
 def annotations(model: Model, a: Alert) -> dict[str, str]:
     d = a.definition
     if a.custom:
@@ -133,6 +140,8 @@ def annotations(model: Model, a: Alert) -> dict[str, str]:
     return {
         "summary": summary,
         "description": description,
+        # The measured value, humanized for its unit; notification templates show it next to the summary.
+        "value": VALUE_BY_UNIT.get(getattr(d, "unit", "none"), "{{ $value | humanize }}"),
         "runbook_url": runbook_url(model, a.ctx.service, a.name),
         "dashboard_url": dashboard_url(model, a.ctx.service),
     }
