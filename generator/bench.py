@@ -68,7 +68,7 @@ def run_size(n: int, folder: Path) -> dict[str, Any]:
     model, t_resolve = _timed(lambda: resolve(inv, src))
     outputs, t_render = _timed(lambda: render_all(model, COMPOSE))
     files, t_serialize = _timed(lambda: writer.serialize_all(outputs, "services.yaml"))
-    del inv, src, model, outputs
+    inv = src = model = outputs = None  # let the timed pass's objects go before measuring memory
     gc.collect()
     # A second, untimed pass under tracemalloc (which slows Python down) for the peak.
     tracemalloc.start()

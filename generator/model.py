@@ -293,6 +293,20 @@ class Model:
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
 
+    def receiver_secret_files(self) -> list[str]:
+        """The secret files Alertmanager reads (webhook URLs, routing keys, passwords, tokens), sorted."""
+        refs: set[str] = set()
+        for r in self.receivers.values():
+            if isinstance(r, SlackReceiver):
+                refs.add(r.webhook_url_file)
+            elif isinstance(r, PagerDutyReceiver):
+                refs.add(r.routing_key_file)
+            elif isinstance(r, EmailReceiver) and r.auth_password_file:
+                refs.add(r.auth_password_file)
+            elif isinstance(r, WebhookReceiver) and r.bearer_token_file:
+                refs.add(r.bearer_token_file)
+        return sorted(refs)
+
 
 # --- resolution --------------------------------------------------------------
 

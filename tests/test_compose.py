@@ -84,7 +84,7 @@ def test_docker_compose_config_accepts_the_file_where_docker_compose_is_installe
     for path, data in files.items():
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         (out / path).write_bytes(data)
-    for ref in compose_render.alertmanager_secrets(pipeline.load_model(ROOT / "services.yaml")) + [
+    for ref in pipeline.load_model(ROOT / "services.yaml").receiver_secret_files() + [
             names.GRAFANA_ADMIN_PASSWORD_FILE, names.POSTGRES_PASSWORD_FILE]:
         (out / ref).parent.mkdir(parents=True, exist_ok=True)
         (out / ref).write_text("x")

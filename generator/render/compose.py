@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator import names
-from generator.model import EmailReceiver, Model, PagerDutyReceiver, SlackReceiver, WebhookReceiver, parse_bytes
+from generator.model import Model, parse_bytes
 from generator.topology import Topology
 
 # Image pins, the one place they live. Bump deliberately: Prometheus 3.x reads the same
@@ -115,20 +115,6 @@ def prometheus_secrets(model: Model) -> list[str]:
     return sorted(set(refs))
 
 
-def alertmanager_secrets(model: Model) -> list[str]:
-    refs: list[str] = []
-    for r in model.receivers.values():
-        if isinstance(r, SlackReceiver):
-            refs.append(r.webhook_url_file)
-        elif isinstance(r, PagerDutyReceiver):
-            refs.append(r.routing_key_file)
-        elif isinstance(r, EmailReceiver) and r.auth_password_file:
-            refs.append(r.auth_password_file)
-        elif isinstance(r, WebhookReceiver) and r.bearer_token_file:
-            refs.append(r.bearer_token_file)
-    return sorted(set(refs))
-
-
 def _secret_source(ref: str) -> str:
     """Where compose reads a secret reference from: relative to compose.yaml, which sits beside the inventory."""
     return ref if posixpath.isabs(ref) else "./" + posixpath.normpath(ref)
@@ -191,7 +177,7 @@ def _service(model: Model, name: str) -> dict[str, Any]:
         ]
         svc["volumes"] = ["./alertmanager:/etc/alertmanager:ro", f"alertmanager-data:{VOLUMES[name]}"]
         svc["healthcheck"] = _healthcheck(_wget(port, "/-/ready"))
-        secrets = alertmanager_secrets(model)
+        secrets = model.receiver_secret_files()
     elif name == "grafana":
         secret = names.secret_name(names.GRAFANA_ADMIN_PASSWORD_FILE)
         svc["environment"] = {
@@ -280,7 +266,7 @@ def config(model: Model) -> dict[str, Any]:
     services = {name: _service(model, name) for name in components}
     secret_refs = sorted({ref for svc_refs in (
         prometheus_secrets(model) if "prometheus" in components else [],
-        alertmanager_secrets(model),
+        model.receiver_secret_files(),
         [names.GRAFANA_ADMIN_PASSWORD_FILE] if "grafana" in components else [],
         [names.POSTGRES_PASSWORD_FILE] if "postgres" in components else [],
     ) for ref in svc_refs})

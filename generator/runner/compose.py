@@ -95,14 +95,14 @@ class ComposeStack:
                 self._say(f"created {generated} (random)")
         if secrets_dir.is_dir():
             os.chmod(secrets_dir, 0o700)
-        missing = [ref for ref in sorted(set(compose_render.alertmanager_secrets(model) + compose_render.prometheus_secrets(model)))
+        missing = [ref for ref in sorted(set(model.receiver_secret_files() + compose_render.prometheus_secrets(model)))
                    if not (Path(ref) if os.path.isabs(ref) else self.out_dir / ref).is_file()]
         if missing:
             raise ToolMissing("docker compose needs every secret file the inventory names; missing:\n" +
                               "\n".join(f"  {ref}" for ref in missing) +
                               "\ncreate them (see secrets/README.md), or run `monstack up --native`, which routes receivers "
                               "without secrets to local sinks")
-        for ref in compose_render.alertmanager_secrets(model) + compose_render.prometheus_secrets(model):
+        for ref in model.receiver_secret_files() + compose_render.prometheus_secrets(model):
             path = Path(ref) if os.path.isabs(ref) else self.out_dir / ref
             if not path.stat().st_mode & stat.S_IROTH:
                 self.notes.append(f"{ref} is not readable by the containers' users: chmod 644 it (keep secrets/ itself 700)")

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from generator import checks, names, pipeline, topology
 from generator.errors import CheckFailed, ToolMissing, UsageError
-from generator.model import EmailReceiver, Model, PagerDutyReceiver, SlackReceiver, WebhookReceiver
+from generator.model import Model
 from generator.render.compose import SAMPLE_EXPORTERS, needed_components, retention_bytes
 from generator.runner import api, process
 
@@ -93,20 +93,6 @@ class Spec:
     ready_url: str
     env: dict[str, str] = field(default_factory=dict)
     user: str | None = None
-
-
-def receiver_secret_refs(model: Model) -> list[str]:
-    refs = []
-    for r in model.receivers.values():
-        if isinstance(r, SlackReceiver):
-            refs.append(r.webhook_url_file)
-        elif isinstance(r, PagerDutyReceiver):
-            refs.append(r.routing_key_file)
-        elif isinstance(r, EmailReceiver) and r.auth_password_file:
-            refs.append(r.auth_password_file)
-        elif isinstance(r, WebhookReceiver) and r.bearer_token_file:
-            refs.append(r.bearer_token_file)
-    return sorted(set(refs))
 
 
 def missing_receiver_secrets(model: Model, inventory: Path) -> dict[str, list[str]]:
@@ -200,7 +186,7 @@ class NativeStack:
         if self.sinks:
             # Alertmanager still reads e.g. routing_key_file before notifying a sink, and sends the key
             # along: stand-ins for every receiver secret, so no real one lands in a sink's capture log.
-            for ref in receiver_secret_refs(model):
+            for ref in model.receiver_secret_files():
                 overrides[ref] = str(self.state_dir / "sink-secrets" / names.secret_name(ref))
         return topology.native(str(self.inventory.parent), sink_http=self.sink_url and self.sink_url[len("http://"):],
                                sink_smtp=self.sink_smtp, port_offset=self.port_offset, secret_overrides=overrides)

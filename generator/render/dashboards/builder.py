@@ -322,14 +322,3 @@ def dashboard(uid: str, title: str, *, source: str, description: str, tags: Sequ
         "links": list(links),
         "panels": layout(sections),
     }
-
-
-def all_panels(d: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every panel of a dashboard, the ones inside collapsed rows included (rows themselves excluded)."""
-    out: list[dict[str, Any]] = []
-    for p in d.get("panels", []):
-        if p.get("type") == "row":
-            out.extend(p.get("panels", []))
-        else:
-            out.append(p)
-    return out
