@@ -71,7 +71,7 @@ def test_firing_cases_carry_every_label_and_annotation(rendered):
             for a in t.get("alert_rule_test", []):
                 for e in a["exp_alerts"]:
                     assert {"severity", "service", "team", "env", "problem"} <= set(e["exp_labels"]), a["alertname"]
-                    assert set(e["exp_annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+                    assert set(e["exp_annotations"]) == {"summary", "description", "value", "runbook_url", "dashboard_url"}
                     assert "{{" not in "".join(e["exp_annotations"].values()), "template left unexpanded"
                     seen += 1
     assert seen > 50

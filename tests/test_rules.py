@@ -13,7 +13,7 @@ from generator.durations import parse_duration
 from rules_support import IDS, INVENTORIES, alerts, load, rendered, rule_files, rules  # noqa: F401 (fixture)
 
 LABELS = {"severity", "service", "team", "env", "problem"}
-ANNOTATIONS = {"summary", "description", "runbook_url", "dashboard_url"}
+ANNOTATIONS = {"summary", "description", "value", "runbook_url", "dashboard_url"}
 
 
 @pytest.mark.parametrize("ident", IDS)

@@ -134,6 +134,7 @@ def stop(p: Started, proc: subprocess.Popen | None = None, grace: float = 10.0, 
     while time.monotonic() < deadline:
         _reap(p, proc)
         if not alive(p) and not _group_members(p.pid):
+            _collect(proc)
             return "stopped"
         time.sleep(0.05)
     for pid in ([p.pid] if alive(p) else []) + _group_members(p.pid):
@@ -147,6 +148,15 @@ def stop(p: Started, proc: subprocess.Popen | None = None, grace: float = 10.0, 
             break
         time.sleep(0.05)
     return f"killed (did not stop within {grace:g}s of {signal.Signals(sig).name})"
+
+
+def _collect(proc: subprocess.Popen | None) -> None:
+    """The process is gone or a zombie: wait for its status (it may have died after the last poll)."""
+    if proc is not None:
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def _reap(p: Started, proc: subprocess.Popen | None) -> None:
