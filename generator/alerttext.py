@@ -92,36 +92,29 @@ def go_float(value: float) -> str:
     return f"{s}{text[:point]}.{text[point:]}"
 
 
+def _scale(value: float, base: float, prefixes: tuple[str, ...], up: bool) -> str:
+    """Divide (or multiply) by base while the value is outside [1, base), naming the step with a prefix."""
+    prefix = ""
+    for p in prefixes:
+        if (abs(value) < base) if up else (abs(value) >= 1):
+            break
+        prefix = p
+        value = value / base if up else value * base
+    return go_g(value) + prefix
+
+
 def humanize(value: float) -> str:
     if value == 0 or math.isnan(value) or math.isinf(value):
         return go_g(value)
     if abs(value) >= 1:
-        prefix = ""
-        for p in ("k", "M", "G", "T", "P", "E", "Z", "Y"):
-            if abs(value) < 1000:
-                break
-            prefix = p
-            value /= 1000
-        return go_g(value) + prefix
-    prefix = ""
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(value) >= 1:
-            break
-        prefix = p
-        value *= 1000
-    return go_g(value) + prefix
+        return _scale(value, 1000, ("k", "M", "G", "T", "P", "E", "Z", "Y"), up=True)
+    return _scale(value, 1000, ("m", "u", "n", "p", "f", "a", "z", "y"), up=False)
 
 
 def humanize1024(value: float) -> str:
     if abs(value) <= 1 or math.isnan(value) or math.isinf(value):
         return go_g(value)
-    prefix = ""
-    for p in ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"):
-        if abs(value) < 1024:
-            break
-        prefix = p
-        value /= 1024
-    return go_g(value) + prefix
+    return _scale(value, 1024, ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"), up=True)
 
 
 def humanize_percentage(value: float) -> str:
