@@ -9,9 +9,10 @@ MONSTACK := $(BIN)/monstack
 INVENTORY ?= services.yaml
 EXAMPLES := $(sort $(wildcard examples/*/services.yaml))
 # Debian/Ubuntu packages the native runner and the checkers use (redis-server and postgresql are the
-# throwaway databases the postgres/redis exporters of the demo inventory watch).
+# throwaway databases the postgres/redis exporters of the demo inventory watch; victoria-metrics is
+# its long-term store).
 APT_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter python3-venv \
-  prometheus-postgres-exporter prometheus-redis-exporter redis-server postgresql
+  prometheus-postgres-exporter prometheus-redis-exporter prometheus-pushgateway redis-server postgresql victoria-metrics
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps venv render schema validate check test test-fast up down status test-alerts bench clean

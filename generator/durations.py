@@ -35,6 +35,12 @@ class Duration:
     __rmul__ = __mul__
 
 
+def victoria_metrics_retention(d: Duration) -> str:
+    """VictoriaMetrics' -retentionPeriod: whole hours or days only, one day at least (it refuses less)."""
+    hours = max(24, -(-d.ms // 3_600_000))
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
 def parse_duration(text: str) -> Duration:
     """'1h30m' -> Duration; ValueError naming valid examples otherwise."""
     m = _RE.match(text) if isinstance(text, str) else None

@@ -98,6 +98,7 @@ def record(level: str, metric: str, operations: str) -> str:
 # Grafana --------------------------------------------------------------------
 DATASOURCE_PROMETHEUS_UID = "monstack-prometheus"
 DATASOURCE_ALERTMANAGER_UID = "monstack-alertmanager"
+DATASOURCE_VICTORIA_METRICS_UID = "monstack-victoria-metrics"  # the long-term store, when the stack remote-writes to it
 GRAFANA_STACK_FOLDER = "monstack"  # folder of the stack-wide dashboards; each team gets a folder of its own
 GRAFANA_DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards"  # where Grafana reads grafana/dashboards (compose mount)
 _UID_MAX = 40  # Grafana's limit

@@ -28,6 +28,8 @@ class Topology:
     port_offset: int = 0
     # Secret reference -> file to read instead (native runner with sinks: stand-ins for missing secrets).
     secret_overrides: Mapping[str, str] = field(default_factory=dict)
+    # Where Grafana reads the generated grafana/dashboards folder from.
+    dashboards_dir: str = names.GRAFANA_DASHBOARDS_MOUNT
 
     def component(self, name: str) -> str:
         compose_port, native_port = names.COMPONENTS[name]
@@ -55,8 +57,11 @@ COMPOSE = Topology(mode="compose", secrets_root="/run/secrets")
 
 
 def native(secrets_root: str, sink_http: str | None = None, sink_smtp: str | None = None, port_offset: int = 0,
-           secret_overrides: Mapping[str, str] | None = None) -> Topology:
+           secret_overrides: Mapping[str, str] | None = None, config_dir: str | None = None) -> Topology:
+    """config_dir: where the native runner renders the configuration, so a native Grafana finds the dashboards."""
     rewrites = {f"{n}:{cp}": f"127.0.0.1:{np + port_offset}" for n, (cp, np) in names.COMPONENTS.items()}
     return Topology(mode="native", secrets_root=os.path.abspath(secrets_root), rewrites=rewrites,
                     sink_http=sink_http, sink_smtp=sink_smtp, port_offset=port_offset,
-                    secret_overrides=dict(secret_overrides or {}))
+                    secret_overrides=dict(secret_overrides or {}),
+                    dashboards_dir=(os.path.join(os.path.abspath(config_dir), names.DASHBOARDS_DIR) if config_dir
+                                    else names.GRAFANA_DASHBOARDS_MOUNT))

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from generator import names, pipeline, writer
+from generator.durations import parse_duration, victoria_metrics_retention
 from generator.render import compose as compose_render
 from generator.topology import COMPOSE
 
@@ -238,3 +239,10 @@ def test_compose_up_generates_grafana_and_database_passwords_and_refuses_missing
     with pytest.raises(ToolMissing):
         ComposeStack(inventory, tmp_path / ".monstack").up()
     assert (tmp_path / names.GRAFANA_ADMIN_PASSWORD_FILE).read_text() == first  # never replaced once there
+
+
+@pytest.mark.parametrize("retention, flag", [("15d", "15d"), ("1y", "365d"), ("36h", "36h"), ("30h30m", "31h"),
+                                             ("12h", "1d"), ("90m", "1d")])
+def test_victoria_metrics_gets_a_retention_it_accepts(retention, flag):
+    """VictoriaMetrics takes whole hours or days and refuses less than a day (it exits at start otherwise)."""
+    assert victoria_metrics_retention(parse_duration(retention)) == flag

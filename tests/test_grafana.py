@@ -58,3 +58,27 @@ def test_datasources_point_at_the_topologys_components():
     # $__rate_interval is only right when Grafana knows the scrape interval.
     assert compose[names.DATASOURCE_PROMETHEUS_UID]["jsonData"]["timeInterval"] == str(model.stack.scrape_interval)
     assert compose[names.DATASOURCE_PROMETHEUS_UID]["jsonData"]["alertmanagerUid"] == names.DATASOURCE_ALERTMANAGER_UID
+
+
+def test_native_providers_read_the_dashboards_the_native_runner_rendered(tmp_path):
+    """A Grafana the native runner starts reads the dashboards from its own rendered config, not the compose mount."""
+    config = tmp_path / "config"
+    topo = native(str(ROOT), config_dir=str(config))
+    pipeline.render(ROOT / "services.yaml", config, topo, run_checks=False)
+    providers = grafana.providers(pipeline.load_model(ROOT / "services.yaml"), topo)["providers"]
+    for p in providers:
+        folder = config / names.DASHBOARDS_DIR / p["folder"]
+        assert p["options"]["path"] == str(folder)
+        assert sorted(folder.glob("*.json")), f"provider {p['name']} points at {folder}, which holds no dashboard"
+
+
+@pytest.mark.parametrize("inventory", inventories(), ids=ident)
+def test_the_long_term_store_is_a_datasource_exactly_when_the_stack_writes_to_it(inventory):
+    r = render(inventory)
+    by_uid = {ds["uid"]: ds for ds in r.outputs[names.GRAFANA_DATASOURCES]["datasources"]}
+    writes = any("victoria-metrics:" in rw.url for rw in r.model.stack.remote_write)
+    assert (names.DATASOURCE_VICTORIA_METRICS_UID in by_uid) == writes
+    if writes:
+        ds = by_uid[names.DATASOURCE_VICTORIA_METRICS_UID]
+        assert ds["type"] == "prometheus" and ds["url"] == f"http://victoria-metrics:{names.COMPONENTS['victoria-metrics'][0]}"
+        assert not ds.get("isDefault")

@@ -1,7 +1,8 @@
 """The metric names the catalogue reads exist in the real binaries, and the meta rules evaluate cleanly on a live Prometheus.
 
-Starts the Debian Prometheus, Alertmanager, node exporter and blackbox
-exporter on free 127.0.0.1 ports, scrapes them, and loads the rendered
+Starts the Debian Prometheus, Alertmanager, node exporter, blackbox exporter
+and VictoriaMetrics (Prometheus remote-writes to it, as services.yaml asks)
+on free 127.0.0.1 ports, scrapes them, and loads the rendered
 monstack-meta.yml into Prometheus. (postgres_exporter and redis_exporter
 are not packaged here; their names follow the exporters' documentation.)
 """
@@ -24,7 +25,7 @@ from generator.render import blackbox, rules as rules_render
 from generator.topology import COMPOSE
 from conftest import ROOT
 
-BINARIES = ("prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "prometheus-blackbox-exporter")
+BINARIES = ("prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "prometheus-blackbox-exporter", "victoria-metrics")
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(any(shutil.which(b) is None for b in BINARIES), reason="Prometheus/Alertmanager/exporters not installed (make deps)"),
@@ -65,6 +66,7 @@ def stack(tmp_path_factory):
     (tmp / "blackbox.yml").write_text(yaml.safe_dump(blackbox.config()))
     (tmp / "am.yml").write_text(yaml.safe_dump({"route": {"receiver": "nowhere"}, "receivers": [{"name": "nowhere"}]}))
     self_labels = series.self_labels(model)
+    assert [rw.url for rw in model.stack.remote_write] == [f"http://victoria-metrics:{names.COMPONENTS['victoria-metrics'][0]}/api/v1/write"]
     scrape = [
         {"job_name": names.SELF_PROMETHEUS_JOB, "static_configs": [{"targets": [f"127.0.0.1:{ports['prometheus']}"], "labels": self_labels}]},
         {"job_name": names.SELF_ALERTMANAGER_JOB,
@@ -78,6 +80,8 @@ def stack(tmp_path_factory):
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{ports['prometheus-alertmanager']}"]}]}]},
         "rule_files": ["meta.yml"],
         "scrape_configs": scrape,
+        "remote_write": [{"name": rw.name, "url": f"http://127.0.0.1:{ports['victoria-metrics']}/api/v1/write"}
+                         for rw in model.stack.remote_write],
     }))
     argv = {
         "prometheus": ["prometheus", f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
@@ -87,6 +91,7 @@ def stack(tmp_path_factory):
         "prometheus-node-exporter": ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{ports['prometheus-node-exporter']}"],
         "prometheus-blackbox-exporter": ["prometheus-blackbox-exporter", f"--config.file={tmp / 'blackbox.yml'}",
                                          f"--web.listen-address=127.0.0.1:{ports['prometheus-blackbox-exporter']}"],
+        "victoria-metrics": ["victoria-metrics", f"-storageDataPath={tmp / 'vm'}", f"-httpListenAddr=127.0.0.1:{ports['victoria-metrics']}"],
     }
     procs = []
     try:
@@ -130,6 +135,25 @@ def test_every_meta_metric_exists_in_prometheus_or_alertmanager(stack):
     wanted = _catalogue_names("meta") - {"up"}
     assert wanted and sorted(wanted - have) == []
     _wait("Alertmanager scraped as a stack component", lambda: _query(prom, 'up{job="alertmanager", monstack="self"} == 1'))
+
+
+def test_samples_reach_the_remote_store_and_the_remote_write_metrics_name_it(stack):
+    prom, vm = stack["prometheus"], stack["victoria-metrics"]
+    sent = _wait("samples sent to VictoriaMetrics",
+                 lambda: _query(prom, 'prometheus_remote_storage_samples_total{remote_name="victoria-metrics"} > 0'))
+    assert sent[0]["metric"]["url"].startswith(vm)
+    # The store has the series Prometheus scraped, with the labels the rules match on.
+    found = _wait("`up` series in VictoriaMetrics", lambda: requests.get(
+        f"{vm}/api/v1/series", params={"match[]": f'up{{job="{names.SELF_PROMETHEUS_JOB}"}}'}, timeout=5).json()["data"])
+    assert found[0]["monstack"] == "self"
+    assert _query(prom, 'prometheus_remote_storage_samples_failed_total{remote_name="victoria-metrics"} > 0') == []
+    # What the remote-write alerts measure, on the real metrics: one value per queue, healthy.
+    model = pipeline.load_model(ROOT / "services.yaml")
+    measured = {a.definition.name: a.definition.query(a.ctx) for a in rules_render.meta_alerts(model)}
+    lag = _wait("the remote-write lag measured", lambda: _query(prom, measured["PrometheusRemoteWriteBehind"]))
+    assert [r["metric"]["remote_name"] for r in lag] == ["victoria-metrics"] and 0 <= float(lag[0]["value"][1]) < 120
+    failing = _wait("the remote-write failure ratio measured", lambda: _query(prom, measured["PrometheusRemoteWriteFailing"]))
+    assert [float(r["value"][1]) for r in failing] == [0.0]
 
 
 def test_every_host_metric_exists_in_node_exporter(stack):

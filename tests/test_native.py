@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from generator import names
+from generator import names, pipeline
 from generator.errors import CheckFailed, ToolMissing
 from generator.runner import process
 from generator.runner.native import NativeStack, read_state
-from stackutil import E2E_INVENTORY, ROOT, assert_torn_down, missing, new_stack, stack_pids
+from stackutil import E2E_INVENTORY, ROOT, assert_torn_down, missing, new_stack, stack_pids, wait_for
 
 ROOT_COMPONENTS = ["prometheus", "alertmanager", "blackbox-exporter", "node-exporter", "postgres-exporter",
-                   "redis-exporter", "redis", "postgres", "initdb"]
+                   "redis-exporter", "redis", "postgres", "initdb", "victoria-metrics"]
 
 
 # --- process helpers, on real processes -------------------------------------------------
@@ -99,7 +99,6 @@ def test_a_missing_binary_names_the_debian_package_to_install(tmp_path: Path, mo
 
 def test_the_native_topology_shifts_every_port_and_routes_receivers_to_the_sinks(tmp_path: Path) -> None:
     stack = NativeStack(E2E_INVENTORY, tmp_path, sinks=True, port_offset=1234)
-    from generator import pipeline
 
     model = pipeline.load_model(E2E_INVENTORY)
     topo = stack.topology(model)
@@ -132,7 +131,7 @@ def test_the_root_inventory_comes_up_natively_with_every_target_up_and_goes_down
         assert st["error"] is None
         assert {c["name"] for c in st["components"]} == {
             "sinks", "postgres", "redis", "demo-web", "demo-worker", "demo-business", "node-exporter",
-            "postgres-exporter", "redis-exporter", "blackbox-exporter", "alertmanager", "prometheus"}
+            "postgres-exporter", "redis-exporter", "blackbox-exporter", "victoria-metrics", "alertmanager", "prometheus"}
         assert all(c["running"] and c["ready"] for c in st["components"]), st["components"]
         down = [t for t in st["targets"] if t["health"] != "up"]
         assert not down, down
@@ -142,6 +141,12 @@ def test_the_root_inventory_comes_up_natively_with_every_target_up_and_goes_down
         assert "\npg_up 1" in pg
         redis = requests.get(f"http://127.0.0.1:{stack.port('redis-exporter')}/metrics", timeout=10).text
         assert "\nredis_up 1" in redis
+        # Prometheus remote-writes to the native VictoriaMetrics: the store has the stack's series.
+        vm = stack.urls(pipeline.load_model(ROOT / "services.yaml"))["victoria-metrics"]
+        assert vm == f"http://127.0.0.1:{stack.port('victoria-metrics')}"
+        stored = wait_for("samples in VictoriaMetrics", lambda: requests.get(
+            f"{vm}/api/v1/series", params={"match[]": 'up{job="checkout-api"}'}, timeout=5).json()["data"], timeout=30)
+        assert stored[0]["env"] == "production" and stored[0]["region"] == "eu-central"  # external labels travel along
         print(f"root inventory up natively in {took:.1f}s")
     finally:
         pids = stack_pids(stack)

@@ -20,12 +20,14 @@ from generator.catalogue.core import AlertDef, Case, Ctx, Expected, Series
 if TYPE_CHECKING:
     from generator.model import Service
 
-__all__ = ["AlertDef", "Case", "Ctx", "Expected", "Series", "ALERTS", "META_ALERTS", "custom", "get", "for_kind", "for_service", "reserved"]
+__all__ = ["AlertDef", "Case", "Ctx", "Expected", "Series", "ALERTS", "META_ALERTS", "meta_for", "custom", "get", "for_kind", "for_service", "reserved"]
 
 # Service alerts in the order rule files list them.
 ALERTS: tuple[AlertDef, ...] = (common.ALERTS + http.ALERTS + process.ALERTS + worker.ALERTS + postgres.ALERTS + redis.ALERTS
                                 + host.ALERTS + slo.ALERTS)
-META_ALERTS: tuple[AlertDef, ...] = meta.ALERTS
+# Every meta alert; meta_for(model) is the part a stack needs (remote-write alerts only with remote_write).
+META_ALERTS: tuple[AlertDef, ...] = meta.ALERTS + meta.REMOTE_WRITE_ALERTS
+meta_for = meta.for_stack
 
 _BY_NAME = {a.name: a for a in ALERTS + META_ALERTS}
 assert len(_BY_NAME) == len(ALERTS) + len(META_ALERTS), "duplicate alert names in the catalogue"

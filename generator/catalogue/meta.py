@@ -7,10 +7,15 @@ binaries' own /metrics (tests/test_meta_metrics.py scrapes them).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from generator import names
 from generator.catalogue import series as S
 from generator.catalogue.core import AlertDef, Case, Ctx, Expected, eval_time, num, points, threshold_cases
 from generator.promql import sel
+
+if TYPE_CHECKING:
+    from generator.model import Model
 
 PROM = {"job": names.SELF_PROMETHEUS_JOB}
 AM = {"job": names.SELF_ALERTMANAGER_JOB}
@@ -374,6 +379,115 @@ ALERTS = (
 )
 
 
+# --- remote write (only when stack.remote_write names a destination) -----------------------
+
+RW_BY = SELF_BY + ", remote_name, url"
+_RW_KEEP = _SELF_KEEP + ("remote_name", "url")
+
+
+def _rw(ctx: Ctx) -> dict[str, str]:
+    rw = ctx.model.stack.remote_write[0]
+    return _prom(ctx, remote_name=rw.name, url=rw.url)
+
+
+def _rw_failed_ratio(ctx: Ctx) -> str:
+    # samples_total counts every send attempt, failed ones included; failed_total only those dropped for good.
+    failed = f"sum by ({RW_BY}) (rate({sel('prometheus_remote_storage_samples_failed_total', PROM)}[5m]))"
+    attempted = f"sum by ({RW_BY}) (rate({sel('prometheus_remote_storage_samples_total', PROM)}[5m]))"
+    return f"{failed} / {attempted}"
+
+
+def _rw_failed_cases(ctx: Ctx) -> list[Case]:
+    labels = _rw(ctx)
+    kept = {k: labels[k] for k in _RW_KEEP}
+    return threshold_cases(ctx, _BY_NAME["PrometheusRemoteWriteFailing"], lambda v, n: (
+        [S.counter("prometheus_remote_storage_samples_failed_total", labels, 100 * v, n),
+         S.counter("prometheus_remote_storage_samples_total", labels, 100, n)], [kept]))
+
+
+def _rw_lag(ctx: Ctx) -> str:
+    """The newest sample appended (one series per Prometheus) minus the newest one each queue sent.
+
+    A queue that never sent anything (the store unreachable since Prometheus started) has no
+    sent-timestamp series at all; its pending-samples series stands in, valued at Prometheus'
+    start time, so the lag is then the time since start.
+    """
+    def over(metric: str) -> str:
+        return f"max_over_time({sel(metric, PROM)}[5m])"
+
+    never_sent = (f"0 * {over('prometheus_remote_storage_samples_pending')}"
+                  f" + on ({SELF_BY}) group_left {over('process_start_time_seconds')}")
+    return (f"{over('prometheus_remote_storage_highest_timestamp_in_seconds')} - on ({SELF_BY}) group_right ()"
+            f" ({over('prometheus_remote_storage_queue_highest_sent_timestamp_seconds')} or {never_sent})")
+
+
+_NOW = 1.8e9  # a realistic Unix time: the lag is a difference of timestamps
+
+
+def _rw_lag_cases(ctx: Ctx) -> list[Case]:
+    d = _BY_NAME["PrometheusRemoteWriteBehind"]
+    cases = threshold_cases(ctx, d, lambda v, n: (
+        [S.gauge("prometheus_remote_storage_highest_timestamp_in_seconds", _prom(ctx), _NOW, n),
+         S.gauge("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", _rw(ctx), _NOW - v, n),
+         S.gauge("prometheus_remote_storage_samples_pending", _rw(ctx), 100, n),
+         S.gauge("process_start_time_seconds", _prom(ctx), _NOW - 86400, n)],
+        [_rw(ctx)]), settle="5m")  # group_right: the queue's labels, all of them
+    at = eval_time("5m", ctx.setting.for_)
+    n = points(at)
+    up_for = 3600.0
+    never = (S.gauge("prometheus_remote_storage_highest_timestamp_in_seconds", _prom(ctx), _NOW, n),
+             S.gauge("prometheus_remote_storage_samples_pending", _rw(ctx), 5000, n),
+             S.gauge("process_start_time_seconds", _prom(ctx), _NOW - up_for, n))
+    cases.append(Case("PrometheusRemoteWriteBehind fires when a queue never sent anything since Prometheus started",
+                      never, (Expected(_rw(ctx), up_for),), at))
+    return cases
+
+
+REMOTE_WRITE_ALERTS = (
+    AlertDef(
+        name="PrometheusRemoteWriteFailing",
+        kinds=("meta",),
+        severity="P2",
+        for_="15m",  # Prometheus retries recoverable errors itself; a quarter hour of failures is lost long-term data
+        threshold=0.01,  # share of samples the remote store rejected for good
+        unit="ratio",
+        summary="Prometheus {{ $labels.instance }}: {{ $value | humanizePercentage }} of samples to {{ $labels.remote_name }} fail",
+        description=("{{ $value | humanizePercentage }} of the samples Prometheus {{ $labels.instance }} sent to remote storage "
+                     "{{ $labels.remote_name }} ({{ $labels.url }}) failed over 5 minutes (alert above {threshold} for {for}); "
+                     "they are missing from long-term storage."),
+        expr=lambda c: f"{_rw_failed_ratio(c)} > {num(c.threshold)}",
+        query=_rw_failed_ratio,
+        cases=_rw_failed_cases,
+        meaning="The remote store (VictoriaMetrics, Thanos Receive, Mimir) rejects samples: long-term storage has gaps, local data is intact.",
+        causes=("wrong credentials or URL (HTTP 4xx)", "the store refuses samples: out-of-order, too old, or over its limits",
+                "the store is down for longer than Prometheus retries"),
+    ),
+    AlertDef(
+        name="PrometheusRemoteWriteBehind",
+        kinds=("meta",),
+        severity="P2",
+        for_="15m",  # the queue catches up after a store restart; a quarter hour behind is a store too slow or unreachable
+        threshold=120,  # seconds between the newest sample appended and the newest one sent
+        unit="seconds",
+        summary="Prometheus {{ $labels.instance }}: remote write to {{ $labels.remote_name }} is {{ $value | humanizeDuration }} behind",
+        description=("Prometheus {{ $labels.instance }} has sent samples to {{ $labels.remote_name }} ({{ $labels.url }}) only up to "
+                     "{{ $value | humanizeDuration }} ago (alert above {threshold} for {for}); if it falls behind the WAL "
+                     "(about two hours), samples are lost."),
+        expr=lambda c: f"({_rw_lag(c)}) > {num(c.threshold)}",
+        query=_rw_lag,
+        cases=_rw_lag_cases,
+        meaning="Remote write cannot keep up with ingestion or cannot reach the store; queries on the store miss recent data.",
+        causes=("the store is down or slow", "too few shards for the ingestion rate (queue_config.max_shards)",
+                "network problems between Prometheus and the store"),
+    ),
+)
+
+
+def for_stack(model: "Model") -> tuple[AlertDef, ...]:
+    """The meta alerts this stack needs: remote-write alerts only when it writes to a remote store."""
+    return ALERTS + (REMOTE_WRITE_ALERTS if model.stack.remote_write else ())
+
+
 def _component_cases(ctx: Ctx) -> list[Case]:
     at = eval_time("0s", ctx.setting.for_)
     n = points(at)
@@ -384,4 +498,4 @@ def _component_cases(ctx: Ctx) -> list[Case]:
     ]
 
 
-_BY_NAME = {a.name: a for a in ALERTS}
+_BY_NAME = {a.name: a for a in ALERTS + REMOTE_WRITE_ALERTS}

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator import names
+from generator.durations import victoria_metrics_retention
 from generator.model import Model, parse_bytes
 from generator.topology import Topology
 
@@ -246,7 +247,7 @@ def _service(model: Model, name: str) -> dict[str, Any]:
         svc["ports"] = [f"127.0.0.1:{port}:{port}"]
         secrets = []
     elif name == "victoria-metrics":
-        svc["command"] = ["-storageDataPath=/storage", f"-retentionPeriod={stack.retention_time}", f"-httpListenAddr=:{port}"]
+        svc["command"] = ["-storageDataPath=/storage", f"-retentionPeriod={victoria_metrics_retention(stack.retention_time)}", f"-httpListenAddr=:{port}"]
         svc["volumes"] = [f"victoria-metrics-data:{VOLUMES[name]}"]
         svc["healthcheck"] = _healthcheck(_wget(port, "/health"))
         secrets = []

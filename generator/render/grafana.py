@@ -9,18 +9,19 @@ from typing import Any
 
 from generator import names
 from generator.model import Model
+from generator.render.compose import needed_components
 from generator.topology import Topology
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     return {
         names.GRAFANA_DATASOURCES: datasources(model, topo),
-        names.GRAFANA_DASHBOARD_PROVIDERS: providers(model),
+        names.GRAFANA_DASHBOARD_PROVIDERS: providers(model, topo),
     }
 
 
 def datasources(model: Model, topo: Topology) -> dict[str, Any]:
-    return {
+    out = {
         "apiVersion": 1,
         "datasources": [
             {
@@ -54,6 +55,19 @@ def datasources(model: Model, topo: Topology) -> dict[str, Any]:
             },
         ],
     }
+    if "victoria-metrics" in needed_components(model):
+        # The long-term store answers PromQL: Explore (or a copied panel) reads ranges past Prometheus' retention there.
+        out["datasources"].append({
+            "name": "VictoriaMetrics (long-term)",
+            "type": "prometheus",
+            "uid": names.DATASOURCE_VICTORIA_METRICS_UID,
+            "orgId": 1,
+            "access": "proxy",
+            "url": f"http://{topo.component('victoria-metrics')}",
+            "editable": False,
+            "jsonData": {"timeInterval": str(model.stack.scrape_interval), "httpMethod": "POST", "manageAlerts": False},
+        })
+    return out
 
 
 def folders(model: Model) -> list[str]:
@@ -61,7 +75,7 @@ def folders(model: Model) -> list[str]:
     return list(dict.fromkeys([names.GRAFANA_STACK_FOLDER] + sorted(model.teams)))
 
 
-def providers(model: Model) -> dict[str, Any]:
+def providers(model: Model, topo: Topology) -> dict[str, Any]:
     return {
         "apiVersion": 1,
         "providers": [
@@ -75,7 +89,7 @@ def providers(model: Model) -> dict[str, Any]:
                 "disableDeletion": True,
                 "allowUiUpdates": False,
                 "updateIntervalSeconds": 30,
-                "options": {"path": f"{names.GRAFANA_DASHBOARDS_MOUNT}/{folder}", "foldersFromFilesStructure": False},
+                "options": {"path": f"{topo.dashboards_dir}/{folder}", "foldersFromFilesStructure": False},
             }
             for folder in folders(model)
         ],

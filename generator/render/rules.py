@@ -80,7 +80,7 @@ def service_alerts(model: Model, s: Service) -> list[Alert]:
 
 def meta_alerts(model: Model) -> list[Alert]:
     out = []
-    for d in catalogue.META_ALERTS:
+    for d in catalogue.meta_for(model):
         setting = AlertSetting(name=d.name, severity=d.severity, threshold=d.threshold, for_=_duration(d.for_))
         out.append(Alert(d, Ctx(model, None, setting)))
     return out

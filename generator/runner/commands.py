@@ -32,7 +32,7 @@ def up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, t
                     "create the files and run `monstack up --no-sinks` to notify the real services")
         stack = NativeStack(inventory, state_dir, sinks=sinks, port_offset=port_offset, progress=say)
         stack.up(timeout=timeout)
-        urls, notes = stack.urls(), stack.notes
+        urls, notes = stack.urls(pipeline.load_model(inventory)), stack.notes
     echo(f"monstack is up ({'docker compose' if mode == 'compose' else 'native processes, state in ' + str(state_dir)})")
     echo(f"  Prometheus    {urls['prometheus']}   (alerts: {urls['prometheus']}/alerts, targets: {urls['prometheus']}/targets)")
     echo(f"  Alertmanager  {urls['alertmanager']}")
@@ -40,6 +40,8 @@ def up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, t
         echo(f"  Grafana       {urls['grafana']}   (user admin, password in {names.GRAFANA_ADMIN_PASSWORD_FILE})")
     else:
         echo(f"  Grafana       not running natively (grafana-server is not on PATH): use the Prometheus UI at {urls['prometheus']}")
+    if urls.get("victoria-metrics"):
+        echo(f"  VictoriaMetrics {urls['victoria-metrics']}   (long-term store, remote-written by Prometheus: {urls['victoria-metrics']}/vmui)")
     if urls.get("sink"):
         echo(f"  Sinks         {urls['sink']}/captured   (every Slack/PagerDuty/webhook/email notification; smtp {urls['sink_smtp']})")
     for note in notes:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from generator import checks, names, pipeline, topology
+from generator.durations import victoria_metrics_retention
 from generator.errors import CheckFailed, ToolMissing, UsageError
 from generator.model import Model
 from generator.render.compose import SAMPLE_EXPORTERS, needed_components, retention_bytes
@@ -44,13 +45,12 @@ BINARIES: dict[str, tuple[tuple[str, ...], str | None]] = {
     "postgres-exporter": (("prometheus-postgres-exporter", "postgres_exporter"), "prometheus-postgres-exporter"),
     "redis-exporter": (("prometheus-redis-exporter", "redis_exporter"), "prometheus-redis-exporter"),
     "pushgateway": (("prometheus-pushgateway", "pushgateway"), "prometheus-pushgateway"),
+    "victoria-metrics": (("victoria-metrics", "victoria-metrics-prod"), "victoria-metrics"),
     "redis": (("redis-server",), "redis-server"),
     "postgres": (("postgres",), "postgresql"),
     "initdb": (("initdb",), "postgresql"),
     "grafana": (("grafana-server",), None),
 }
-# Components with no native runner: the inventory may name them, the stack runs without them.
-NOT_NATIVE = {"victoria-metrics": "VictoriaMetrics is not packaged for Debian; run it yourself or use docker compose"}
 # Fast shutdown: PostgreSQL's SIGTERM waits for clients (the exporter) to disconnect.
 STOP_SIGNALS = {"postgres": signal.SIGINT}
 SINKS = "sinks"
@@ -189,22 +189,21 @@ class NativeStack:
             for ref in model.receiver_secret_files():
                 overrides[ref] = str(self.state_dir / "sink-secrets" / names.secret_name(ref))
         return topology.native(str(self.inventory.parent), sink_http=self.sink_url and self.sink_url[len("http://"):],
-                               sink_smtp=self.sink_smtp, port_offset=self.port_offset, secret_overrides=overrides)
+                               sink_smtp=self.sink_smtp, port_offset=self.port_offset, secret_overrides=overrides,
+                               config_dir=str(self.config_dir))
 
     def plan_notes(self, model: Model) -> list[str]:
         """What the inventory asks for that does not run natively here."""
-        wanted = needed_components(model)
-        notes = [f"{c} is not started natively: {why}" for c, why in NOT_NATIVE.items() if c in wanted]
-        if "grafana" in wanted and find_binary("grafana") is None:
-            notes.append(f"Grafana is not started: grafana-server is not on PATH (install Grafana, or use docker compose); "
-                         f"graphs, alerts and targets are in the Prometheus UI at {self.prometheus_url}")
-        return notes
+        if "grafana" in needed_components(model) and find_binary("grafana") is None:
+            return [f"Grafana is not started: grafana-server is not on PATH (install Grafana, or use docker compose); "
+                    f"graphs, alerts and targets are in the Prometheus UI at {self.prometheus_url}"]
+        return []
 
     def components(self, model: Model) -> list[str]:
         """What runs, in start order: sinks and databases first, Prometheus after what it scrapes, Grafana last."""
         wanted = needed_components(model)
         order = ["postgres", "redis", *SAMPLE_EXPORTERS, "node-exporter", "postgres-exporter", "redis-exporter",
-                 "pushgateway", "blackbox-exporter", "alertmanager", "prometheus", "grafana"]
+                 "pushgateway", "blackbox-exporter", "victoria-metrics", "alertmanager", "prometheus", "grafana"]
         out = [SINKS] if self.sinks else []
         out += [c for c in order if c in wanted and not (c == "grafana" and find_binary("grafana") is None)]
         return out
@@ -264,6 +263,10 @@ class NativeStack:
         if component == "pushgateway":
             argv = (binary, f"--web.listen-address={listen}", f"--persistence.file={data / 'pushgateway.db'}")
             return Spec(component, argv, (port,), f"{http}/-/ready")
+        if component == "victoria-metrics":
+            argv = (binary, f"-storageDataPath={data / 'victoria-metrics'}",
+                    f"-retentionPeriod={victoria_metrics_retention(stack.retention_time)}", f"-httpListenAddr={listen}")
+            return Spec(component, argv, (port,), f"{http}/health")
         if component == "redis":
             argv = (binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                     "--dir", str(data / "redis"), "--daemonize", "no", "--protected-mode", "yes")
@@ -523,15 +526,18 @@ class NativeStack:
             "sinks": self.sinks,
             "port_offset": self.port_offset,
             "components": components,
-            "urls": self.urls(),
+            "urls": self.urls(model),
             "notes": self.notes,
         })
         state.setdefault("processes", {})
         self._save_state(state)
 
-    def urls(self) -> dict[str, str | None]:
-        return {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url,
-                "grafana": self.grafana_url, "sink": self.sink_url, "sink_smtp": self.sink_smtp}
+    def urls(self, model: Model | None = None) -> dict[str, str | None]:
+        out = {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url,
+               "grafana": self.grafana_url, "sink": self.sink_url, "sink_smtp": self.sink_smtp}
+        if model is not None and "victoria-metrics" in needed_components(model):
+            out["victoria-metrics"] = f"http://127.0.0.1:{self.port('victoria-metrics')}"
+        return out
 
     def _save_state(self, state: dict) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
