@@ -41,7 +41,7 @@ def up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, t
     else:
         echo(f"  Grafana       not running natively (grafana-server is not on PATH): use the Prometheus UI at {urls['prometheus']}")
     if urls.get("victoria-metrics"):
-        echo(f"  VictoriaMetrics {urls['victoria-metrics']}   (long-term store, remote-written by Prometheus: {urls['victoria-metrics']}/vmui)")
+        echo(f"  VictoriaMetrics {urls['victoria-metrics']}   (long-term store Prometheus remote-writes to; Prometheus API at {urls['victoria-metrics']}/api/v1/query)")
     if urls.get("sink"):
         echo(f"  Sinks         {urls['sink']}/captured   (every Slack/PagerDuty/webhook/email notification; smtp {urls['sink_smtp']})")
     for note in notes:
