@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from generator import names
 from generator.errors import CheckFailed, UsageError
 from generator.model import EmailReceiver, Model, PagerDutyReceiver, Service, SlackReceiver, TimeInterval
-from generator.render.compose import SAMPLE_EXPORTERS, _hostport
+from generator.components import SAMPLE_EXPORTERS, hostport
 
 Say = Callable[[str], None]
 SYNTHETIC_SERVICE = "monstack"  # service and team of synthetic alerts without --service: the policy's own routes
@@ -382,7 +382,7 @@ def fault_plan(model: Model, service: str | None) -> tuple[Service, str, dict[st
     """(service, sample exporter, fault, alert it should raise)."""
     candidates = [_service(model, service)] if service else list(model.services)
     for s in candidates:
-        exporter = next((h for h, _ in (_hostport(t) for t in (s.scrape.targets if s.scrape else ())) if h in SAMPLE_EXPORTERS), None)
+        exporter = next((h for h, _ in (hostport(t) for t in (s.scrape.targets if s.scrape else ())) if h in SAMPLE_EXPORTERS), None)
         if exporter is None:
             continue
         if s.alert("HttpErrorRatioCritical"):

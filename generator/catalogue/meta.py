@@ -425,21 +425,20 @@ _NOW = 1.8e9  # a realistic Unix time: the lag is a difference of timestamps
 
 
 def _rw_lag_cases(ctx: Ctx) -> list[Case]:
-    d = _BY_NAME["PrometheusRemoteWriteBehind"]
-    cases = threshold_cases(ctx, d, lambda v, n: (
-        [S.gauge("prometheus_remote_storage_highest_timestamp_in_seconds", _prom(ctx), _NOW, n),
-         S.gauge("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", _rw(ctx), _NOW - v, n),
-         S.gauge("prometheus_remote_storage_samples_pending", _rw(ctx), 100, n),
-         S.gauge("process_start_time_seconds", _prom(ctx), _NOW - 86400, n)],
-        [_rw(ctx)]), settle="5m")  # group_right: the queue's labels, all of them
+    prom, queue = _prom(ctx), _rw(ctx)
+
+    def build(lag: float | None, n: int, started: float = _NOW - 86400) -> list:
+        return [S.gauge("prometheus_remote_storage_highest_timestamp_in_seconds", prom, _NOW, n),
+                S.gauge("prometheus_remote_storage_samples_pending", queue, 100, n),
+                S.gauge("process_start_time_seconds", prom, started, n)] + (
+            [S.gauge("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", queue, _NOW - lag, n)] if lag is not None else [])
+
+    # group_right: the alert carries the queue's labels, all of them.
+    cases = threshold_cases(ctx, _BY_NAME["PrometheusRemoteWriteBehind"], lambda v, n: (build(v, n), [queue]), settle="5m")
     at = eval_time("5m", ctx.setting.for_)
-    n = points(at)
     up_for = 3600.0
-    never = (S.gauge("prometheus_remote_storage_highest_timestamp_in_seconds", _prom(ctx), _NOW, n),
-             S.gauge("prometheus_remote_storage_samples_pending", _rw(ctx), 5000, n),
-             S.gauge("process_start_time_seconds", _prom(ctx), _NOW - up_for, n))
     cases.append(Case("PrometheusRemoteWriteBehind fires when a queue never sent anything since Prometheus started",
-                      never, (Expected(_rw(ctx), up_for),), at))
+                      tuple(build(None, points(at), started=_NOW - up_for)), (Expected(queue, up_for),), at))
     return cases
 
 

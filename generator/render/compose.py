@@ -15,9 +15,9 @@ from __future__ import annotations
 import posixpath
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from generator import names
+from generator.components import SAMPLE_EXPORTERS, hostport, needed_components
 from generator.durations import victoria_metrics_retention
 from generator.model import Model, parse_bytes
 from generator.topology import Topology
@@ -38,15 +38,11 @@ IMAGES: dict[str, str] = {
     "pushgateway": "prom/pushgateway:v1.11.1",
     "victoria-metrics": "victoriametrics/victoria-metrics:v1.115.0",
 }
-SAMPLE_EXPORTERS = ("demo-web", "demo-worker", "demo-business")
 SAMPLE_IMAGE = "monstack-demo-exporters:local"
 # The sample exporters build from exporters/Dockerfile; the runner points this at the
 # repository when compose.yaml is rendered elsewhere (an example's folder).
 BUILD_CONTEXT = "${MONSTACK_BUILD_CONTEXT:-.}"
 
-ALWAYS = ("prometheus", "alertmanager", "grafana", "blackbox-exporter")
-# A component that needs another to have anything to watch.
-DEPENDS = {"postgres-exporter": "postgres", "redis-exporter": "redis"}
 # Published on 127.0.0.1 only: the UIs (at the port of the inventory's stack URL when
 # that is a local one), the Pushgateway (clients push to it) and the sample exporters
 # at their native ports, so `monstack test-alerts --fault` reaches their control
@@ -64,41 +60,6 @@ VOLUMES = {
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     return {names.COMPOSE_FILE: config(model)}
-
-
-def _hostport(text: str) -> tuple[str, int | None]:
-    """(host, port) of a host:port or a URL; port None when the URL has none."""
-    if "://" not in text:
-        text = "tcp://" + text
-    parts = urlsplit(text)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return (parts.hostname or ""), port
-
-
-def _addresses(model: Model) -> list[str]:
-    found: list[str] = []
-    for s in model.services:
-        if s.scrape:
-            found += s.scrape.targets
-        found += [p.url for p in s.probes]
-    found += [rw.url for rw in model.stack.remote_write]
-    return found
-
-
-def needed_components(model: Model) -> list[str]:
-    """The stack components this inventory runs, in names.COMPONENTS order."""
-    wanted = set(ALWAYS)
-    for address in _addresses(model):
-        host, port = _hostport(address)
-        if host in names.COMPONENTS and port in (None, names.COMPONENTS[host][0]):
-            wanted.add(host)
-    for component, dependency in DEPENDS.items():
-        if component in wanted:
-            wanted.add(dependency)
-    return [c for c in names.COMPONENTS if c in wanted]
 
 
 def prometheus_secrets(model: Model) -> list[str]:
@@ -122,7 +83,7 @@ def _secret_source(ref: str) -> str:
 
 
 def _ui_port(url: str, default: int) -> int:
-    host, port = _hostport(url)
+    host, port = hostport(url)
     return port if host in ("localhost", "127.0.0.1") and port else default
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from generator import names
 from generator.model import Model
-from generator.render.compose import needed_components
+from generator.components import needed_components
 from generator.topology import Topology
 
 

@@ -33,7 +33,8 @@ from generator import checks, names, pipeline, topology
 from generator.durations import victoria_metrics_retention
 from generator.errors import CheckFailed, ToolMissing, UsageError
 from generator.model import Model
-from generator.render.compose import SAMPLE_EXPORTERS, needed_components, retention_bytes
+from generator.components import SAMPLE_EXPORTERS, needed_components
+from generator.render.compose import retention_bytes
 from generator.runner import api, process
 
 # component -> (executables to look for, Debian package that ships the first)
