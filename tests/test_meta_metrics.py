@@ -124,7 +124,7 @@ def _catalogue_names(kind: str) -> set[str]:
     found = set()
     for a in rules_render.all_alerts(model):
         if a.ctx.service is None and kind == "meta" or a.ctx.service is not None and a.ctx.service.kind == kind:
-            found |= {lint.selector_name(vs) for vs in lint.selectors(promql_parser.parse(a.definition.expr(a.ctx)))}
+            found |= {lint.selector_name(vs) for vs in lint.selectors(promql_parser.parse(a.definition.expression(a.ctx)))}
     return {n for n in found if n and ":" not in n}
 
 

@@ -100,12 +100,12 @@ class AlertDef:
     unit: str  # "ratio", "seconds", "bytes", "count", "days", "hours", "none": how values and thresholds read
     summary: str  # Go template text plus {service}/{threshold}/{for} placeholders filled at render time
     description: str
-    expr: Callable[[Ctx], str]
     query: Callable[[Ctx], str]  # the value an on-call engineer looks at first (runbook)
     cases: Callable[[Ctx], list[Case]]
     meaning: str
     causes: tuple[str, ...] = ()
     op: str = ">"  # how the measured value compares with the threshold
+    expr: Callable[[Ctx], str] | None = None  # only where the alert is not `query op threshold`
     applies: Callable[["Service"], bool] = field(default=lambda s: True)
     requires: str = ""  # why it may not apply, for error messages
     derived_threshold: Callable[["Service"], float | None] | None = None
@@ -115,6 +115,12 @@ class AlertDef:
     @property
     def problem_label(self) -> str:
         return self.problem or self.name
+
+    def expression(self, ctx: Ctx) -> str:
+        """The alerting PromQL: `expr` where given, otherwise the query compared with the threshold."""
+        if self.expr is not None:
+            return self.expr(ctx)
+        return f"{self.query(ctx)} {self.op} {num(ctx.threshold)}"
 
     def threshold_for(self, service: "Service") -> float | None:
         if self.derived_threshold is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, example_value, num, threshold_cases
+from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, example_value, threshold_cases
 from generator.promql import sel
 
 
@@ -47,7 +47,6 @@ def _error_ratio_def(name: str, severity: str, threshold: float, meaning: str, c
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of requests fail",
         description="{{ $value | humanizePercentage }} of {service}'s requests answered with a server error over the last 5 minutes (alert above {threshold} for {for}).",
-        expr=lambda c: f"{_error_ratio(c)} > {num(c.threshold)}",
         query=_error_ratio,
         cases=cases,
         problem="HttpErrorRatio",
@@ -82,7 +81,6 @@ def _latency_def(name: str, q: str, severity: str, threshold: float, for_: str, 
         unit="seconds",
         summary=f"{{service}}: {q} latency {{{{ $value | humanizeDuration }}}}",
         description=f"The {q} of {{service}}'s request latency over 5 minutes is {{{{ $value | humanizeDuration }}}} (alert above {{threshold}} for {{for}}).",
-        expr=lambda c: f"{_latency(q)(c)} > {num(c.threshold)}",
         query=_latency(q),
         cases=cases,
         problem=f"HttpLatency{q.upper()}",
@@ -161,7 +159,6 @@ ALERTS = (
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of the database pool in use on {{ $labels.instance }}",
         description="{{ $labels.instance }} of {service} uses {{ $value | humanizePercentage }} of its database connection pool (alert above {threshold} for {for}).",
-        expr=lambda c: f"{_pool_use(c)} > {num(c.threshold)}",
         query=_pool_use,
         cases=_pool_cases,
         meaning="The application's database connection pool is nearly exhausted; requests will soon wait for a connection or fail.",
@@ -178,7 +175,6 @@ ALERTS = (
         unit="seconds",
         summary="{service}: p99 database query time {{ $value | humanizeDuration }}",
         description="The p99 of {service}'s database query time over 5 minutes is {{ $value | humanizeDuration }} (alert above {threshold} for {for}).",
-        expr=lambda c: f"{_db_latency(c)} > {num(c.threshold)}",
         query=_db_latency,
         cases=_db_cases,
         meaning="Database queries issued by the application are slow; request latency follows.",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, num, points, threshold_cases
+from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, points, threshold_cases
 from generator.promql import sel
 
 # postgres_exporter >= 0.13 exports pg_replication_lag_seconds; older releases pg_replication_lag.
@@ -99,7 +99,6 @@ ALERTS = (
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of max_connections in use on {{ $labels.instance }}",
         description="{{ $labels.instance }} of {service} uses {{ $value | humanizePercentage }} of max_connections (alert above {threshold} for {for}).",
-        expr=lambda c: f"{_connections(c)} > {num(c.threshold)}",
         query=_connections,
         cases=_connection_cases,
         meaning="PostgreSQL is running out of connection slots; at the limit new connections are refused and applications fail.",
@@ -117,7 +116,6 @@ ALERTS = (
         unit="seconds",
         summary="{service}: a transaction in {{ $labels.datname }} has been active for {{ $value | humanizeDuration }}",
         description="The longest active transaction in database {{ $labels.datname }} on {{ $labels.instance }} ({service}) has run for {{ $value | humanizeDuration }} (alert above {threshold} for {for}).",
-        expr=lambda c: f"{_long_queries(c)} > {num(c.threshold)}",
         query=_long_queries,
         cases=_long_query_cases,
         meaning="A query or transaction has been running for a long time: it holds locks and a connection, and blocks vacuum.",
@@ -134,7 +132,6 @@ ALERTS = (
         unit="seconds",
         summary="{service}: replica {{ $labels.instance }} lags {{ $value | humanizeDuration }}",
         description="The replica {{ $labels.instance }} of {service} is {{ $value | humanizeDuration }} behind its primary (alert above {threshold} for {for}). Fires only where the exporter exports replication lag.",
-        expr=lambda c: f"{_lag(c)} > {num(c.threshold)}",
         query=_lag,
         cases=_lag_cases,
         meaning="A replica is behind the primary: reads from it are stale and a failover would lose data.",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, num, points, threshold_cases
+from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, points, threshold_cases
 from generator.promql import sel
 
 
@@ -105,7 +105,6 @@ ALERTS = (
         unit="ratio",
         summary="{service}: Redis {{ $labels.instance }} uses {{ $value | humanizePercentage }} of maxmemory",
         description="Redis {{ $labels.instance }} of {service} uses {{ $value | humanizePercentage }} of maxmemory (alert above {threshold} for {for}).",
-        expr=lambda c: f"{_memory(c)} > {num(c.threshold)}",
         query=_memory,
         cases=_memory_cases,
         meaning="Redis is near maxmemory: depending on its policy it evicts keys (cache misses) or refuses writes (errors).",
@@ -123,7 +122,6 @@ ALERTS = (
         op="<",
         summary="{service}: Redis hit ratio {{ $value | humanizePercentage }} on {{ $labels.instance }}",
         description="Only {{ $value | humanizePercentage }} of key lookups on Redis {{ $labels.instance }} ({service}) hit over 5 minutes (alert below {threshold} for {for}).",
-        expr=lambda c: f"{_hit_ratio(c)} < {num(c.threshold)}",
         query=_hit_ratio,
         cases=_hit_cases,
         meaning="Most lookups miss the cache: the backing store takes the load and latency rises.",
@@ -140,7 +138,6 @@ ALERTS = (
         unit="count",
         summary="{service}: Redis {{ $labels.instance }} evicted {{ $value | humanize }} keys in 5 minutes",
         description="Redis {{ $labels.instance }} of {service} evicted {{ $value | humanize }} keys over 5 minutes because it reached maxmemory (alert above {threshold} for {for}).",
-        expr=lambda c: f"{_increase('redis_evicted_keys_total')(c)} > {num(c.threshold)}",
         query=_increase("redis_evicted_keys_total"),
         cases=_increase_cases("RedisEvictions", "redis_evicted_keys_total"),
         meaning="Redis drops keys to stay under maxmemory: cached data (or worse, queue or session data) disappears.",
@@ -157,7 +154,6 @@ ALERTS = (
         unit="count",
         summary="{service}: Redis {{ $labels.instance }} rejected {{ $value | humanize }} connections in 5 minutes",
         description="Redis {{ $labels.instance }} of {service} refused {{ $value | humanize }} client connections over 5 minutes (maxclients reached).",
-        expr=lambda c: f"{_increase('redis_rejected_connections_total')(c)} > {num(c.threshold)}",
         query=_increase("redis_rejected_connections_total"),
         cases=_increase_cases("RedisRejectedConnections", "redis_rejected_connections_total"),
         meaning="Redis refuses new clients because maxclients is reached; the applications behind them fail.",

@@ -124,7 +124,7 @@ def alert_tests(model: Model, alerts: Sequence[rules_render.Alert], records: dic
     for a in alerts:
         labels = rules_render.labels(model, a)
         annotations = rules_render.annotations(model, a)
-        reads = footprint(a.definition.expr(a.ctx), records)
+        reads = footprint(a.definition.expression(a.ctx), records)
         for case in a.definition.cases(a.ctx):
             test = case_test(a.name, case, labels, annotations, a.ctx.setting.for_)
             touched = reads | {x.metric for x in case.series}

@@ -150,7 +150,7 @@ def annotations(model: Model, a: Alert) -> dict[str, str]:
 def rule(model: Model, a: Alert) -> dict[str, Any]:
     return {
         "alert": a.name,
-        "expr": a.definition.expr(a.ctx),
+        "expr": a.definition.expression(a.ctx),
         "for": str(a.ctx.setting.for_),
         "labels": labels(model, a),
         "annotations": annotations(model, a),

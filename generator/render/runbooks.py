@@ -66,7 +66,7 @@ def row(model: Model, a: rules_render.Alert) -> Row:
         service=s.name if s else names.META_SERVICE,
         team=s.team if s else names.META_TEAM,
         severity=a.ctx.setting.severity,
-        expr=a.definition.expr(a.ctx),
+        expr=a.definition.expression(a.ctx),
         for_=str(a.ctx.setting.for_),
         threshold=threshold,
         query=query,
