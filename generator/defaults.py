@@ -1,8 +1,8 @@
 """Every default the inventory does not state, in one place.
 
 Each value says when you would change it. Alert thresholds live with the alert
-catalogue (generator/catalogue.py); this module holds the stack and the
-delivery policy.
+catalogue (generator/catalogue/); this module holds the stack, the delivery
+policy and the host selectors the inventory schema offers as defaults.
 """
 from __future__ import annotations
 
@@ -38,3 +38,11 @@ GROUP_BY = ("alertname", "service")
 ACTIVE_TIME_INTERVALS = {"P3": (names.BUSINESS_HOURS,)}
 BUSINESS_HOURS = {"weekdays": ("monday:friday",), "times": (("09:00", "17:00"),)}
 TIMEZONE = "UTC"  # set stack.timezone to the team's zone so business hours mean local hours
+
+# Hosts (node_exporter) -------------------------------------------------------
+# Filesystems never worth a disk-space page: pseudo filesystems and read-only images.
+EXCLUDE_FSTYPES = "tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs|proc|sysfs|cgroup2?|autofs|fuse\\..*|iso9660"
+# Block devices that are not disks (loop mounts of snaps and images, RAM disks, optical drives).
+EXCLUDE_DISK_DEVICES = "loop[0-9]+|ram[0-9]+|sr[0-9]+|fd[0-9]+|zram[0-9]+"
+# Virtual interfaces whose counters say nothing about the host's network (loopback, containers, bridges).
+EXCLUDE_NETWORK_DEVICES = "lo|veth.*|docker.*|br-.*|virbr.*|cni.*|flannel.*|cali.*|tun.*|tap.*"

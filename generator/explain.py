@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator import names
+from generator import alerting, names
 from generator.model import Model, Service, TimeInterval
 from generator.render import alertmanager as am_render
-from generator.render import rules as rules_render
 
 
 def receivers_for(model: Model, team: str, level: str) -> tuple[str, ...]:
@@ -53,7 +52,7 @@ def service_text(model: Model, s: Service) -> str:
         lines.append(f"    {level} {name:<34} {cond:<24} -> {to} ({_when(model, s.team, level)})")
     if s.disabled_alerts:
         lines.append(f"  disabled: {', '.join(s.disabled_alerts)}")
-    lines.append(f"  dashboard: {rules_render.dashboard_url(model, s)}")
+    lines.append(f"  dashboard: {alerting.dashboard_url(model, s)}")
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
 from generator.inventory import schema
 from generator.inventory.yamlsource import Source
+from generator.units import parse_bytes
 
 # --- receivers ---------------------------------------------------------------
 
@@ -274,6 +275,8 @@ class Stack:
     alertmanager_replicas: int
     remote_write: tuple[RemoteWrite, ...]
     timezone: str = defaults.TIMEZONE  # of built-in time intervals
+    images: Mapping[str, str] = field(default_factory=dict)  # compose: component -> image overrides
+    image_mirror: str | None = None  # compose: registry mirror every pinned image is pulled through
 
 
 @dataclass(frozen=True)
@@ -309,16 +312,6 @@ class Model:
 
 
 # --- resolution --------------------------------------------------------------
-
-_BYTE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15,
-               "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
-
-
-def parse_bytes(text: str) -> int:
-    m = re.match(r"^([0-9.]+)([A-Za-z]+)$", text)
-    assert m, text  # the schema has already checked the spelling
-    return int(float(m.group(1)) * _BYTE_UNITS[m.group(2)])
-
 
 def check_promql(expr: str, selector: bool = False) -> str | None:
     """None if expr parses (as a plain series selector, if asked), else the parser's message."""
@@ -413,6 +406,8 @@ class _Resolver:
             prometheus_replicas=s.replicas.prometheus,
             alertmanager_replicas=s.replicas.alertmanager,
             timezone=s.timezone,
+            images=dict(s.images),
+            image_mirror=s.image_mirror,
             remote_write=tuple(
                 RemoteWrite(rw.name, rw.url, _basic_auth(rw.basic_auth), rw.bearer_token_file) for rw in s.remote_write
             ),

@@ -99,6 +99,12 @@ def record(level: str, metric: str, operations: str) -> str:
 DATASOURCE_PROMETHEUS_UID = "monstack-prometheus"
 DATASOURCE_ALERTMANAGER_UID = "monstack-alertmanager"
 DATASOURCE_VICTORIA_METRICS_UID = "monstack-victoria-metrics"  # the long-term store, when the stack remote-writes to it
+# The stack-wide dashboards (folder GRAFANA_STACK_FOLDER); dashboards link each other by dashboard_uid(name).
+DASHBOARD_OVERVIEW = "overview"
+DASHBOARD_SLO = "slo"
+DASHBOARD_INFRASTRUCTURE = "infrastructure"
+DASHBOARD_BUSINESS = "business"
+DASHBOARD_STACK = "stack"
 GRAFANA_STACK_FOLDER = "monstack"  # folder of the stack-wide dashboards; each team gets a folder of its own
 GRAFANA_DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards"  # where Grafana reads grafana/dashboards (compose mount)
 _UID_MAX = 40  # Grafana's limit
@@ -107,6 +113,10 @@ _UID_MAX = 40  # Grafana's limit
 def folder_uid(folder: str) -> str:
     """The uid of a provisioned dashboard folder, fixed so links and permissions survive re-provisioning."""
     return dashboard_uid("folder", folder)
+
+
+def service_dashboard_uid(service: str) -> str:
+    return dashboard_uid("service", service)
 
 
 def dashboard_uid(*parts: str) -> str:
@@ -118,27 +128,8 @@ def dashboard_uid(*parts: str) -> str:
     return f"{slug[: _UID_MAX - 9]}-{digest}"
 
 
-# Stack components: compose service name and port; native 127.0.0.1 port ---
-# Native ports stay clear of the Debian packages' system services (9090, 9093, 9100, 9115, ...).
-COMPONENTS: dict[str, tuple[int, int]] = {
-    "prometheus": (9090, 19090),
-    "alertmanager": (9093, 19093),
-    "grafana": (3000, 13000),
-    "node-exporter": (9100, 19100),
-    "blackbox-exporter": (9115, 19115),
-    "demo-web": (8080, 18081),
-    "demo-worker": (8080, 18082),
-    "demo-business": (8080, 18083),
-    "postgres-exporter": (9187, 19187),
-    "redis-exporter": (9121, 19121),
-    "pushgateway": (9091, 19091),
-    "victoria-metrics": (8428, 18428),
-    # Throwaway databases the postgres/redis exporters watch in the demo stack.
-    "postgres": (5432, 15432),
-    "redis": (6379, 16379),
-}
-ALERTMANAGER_CLUSTER_PORT = 9094
-NATIVE_ALERTMANAGER_CLUSTER_PORT = 19094
+# Ports of the stack's own components live in their table (generator/components.py); these are the native
+# runner's local stand-ins for Slack/PagerDuty/webhooks (HTTP) and email (SMTP).
 NATIVE_SINK_HTTP_PORT = 19980
 NATIVE_SINK_SMTP_PORT = 19925
 

@@ -23,3 +23,10 @@ def sel(metric: str, eq: Mapping[str, str] | None = None, regex: Mapping[str, st
         neq: Mapping[str, str] | None = None, nregex: Mapping[str, str] | None = None) -> str:
     inner = matchers(eq, regex, neq, nregex)
     return f"{metric}{{{inner}}}" if inner else metric
+
+
+def num(value: float) -> str:
+    """A number as PromQL and promtool read it: integers without .0, otherwise the shortest exact spelling."""
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))

@@ -13,6 +13,7 @@ from generator import alerttext, catalogue, names, pipeline
 from generator.catalogue import core, custom, slo
 from generator.durations import parse_duration
 from generator.errors import InventoryError
+from generator import alerting
 from generator.render import rules as rules_render
 
 KINDS = {
@@ -127,7 +128,7 @@ def test_overrides_change_threshold_for_and_severity_of_the_rendered_rule(tmp_pa
             HttpLatencyP99High: {disabled: true}
         """)
     s = model.service("api")
-    by_name = {a.name: rules_render.rule(model, a) for a in rules_render.service_alerts(model, s)}
+    by_name = {a.name: rules_render.rule(model, a) for a in alerting.service_alerts(model, s)}
     r = by_name["HttpErrorRatioHigh"]
     assert r["expr"].endswith("> 0.02") and r["for"] == "7m" and r["labels"]["severity"] == "P2"
     assert "above 2% for 7m" in r["annotations"]["description"]
@@ -146,7 +147,7 @@ def test_slo_alerts_derive_their_burn_rates_from_the_window_and_take_overrides(t
           alerts:
             ErrorBudgetBurn1d: {severity: P2}
         """)
-    by_name = {a.name: rules_render.rule(model, a) for a in rules_render.service_alerts(model, model.service("api"))}
+    by_name = {a.name: rules_render.rule(model, a) for a in alerting.service_alerts(model, model.service("api"))}
     assert "(13.44 * 0.005)" in by_name["ErrorBudgetBurn1h"]["expr"]
     assert by_name["ErrorBudgetBurn1d"]["labels"]["severity"] == "P2"
     assert "LatencyBudgetBurn1h" not in by_name  # no latency objective

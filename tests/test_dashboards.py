@@ -21,8 +21,8 @@ from generator import names
 from generator.checks import tool
 from generator.catalogue import recorded as R
 from generator.catalogue import slo as slo_alerts
-from generator.render import recording
-from generator.render.dashboards import builder, lint, panels, service, slo
+from generator import recording
+from generator.render.dashboards import builder, lint, panels, service, sli, slo
 
 INVENTORIES = inventories()
 SERVICES_YAML = ROOT / "services.yaml"
@@ -206,11 +206,11 @@ def test_a_rules_unit_reaches_its_panel():
 
 def test_slo_burn_rate_lines_are_the_burn_alerts_thresholds():
     thirty = render(SERVICES_YAML)
-    checkout = {(i.service.name, i.kind): i for i in slo.slis(thirty.model)}[("checkout-api", "availability")]
+    checkout = {(i.service.name, i.kind): i for i in sli.slis(thirty.model)}[("checkout-api", "availability")]
     assert [m.value for m in checkout.burn_marks()] == [14.4, 6, 3, 1]  # the SRE workbook's, for 30 days
     assert [m.severity for m in checkout.burn_marks()] == [checkout.service.alert(m.alert).severity for m in checkout.burn_marks()]
     edge = render(EDGE)
-    ranker = {(i.service.name, i.kind): i for i in slo.slis(edge.model)}[("recommendation-ranking-service-for-storefront", "latency")]
+    ranker = {(i.service.name, i.kind): i for i in sli.slis(edge.model)}[("recommendation-ranking-service-for-storefront", "latency")]
     assert [m.value for m in ranker.burn_marks()] == [slo_alerts.factor(ranker.window, w) for w in slo_alerts.WINDOWS]  # 28 days
     assert [m.value for m in ranker.burn_marks()][0] == pytest.approx(13.44)
     assert ranker.budget == pytest.approx(0.01)

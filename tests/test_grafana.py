@@ -5,7 +5,7 @@ import pytest
 
 from conftest import ROOT
 from dashboard_support import ident, inventories, render
-from generator import names, pipeline
+from generator import components, names, pipeline
 from generator.render import grafana
 from generator.render.dashboards import lint
 from generator.topology import COMPOSE, native
@@ -51,10 +51,10 @@ def test_datasources_point_at_the_topologys_components():
     model = pipeline.load_model(ROOT / "services.yaml")
     compose = {ds["uid"]: ds for ds in grafana.datasources(model, COMPOSE)["datasources"]}
     local = {ds["uid"]: ds for ds in grafana.datasources(model, native(str(ROOT)))["datasources"]}
-    prom_port, am_port = names.COMPONENTS["prometheus"], names.COMPONENTS["alertmanager"]
-    assert compose[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://prometheus:{prom_port[0]}"
-    assert compose[names.DATASOURCE_ALERTMANAGER_UID]["url"] == f"http://alertmanager:{am_port[0]}"
-    assert local[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://127.0.0.1:{prom_port[1]}"
+    prom, am = components.get("prometheus"), components.get("alertmanager")
+    assert compose[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://prometheus:{prom.port}"
+    assert compose[names.DATASOURCE_ALERTMANAGER_UID]["url"] == f"http://alertmanager:{am.port}"
+    assert local[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://127.0.0.1:{prom.native_port}"
     # $__rate_interval is only right when Grafana knows the scrape interval.
     assert compose[names.DATASOURCE_PROMETHEUS_UID]["jsonData"]["timeInterval"] == str(model.stack.scrape_interval)
     assert compose[names.DATASOURCE_PROMETHEUS_UID]["jsonData"]["alertmanagerUid"] == names.DATASOURCE_ALERTMANAGER_UID
@@ -80,5 +80,5 @@ def test_the_long_term_store_is_a_datasource_exactly_when_the_stack_writes_to_it
     assert (names.DATASOURCE_VICTORIA_METRICS_UID in by_uid) == writes
     if writes:
         ds = by_uid[names.DATASOURCE_VICTORIA_METRICS_UID]
-        assert ds["type"] == "prometheus" and ds["url"] == f"http://victoria-metrics:{names.COMPONENTS['victoria-metrics'][0]}"
+        assert ds["type"] == "prometheus" and ds["url"] == f"http://victoria-metrics:{components.get('victoria-metrics').port}"
         assert not ds.get("isDefault")

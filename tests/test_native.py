@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from generator import names, pipeline
+from generator import components, names, pipeline
 from generator.errors import CheckFailed, ToolMissing
 from generator.runner import process
-from generator.runner.native import NativeStack, read_state
+from generator.runner.native import NativeStack
+from generator.runner.state import read_state
 from stackutil import E2E_INVENTORY, ROOT, assert_torn_down, missing, new_stack, stack_pids, wait_for
 
 ROOT_COMPONENTS = ["prometheus", "alertmanager", "blackbox-exporter", "node-exporter", "postgres-exporter",
@@ -102,14 +103,14 @@ def test_the_native_topology_shifts_every_port_and_routes_receivers_to_the_sinks
 
     model = pipeline.load_model(E2E_INVENTORY)
     topo = stack.topology(model)
-    assert topo.component("prometheus") == f"127.0.0.1:{names.COMPONENTS['prometheus'][1] + 1234}"
-    assert topo.address("demo-web:8080") == f"127.0.0.1:{names.COMPONENTS['demo-web'][1] + 1234}"
+    assert topo.component("prometheus") == f"127.0.0.1:{components.get('prometheus').native_port + 1234}"
+    assert topo.address("demo-web:8080") == f"127.0.0.1:{components.get('demo-web').native_port + 1234}"
     assert topo.sink_http == f"127.0.0.1:{names.NATIVE_SINK_HTTP_PORT + 1234}"
     # Every receiver secret is a stand-in under the state dir: no real key can reach a sink's capture log.
     assert set(topo.secret_overrides) == {"secrets/pagerduty_routing_key", "secrets/slack_webhook_url", "secrets/smtp_password"}
     assert all(p.startswith(str(tmp_path)) for p in topo.secret_overrides.values())
     assert stack.planned_ports() == sorted({names.NATIVE_SINK_HTTP_PORT + 1234, names.NATIVE_SINK_SMTP_PORT + 1234} | {
-        names.COMPONENTS[c][1] + 1234 for c in ("prometheus", "alertmanager", "blackbox-exporter", "demo-web")})
+        components.get(c).native_port + 1234 for c in ("prometheus", "alertmanager", "blackbox-exporter", "demo-web")})
 
 
 # --- whole stacks --------------------------------------------------------------------

@@ -3,29 +3,19 @@ from __future__ import annotations
 
 from generator import names
 from generator.catalogue import series as S
-from generator.catalogue.core import AlertDef, Case, Ctx, Expected, beyond, eval_time, num, points, threshold_cases
+from generator.catalogue.core import PROBED, SCRAPED, AlertDef, Case, Ctx, Expected, Needs, beyond, down_cases, eval_time, num, points, threshold_cases
 from generator.promql import sel
 
 SCRAPED_KINDS = ("http", "worker", "postgres", "redis", "host", "custom")
 ALL_KINDS = SCRAPED_KINDS + ("probe",)
 
 
-def _scraped(s) -> bool:
-    return s.scrape is not None
-
-
 def _up(ctx: Ctx) -> str:
     return sel("up", {"job": names.service_job(ctx.s.name)})
 
 
-def _target_down_cases(ctx: Ctx) -> list[Case]:
-    at = eval_time("0s", ctx.setting.for_)
-    n = points(at)
-    labels = S.target(ctx.model, ctx.s)
-    return [
-        Case("TargetDown fires when the scrape fails (up == 0)", (S.gauge("up", labels, 0, n),), (Expected(labels, 0),), at),
-        Case("TargetDown stays silent while scrapes succeed", (S.gauge("up", labels, 1, n),), (), at),
-    ]
+def _target_down_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
+    return down_cases(d, ctx, "up", S.target(ctx.model, ctx.s), "when the scrape fails (up == 0)", "while scrapes succeed")
 
 
 TARGET_DOWN = AlertDef(
@@ -44,8 +34,7 @@ TARGET_DOWN = AlertDef(
     meaning="Prometheus cannot scrape the target: the process is down, hung, or unreachable. Every other alert of the service is muted while this fires.",
     causes=("the process crashed, was stopped or is restarting in a loop", "a network, DNS or firewall change",
             "the /metrics handler hangs or takes longer than scrape_timeout", "TLS or authentication settings of the scrape are wrong"),
-    applies=_scraped,
-    requires="the service has no scrape targets",
+    needs=SCRAPED,
 )
 
 
@@ -53,7 +42,7 @@ def _probe_success(ctx: Ctx) -> str:
     return sel("probe_success", {"job": names.probe_job(ctx.s.name)})
 
 
-def _probe_failing_cases(ctx: Ctx) -> list[Case]:
+def _probe_failing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     at = eval_time("0s", ctx.setting.for_)
     n = points(at)
     probes = [(p, S.probe(ctx.model, ctx.s, p)) for p in ctx.s.probes]
@@ -81,8 +70,7 @@ HEALTH_PROBE_FAILING = AlertDef(
     meaning="The service's health URL does not answer successfully through the blackbox exporter. Users are likely affected. Every other alert of the service is muted while this fires.",
     causes=("the service is down or not ready", "a dependency its health check tests is down",
             "DNS, TLS or network problems between the blackbox exporter and the service"),
-    applies=lambda s: bool(s.probes),
-    requires="the service has no health URLs",
+    needs=PROBED,
 )
 
 
@@ -103,7 +91,7 @@ def _probe_slow_expr(ctx: Ctx) -> str:
     return " or ".join(f"{_probe_duration(ctx, p)} > {num(limit)}" for p, limit in _slow_probes(ctx))
 
 
-def _probe_slow_cases(ctx: Ctx) -> list[Case]:
+def _probe_slow_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     at = eval_time("5m", ctx.setting.for_)
     n = points(at)
     out = []
@@ -136,8 +124,7 @@ HEALTH_PROBE_SLOW = AlertDef(
     meaning="A health endpoint answers, but slower than its max_duration: the service or a dependency its check touches is degraded.",
     causes=("a slow dependency inside the health check (database, cache)", "CPU saturation or long GC pauses",
             "network latency between the blackbox exporter and the service"),
-    applies=lambda s: any(p.max_duration is not None for p in s.probes),
-    requires="none of the service's health URLs sets max_duration",
+    needs=Needs(lambda s: any(p.max_duration is not None for p in s.probes), "none of the service's health URLs sets max_duration"),
 )
 
 
@@ -145,29 +132,22 @@ def _cert_expiry(ctx: Ctx) -> str:
     return f"({sel('probe_ssl_earliest_cert_expiry', {'job': names.probe_job(ctx.s.name)})} - time()) / 86400"
 
 
-def _cert_cases(name: str):
-    def cases(ctx: Ctx) -> list[Case]:
-        def build(days: float, points: int):
-            at_s = eval_time("0s", ctx.setting.for_).ms // 1000
-            out, labels = [], []
-            for p in ctx.s.probes:
-                if p.url.startswith("https://"):
-                    lb = S.probe(ctx.model, ctx.s, p)
-                    out.append(S.gauge("probe_ssl_earliest_cert_expiry", lb, at_s + days * 86400, points))
-                    labels.append(lb)
-            return out, labels
+def _cert_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
+    def build(days: float, points: int):
+        at_s = eval_time("0s", ctx.setting.for_).ms // 1000
+        out, labels = [], []
+        for p in ctx.s.probes:
+            if p.url.startswith("https://"):
+                lb = S.probe(ctx.model, ctx.s, p)
+                out.append(S.gauge("probe_ssl_earliest_cert_expiry", lb, at_s + days * 86400, points))
+                labels.append(lb)
+        return out, labels
 
-        return threshold_cases(ctx, get_def(name), build, settle="0s")
-
-    return cases
+    return threshold_cases(ctx, d, build, settle="0s")
 
 
-def _https(s) -> bool:
-    return any(p.url.startswith("https://") for p in s.probes)
 
-
-def get_def(name: str) -> AlertDef:
-    return {d.name: d for d in ALERTS}[name]
+HTTPS = Needs(lambda s: any(p.url.startswith("https://") for p in s.probes), "the service has no https:// health URL")
 
 
 TLS_EXPIRING = AlertDef(
@@ -181,12 +161,11 @@ TLS_EXPIRING = AlertDef(
     summary="{service}: TLS certificate of {{ $labels.instance }} expires in {{ $value | humanize }} days",
     description="The certificate served at {{ $labels.instance }} ({service}) expires in {{ $value | humanize }} days (alert below {threshold}).",
     query=_cert_expiry,
-    cases=_cert_cases("TlsCertificateExpiring"),
+    cases=_cert_cases,
     meaning="The TLS certificate of an https health URL is about to expire; clients will refuse the connection when it does.",
     causes=("automatic renewal (ACME, cert-manager) failing", "a manually managed certificate nobody renewed"),
     problem="TlsCertificateExpiring",
-    applies=_https,
-    requires="the service has no https:// health URL",
+    needs=HTTPS,
 )
 
 TLS_EXPIRING_SOON = AlertDef(
@@ -200,12 +179,11 @@ TLS_EXPIRING_SOON = AlertDef(
     summary=TLS_EXPIRING.summary,
     description=TLS_EXPIRING.description,
     query=_cert_expiry,
-    cases=_cert_cases("TlsCertificateExpiringSoon"),
+    cases=_cert_cases,
     meaning="The TLS certificate of an https health URL expires within days; renew it now.",
     causes=TLS_EXPIRING.causes,
     problem="TlsCertificateExpiring",
-    applies=_https,
-    requires="the service has no https:// health URL",
+    needs=HTTPS,
 )
 
 ALERTS = (TARGET_DOWN, HEALTH_PROBE_FAILING, HEALTH_PROBE_SLOW, TLS_EXPIRING, TLS_EXPIRING_SOON)

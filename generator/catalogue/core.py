@@ -8,12 +8,14 @@ thresholds the rule uses) for a firing case and a silent one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from generator import names
 from generator.durations import Duration, parse_duration
-from generator.promql import sel
+from generator.catalogue import series as S
+from generator.catalogue.series import Series
+from generator.promql import num
 
 if TYPE_CHECKING:
     from generator.model import AlertSetting, Model, Service
@@ -55,18 +57,6 @@ class Ctx:
 
 
 @dataclass(frozen=True)
-class Series:
-    """One promtool input series: `values` in promtool's expanding notation (0+60x30, 1x30, _x5 ...)."""
-
-    metric: str
-    labels: tuple[tuple[str, str], ...]
-    values: str
-
-    def text(self) -> str:
-        return sel(self.metric, dict(self.labels))
-
-
-@dataclass(frozen=True)
 class Expected:
     """One alert a case expects: the labels of the alerting sample (before rule labels) and its $value."""
 
@@ -91,6 +81,19 @@ Text = Callable[[Ctx], Mapping[str, str]]  # extra placeholder values for summar
 
 
 @dataclass(frozen=True)
+class Needs:
+    """When an alert applies to a service, and what the error says to a user who overrides it where it does not."""
+
+    test: Callable[["Service"], bool]
+    requires: str  # why it may not apply, e.g. "the service has no scrape targets"
+
+
+ANY = Needs(lambda s: True, "")
+SCRAPED = Needs(lambda s: s.scrape is not None, "the service has no scrape targets")
+PROBED = Needs(lambda s: bool(s.probes), "the service has no health URLs")
+
+
+@dataclass(frozen=True)
 class AlertDef:
     name: str
     kinds: tuple[str, ...]  # service kinds; ("meta",) for the stack's own alerts
@@ -101,16 +104,22 @@ class AlertDef:
     summary: str  # Go template text plus {service}/{threshold}/{for} placeholders filled at render time
     description: str
     query: Callable[[Ctx], str]  # the value an on-call engineer looks at first (runbook)
-    cases: Callable[[Ctx], list[Case]]
+    cases: Callable[["AlertDef", Ctx], list[Case]]  # given the definition, so shared builders need no lookup by name
     meaning: str
     causes: tuple[str, ...] = ()
     op: str = ">"  # how the measured value compares with the threshold
     expr: Callable[[Ctx], str] | None = None  # only where the alert is not `query op threshold`
-    applies: Callable[["Service"], bool] = field(default=lambda s: True)
-    requires: str = ""  # why it may not apply, for error messages
+    needs: Needs = ANY
     derived_threshold: Callable[["Service"], float | None] | None = None
     problem: str | None = None  # shared by tiers of one problem (P0/P1 error ratio); defaults to the name
     placeholders: Text | None = None
+
+    def applies(self, service: "Service") -> bool:
+        return self.needs.test(service)
+
+    @property
+    def requires(self) -> str:
+        return self.needs.requires
 
     @property
     def problem_label(self) -> str:
@@ -122,6 +131,10 @@ class AlertDef:
             return self.expr(ctx)
         return f"{self.query(ctx)} {self.op} {num(ctx.threshold)}"
 
+    def test_cases(self, ctx: Ctx) -> list[Case]:
+        """promtool cases proving the alert: a firing one and a silent one at least."""
+        return self.cases(self, ctx)
+
     def threshold_for(self, service: "Service") -> float | None:
         if self.derived_threshold is not None:
             return self.derived_threshold(service)
@@ -129,13 +142,6 @@ class AlertDef:
 
 
 # --- numbers and texts ---------------------------------------------------------
-
-
-def num(value: float) -> str:
-    """A number as PromQL and promtool read it: integers without .0, otherwise the shortest exact spelling."""
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
 
 
 def nice(value: float) -> float:
@@ -248,6 +254,24 @@ def threshold_cases(ctx: Ctx, d: AlertDef, build: Build, settle: str = "5m",
         alerts = tuple(Expected(dict(lb), shown_value) for lb in labels) if fire else ()
         out.append(Case(title, tuple(series), alerts, at))
     return out
+
+
+def aggregated(ctx: Ctx, **extra: str) -> dict[str, str]:
+    """Labels of a series aggregated per service (BY), as recording rules and `sum by` expressions keep them."""
+    return {names.SERVICE: ctx.s.name, names.TEAM: ctx.s.team, names.ENV: ctx.env, **extra}
+
+
+def instance(ctx: Ctx, **extra: str) -> dict[str, str]:
+    """Labels of a series aggregated per service and instance (the service's first scrape target in tests)."""
+    return aggregated(ctx, instance=S.target(ctx.model, ctx.s)["instance"], **extra)
+
+
+def down_cases(d: AlertDef, ctx: Ctx, metric: str, labels: Mapping[str, str], down: str, up: str) -> list[Case]:
+    """A 0/1 health gauge (up, pg_up, probe_success ...): 0 for `for` fires with the sample's labels, 1 stays silent."""
+    at = eval_time("0s", ctx.setting.for_)
+    n = points(at)
+    return [Case(f"{d.name} fires {down}", (S.gauge(metric, labels, 0, n),), (Expected(dict(labels), 0),), at),
+            Case(f"{d.name} stays silent {up}", (S.gauge(metric, labels, 1, n),), (), at)]
 
 
 def minutes(d: Duration) -> int:

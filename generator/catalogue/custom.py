@@ -31,13 +31,13 @@ import promql_parser
 
 from generator import alerttext, names
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, example_value, num, points, threshold_cases
+from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, aggregated, eval_time, example_value, num, points, threshold_cases
 from generator.durations import Duration, parse_duration
 from generator.lint import histogram_quantile_problems
 from generator.promql import quote, sel
 
 if TYPE_CHECKING:
-    from generator.model import AlertSetting, CustomRule, Service
+    from generator.model import CustomRule, Service
 
 NEW_VALUE_FIRING = "1h"  # how long a new label value keeps its alert firing; longer than any group_wait, short enough to read as "new"
 NEW_VALUE_MAX_FOR = "30m"  # a new-value rule's `for` must leave it time to fire within NEW_VALUE_FIRING
@@ -220,16 +220,11 @@ _MEANING = {
 # --- test cases ------------------------------------------------------------------------
 
 
-def _aggregated(ctx: Ctx) -> dict[str, str]:
-    return {names.SERVICE: ctx.s.name, names.TEAM: ctx.s.team, names.ENV: ctx.env}
-
-
 def _cases(r: "CustomRule"):
-    def cases(ctx: Ctx) -> list[Case]:
-        d = ctx_def(ctx)
+    def cases(d: AlertDef, ctx: Ctx) -> list[Case]:
         s = ctx.s
         if r.type == "threshold":
-            return threshold_cases(ctx, d, lambda v, n: ([S.gauge(names.custom_record(r.name), _aggregated(ctx), v, n)], [_aggregated(ctx)]),
+            return threshold_cases(ctx, d, lambda v, n: ([S.gauge(names.custom_record(r.name), aggregated(ctx), v, n)], [aggregated(ctx)]),
                                    settle="0s")
         if r.type == "absent":
             at = eval_time("0s", r.for_)
@@ -242,12 +237,12 @@ def _cases(r: "CustomRule"):
         if r.type == "stalled":
             return _stalled_cases(ctx, r)
         if r.type == "ratio":
-            return threshold_cases(ctx, d, lambda v, n: (_ratio_series(ctx, r, v, n), [_aggregated(ctx)]), settle=str(r.window))
+            return threshold_cases(ctx, d, lambda v, n: (_ratio_series(ctx, r, v, n), [aggregated(ctx)]), settle=str(r.window))
         if r.type == "new_label_value":
             return _new_value_cases(ctx, r)
         if r.type == "histogram_mean":
             labels = S.target(ctx.model, s)
-            return threshold_cases(ctx, d, lambda v, n: (S.histogram(r.metric or "", labels, 10, [], n, mean=v), [_aggregated(ctx)]),
+            return threshold_cases(ctx, d, lambda v, n: (S.histogram(r.metric or "", labels, 10, [], n, mean=v), [aggregated(ctx)]),
                                    settle=str(r.window))
         raise AssertionError(r.type)
 
@@ -279,7 +274,7 @@ def _stalled_cases(ctx: Ctx, r: "CustomRule") -> list[Case]:
     growing = S.counter(r.metric or "", labels, 1 / 600, n, start=42)  # one increment per ten minutes: slow but alive
     early = Duration(window.ms - 60_000)
     return [
-        Case(f"{r.name} fires when {r.metric} stays flat for {window}", (up, flat), (Expected(_aggregated(ctx), 0),), at),
+        Case(f"{r.name} fires when {r.metric} stays flat for {window}", (up, flat), (Expected(aggregated(ctx), 0),), at),
         Case(f"{r.name} fires when {r.metric} is not exported at all for {window}", (up,), (Expected({names.SERVICE: s.name}, 1),), at),
         Case(f"{r.name} stays silent while {r.metric} grows, however slowly", (up, growing), (), at),
         Case(f"{r.name} stays silent during the first {window} of scraping (a fresh Prometheus)", (up, flat), (), early),
@@ -306,7 +301,7 @@ def _new_value_cases(ctx: Ctx, r: "CustomRule") -> list[Case]:
     up = S.gauge("up", S.target(ctx.model, s), 1, n)
     appears = at.ms // step_ms - wait
     fresh_at = Duration((8 + wait) * step_ms)
-    expected = Expected({**_aggregated(ctx), label: "brand-new"}, 1)
+    expected = Expected({**aggregated(ctx), label: "brand-new"}, 1)
     return [
         Case(f"{r.name} fires when {label}=brand-new appears", (up, counter("known"), counter("brand-new", appears)), (expected,), at, step),
         Case(f"{r.name} stays silent while only known values occur", (up, counter("known")), (), at, step),
@@ -337,16 +332,6 @@ def definition(s: "Service", r: "CustomRule") -> AlertDef:
         causes=(),
         problem=r.problem,
     )
-
-
-def ctx_def(ctx: Ctx) -> AlertDef:
-    return definition(ctx.s, next(r for r in ctx.s.rules if r.name == ctx.setting.name))
-
-
-def setting(r: "CustomRule") -> "AlertSetting":
-    from generator.model import AlertSetting
-
-    return AlertSetting(name=r.name, severity=r.severity, threshold=r.threshold, for_=r.for_ if r.type != "stalled" else Duration(0))
 
 
 # --- checks (the model reports these with the rule's path) --------------------------------------

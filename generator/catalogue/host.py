@@ -2,15 +2,8 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, eval_time, num, threshold_cases
+from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Ctx, eval_time, instance, num, threshold_cases
 from generator.promql import sel
-
-# Filesystems never worth a disk-space page: pseudo filesystems and read-only images.
-EXCLUDE_FSTYPES = "tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs|proc|sysfs|cgroup2?|autofs|fuse\\..*|iso9660"
-# Block devices that are not disks (loop mounts of snaps and images, RAM disks, optical drives).
-EXCLUDE_DISK_DEVICES = "loop[0-9]+|ram[0-9]+|sr[0-9]+|fd[0-9]+|zram[0-9]+"
-# Virtual interfaces whose counters say nothing about the host's network (loopback, containers, bridges).
-EXCLUDE_NETWORK_DEVICES = "lo|veth.*|docker.*|br-.*|virbr.*|cni.*|flannel.*|cali.*|tun.*|tap.*"
 
 TEST_MOUNTPOINT = "/"
 TEST_FSTYPE = "ext4"
@@ -18,16 +11,8 @@ TEST_DISK = "sda"
 TEST_NIC = "eth0"
 
 
-def _scraped(s) -> bool:
-    return s.scrape is not None
-
-
 def _h(ctx: Ctx):
     return ctx.s.host
-
-
-def _instance(ctx: Ctx, **extra: str) -> dict[str, str]:
-    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env, "instance": S.target(ctx.model, ctx.s)["instance"], **extra}
 
 
 def _fs(ctx: Ctx, metric: str) -> str:
@@ -41,20 +26,20 @@ def _cpu(ctx: Ctx) -> str:
     return f"1 - avg by ({BY_TEXT}, instance) (rate({idle}[5m]))"
 
 
-def _cpu_cases(ctx: Ctx):
+def _cpu_cases(d: AlertDef, ctx: Ctx):
     def build(v: float, n: int):
         return ([S.counter("node_cpu_seconds_total", S.target(ctx.model, ctx.s, cpu=str(c), mode="idle"), 1 - v, n) for c in range(2)]
                 + [S.counter("node_cpu_seconds_total", S.target(ctx.model, ctx.s, cpu=str(c), mode="user"), v, n) for c in range(2)],
-                [_instance(ctx)])
+                [instance(ctx)])
 
-    return threshold_cases(ctx, _BY_NAME["HostCpuHigh"], build)
+    return threshold_cases(ctx, d, build)
 
 
 def _memory(ctx: Ctx) -> str:
     return f"1 - {sel('node_memory_MemAvailable_bytes', ctx.mine())} / {sel('node_memory_MemTotal_bytes', ctx.mine())}"
 
 
-def _memory_cases(ctx: Ctx):
+def _memory_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s)
 
     def build(v: float, n: int):
@@ -62,7 +47,7 @@ def _memory_cases(ctx: Ctx):
         return ([S.gauge("node_memory_MemTotal_bytes", labels, total, n),
                  S.gauge("node_memory_MemAvailable_bytes", labels, round((1 - v) * total), n)], [labels])
 
-    return threshold_cases(ctx, _BY_NAME["HostMemoryHigh"], build, settle="0s")
+    return threshold_cases(ctx, d, build, settle="0s")
 
 
 def _free(ctx: Ctx) -> str:
@@ -75,18 +60,16 @@ def _fs_labels(ctx: Ctx) -> dict[str, str]:
     return S.target(ctx.model, ctx.s, device="/dev/sda1", fstype=TEST_FSTYPE, mountpoint=TEST_MOUNTPOINT)
 
 
-def _free_cases(name: str):
-    def cases(ctx: Ctx):
-        labels = _fs_labels(ctx)
+def _free_cases(d: AlertDef, ctx: Ctx):
+    labels = _fs_labels(ctx)
 
-        def build(v: float, n: int):
-            size = 100 * 1024**3
-            return ([S.gauge("node_filesystem_size_bytes", labels, size, n), S.gauge("node_filesystem_avail_bytes", labels, round(v * size), n),
-                     S.gauge("node_filesystem_readonly", labels, 0, n)], [labels])
+    def build(v: float, n: int):
+        size = 100 * 1024**3
+        return ([S.gauge("node_filesystem_size_bytes", labels, size, n), S.gauge("node_filesystem_avail_bytes", labels, round(v * size), n),
+                 S.gauge("node_filesystem_readonly", labels, 0, n)], [labels])
 
-        return threshold_cases(ctx, _BY_NAME[name], build, settle="0s")
+    return threshold_cases(ctx, d, build, settle="0s")
 
-    return cases
 
 
 def _free_def(name: str, severity: str, threshold: float, for_: str, meaning: str) -> AlertDef:
@@ -101,12 +84,11 @@ def _free_def(name: str, severity: str, threshold: float, for_: str, meaning: st
         summary="{service}: {{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} free",
         description="Filesystem {{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} has {{ $value | humanizePercentage }} space left (alert below {threshold} for {for}).",
         query=_free,
-        cases=_free_cases(name),
+        cases=_free_cases,
         problem="HostDiskSpace",
         meaning=meaning,
         causes=("logs or temporary files without rotation", "database or TSDB growth", "old releases, images or backups kept locally"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     )
 
 
@@ -119,7 +101,7 @@ def _fill_expr(ctx: Ctx) -> str:
     return f"{_free(ctx)} < 0.4 and {_fill(ctx)} < 0"
 
 
-def _fill_cases(ctx: Ctx):
+def _fill_cases(d: AlertDef, ctx: Ctx):
     labels = _fs_labels(ctx)
     at_s = eval_time("0s", ctx.setting.for_).ms // 1000
     free_at_eval = 0.3
@@ -132,16 +114,16 @@ def _fill_cases(ctx: Ctx):
         avail = S.Series("node_filesystem_avail_bytes", tuple(labels.items()), f"{num(round(start))}-{num(round(per_second * 60))}x{n}")
         return ([S.gauge("node_filesystem_size_bytes", labels, size, n), avail, S.gauge("node_filesystem_readonly", labels, 0, n)], [labels])
 
-    return threshold_cases(ctx, _BY_NAME["HostDiskFillsWithin24h"], build, settle="0s", shown=lambda v: free_at_eval)
+    return threshold_cases(ctx, d, build, settle="0s", shown=lambda v: free_at_eval)
 
 
 def _io(ctx: Ctx) -> str:
     return f"rate({sel('node_disk_io_time_seconds_total', ctx.mine(), nregex={'device': _h(ctx).exclude_disk_devices})}[5m])"
 
 
-def _io_cases(ctx: Ctx):
+def _io_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, device=TEST_DISK)
-    return threshold_cases(ctx, _BY_NAME["HostDiskIoSaturated"], lambda v, n: (
+    return threshold_cases(ctx, d, lambda v, n: (
         [S.counter("node_disk_io_time_seconds_total", labels, v, n)], [labels]))
 
 
@@ -155,7 +137,7 @@ def _net(ctx: Ctx) -> str:
     return f"({errs}) / ({packets})"
 
 
-def _net_cases(ctx: Ctx):
+def _net_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, device=TEST_NIC)
 
     def build(v: float, n: int):
@@ -163,16 +145,16 @@ def _net_cases(ctx: Ctx):
                  S.counter("node_network_receive_errs_total", labels, 1000 * v, n), S.counter("node_network_transmit_errs_total", labels, 0, n)],
                 [labels])
 
-    return threshold_cases(ctx, _BY_NAME["HostNetworkErrors"], build)
+    return threshold_cases(ctx, d, build)
 
 
 def _clock(ctx: Ctx) -> str:
     return f"abs({sel('node_timex_offset_seconds', ctx.mine())})"
 
 
-def _clock_cases(ctx: Ctx):
+def _clock_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s)
-    return threshold_cases(ctx, _BY_NAME["HostClockSkew"], lambda v, n: ([S.gauge("node_timex_offset_seconds", labels, -v, n)], [labels]), settle="0s")
+    return threshold_cases(ctx, d, lambda v, n: ([S.gauge("node_timex_offset_seconds", labels, -v, n)], [labels]), settle="0s")
 
 
 ALERTS = (
@@ -189,8 +171,7 @@ ALERTS = (
         cases=_cpu_cases,
         meaning="The host's CPUs are saturated: every process on it competes for time and latency rises.",
         causes=("a runaway process (check top)", "more load than the host was sized for", "noisy neighbours or CPU steal on a VM"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="HostMemoryHigh",
@@ -205,8 +186,7 @@ ALERTS = (
         cases=_memory_cases,
         meaning="The host is nearly out of memory: the kernel will start killing processes.",
         causes=("a process leaking memory", "too many services packed on the host", "page cache pressure from large files is NOT counted: this is real use"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     _free_def("HostDiskSpaceLow", "P1",
               0.1,  # share of space free; at 10% databases and logs are minutes to hours from a full disk
@@ -229,8 +209,7 @@ ALERTS = (
         cases=_fill_cases,
         meaning="A filesystem is filling steadily and will be full within a day at this rate, well before the free-space thresholds page at night.",
         causes=("a log or dump growing without rotation", "a stuck job writing in a loop", "backups accumulating locally"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="HostDiskIoSaturated",
@@ -245,8 +224,7 @@ ALERTS = (
         cases=_io_cases,
         meaning="A disk is busy nearly all the time: I/O waits grow and everything touching the disk slows down.",
         causes=("a database without enough memory for its working set", "swapping", "a backup, compaction or reindex"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="HostNetworkErrors",
@@ -261,8 +239,7 @@ ALERTS = (
         cases=_net_cases,
         meaning="A network interface reports errors: packets are lost and retransmitted, connections slow or drop.",
         causes=("a bad cable, port or NIC", "duplex or MTU mismatch", "driver problems"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="HostClockSkew",
@@ -277,9 +254,7 @@ ALERTS = (
         cases=_clock_cases,
         meaning="The host's clock drifts from true time: TLS validation, token expiry, distributed locks and timestamps go wrong.",
         causes=("NTP/chrony not running or not reaching its servers", "a VM paused or migrated", "a broken hardware clock"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
 )
 
-_BY_NAME = {a.name: a for a in ALERTS}

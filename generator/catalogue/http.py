@@ -3,12 +3,8 @@ from __future__ import annotations
 
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, example_value, threshold_cases
+from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Ctx, Needs, aggregated, example_value, instance, threshold_cases
 from generator.promql import sel
-
-
-def _http(s) -> bool:
-    return s.scrape is not None and s.kind == "http"
 
 
 def _m(ctx: Ctx):
@@ -26,17 +22,13 @@ def request_series(ctx: Ctx, per_second: float, error_ratio: float, points: int,
             S.counter(m.requests, bad, per_second * error_ratio, points)]
 
 
-def _aggregated(ctx: Ctx) -> dict[str, str]:
-    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env}
-
-
 def _error_ratio(ctx: Ctx) -> str:
     return sel(R.HTTP_ERROR_RATIO, ctx.mine())
 
 
 def _error_ratio_def(name: str, severity: str, threshold: float, meaning: str, causes: tuple[str, ...]) -> AlertDef:
-    def cases(ctx: Ctx):
-        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: (request_series(ctx, 10, v, n), [_aggregated(ctx)]))
+    def cases(d: AlertDef, ctx: Ctx):
+        return threshold_cases(ctx, d, lambda v, n: (request_series(ctx, 10, v, n), [aggregated(ctx)]))
 
     return AlertDef(
         name=name,
@@ -52,8 +44,7 @@ def _error_ratio_def(name: str, severity: str, threshold: float, meaning: str, c
         problem="HttpErrorRatio",
         meaning=meaning,
         causes=causes,
-        applies=_http,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     )
 
 
@@ -67,10 +58,10 @@ def _latency(q: str):
 def _latency_def(name: str, q: str, severity: str, threshold: float, for_: str, meaning: str) -> AlertDef:
     quantile = dict(R.QUANTILES)[q]
 
-    def cases(ctx: Ctx):
+    def cases(d: AlertDef, ctx: Ctx):
         m = _m(ctx)
         labels = S.target(ctx.model, ctx.s, method="GET", **{m.route_label: "/api/monstack-test"})
-        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: (S.quantile_histogram(m.duration, labels, quantile, v, n), [_aggregated(ctx)]))
+        return threshold_cases(ctx, d, lambda v, n: (S.quantile_histogram(m.duration, labels, quantile, v, n), [aggregated(ctx)]))
 
     return AlertDef(
         name=name,
@@ -87,13 +78,8 @@ def _latency_def(name: str, q: str, severity: str, threshold: float, for_: str, 
         meaning=meaning,
         causes=("slow database queries or lock contention", "a slow external API or cache", "CPU saturation, GC pauses or too few workers",
                 "a traffic spike beyond capacity"),
-        applies=_http,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     )
-
-
-def _pool(s) -> bool:
-    return _http(s) and s.metrics.db_pool_size is not None
 
 
 def _pool_use(ctx: Ctx) -> str:
@@ -102,27 +88,27 @@ def _pool_use(ctx: Ctx) -> str:
             f"{sel(m.db_pool_size or '', ctx.mine())})")
 
 
-def _pool_cases(ctx: Ctx):
+def _pool_cases(d: AlertDef, ctx: Ctx):
     m = _m(ctx)
     labels = S.target(ctx.model, ctx.s)
 
     def build(v: float, n: int):
         size = 20
         return ([S.gauge(m.db_pool_size or "", labels, size, n), S.gauge(m.db_pool_available or "", labels, size * (1 - v), n)],
-                [{**_aggregated(ctx), "instance": labels["instance"]}])
+                [instance(ctx)])
 
-    return threshold_cases(ctx, _BY_NAME["DbConnectionPoolSaturated"], build, settle="0s")
+    return threshold_cases(ctx, d, build, settle="0s")
 
 
 def _db_latency(ctx: Ctx) -> str:
     return sel(R.db_query_latency("p99"), ctx.mine())
 
 
-def _db_cases(ctx: Ctx):
+def _db_cases(d: AlertDef, ctx: Ctx):
     m = _m(ctx)
     labels = S.target(ctx.model, ctx.s, operation="select", table="monstack_test")
-    return threshold_cases(ctx, _BY_NAME["DbQueryLatencyP99High"],
-                           lambda v, n: (S.quantile_histogram(m.db_query_duration or "", labels, 0.99, v, n), [_aggregated(ctx)]))
+    return threshold_cases(ctx, d,
+                           lambda v, n: (S.quantile_histogram(m.db_query_duration or "", labels, 0.99, v, n), [aggregated(ctx)]))
 
 
 ALERTS = (
@@ -163,8 +149,8 @@ ALERTS = (
         cases=_pool_cases,
         meaning="The application's database connection pool is nearly exhausted; requests will soon wait for a connection or fail.",
         causes=("slow queries holding connections", "a connection leak (connections not returned)", "more traffic than the pool was sized for"),
-        applies=_pool,
-        requires="metrics.db_pool_size and metrics.db_pool_available are not set",
+        needs=Needs(lambda s: s.scrape is not None and s.metrics.db_pool_size is not None,
+                    "metrics.db_pool_size and metrics.db_pool_available are not set"),
     ),
     AlertDef(
         name="DbQueryLatencyP99High",
@@ -179,9 +165,7 @@ ALERTS = (
         cases=_db_cases,
         meaning="Database queries issued by the application are slow; request latency follows.",
         causes=("a missing index or a changed query plan", "lock contention or long transactions", "database CPU or I/O saturation"),
-        applies=lambda s: _http(s) and s.metrics.db_query_duration is not None,
-        requires="metrics.db_query_duration is not set",
+        needs=Needs(lambda s: s.scrape is not None and s.metrics.db_query_duration is not None, "metrics.db_query_duration is not set"),
     ),
 )
 
-_BY_NAME = {a.name: a for a in ALERTS}

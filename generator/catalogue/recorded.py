@@ -1,6 +1,6 @@
 """Names of the recorded series alerts and dashboards read (level:metric:operations).
 
-generator/render/recording.py defines them; this module only names them, so
+generator/recording.py defines them; this module only names them, so
 the catalogue can use them without importing the model. The names are part of
 monstack's interface to dashboards: change them only with both.
 """

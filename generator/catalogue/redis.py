@@ -2,16 +2,8 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, points, threshold_cases
+from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Case, Ctx, down_cases, instance, threshold_cases
 from generator.promql import sel
-
-
-def _scraped(s) -> bool:
-    return s.scrape is not None
-
-
-def _instance(ctx: Ctx) -> dict[str, str]:
-    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env, "instance": S.target(ctx.model, ctx.s)["instance"]}
 
 
 def _sum(ctx: Ctx, inner: str) -> str:
@@ -22,14 +14,8 @@ def _redis_up(ctx: Ctx) -> str:
     return sel("redis_up", ctx.mine())
 
 
-def _down_cases(ctx: Ctx) -> list[Case]:
-    at = eval_time("0s", ctx.setting.for_)
-    n = points(at)
-    labels = S.target(ctx.model, ctx.s)
-    return [
-        Case("RedisDown fires when the exporter cannot reach Redis", (S.gauge("redis_up", labels, 0, n),), (Expected(labels, 0),), at),
-        Case("RedisDown stays silent while Redis answers", (S.gauge("redis_up", labels, 1, n),), (), at),
-    ]
+def _down_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
+    return down_cases(d, ctx, "redis_up", S.target(ctx.model, ctx.s), "when the exporter cannot reach Redis", "while Redis answers")
 
 
 def _memory(ctx: Ctx) -> str:
@@ -38,14 +24,14 @@ def _memory(ctx: Ctx) -> str:
     return f"{used} / {limit}"
 
 
-def _memory_cases(ctx: Ctx):
+def _memory_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s)
 
     def build(v: float, n: int):
         limit = 1024**3
-        return [S.gauge("redis_memory_max_bytes", labels, limit, n), S.gauge("redis_memory_used_bytes", labels, round(v * limit), n)], [_instance(ctx)]
+        return [S.gauge("redis_memory_max_bytes", labels, limit, n), S.gauge("redis_memory_used_bytes", labels, round(v * limit), n)], [instance(ctx)]
 
-    return threshold_cases(ctx, _BY_NAME["RedisMemoryHigh"], build, settle="0s")
+    return threshold_cases(ctx, d, build, settle="0s")
 
 
 def _hit_ratio(ctx: Ctx) -> str:
@@ -54,11 +40,11 @@ def _hit_ratio(ctx: Ctx) -> str:
     return f"{hits} / ({hits} + {misses})"
 
 
-def _hit_cases(ctx: Ctx):
+def _hit_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s)
-    return threshold_cases(ctx, _BY_NAME["RedisCacheHitRatioLow"], lambda v, n: (
+    return threshold_cases(ctx, d, lambda v, n: (
         [S.counter("redis_keyspace_hits_total", labels, 100 * v, n), S.counter("redis_keyspace_misses_total", labels, 100 * (1 - v), n)],
-        [_instance(ctx)]))
+        [instance(ctx)]))
 
 
 def _increase(metric: str):
@@ -68,11 +54,11 @@ def _increase(metric: str):
     return expr
 
 
-def _increase_cases(name: str, metric: str):
-    def cases(ctx: Ctx):
+def _increase_cases(metric: str):
+    def cases(d: AlertDef, ctx: Ctx):
         labels = S.target(ctx.model, ctx.s)
         # increase over 5m of a counter growing per_second * 60 a minute: per_second * 300
-        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: ([S.counter(metric, labels, v / 300, n)], [_instance(ctx)]))
+        return threshold_cases(ctx, d, lambda v, n: ([S.counter(metric, labels, v / 300, n)], [instance(ctx)]))
 
     return cases
 
@@ -93,8 +79,7 @@ ALERTS = (
         cases=_down_cases,
         meaning="The exporter runs but cannot reach Redis: caches, sessions and queues built on it fail.",
         causes=("Redis crashed or restarts (check for OOM kills)", "maxclients reached", "a password or network change"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="RedisMemoryHigh",
@@ -109,8 +94,7 @@ ALERTS = (
         cases=_memory_cases,
         meaning="Redis is near maxmemory: depending on its policy it evicts keys (cache misses) or refuses writes (errors).",
         causes=("keys without a TTL piling up", "a larger working set than planned", "a queue backlog stored in Redis"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="RedisCacheHitRatioLow",
@@ -126,8 +110,7 @@ ALERTS = (
         cases=_hit_cases,
         meaning="Most lookups miss the cache: the backing store takes the load and latency rises.",
         causes=("evictions under memory pressure", "TTLs too short or keys changed by a deploy", "a cold cache after a restart or flush"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="RedisEvictions",
@@ -139,11 +122,10 @@ ALERTS = (
         summary="{service}: Redis {{ $labels.instance }} evicted {{ $value | humanize }} keys in 5 minutes",
         description="Redis {{ $labels.instance }} of {service} evicted {{ $value | humanize }} keys over 5 minutes because it reached maxmemory (alert above {threshold} for {for}).",
         query=_increase("redis_evicted_keys_total"),
-        cases=_increase_cases("RedisEvictions", "redis_evicted_keys_total"),
+        cases=_increase_cases("redis_evicted_keys_total"),
         meaning="Redis drops keys to stay under maxmemory: cached data (or worse, queue or session data) disappears.",
         causes=("maxmemory too small for the working set", "keys without TTL", "a burst of large values"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="RedisRejectedConnections",
@@ -155,12 +137,10 @@ ALERTS = (
         summary="{service}: Redis {{ $labels.instance }} rejected {{ $value | humanize }} connections in 5 minutes",
         description="Redis {{ $labels.instance }} of {service} refused {{ $value | humanize }} client connections over 5 minutes (maxclients reached).",
         query=_increase("redis_rejected_connections_total"),
-        cases=_increase_cases("RedisRejectedConnections", "redis_rejected_connections_total"),
+        cases=_increase_cases("redis_rejected_connections_total"),
         meaning="Redis refuses new clients because maxclients is reached; the applications behind them fail.",
         causes=("a connection leak in a client", "more application instances than planned", "maxclients or the file-descriptor limit too low"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
 )
 
-_BY_NAME = {a.name: a for a in ALERTS}

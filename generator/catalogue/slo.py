@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from generator.alerttext import go_float
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
-from generator.catalogue.core import AlertDef, Case, Ctx, Expected, eval_time, num, points, show, threshold_cases
+from generator.catalogue.core import AlertDef, Case, Ctx, Expected, Needs, aggregated, eval_time, num, points, show, threshold_cases
 from generator.catalogue.http import request_series
 from generator.catalogue.worker import job_series
 from generator.durations import Duration, parse_duration
@@ -51,16 +51,13 @@ def factor(window: Duration, w: BurnWindow) -> float:
     return round(w.budget_share * window.ms / parse_duration(w.long).ms, 4)
 
 
-def _http_or_worker(s) -> bool:
+def _slo(s) -> bool:
     return s.scrape is not None and s.kind in ("http", "worker") and s.slo is not None
 
 
-def _availability(s) -> bool:
-    return _http_or_worker(s) and s.slo.availability is not None
-
-
-def _latency(s) -> bool:
-    return _http_or_worker(s) and s.slo.latency_threshold is not None
+AVAILABILITY_SLO = Needs(lambda s: _slo(s) and s.slo.availability is not None,
+                         "the service has no availability SLO (or no scrape targets)")
+LATENCY_SLO = Needs(lambda s: _slo(s) and s.slo.latency_threshold is not None, "the service has no latency SLO (or no scrape targets)")
 
 
 def le_spellings(seconds: float) -> list[str]:
@@ -80,10 +77,6 @@ def le_regex(seconds: float) -> str:
     return "|".join(s.replace(".", "\\.").replace("+", "\\+") for s in le_spellings(seconds))
 
 
-def _aggregated(ctx: Ctx) -> dict[str, str]:
-    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env}
-
-
 def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
     """kind: "errors" (availability SLO) or "latency" (latency SLO)."""
     record = (lambda k, w: R.sli_errors(k, w)) if kind == "errors" else (lambda k, w: R.sli_slow(k, w))
@@ -100,13 +93,13 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
     def query(ctx: Ctx) -> str:
         return f"{sel(record(ctx.s.kind, w.long), ctx.mine())} / {num(budget(ctx.s))}"
 
-    def cases(ctx: Ctx) -> list[Case]:
+    def cases(d: AlertDef, ctx: Ctx) -> list[Case]:
         b = budget(ctx.s)
 
         def build(burn: float, n: int):
-            return _sli_series(ctx, kind, burn * b, n), [_aggregated(ctx)]
+            return _sli_series(ctx, kind, burn * b, n), [aggregated(ctx)]
 
-        return threshold_cases(ctx, _BY_NAME[name], build, settle="5m", shown=lambda burn: burn * b)
+        return threshold_cases(ctx, d, build, settle="5m", shown=lambda burn: burn * b)
 
     def placeholders(ctx: Ctx) -> dict[str, str]:
         b = budget(ctx.s)
@@ -138,9 +131,7 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
         causes=("a bad deploy (compare with deploy times)", "a failing dependency", "capacity: traffic above what the service handles")
         if kind == "errors" else ("slow dependencies (database, cache, external APIs)", "CPU saturation or too few instances",
                                   "a new slow code path or a changed query plan"),
-        applies=_availability if kind == "errors" else _latency,
-        requires=("the service has no availability SLO" if kind == "errors" else "the service has no latency SLO")
-        + " (or no scrape targets)",
+        needs=AVAILABILITY_SLO if kind == "errors" else LATENCY_SLO,
         placeholders=placeholders,
     )
 
@@ -164,7 +155,7 @@ def _bucket_missing(ctx: Ctx) -> str:
     return f"{count} unless on (service, team, env) {bucket}"
 
 
-def _bucket_missing_cases(ctx: Ctx) -> list[Case]:
+def _bucket_missing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     s = ctx.s
     at = eval_time("5m", ctx.setting.for_)
     n = points(at)
@@ -173,7 +164,7 @@ def _bucket_missing_cases(ctx: Ctx) -> list[Case]:
     other = threshold * 1.5
     return [
         Case("SloLatencyBucketMissing fires when no bucket bound equals the SLO threshold",
-             tuple(S.histogram(s.metrics.duration, base, 10, [(other, 1.0)], n, mean=other / 2)), (Expected(_aggregated(ctx), 10),), at),
+             tuple(S.histogram(s.metrics.duration, base, 10, [(other, 1.0)], n, mean=other / 2)), (Expected(aggregated(ctx), 10),), at),
         Case("SloLatencyBucketMissing stays silent when the threshold is a bucket bound",
              tuple(S.histogram(s.metrics.duration, base, 10, [(threshold, 1.0)], n, mean=threshold / 2)), (), at),
     ]
@@ -194,10 +185,8 @@ BUCKET_MISSING = AlertDef(
     cases=_bucket_missing_cases,
     meaning="The latency SLI counts requests faster than the threshold from the histogram bucket at exactly that bound; without it the SLO is blind.",
     causes=("slo.latency.threshold is not one of the histogram's bucket bounds", "the application changed its buckets"),
-    applies=_latency,
-    requires="the service has no latency SLO (or no scrape targets)",
+    needs=LATENCY_SLO,
     placeholders=lambda c: {"latency": str(c.s.slo.latency_threshold), "duration": c.s.metrics.duration},
 )
 
 ALERTS = tuple(_burn_def(kind, w) for kind in ("errors", "latency") for w in WINDOWS) + (BUCKET_MISSING,)
-_BY_NAME = {a.name: a for a in ALERTS}

@@ -3,14 +3,10 @@ from __future__ import annotations
 
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, num, points, threshold_cases
+from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Case, Ctx, Expected, aggregated, eval_time, num, points, threshold_cases
 from generator.promql import sel
 
 TEST_QUEUE = "default"
-
-
-def _worker(s) -> bool:
-    return s.scrape is not None and s.kind == "worker"
 
 
 def _by(ctx: Ctx) -> str:
@@ -22,11 +18,6 @@ def _by(ctx: Ctx) -> str:
 def _queue_labels(ctx: Ctx) -> dict[str, str]:
     q = ctx.s.metrics.queue_label
     return {q: TEST_QUEUE} if q else {}
-
-
-def _aggregated(ctx: Ctx, per_queue: bool = False) -> dict[str, str]:
-    out = {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env}
-    return {**out, **_queue_labels(ctx)} if per_queue else out
 
 
 def _depth(ctx: Ctx) -> str:
@@ -46,10 +37,10 @@ def job_series(ctx: Ctx, per_second: float, failure_ratio: float, n: int) -> lis
     return [S.counter(m.jobs, ok, per_second * (1 - failure_ratio), n), S.counter(m.jobs, bad, per_second * failure_ratio, n)]
 
 
-def _depth_cases(ctx: Ctx):
+def _depth_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
-    return threshold_cases(ctx, _BY_NAME["WorkerQueueDepthHigh"], lambda v, n: (
-        [S.gauge(ctx.s.metrics.queue_depth, labels, v, n)], [_aggregated(ctx, per_queue=True)]), settle="0s")
+    return threshold_cases(ctx, d, lambda v, n: (
+        [S.gauge(ctx.s.metrics.queue_depth, labels, v, n)], [aggregated(ctx, **_queue_labels(ctx))]), settle="0s")
 
 
 def _failure_ratio(ctx: Ctx) -> str:
@@ -57,8 +48,8 @@ def _failure_ratio(ctx: Ctx) -> str:
 
 
 def _failure_def(name: str, severity: str, threshold: float, for_: str) -> AlertDef:
-    def cases(ctx: Ctx):
-        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: (job_series(ctx, 10, v, n), [_aggregated(ctx)]))
+    def cases(d: AlertDef, ctx: Ctx):
+        return threshold_cases(ctx, d, lambda v, n: (job_series(ctx, 10, v, n), [aggregated(ctx)]))
 
     return AlertDef(
         name=name,
@@ -75,8 +66,7 @@ def _failure_def(name: str, severity: str, threshold: float, for_: str) -> Alert
         meaning="Jobs fail: work is lost or retried, and whatever waits on it is delayed.",
         causes=("a failing downstream (API, database, SMTP)", "bad input data (invalid payloads)", "a bad deploy of the worker",
                 "timeouts set too short for the current load"),
-        applies=_worker,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     )
 
 
@@ -84,10 +74,10 @@ def _job_latency(ctx: Ctx) -> str:
     return sel(R.job_latency("p95"), ctx.mine())
 
 
-def _job_latency_cases(ctx: Ctx):
+def _job_latency_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
-    return threshold_cases(ctx, _BY_NAME["WorkerJobDurationP95High"], lambda v, n: (
-        S.quantile_histogram(ctx.s.metrics.duration, labels, 0.95, v, n), [_aggregated(ctx)]))
+    return threshold_cases(ctx, d, lambda v, n: (
+        S.quantile_histogram(ctx.s.metrics.duration, labels, 0.95, v, n), [aggregated(ctx)]))
 
 
 def _completed(ctx: Ctx) -> str:
@@ -99,7 +89,7 @@ def _stalled(ctx: Ctx) -> str:
     return (f"({_depth(ctx)} > {num(ctx.threshold)}) unless on ({on}) ({_completed(ctx)} > 0)")
 
 
-def _stalled_cases(ctx: Ctx) -> list[Case]:
+def _stalled_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     at = eval_time("10m", ctx.setting.for_)
     n = points(at)
     m = ctx.s.metrics
@@ -107,7 +97,7 @@ def _stalled_cases(ctx: Ctx) -> list[Case]:
     waiting = ctx.threshold + 5
     flat = job_series(ctx, 0, 0, n)
     moving = job_series(ctx, 1, 0, n)
-    expected = Expected(_aggregated(ctx, per_queue=True), waiting)
+    expected = Expected(aggregated(ctx, **_queue_labels(ctx)), waiting)
     return [
         Case("WorkerStalled fires when jobs wait and none finishes", (S.gauge(m.queue_depth, depth_labels, waiting, n), *flat), (expected,), at),
         Case("WorkerStalled fires when jobs wait and the worker never reported a job",
@@ -132,8 +122,7 @@ ALERTS = (
         cases=_depth_cases,
         meaning="Jobs arrive faster than the worker finishes them; everything behind them is delayed.",
         causes=("too few worker processes for the load", "jobs got slower (a slow dependency)", "a burst of enqueued work (a batch import)"),
-        applies=_worker,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     _failure_def("WorkerJobFailureRatioHigh", "P1",
                  0.05,  # 5% of jobs failing: will hurt soon (work piles up in retries)
@@ -154,8 +143,7 @@ ALERTS = (
         cases=_job_latency_cases,
         meaning="Jobs take longer than usual; throughput drops and queues grow.",
         causes=("a slow dependency the jobs call", "larger inputs than usual", "CPU or memory pressure on the worker"),
-        applies=_worker,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="WorkerStalled",
@@ -172,9 +160,7 @@ ALERTS = (
         meaning="The worker takes no work although jobs are waiting: it is hung, disconnected from the queue, or all its slots are stuck.",
         causes=("a deadlock or a job that never returns", "the worker lost its connection to the queue backend (Redis)",
                 "all worker processes crashed but the metrics endpoint survives", "a paused queue"),
-        applies=_worker,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
 )
 
-_BY_NAME = {a.name: a for a in ALERTS}

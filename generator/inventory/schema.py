@@ -13,8 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from generator import defaults
-from generator.catalogue import host as host_defaults
+from generator import components, defaults
 from generator.durations import parse_duration
 
 SCHEMA_VERSION = 1
@@ -30,6 +29,7 @@ _HOSTPORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-
 _URL = re.compile(r"^(https?)://[^\s/?#]+(/[^\s]*)?$")
 _PROBE_URL = re.compile(r"^(https?|tcp|icmp|dns)://[^\s/?#]+(/[^\s]*)?$")
 _BYTES = re.compile(r"^[0-9]+(\.[0-9]+)?(B|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB)$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$")
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
@@ -79,6 +79,12 @@ def _check_probe_url(value: str) -> str:
         raise ValueError(f"must be a URL with scheme http, https, tcp, icmp or dns, e.g. http://api:3000/health (got {value!r})")
     if re.match(r"^[a-z]+://[^/@\s]+@", value):
         raise ValueError("must not carry credentials (user:password@)")
+    return value
+
+
+def _check_component(value: str) -> str:
+    if value not in components.IMAGES:
+        raise ValueError(f"must be a component of the stack with a pinned image ({', '.join(components.IMAGES)}) (got {value!r})")
     return value
 
 
@@ -193,6 +199,12 @@ class Stack(Strict):
     urls: StackUrls = StackUrls()
     replicas: Replicas = Replicas()
     remote_write: list[RemoteWrite] = Field(default_factory=list)
+    images: dict[Annotated[str, AfterValidator(lambda v: _check_component(v))], Annotated[str, _matches(
+        _IMAGE, "an image reference", "registry.example.com/prom/prometheus:v3.5.0")]] = Field(
+        default_factory=dict, description="compose: per-component image overrides (component: image:tag), e.g. for an internal build.")
+    image_mirror: Annotated[str, _matches(re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"), "a registry host and optional path",
+                                          "mirror.example.com/dockerhub")] | None = Field(
+        None, description="compose: pull every pinned image through this registry mirror (it replaces the registry host).")
     # A lambda: _check_time_zone is defined with the time intervals further down.
     timezone: Annotated[str, AfterValidator(lambda v: _check_time_zone(v))] = Field(
         defaults.TIMEZONE, description="IANA time zone of built-in time intervals (the default P3 business hours), e.g. Europe/Berlin.")
@@ -505,9 +517,9 @@ class HostSettings(Strict):
     """Which filesystems and devices the host alerts watch (node-exporter labels; regexes are fully anchored)."""
 
     mountpoints: str = Field(".*", description="Regex of mountpoints the disk-space alerts watch, e.g. /|/data.")
-    exclude_fstypes: str = Field(host_defaults.EXCLUDE_FSTYPES, description="Regex of filesystem types never alerted on (pseudo and read-only image filesystems).")
-    exclude_disk_devices: str = Field(host_defaults.EXCLUDE_DISK_DEVICES, description="Regex of block devices the disk I/O alert ignores.")
-    exclude_network_devices: str = Field(host_defaults.EXCLUDE_NETWORK_DEVICES, description="Regex of network interfaces the network-error alert ignores.")
+    exclude_fstypes: str = Field(defaults.EXCLUDE_FSTYPES, description="Regex of filesystem types never alerted on (pseudo and read-only image filesystems).")
+    exclude_disk_devices: str = Field(defaults.EXCLUDE_DISK_DEVICES, description="Regex of block devices the disk I/O alert ignores.")
+    exclude_network_devices: str = Field(defaults.EXCLUDE_NETWORK_DEVICES, description="Regex of network interfaces the network-error alert ignores.")
 
 
 class _Service(Strict):

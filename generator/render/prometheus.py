@@ -3,15 +3,14 @@
 One job per service (its own /metrics or its exporter's), one probe job per
 service with health URLs (each URL probed through the blackbox exporter with
 its module), and the stack's own components. Every series gets the labels
-service, team, env and kind (generator/catalogue/series.py, shared with the
-generated rule tests so they test what is really scraped).
+service, team, env and kind (generator/targets.py, shared with the generated
+rule tests so they test what is really scraped).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from generator import names
-from generator.catalogue import series
+from generator import names, targets
 from generator.model import Model, Service
 from generator.topology import Topology
 
@@ -51,7 +50,7 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
 
 def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
     """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them)."""
-    return [{"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": series.self_labels(model)}]}
+    return [{"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": targets.self_labels(model)}]}
             for job, component in SELF_COMPONENTS]
 
 
@@ -80,7 +79,7 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
             if sc.tls.insecure_skip_verify:
                 tls["insecure_skip_verify"] = True
             job["tls_config"] = tls
-        job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": series.scrape_labels(model, s)}]
+        job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": targets.scrape_labels(model, s)}]
         jobs.append(job)
     if s.probes:
         jobs.append(probe_job(model, s, topo))
@@ -99,7 +98,7 @@ def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
         "static_configs": [
             {
                 "targets": [probe_target(p.url, topo)],
-                "labels": {**series.probe_labels(model, s, p.name), "__param_module": p.module},
+                "labels": {**targets.probe_labels(model, s, p.name), "__param_module": p.module},
             }
             for p in s.probes
         ],
@@ -113,7 +112,7 @@ def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
 
 def probe_target(url: str, topo: Topology) -> str:
     """HTTP probes take the URL; tcp/icmp/dns probes take host:port or host."""
-    return series.probe_target(topo.url(url))
+    return targets.probe_target(topo.url(url))
 
 
 def remote_write(rw: Any, topo: Topology) -> dict[str, Any]:

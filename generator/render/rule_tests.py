@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import promql_parser
 
-from generator import alerttext, lint, names
+from generator import alerting, alerttext, lint, names
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
 from generator.catalogue.core import Case, example_value, num
@@ -26,8 +26,7 @@ from generator.catalogue.worker import ok_value as worker_ok_value
 from generator.durations import Duration
 from generator.promql import quote, sel
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
-from generator.render import rules as rules_render
-from generator.render.recording import recording_rules, slo_rules
+from generator.recording import recording_rules, slo_rules
 from generator.topology import Topology
 
 INTERVAL = "1m"  # input interval and evaluation interval of every generated test
@@ -38,32 +37,34 @@ TOLERANCE = 1e-9  # relative: float rounding in rate() and histogram_quantile()
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for s in model.services:
-        files = rules_render.service_files(model, s)
-        alerts = rules_render.service_alerts(model, s)
+        groups = alerting.service_groups(model, s)
+        files = {g.file for g in groups}
+        alerts = alerting.service_alerts(model, s)
         if s.name in files:
-            by_step = alert_tests(model, [a for a in alerts if not rules_render.is_slo(a)], _records(files, [s.name]))
+            by_step = alert_tests(model, [a for a in alerts if not a.slo], _records(groups, [s.name]))
             by_step[1] = recording_tests(model, s, recording_rules(s)) + by_step.get(1, [])
-            out.update(test_files(s.name, [s.name], files, by_step))
+            out.update(test_files(s.name, [s.name], groups, by_step))
         slo = names.slo_group(s.name)
         if slo in files:
             # The burn-rate alerts also read the 5m error ratio of the main file.
             loaded = [f for f in (s.name, slo) if f in files]
-            by_step = alert_tests(model, [a for a in alerts if rules_render.is_slo(a)], _records(files, loaded))
+            by_step = alert_tests(model, [a for a in alerts if a.slo], _records(groups, loaded))
             by_step[1] = recording_tests(model, s, slo_rules(s)) + by_step.get(1, [])
-            out.update(test_files(slo, loaded, files, by_step))
-    meta = alert_tests(model, rules_render.meta_alerts(model), {})
-    out.update(test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], {names.META_RULES_GROUP: [{"name": names.META_RULES_GROUP}]}, meta))
+            out.update(test_files(slo, loaded, groups, by_step))
+    meta = alerting.meta_group(model)
+    out.update(test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], [meta], alert_tests(model, list(meta.alerts), {})))
     return out
 
 
-def _records(files: dict[str, list[dict[str, Any]]], loaded: list[str]) -> dict[str, str]:
-    return {r["record"]: r["expr"] for f in loaded for g in files[f] for r in g["rules"] if "record" in r}
+def _records(groups: Sequence[alerting.RuleGroup], loaded: list[str]) -> dict[str, str]:
+    return {r["record"]: r["expr"] for g in groups if g.file in loaded for r in g.records}
 
 
-def test_files(stem: str, rule_files: list[str], groups: dict[str, list[dict[str, Any]]], by_step: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+def test_files(stem: str, rule_files: list[str], groups: Sequence[alerting.RuleGroup],
+               by_step: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
     """One test file per evaluation step; group_eval_order makes promtool evaluate recording groups first, as written."""
     rel = ["../" + names.rules_file(f).split("/", 1)[1] for f in rule_files]
-    order = [g["name"] for f in rule_files for g in groups[f]]
+    order = [g.name for f in rule_files for g in groups if g.file == f]
     out = {}
     for step, tests in sorted(by_step.items()):
         if not tests:
@@ -114,7 +115,7 @@ class _Group:
         return {"name": "; ".join(self.titles), "interval": f"{self.step}m", "input_series": self.series, "alert_rule_test": self.asserts}
 
 
-def alert_tests(model: Model, alerts: Sequence[rules_render.Alert], records: dict[str, str]) -> dict[int, list[dict[str, Any]]]:
+def alert_tests(model: Model, alerts: Sequence[alerting.Alert], records: dict[str, str]) -> dict[int, list[dict[str, Any]]]:
     """Test groups by evaluation step (minutes), cases of different alerts packed together where they cannot interfere.
 
     Every group costs promtool a fresh storage and an evaluation of every rule
@@ -122,10 +123,10 @@ def alert_tests(model: Model, alerts: Sequence[rules_render.Alert], records: dic
     """
     groups: list[_Group] = []
     for a in alerts:
-        labels = rules_render.labels(model, a)
-        annotations = rules_render.annotations(model, a)
+        labels = alerting.labels(model, a)
+        annotations = alerting.annotations(model, a)
         reads = footprint(a.definition.expression(a.ctx), records)
-        for case in a.definition.cases(a.ctx):
+        for case in a.definition.test_cases(a.ctx):
             test = case_test(a.name, case, labels, annotations, a.ctx.setting.for_)
             touched = reads | {x.metric for x in case.series}
             group = next((g for g in groups if g.step == case.step and g.fits(a.name, touched)), None)
@@ -307,6 +308,6 @@ def _labels_text(labels: dict[str, str]) -> str:
 
 def all_cases(model: Model) -> Iterable[tuple[str, Case]]:
     """(alert name, case) for every generated alert: what the coverage test counts."""
-    for a in rules_render.all_alerts(model):
-        for case in a.definition.cases(a.ctx):
+    for a in alerting.all_alerts(model):
+        for case in a.definition.test_cases(a.ctx):
             yield a.name, case

@@ -15,10 +15,9 @@ from urllib.parse import quote
 
 import jinja2
 
-from generator import names
+from generator import alerting, names
 from generator.catalogue.core import show
 from generator.model import Model
-from generator.render import rules as rules_render
 from generator.topology import Topology
 
 
@@ -46,7 +45,7 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def routed(model: Model, a: rules_render.Alert) -> str:
+def routed(model: Model, a: alerting.Alert) -> str:
     """Where Alertmanager sends this alert (receivers in order), as the routing renderer decides it."""
     if a.name == names.WATCHDOG_ALERT:
         return f"{model.watchdog.receiver} (heartbeat)" if model.watchdog else f"{names.NULL_RECEIVER} (no heartbeat receiver configured)"
@@ -56,7 +55,7 @@ def routed(model: Model, a: rules_render.Alert) -> str:
     return ", ".join(receivers)
 
 
-def row(model: Model, a: rules_render.Alert) -> Row:
+def row(model: Model, a: alerting.Alert) -> Row:
     s = a.ctx.service
     query = a.definition.query(a.ctx)
     threshold = "" if a.ctx.setting.threshold is None else show(a.ctx.setting.threshold, a.definition.unit)
@@ -71,14 +70,14 @@ def row(model: Model, a: rules_render.Alert) -> Row:
         threshold=threshold,
         query=query,
         graph_url=f"{model.stack.prometheus_url}/graph?g0.expr={quote(query, safe='')}&g0.tab=0",
-        dashboard_url=rules_render.dashboard_url(model, s),
+        dashboard_url=alerting.dashboard_url(model, s),
         routed=routed(model, a),
     )
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
-    alerts = rules_render.all_alerts(model)
-    by_name: dict[str, list[rules_render.Alert]] = defaultdict(list)
+    alerts = alerting.all_alerts(model)
+    by_name: dict[str, list[alerting.Alert]] = defaultdict(list)
     for a in alerts:
         by_name[a.name].append(a)
     out: dict[str, Any] = {}

@@ -5,10 +5,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from generator import names, pipeline, testalerts
+from generator import components, names, pipeline, testalerts
 from generator.errors import CheckFailed, UsageError
 from generator.runner import choose_mode, compose as compose_runner, running_stack
-from generator.runner.native import NativeStack, missing_receiver_secrets, read_state
+from generator.runner.native import NativeStack, missing_receiver_secrets
+from generator.runner.state import read_state
 
 Echo = Callable[[str], None]
 
@@ -112,7 +113,7 @@ def test_alerts(state_dir: Path, service: str | None, fault: bool, timeout: floa
         offset = state.get("port_offset", 0)
 
         def exporter_url(name: str) -> str:
-            return f"http://127.0.0.1:{names.COMPONENTS[name][1] + offset}"
+            return f"http://127.0.0.1:{components.get(name).native_port + offset}"
 
         res = testalerts.run_fault(model, urls, exporter_url, service, timeout, say)
         echo(testalerts.fault_text(res))

@@ -8,9 +8,9 @@ from generator.catalogue import recorded as R
 from generator.model import HttpMetrics, Model, WorkerMetrics
 from generator.render.dashboards import builder as b
 from generator.render.dashboards import panels as p
-from generator.render.dashboards import slo
+from generator.render.dashboards import sli
 
-NAME = "overview"
+NAME = names.DASHBOARD_OVERVIEW
 
 
 def uid() -> str:
@@ -29,17 +29,15 @@ def variables() -> list[dict[str, Any]]:
 
 
 def links(model: Model) -> list[dict[str, Any]]:
-    from generator.render.dashboards import business, infrastructure, stack
-
     out = [b.tag_dropdown("Services", ["monstack", "service"])]
     out += [b.tag_dropdown(f"Team {team}", ["monstack", f"team:{team}"]) for team in sorted(model.teams)]
-    if slo.slis(model):
-        out.append(b.dashboard_link("SLOs", slo.uid()))
-    if infrastructure.hosts(model):
-        out.append(b.dashboard_link("Infrastructure", infrastructure.uid()))
-    if business.services(model):
-        out.append(b.dashboard_link("Business", business.uid()))
-    out.append(b.dashboard_link("monstack itself", stack.uid()))
+    if sli.slis(model):
+        out.append(b.dashboard_link("SLOs", names.dashboard_uid(names.DASHBOARD_SLO)))
+    if p.hosts(model):
+        out.append(b.dashboard_link("Infrastructure", names.dashboard_uid(names.DASHBOARD_INFRASTRUCTURE)))
+    if p.business_services(model):
+        out.append(b.dashboard_link("Business", names.dashboard_uid(names.DASHBOARD_BUSINESS)))
+    out.append(b.dashboard_link("monstack itself", names.dashboard_uid(names.DASHBOARD_STACK)))
     if model.stack.runbooks_url:
         out.append(b.url_link("Runbooks", model.stack.runbooks_url))
     return out
@@ -57,7 +55,7 @@ def render(model: Model) -> dict[str, Any]:
 
     legend = f"{{{{{names.SERVICE}}}}}"
     http = [s for s in model.services if s.kind == "http" and s.scrape and isinstance(s.metrics, HttpMetrics)]
-    items = slo.slis(model)
+    items = sli.slis(model)
     if http:
         traffic = [p.http_rate(scope, legend), p.http_error_ratio(scope, legend), p.http_latency_p95(scope, legend)]
         sections.append(b.Section("HTTP services", traffic))
@@ -96,7 +94,7 @@ def render(model: Model) -> dict[str, Any]:
                 "Latency against SLO", "Each service's SLO percentile divided by its latency objective: above 100% the "
                 "objective is being missed right now.", queries, unit="percentunit", w=12,
                 steps=b.bad_above(0.8, 1), threshold_line=True))
-        objectives.append(slo.budget_left_panel(items, w=12 if latency else 24, h=8, scope_vars=vars_))
+        objectives.append(sli.budget_left_panel(items, w=12 if latency else 24, h=8, scope_vars=vars_))
         sections.append(b.Section("Objectives", objectives))
 
     directory = p.directory_markdown(model, list(model.services))

@@ -1,6 +1,6 @@
 """Panels shared by several dashboards: service status, RED, saturation, kinds, probes, custom rules.
 
-Queries read the recorded series of generator/render/recording.py (named in
+Queries read the recorded series of generator/recording.py (named in
 generator/catalogue/recorded.py) where they exist, and the exporters' own metrics otherwise.
 Threshold lines come from the service's alerts, overrides applied, coloured by severity,
 so a panel shows where its alert fires. A Scope adds the dashboard's label matchers: fixed
@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from generator import catalogue, names
+from generator import alerting, catalogue, defaults, names
 from generator.catalogue import custom
-from generator.catalogue import host as host_alerts
+
 from generator.catalogue import recorded as R
 from generator.catalogue.core import BY_TEXT
 from generator.model import CustomRule, HttpMetrics, Model, Service, WorkerMetrics
 from generator.promql import quote, sel
-from generator.render import rules as rules_render
 from generator.render.dashboards import builder as b
 
 RATE = "$__rate_interval"
@@ -129,7 +128,7 @@ def lines_note(found: Sequence[Mark], unit: str = "", scale_note: str = "") -> s
 
 
 def runbook(model: Model, s: Service | None, alert: str) -> str:
-    return rules_render.runbook_url(model, s, alert)
+    return alerting.runbook_url(model, s, alert)
 
 
 def runbook_links(model: Model, s: Service, *alerts: str) -> list[dict]:
@@ -412,9 +411,9 @@ def redis_panels(model: Model, s: Service, scope: Scope) -> list[b.Panel]:
 
 def host_panels(scope: Scope, s: Service | None = None, model: Model | None = None) -> list[b.Panel]:
     """CPU, memory, disk and network per host; the same file systems and devices the host alerts watch."""
-    fs = {"fstype": host_alerts.EXCLUDE_FSTYPES}
-    nics = {"device": host_alerts.EXCLUDE_NETWORK_DEVICES}
-    disks = {"device": host_alerts.EXCLUDE_DISK_DEVICES}
+    fs = {"fstype": defaults.EXCLUDE_FSTYPES}
+    nics = {"device": defaults.EXCLUDE_NETWORK_DEVICES}
+    disks = {"device": defaults.EXCLUDE_DISK_DEVICES}
     cpu_idle = scope.raw("node_cpu_seconds_total", eq={"mode": "idle"})
     mem_avail, mem_total = scope.raw("node_memory_MemAvailable_bytes"), scope.raw("node_memory_MemTotal_bytes")
     cpu, memory = marks(s, "HostCpuHigh"), marks(s, "HostMemoryHigh")
@@ -552,7 +551,7 @@ def directory_markdown(model: Model, services: list[Service]) -> str:
     """A table of services: kind, team, objectives, dashboard and runbook links (rendered by Grafana)."""
     rows = ["| Service | Kind | Team | Objectives | Runbooks |", "|---|---|---|---|---|"]
     for s in services:
-        uid = names.dashboard_uid("service", s.name)
+        uid = names.service_dashboard_uid(s.name)
         objectives = []
         if s.slo and s.slo.availability is not None:
             objectives.append(f"{fmt(s.slo.availability)}% available")
@@ -583,3 +582,14 @@ def alerts_markdown(model: Model, s: Service) -> str:
         rows.append(f"\nDisabled in the inventory: {', '.join(s.disabled_alerts)}.")
     return "\n".join(rows) + "\n"
 
+
+# --- which stack-wide dashboards an inventory has --------------------------------------------------
+
+def hosts(model: Model) -> list[Service]:
+    """Services the infrastructure dashboard shows."""
+    return [s for s in model.services if s.kind == "host" and s.scrape]
+
+
+def business_services(model: Model) -> list[Service]:
+    """Services the business dashboard shows: those with custom rules."""
+    return [s for s in model.services if s.rules]

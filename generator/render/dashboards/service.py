@@ -7,11 +7,11 @@ from generator import names
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
 from generator.render.dashboards import builder as b
 from generator.render.dashboards import panels as p
-from generator.render.dashboards import slo
+from generator.render.dashboards import sli
 
 
 def uid(s: Service) -> str:
-    return names.dashboard_uid("service", s.name)
+    return names.service_dashboard_uid(s.name)
 
 
 def file(s: Service) -> str:
@@ -28,16 +28,14 @@ def variables(s: Service) -> list[dict[str, Any]]:
 
 
 def links(model: Model, s: Service) -> list[dict[str, Any]]:
-    from generator.render.dashboards import business, infrastructure, overview
-
-    out = [b.dashboard_link("Overview", overview.uid(), include_vars=False),
+    out = [b.dashboard_link("Overview", names.dashboard_uid(names.DASHBOARD_OVERVIEW), include_vars=False),
            b.tag_dropdown(f"Team {s.team}", ["monstack", f"team:{s.team}"])]
-    if any(i.service.name == s.name for i in slo.slis(model)):
-        out.append(b.dashboard_link("SLO", slo.uid()))
+    if any(i.service.name == s.name for i in sli.slis(model)):
+        out.append(b.dashboard_link("SLO", names.dashboard_uid(names.DASHBOARD_SLO)))
     if s.kind == "host":
-        out.append(b.dashboard_link("Infrastructure", infrastructure.uid()))
+        out.append(b.dashboard_link("Infrastructure", names.dashboard_uid(names.DASHBOARD_INFRASTRUCTURE)))
     if s.rules and any(r.name for r in s.rules):
-        out.append(b.dashboard_link("Business", business.uid()))
+        out.append(b.dashboard_link("Business", names.dashboard_uid(names.DASHBOARD_BUSINESS)))
     book = s.runbook_base or model.stack.runbooks_url
     if book:
         out.append(b.url_link("Runbooks", book, tooltip=f"Runbooks for {s.name}'s alerts"))
@@ -61,7 +59,7 @@ def render_one(model: Model, s: Service) -> dict[str, Any]:
     env = {names.ENV: "$env"}
     raw = p.Scope({names.SERVICE: s.name}, env, instance=True)
     sections = [b.Section("Status", _status(model, s, raw))]
-    items = [i for i in slo.slis(model) if i.service.name == s.name]
+    items = [i for i in sli.slis(model) if i.service.name == s.name]
 
     if s.kind == "http" and s.scrape and isinstance(s.metrics, HttpMetrics):
         sections.append(b.Section("Requests: rate, errors, duration", p.http_red(model, s, s.metrics, raw)))
@@ -69,7 +67,7 @@ def render_one(model: Model, s: Service) -> dict[str, Any]:
     if s.kind == "worker" and s.scrape and isinstance(s.metrics, WorkerMetrics):
         sections.append(b.Section("Jobs and queues", p.worker_panels(model, s, s.metrics, raw)))
     if items:
-        sections.append(b.Section("Objectives", [slo.budget_left_panel(items, w=24, h=4, scope_vars=env)]))
+        sections.append(b.Section("Objectives", [sli.budget_left_panel(items, w=24, h=4, scope_vars=env)]))
     if s.kind in ("http", "worker") and s.scrape:
         sections.append(b.Section("Saturation", p.process_saturation(model, s, raw)))
     if s.kind == "postgres" and s.scrape:

@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from generator import names
-from generator.model import Model, parse_bytes
+from generator.model import Model
+from generator.units import parse_bytes
 from generator.render.dashboards import builder as b
 from generator.render.dashboards import panels as p
 
-NAME = "stack"
+NAME = names.DASHBOARD_STACK
 
 
 def uid() -> str:
@@ -16,8 +17,6 @@ def uid() -> str:
 
 
 def render(model: Model) -> dict[str, Any]:
-    from generator.render.dashboards import overview
-
     self_ = p.Scope({names.MONSTACK_JOB_LABEL: "self"}, {names.ENV: "$env"}, instance=True)
     prom = self_.with_eq(job=names.SELF_PROMETHEUS_JOB)
     am = self_.with_eq(job=names.SELF_ALERTMANAGER_JOB)
@@ -105,7 +104,7 @@ def render(model: Model) -> dict[str, Any]:
     ]
     sections = [b.Section("Components", status), b.Section("Rule evaluation", rules), b.Section("Alerts and notifications", notifications),
                 b.Section("Scrapes", scrapes), b.Section("Series and storage", storage)]
-    links = [b.dashboard_link("Overview", overview.uid())]
+    links = [b.dashboard_link("Overview", names.dashboard_uid(names.DASHBOARD_OVERVIEW))]
     if model.stack.runbooks_url:
         links.append(b.url_link("Runbooks", model.stack.runbooks_url))
     return b.dashboard(uid(), f"{model.stack.name} / monstack itself", source=model.source, tags=[NAME],
