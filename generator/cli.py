@@ -9,7 +9,8 @@ from typing import Optional
 
 import typer
 
-from generator import errors, explain as explain_mod, pipeline, writer
+from generator import errors, pipeline, writer
+from generator import explain as explain_mod
 from generator.inventory.schema import Inventory
 
 app = typer.Typer(

@@ -47,7 +47,7 @@ def parse_duration(text: str) -> Duration:
     if not m or not text:
         raise ValueError(f"must be a duration like 30s, 5m, 1h30m or 15d (got {text!r})")
     ms = 0
-    for value, (_, secs) in zip(m.groups(), _UNITS):
+    for value, (_, secs) in zip(m.groups(), _UNITS, strict=True):
         if value:
             ms += int(value) * int(secs * 1000)
     return Duration(ms)

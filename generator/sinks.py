@@ -211,7 +211,7 @@ class _SinkRequestHandler(BaseHTTPRequestHandler):
     server_version = "monstack-sink/1.0"
     timeout = 60
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
@@ -283,7 +283,7 @@ class _SinkRequestHandler(BaseHTTPRequestHandler):
             return self._json(400, {"error": str(exc)})
         if parts.path in ("/captured/reset", "/captured/reset/"):
             return self._json(200, {"cleared": self.server.sink.clear_all()})
-        for kind, pattern in _ROUTES:
+        for kind, pattern in _ROUTES:  # noqa: B007 (the matching route's kind is used after the loop)
             m = pattern.match(parts.path)
             if m:
                 break
@@ -580,7 +580,7 @@ class _JsonlWriter:
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._fh = open(path, "a", encoding="utf-8")
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the sink's lifetime, closed in close())
 
     def __call__(self, capture: Capture) -> None:
         line = json.dumps(capture, sort_keys=True, default=str)

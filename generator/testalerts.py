@@ -23,9 +23,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from generator import names
+from generator.components import SAMPLE_EXPORTERS, hostport
 from generator.errors import CheckFailed, UsageError
 from generator.model import EmailReceiver, Model, PagerDutyReceiver, Service, SlackReceiver, TimeInterval
-from generator.components import SAMPLE_EXPORTERS, hostport
 
 Say = Callable[[str], None]
 SYNTHETIC_SERVICE = "monstack"  # service and team of synthetic alerts without --service: the policy's own routes
@@ -66,12 +66,10 @@ def interval_matches(t: TimeInterval, when: dt.datetime) -> bool:
         if not _in(local.day, spans):
             return False
     if t.months:
-        month = lambda m: int(m) if m.isdigit() else MONTHS.index(m) + 1  # noqa: E731
+        month = lambda m: int(m) if m.isdigit() else MONTHS.index(m) + 1
         if not _in(local.month, _ranges(t.months, month)):
             return False
-    if t.years and not _in(local.year, _ranges(t.years, int)):
-        return False
-    return True
+    return not (t.years and not _in(local.year, _ranges(t.years, int)))
 
 
 def active(model: Model, interval: str, when: dt.datetime) -> bool:
@@ -277,7 +275,7 @@ def run(model: Model, urls: Mapping[str, str | None], service: str | None = None
     longest = max(model.levels[lv].group_wait.seconds for lv in names.LEVELS) + MARGIN
     ends = t_post + dt.timedelta(seconds=(timeout or longest) + 120)
     alerts = [synthetic_alert(model, service, lv, t_post, ends) for lv in names.LEVELS]
-    outcomes = [Outcome(lv, a["labels"], held=held_reason(model, lv, team, t_post)) for lv, a in zip(names.LEVELS, alerts)]
+    outcomes = [Outcome(lv, a["labels"], held=held_reason(model, lv, team, t_post)) for lv, a in zip(names.LEVELS, alerts, strict=True)]
     before = notification_counts(am)
     post_alerts(am, alerts)
     start = time.monotonic()

@@ -83,6 +83,7 @@ def amtool_check(tmp_path: Path, files: dict[str, bytes]) -> subprocess.Complete
 # --- amtool accepts what every inventory renders ----------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("inv", ALL_INVENTORIES, ids=lambda p: str(p.relative_to(ROOT)))
 @pytest.mark.parametrize("topology", ["compose", "native"])
 def test_amtool_accepts_the_config_of_every_inventory(inv: Path, topology: str, tmp_path: Path) -> None:
@@ -213,6 +214,7 @@ def test_a_receiver_listed_twice_is_an_inventory_error(tmp_path: Path) -> None:
     ('days_of_month: ["1:-1"]', True), ('days_of_month: ["-7:-1"]', True), ('days_of_month: ["-1:1"]', False),
     ('days_of_month: ["25:3"]', False), ('years: ["2027:2026"]', False),
 ])
+@pytest.mark.integration
 def test_the_schema_accepts_exactly_the_time_ranges_amtool_accepts(spec: str, ok: bool, tmp_path: Path) -> None:
     text = BASE.replace("P3: {receivers: [tickets]}", "P3: {receivers: [tickets], active_time_intervals: [window]}")
     text += f"time_intervals:\n  window: [{{{spec}}}]\n"
@@ -286,11 +288,13 @@ def _data(severity: str | None, status: str = "firing", **annotations: str) -> d
             "commonAnnotations": annotations, "externalURL": "http://am.example.com:9093"}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("severity, expected", [*am.PAGERDUTY_SEVERITY.items(), (None, "info"), ("P9", "info")])
 def test_pagerduty_severity_follows_the_mapping(severity: str | None, expected: str, tmp_path: Path) -> None:
     assert _render_template(tmp_path, "monstack.pagerduty.severity", _data(severity)) == expected
 
 
+@pytest.mark.integration
 def test_messages_carry_severity_service_summary_value_and_links(tmp_path: Path) -> None:
     ann = {"summary": "checkout-api: 2% of requests fail", "description": "More than 1% fail.", "value": "0.02",
            "runbook_url": "https://runbooks.example.com/httperrorratiohigh", "dashboard_url": "https://grafana.example.com/d/x"}
@@ -308,6 +312,7 @@ def test_messages_carry_severity_service_summary_value_and_links(tmp_path: Path)
     assert "resolved: 2026-01-05 10:05:00 UTC" in _render_template(tmp_path, "monstack.email.text", resolved)
 
 
+@pytest.mark.integration
 def test_links_fall_back_to_alertmanager_when_an_alert_has_none(tmp_path: Path) -> None:
     data = _data("P0", runbook_url="docs/runbooks/x.md")  # a repository path, not a URL
     assert _render_template(tmp_path, "monstack.runbook.href", data) == "http://am.example.com:9093/#/alerts?receiver=slack-alerts"

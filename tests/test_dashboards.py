@@ -59,6 +59,7 @@ def test_every_query_parses(inventory):
     assert failures == []
 
 
+@pytest.mark.integration
 def test_every_query_parses_with_promtool(tmp_path):
     """Prometheus's own parser (promtool check rules) accepts every panel query of every inventory."""
     exprs = [expr for inv in INVENTORIES for _, _, expr in all_queries(inv)]
@@ -88,6 +89,7 @@ for inv in sys.argv[1:]:
 """
 
 
+@pytest.mark.integration
 def test_rendering_is_byte_identical_across_runs():
     """Fresh interpreters with different hash seeds write the same Grafana bytes, for every inventory."""
     runs = []

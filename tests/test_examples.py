@@ -21,6 +21,7 @@ def test_committed_example_output_matches_its_inventory(example: Path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration
 @needs_promtool
 @pytest.mark.parametrize("ident", IDS)
 def test_promtool_and_amtool_accept_everything_and_every_generated_test_passes(ident: str, rendered):

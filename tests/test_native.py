@@ -31,6 +31,7 @@ ROOT_COMPONENTS = ["prometheus", "alertmanager", "blackbox-exporter", "node-expo
 # --- process helpers, on real processes -------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_process_group_is_stopped_with_its_children() -> None:
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"monstack-test-{os.getpid()}.log"
     started, proc = process.spawn("two-sleeps", ["/bin/sh", "-c", "sleep 60 & sleep 60; wait"], log, Path("/"))
@@ -46,6 +47,7 @@ def test_a_process_group_is_stopped_with_its_children() -> None:
         log.unlink(missing_ok=True)
 
 
+@pytest.mark.integration
 def test_a_recycled_or_foreign_pid_is_never_signalled(tmp_path: Path) -> None:
     """down() only stops a pid whose start time and command are the ones recorded."""
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
@@ -66,6 +68,7 @@ def test_a_recycled_or_foreign_pid_is_never_signalled(tmp_path: Path) -> None:
         sleeper.wait()
 
 
+@pytest.mark.integration
 def test_a_taken_port_is_named_with_the_process_holding_it(tmp_path: Path) -> None:
     stack = NativeStack(E2E_INVENTORY, tmp_path, sinks=True, port_offset=2500)
     port = stack.port("prometheus")

@@ -102,6 +102,7 @@ def test_the_stack_scrapes_itself(model):
     assert _jobs(prometheus.config(model, native("/tmp")))[names.probe_job("api")]["relabel_configs"][2]["replacement"] == "127.0.0.1:19115"
 
 
+@pytest.mark.integration
 @needs_promtool
 def test_promtool_accepts_the_config(model, tmp_path: Path):
     """Syntax only: the secret files the config names exist on the Prometheus host, not here."""

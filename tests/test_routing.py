@@ -32,6 +32,7 @@ def amtool_receivers(root: Path, **labels: str) -> list[str]:
     return proc.stdout.strip().split(",")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("inv", ALL_INVENTORIES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_generated_routing_tests_pass(inv: Path, tmp_path: Path) -> None:
     root = staged(inv, tmp_path)
@@ -69,6 +70,7 @@ def _tamper(root: Path, change) -> None:
     path.write_text(yaml.safe_dump(cfg))
 
 
+@pytest.mark.integration
 def test_a_tree_with_receivers_out_of_order_fails_the_routing_tests(tmp_path: Path) -> None:
     root = staged(ROOT / "services.yaml", tmp_path)
 
@@ -84,6 +86,7 @@ def test_a_tree_with_receivers_out_of_order_fails_the_routing_tests(tmp_path: Pa
                                                   "P0 of a team the inventory does not list"}  # payments has its own sub-tree
 
 
+@pytest.mark.integration
 def test_a_tree_missing_a_team_override_fails_the_routing_tests(tmp_path: Path) -> None:
     root = staged(ROOT / "services.yaml", tmp_path)
     _tamper(root, lambda route: route.__setitem__("routes", [r for r in route["routes"] if r.get("matchers") != ['team="payments"']]))
@@ -92,6 +95,7 @@ def test_a_tree_missing_a_team_override_fails_the_routing_tests(tmp_path: Path) 
     assert _failed_cases(root, result.output) == {"P1 of team payments", "P2 of team payments"}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("inv", ALL_INVENTORIES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_explain_routing_table_agrees_with_amtool(inv: Path, tmp_path: Path) -> None:
     model = pipeline.load_model(inv)
@@ -117,6 +121,7 @@ def test_monstack_explain_prints_the_routing_table() -> None:
     assert "inhibition" in proc.stdout
 
 
+@pytest.mark.integration
 def test_monstack_validate_runs_the_routing_tests() -> None:
     inv = INVENTORIES / "good" / "minimal.yaml"  # small: validate also runs every promtool rule test
     proc = monstack("validate", "--inventory", str(inv))

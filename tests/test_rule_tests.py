@@ -116,6 +116,7 @@ MUTATIONS = [
 ]
 
 
+@pytest.mark.integration
 @needs_promtool
 @pytest.mark.parametrize("rule_file, old, new, culprit", MUTATIONS, ids=[m[3] for m in MUTATIONS])
 def test_a_wrong_rule_fails_its_generated_tests(rule_file: str, old: str, new: str, culprit: str, rendered, tmp_path: Path):

@@ -3,7 +3,21 @@ from __future__ import annotations
 
 from generator import names
 from generator.catalogue import series as S
-from generator.catalogue.core import PROBED, SCRAPED, AlertDef, Case, Ctx, Expected, Needs, beyond, down_cases, eval_time, num, points, threshold_cases
+from generator.catalogue.core import (
+    PROBED,
+    SCRAPED,
+    AlertDef,
+    Case,
+    Ctx,
+    Expected,
+    Needs,
+    beyond,
+    down_cases,
+    eval_time,
+    num,
+    points,
+    threshold_cases,
+)
 from generator.promql import sel
 
 SCRAPED_KINDS = ("http", "worker", "postgres", "redis", "host", "custom")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from generator import names
-from generator.durations import Duration, parse_duration
 from generator.catalogue import series as S
 from generator.catalogue.series import Series
+from generator.durations import Duration, parse_duration
 from generator.promql import num
 
 if TYPE_CHECKING:

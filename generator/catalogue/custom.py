@@ -31,7 +31,19 @@ import promql_parser
 
 from generator import alerttext, names
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, aggregated, eval_time, example_value, num, points, threshold_cases
+from generator.catalogue.core import (
+    BY_TEXT,
+    AlertDef,
+    Case,
+    Ctx,
+    Expected,
+    aggregated,
+    eval_time,
+    example_value,
+    num,
+    points,
+    threshold_cases,
+)
 from generator.durations import Duration, parse_duration
 from generator.lint import histogram_quantile_problems
 from generator.promql import quote, sel
@@ -93,9 +105,7 @@ class Selector:
                 labels[label] = value
             elif op == "=~":
                 labels[label] = example_value(value)
-            elif op == "!=" and labels.get(label, "") == value:
-                labels[label] = OTHER
-            elif op == "!~" and re.fullmatch(value, labels.get(label, "")):
+            elif op == "!=" and labels.get(label, "") == value or op == "!~" and re.fullmatch(value, labels.get(label, "")):
                 labels[label] = OTHER
         found = [(m, labels) for m in names_ if self.matches(m, labels)]
         if not found:
@@ -114,7 +124,7 @@ def _outside(sel_: Selector, base: dict[str, str], other: Selector) -> tuple[str
     for metric, labels in sel_.examples(base):
         if not other.matches(metric, labels):
             return metric, labels
-        for label, op, value in other.matchers:
+        for label, _op, _value in other.matchers:
             if label in (names.SERVICE, "__name__"):
                 continue
             for candidate in (OTHER, ""):

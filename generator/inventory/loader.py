@@ -69,10 +69,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
     for i, step in enumerate(loc):
         if step == "[key]":
             return tuple(path), True
-        if isinstance(node, dict) and step in node:
-            path.append(step)
-            node = node[step]
-        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+        if isinstance(node, dict) and step in node or isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
             path.append(step)
             node = node[step]
         elif isinstance(node, dict) and any(node.get(k) == step for k in _TAG_KEYS):

@@ -13,7 +13,18 @@ Outputs = dict[str, Any]
 
 
 def render_all(model: Model, topo: Topology) -> Outputs:
-    from generator.render import alertmanager, blackbox, compose, dashboards, grafana, prometheus, routing_tests, rule_tests, rules, runbooks
+    from generator.render import (
+        alertmanager,
+        blackbox,
+        compose,
+        dashboards,
+        grafana,
+        prometheus,
+        routing_tests,
+        rule_tests,
+        rules,
+        runbooks,
+    )
 
     out: Outputs = {}
     for module in (prometheus, blackbox, rules, rule_tests, runbooks, alertmanager, routing_tests, grafana, dashboards, compose):

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from generator import names
-from generator.model import Model
 from generator.components import needed_components
+from generator.model import Model
 from generator.topology import Topology
 
 

@@ -24,8 +24,8 @@ from generator.catalogue import series as S
 from generator.catalogue.core import Case, example_value, num
 from generator.catalogue.worker import ok_value as worker_ok_value
 from generator.durations import Duration
-from generator.promql import quote, sel
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
+from generator.promql import quote, sel
 from generator.recording import recording_rules, slo_rules
 from generator.topology import Topology
 

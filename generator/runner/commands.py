@@ -7,7 +7,8 @@ from typing import Any, Callable
 
 from generator import components, names, pipeline, testalerts
 from generator.errors import CheckFailed, UsageError
-from generator.runner import choose_mode, compose as compose_runner, running_stack
+from generator.runner import choose_mode, running_stack
+from generator.runner import compose as compose_runner
 from generator.runner.native import NativeStack, missing_receiver_secrets
 from generator.runner.state import read_state
 

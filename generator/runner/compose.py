@@ -20,7 +20,7 @@ from generator.errors import CheckFailed, ToolMissing
 from generator.render import compose as compose_render
 from generator.runner import api
 from generator.runner.native import ensure_generated_secret
-from generator.runner.state import read_state, save_state, forget
+from generator.runner.state import forget, read_state, save_state
 from generator.topology import COMPOSE
 
 Say = Callable[[str], None]

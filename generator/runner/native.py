@@ -273,7 +273,7 @@ class NativeStack:
 
         self._say(f"rendering {self.inventory.name} for native processes into {self._rel(self.config_dir)}")
         topo = self.topology(model)
-        for ref, path in topo.secret_overrides.items():
+        for path in topo.secret_overrides.values():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             _write_private(Path(path), PLACEHOLDER_SECRET)
         run_checks = checks.available("promtool") and checks.available("amtool")

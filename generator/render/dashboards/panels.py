@@ -13,7 +13,6 @@ from typing import Mapping, Sequence
 
 from generator import alerting, catalogue, defaults, names
 from generator.catalogue import custom
-
 from generator.catalogue import recorded as R
 from generator.catalogue.core import BY_TEXT
 from generator.model import CustomRule, HttpMetrics, Model, Service, WorkerMetrics
@@ -114,7 +113,7 @@ def bad_below(found: Sequence[Mark]) -> dict:
     if not ordered:
         return b.NEUTRAL
     steps: list[tuple[float | None, str]] = [(None, b.SEVERITY_COLORS[ordered[0].severity])]
-    for lower, upper in zip(ordered, ordered[1:]):
+    for lower, upper in zip(ordered, ordered[1:], strict=False):
         steps.append((lower.value, b.SEVERITY_COLORS[upper.severity]))
     steps.append((ordered[-1].value, b.GREEN))
     return b.thresholds(*steps)

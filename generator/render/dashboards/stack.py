@@ -5,9 +5,9 @@ from typing import Any
 
 from generator import names
 from generator.model import Model
-from generator.units import parse_bytes
 from generator.render.dashboards import builder as b
 from generator.render.dashboards import panels as p
+from generator.units import parse_bytes
 
 NAME = names.DASHBOARD_STACK
 
