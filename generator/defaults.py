@@ -15,7 +15,7 @@ EVALUATION_INTERVAL = "15s"  # alert latency floor: an alert fires at most one i
 RETENTION_TIME = "15d"  # raise with remote_write off; lower on small disks
 SLO_WINDOW = "30d"  # the error-budget window; 28d aligns with weekly cycles
 
-# Delivery policy per severity (SCENARIOS.md, "Default severity policy").
+# Delivery policy per severity (docs/scenarios.md, the shared severity policy).
 # group_wait: how long to gather the first notification; group_interval: how
 # soon a changed group notifies again; repeat_interval: reminder cadence.
 LEVEL_TIMING = {

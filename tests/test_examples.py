@@ -1,4 +1,4 @@
-"""The three scenarios of SCENARIOS.md as inventories: committed output current, every check green, the teams' numbers in the rules."""
+"""The three example deployments of docs/scenarios.md as inventories: committed output current, every check green, the teams' numbers in the rules."""
 from __future__ import annotations
 
 import re

@@ -6,6 +6,9 @@ overridden per service under `alerts:`. Expressions read recorded series
 (generator/recording.py; names in catalogue/recorded.py) wherever a
 rate or a percentile is involved, never raw histograms.
 
+Comments citing "scenario A/B/C" point at the example deployments of
+docs/scenarios.md whose numbers a default follows.
+
 One module per kind: common (target and health probes), http, process,
 worker, postgres, redis, host, slo (burn-rate alerts), meta (the stack
 itself); custom turns the inventory's business rules into the same shape.

@@ -36,7 +36,7 @@ TARGET_DOWN = AlertDef(
     name="TargetDown",
     kinds=SCRAPED_KINDS,
     severity="P0",
-    for_="2m",  # one failed scrape is noise, eight in a row (at 15s) is an outage (SCENARIOS C: up == 0 for 2 min)
+    for_="2m",  # one failed scrape is noise, eight in a row (at 15s) is an outage (scenario C: up == 0 for 2 min)
     threshold=None,
     unit="none",
     op="==",

@@ -192,7 +192,7 @@ ALERTS = (
               0.1,  # share of space free; at 10% databases and logs are minutes to hours from a full disk
               "5m", "A filesystem is nearly full; writes (databases, logs, uploads) fail when it is."),
     _free_def("HostDiskSpaceWarning", "P2",
-              0.2,  # SCENARIOS B: disk free < 20% is a warning
+              0.2,  # scenario B: disk free < 20% is a warning
               "5m", "A filesystem is filling up; plan cleanup or growth."),
     AlertDef(
         name="HostDiskFillsWithin24h",

@@ -34,7 +34,7 @@ def _error_ratio_def(name: str, severity: str, threshold: float, meaning: str, c
         name=name,
         kinds=("http",),
         severity=severity,
-        for_="5m",  # the ratio is a 5m rate already; 5m more rides out one bad deploy minute (SCENARIOS A, C)
+        for_="5m",  # the ratio is a 5m rate already; 5m more rides out one bad deploy minute (scenario A, C)
         threshold=threshold,
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of requests fail",
@@ -114,33 +114,33 @@ def _db_cases(d: AlertDef, ctx: Ctx):
 ALERTS = (
     _error_ratio_def(
         "HttpErrorRatioCritical", "P0",
-        0.05,  # 5% of requests failing hurts users now (SCENARIOS A and B: > 5% for 5 min is critical)
+        0.05,  # 5% of requests failing hurts users now (scenario A and B: > 5% for 5 min is critical)
         "A large share of requests fail with a server error: users are hurt now.",
         ("a bad deploy", "a failing dependency (database, cache, external API)", "resource exhaustion (memory, connections, file descriptors)"),
     ),
     _error_ratio_def(
         "HttpErrorRatioHigh", "P1",
-        0.01,  # 1%: will hurt soon (SCENARIOS A: 1-5% is P1); the P0 tier mutes this one above 5%
+        0.01,  # 1%: will hurt soon (scenario A: 1-5% is P1); the P0 tier mutes this one above 5%
         "An elevated share of requests fail with a server error.",
         ("a partial outage of a dependency", "one bad instance behind the load balancer", "a buggy route or client"),
     ),
     _latency_def("HttpLatencyP95High", "p95", "P1",
-                 2.0,  # seconds; SCENARIOS A: p95 > 2 s for 10 min is P1
+                 2.0,  # seconds; scenario A: p95 > 2 s for 10 min is P1
                  "10m", "Requests are slow for a sizeable share of users."),
     _latency_def("HttpLatencyP95Warning", "p95", "P2",
-                 1.0,  # seconds; SCENARIOS A: p95 > 1 s for 15 min is P2 (and the API slow-operation warning)
+                 1.0,  # seconds; scenario A: p95 > 1 s for 15 min is P2 (and the API slow-operation warning)
                  "15m", "Requests are slower than usual for a sizeable share of users."),
     _latency_def("HttpLatencyP99High", "p99", "P1",
-                 3.0,  # seconds; SCENARIOS B pages on p99 > 3 s; raise the severity there, lower the threshold for fast APIs
+                 3.0,  # seconds; scenario B pages on p99 > 3 s; raise the severity there, lower the threshold for fast APIs
                  "5m", "The slowest 1% of requests take very long: some users wait for seconds."),
     _latency_def("HttpLatencyP99Warning", "p99", "P2",
-                 2.0,  # seconds; SCENARIOS B: p99 > 2 s for 5 min is a warning
+                 2.0,  # seconds; scenario B: p99 > 2 s for 5 min is a warning
                  "5m", "The slowest 1% of requests are slower than usual."),
     AlertDef(
         name="DbConnectionPoolSaturated",
         kinds=("http",),
         severity="P2",
-        for_="5m",  # SCENARIOS B: pool use > 80% for 5 min is a warning
+        for_="5m",  # scenario B: pool use > 80% for 5 min is a warning
         threshold=0.8,  # share of the pool in use; at 100% requests queue for a connection
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of the database pool in use on {{ $labels.instance }}",
@@ -156,8 +156,8 @@ ALERTS = (
         name="DbQueryLatencyP99High",
         kinds=("http",),
         severity="P2",
-        for_="5m",  # SCENARIOS B: p99 query time > 1 s for 5 min is a warning
-        threshold=1.0,  # seconds; SCENARIOS A warns on database calls over 500ms: override there
+        for_="5m",  # scenario B: p99 query time > 1 s for 5 min is a warning
+        threshold=1.0,  # seconds; scenario A warns on database calls over 500ms: override there
         unit="seconds",
         summary="{service}: p99 database query time {{ $value | humanizeDuration }}",
         description="The p99 of {service}'s database query time over 5 minutes is {{ $value | humanizeDuration }} (alert above {threshold} for {for}).",

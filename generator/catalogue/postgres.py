@@ -61,7 +61,7 @@ ALERTS = (
         name="PostgresDown",
         kinds=("postgres",),
         severity="P0",
-        for_="1m",  # SCENARIOS B: the database unreachable for 1 min is critical
+        for_="1m",  # scenario B: the database unreachable for 1 min is critical
         threshold=None,
         unit="none",
         op="==",
@@ -79,7 +79,7 @@ ALERTS = (
         name="PostgresConnectionsHigh",
         kinds=("postgres",),
         severity="P2",
-        for_="5m",  # SCENARIOS B: connection use > 80% for 5 min is a warning
+        for_="5m",  # scenario B: connection use > 80% for 5 min is a warning
         threshold=0.8,  # share of max_connections; at 100% new connections fail
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of max_connections in use on {{ $labels.instance }}",

@@ -54,10 +54,10 @@ def _cpu_cases(d: AlertDef, ctx: Ctx):
 
 ALERTS = (
     _memory_def("ProcessMemoryHigh", "P1",
-                0.9,  # SCENARIOS A: memory > 90% is P1 (will hurt soon: the OOM killer is near)
+                0.9,  # scenario A: memory > 90% is P1 (will hurt soon: the OOM killer is near)
                 "10m"),
     _memory_def("ProcessMemoryWarning", "P2",
-                0.8,  # SCENARIOS A: memory > 80% is P2; muted while the P1 tier fires
+                0.8,  # scenario A: memory > 80% is P2; muted while the P1 tier fires
                 "15m"),
     AlertDef(
         name="ProcessCpuHigh",

@@ -68,7 +68,7 @@ ALERTS = (
         name="RedisDown",
         kinds=("redis",),
         severity="P0",
-        for_="1m",  # SCENARIOS A: Redis unavailable is P0
+        for_="1m",  # scenario A: Redis unavailable is P0
         threshold=None,
         unit="none",
         op="==",
@@ -101,7 +101,7 @@ ALERTS = (
         kinds=("redis",),
         severity="P2",
         for_="15m",  # hit ratios dip after deploys and cache flushes; a quarter hour is a trend
-        threshold=0.5,  # SCENARIOS A: a cache miss rate above 50% is P2
+        threshold=0.5,  # scenario A: a cache miss rate above 50% is P2
         unit="ratio",
         op="<",
         summary="{service}: Redis hit ratio {{ $value | humanizePercentage }} on {{ $labels.instance }}",

@@ -114,7 +114,7 @@ ALERTS = (
         kinds=("worker",),
         severity="P1",
         for_="10m",  # a burst that drains within minutes is normal; ten minutes above the line is a backlog
-        threshold=1000,  # jobs waiting; SCENARIOS A: queue depth > 1000 is P1. Scale with throughput
+        threshold=1000,  # jobs waiting; scenario A: queue depth > 1000 is P1. Scale with throughput
         unit="count",
         summary="{service}: {{ $value | humanize }} jobs waiting in {{ $labels.queue }}",
         description="Queue {{ $labels.queue }} of {service} holds {{ $value | humanize }} jobs (alert above {threshold} for {for}).",
@@ -128,14 +128,14 @@ ALERTS = (
                  0.05,  # 5% of jobs failing: will hurt soon (work piles up in retries)
                  "10m"),
     _failure_def("WorkerJobFailureRatioWarning", "P2",
-                 0.01,  # SCENARIOS A: failed jobs should stay below 1%
+                 0.01,  # scenario A: failed jobs should stay below 1%
                  "15m"),
     AlertDef(
         name="WorkerJobDurationP95High",
         kinds=("worker",),
         severity="P2",
         for_="15m",  # job durations are bursty; a quarter hour is a trend
-        threshold=5.0,  # seconds; SCENARIOS A: jobs slower than 5 s are slow operations. Raise for batch jobs
+        threshold=5.0,  # seconds; scenario A: jobs slower than 5 s are slow operations. Raise for batch jobs
         unit="seconds",
         summary="{service}: p95 job duration {{ $value | humanizeDuration }}",
         description="The p95 of {service}'s job duration over 5 minutes is {{ $value | humanizeDuration }} (alert above {threshold} for {for}).",

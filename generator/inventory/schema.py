@@ -1,8 +1,10 @@
 """The services.yaml schema: what users write. Shapes and single-field rules only.
 
-Cross-references (a receiver a level names, a team a service names, duplicate
-names, PromQL that does not parse) are checked when the model is resolved
-(generator/model.py), where the whole inventory is in view.
+Name references (a receiver a level names, a team a service names) are
+checked on the raw YAML beside this schema (generator/inventory/references.py),
+so one run reports them with the shape errors; duplicates, PromQL that does not
+parse and rules that need the whole inventory are checked when the model is
+resolved (generator/model.py).
 """
 from __future__ import annotations
 
