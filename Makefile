@@ -15,7 +15,7 @@ APT_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prom
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-pushgateway redis-server postgresql victoria-metrics
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps venv render schema validate check test test-fast up down status test-alerts bench clean
+.PHONY: help deps venv render schema validate check lint test test-fast golden up down status test-alerts bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,12 +52,19 @@ check: venv ## Fail when committed generated files drift from their inventory
 	$(MONSTACK) check --inventory $(INVENTORY)
 	@for inv in $(EXAMPLES); do $(MONSTACK) check --inventory $$inv --out $$(dirname $$inv) || exit $$?; done
 
-test: deps ## Run every test: drift check, validation, unit, integration and end-to-end tests
-	$(MAKE) --no-print-directory check validate
+lint: venv ## ruff and mypy on generator/
+	$(BIN)/ruff check generator
+	$(BIN)/mypy
+
+test: deps ## Run every test: drift check, validation, lint, type check, unit, integration and end-to-end tests
+	$(MAKE) --no-print-directory check validate lint
 	$(BIN)/pytest -q
 
-test-fast: venv ## Unit tests only (no Prometheus/Alertmanager processes)
-	$(BIN)/pytest -q -m "not integration"
+test-fast: venv ## Unit tier: no process, no socket, no npm (seconds, not minutes)
+	@start=$$(date +%s); $(BIN)/pytest -q -m "not integration" && echo "test-fast: $$(( $$(date +%s) - start ))s"
+
+golden: venv ## Rewrite tests/golden/*/expected after an intended change (review the diff)
+	MONSTACK_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py
 
 up: deps ## Bring the stack up (docker compose when it works, native processes otherwise)
 	$(MONSTACK) up --inventory $(INVENTORY)
