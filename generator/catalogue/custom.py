@@ -115,6 +115,7 @@ class Selector:
 
 def parse_selector(text: str) -> Selector:
     node = promql_parser.parse(text)
+    assert isinstance(node, promql_parser.VectorSelector), f"not a series selector: {text}"  # the model checks selectors first
     matchers = tuple((m.name, _OPS[str(m.op)], m.value) for m in node.matchers.matchers)
     return Selector(node.name, matchers)
 
@@ -335,8 +336,8 @@ def definition(s: "Service", r: "CustomRule") -> AlertDef:
         op=r.op or ">",
         summary=summary,
         description=description,
-        expr=lambda c, r=r: expr(c.s, r, c.setting.threshold),
-        query=lambda c, r=r: measured(c.s, r),
+        expr=lambda c: expr(c.s, r, c.setting.threshold),
+        query=lambda c: measured(c.s, r),
         cases=_cases(r),
         meaning=_MEANING[r.type],
         causes=(),
