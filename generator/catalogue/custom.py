@@ -362,7 +362,7 @@ def problems(s: "Service", r: "CustomRule") -> list[tuple[str, str]]:
     if r.type == "threshold" and r.expr and _parses(r.expr):
         for why in histogram_quantile_problems(r.expr):
             out.append(("expr", why))
-    if r.type == "ratio" and s.scrape is not None and r.numerator and r.denominator and _parses(r.numerator, r.denominator):
+    if r.type == "ratio" and s.scrape is not None and r.numerator and r.denominator and _selectors(r.numerator, r.denominator):
         try:
             num_sel = parse_selector(r.numerator).scoped(s.name)
             den_sel = parse_selector(r.denominator).scoped(s.name)
@@ -386,3 +386,8 @@ def _parses(*exprs: str) -> bool:
     except (ValueError, TypeError):
         return False
     return True
+
+
+def _selectors(*exprs: str) -> bool:
+    """Plain series selectors; anything else the model reports already."""
+    return _parses(*exprs) and all(isinstance(promql_parser.parse(e), promql_parser.VectorSelector) for e in exprs)
