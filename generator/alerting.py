@@ -142,7 +142,7 @@ VALUE_BY_UNIT = {
 }
 
 
-def annotations(model: Model, a: Alert) -> dict[str, str]:
+def alert_annotations(model: Model, a: Alert) -> dict[str, str]:
     d = a.definition
     if a.custom:
         summary, description = d.summary, d.description  # the user's text: Go templates only, no placeholders

@@ -30,7 +30,7 @@ KINDS = ("http", "http", "http", "worker", "postgres", "redis", "custom")
 
 def synthetic_inventory(n: int) -> dict[str, Any]:
     """n services over n/20 teams, mixing kinds, probes, SLOs and custom rules like a real fleet."""
-    teams = {f"team-{t}": {} for t in range(max(1, n // 20))}
+    teams: dict[str, dict[str, Any]] = {f"team-{t}": {} for t in range(max(1, n // 20))}
     team_names = list(teams)
     services = []
     for i in range(n):

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 def _pinned_images() -> dict[str, str]:
     """component -> image:tag, from the FROM lines of generator/images/Dockerfile."""
-    text = resources.files("generator").joinpath("images", "Dockerfile").read_text()
+    text = resources.files("generator").joinpath("images").joinpath("Dockerfile").read_text()
     return {m.group(2): m.group(1) for m in re.finditer(r"^FROM\s+(\S+)\s+AS\s+(\S+)\s*$", text, re.M | re.I)}
 
 

@@ -36,7 +36,8 @@ GROUP_BY = ("alertname", "service")
 # active_time_intervals ([] for always). The built-in business hours, in
 # stack.timezone; define a time interval named business-hours to change them.
 ACTIVE_TIME_INTERVALS = {"P3": (names.BUSINESS_HOURS,)}
-BUSINESS_HOURS = {"weekdays": ("monday:friday",), "times": (("09:00", "17:00"),)}
+BUSINESS_HOURS_WEEKDAYS = ("monday:friday",)
+BUSINESS_HOURS_TIMES = (("09:00", "17:00"),)
 TIMEZONE = "UTC"  # set stack.timezone to the team's zone so business hours mean local hours
 
 # Hosts (node_exporter) -------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Sequence, Union
 
 import promql_parser
 
@@ -245,6 +245,18 @@ class Service:
     def alert(self, name: str) -> AlertSetting | None:
         return next((a for a in self.alerts if a.name == name), None)
 
+    @property
+    def http_metrics(self) -> HttpMetrics:
+        """The metrics of an http service: its kind guarantees them."""
+        assert isinstance(self.metrics, HttpMetrics), f"{self.name}: a {self.kind} service has no HTTP metrics"
+        return self.metrics
+
+    @property
+    def worker_metrics(self) -> WorkerMetrics:
+        """The metrics of a worker service: its kind guarantees them."""
+        assert isinstance(self.metrics, WorkerMetrics), f"{self.name}: a {self.kind} service has no worker metrics"
+        return self.metrics
+
 
 # --- stack -------------------------------------------------------------------
 
@@ -443,7 +455,7 @@ class _Resolver:
             if timing["group_interval"] < timing["group_wait"]:
                 self.problem(base + ("group_interval",), f"should not be shorter than group_wait ({timing['group_wait']})")
             self.unique(base + ("receivers",), policy.receivers, "receiver")
-            active = policy.active_time_intervals
+            active: Sequence[str] | None = policy.active_time_intervals
             if active is None:
                 active = defaults.ACTIVE_TIME_INTERVALS.get(level, ())
             out[level] = LevelPolicy(level, tuple(policy.receivers), timing["group_wait"], timing["group_interval"],
@@ -456,7 +468,7 @@ class _Resolver:
             self.unique(("teams", name, "receivers", level), rs, "receiver")
             if not rs:
                 self.problem(("teams", name, "receivers", level), "must name at least one receiver (omit the level to use the policy's)")
-        resolved = {lv: tuple(t.receivers.get(lv) or (levels[lv].receivers if lv in levels else ())) for lv in names.LEVELS}
+        resolved: dict[str, tuple[str, ...]] = {lv: tuple(t.receivers.get(lv) or (levels[lv].receivers if lv in levels else ())) for lv in names.LEVELS}
         return Team(name, resolved, frozenset(t.receivers), tuple(t.mute_time_intervals))
 
     def services(self, stack: Stack, teams: Mapping[str, Team]) -> tuple[Service, ...]:
@@ -503,15 +515,15 @@ class _Resolver:
                 self.problem(base + ("slo",), "an SLO needs availability, latency or both")
             slo = Slo(slo_in.availability, parse_duration(slo_in.latency.threshold) if slo_in.latency else None,
                       slo_in.latency.percentile if slo_in.latency else None, parse_duration(slo_in.window))
-        metrics = None
+        metrics: HttpMetrics | WorkerMetrics | None = None
         if isinstance(s, schema.HttpService):
             m = s.metrics
             metrics = HttpMetrics(m.requests, m.duration, m.status_label, m.route_label, m.error_status,
                                   m.db_pool_size, m.db_pool_available, m.db_query_duration)
             self.regex(base + ("metrics", "error_status"), m.error_status)
         elif isinstance(s, schema.WorkerService):
-            m = s.metrics
-            metrics = WorkerMetrics(m.queue_depth, m.jobs, m.status_label, m.failed_value, m.duration, m.queue_label)
+            w = s.metrics
+            metrics = WorkerMetrics(w.queue_depth, w.jobs, w.status_label, w.failed_value, w.duration, w.queue_label)
         host = None
         if isinstance(s, schema.HostService):
             h = s.host
@@ -610,8 +622,7 @@ class _Resolver:
 
 
 def _business_hours(timezone: str) -> TimeInterval:
-    spec = defaults.BUSINESS_HOURS
-    return TimeInterval(times=tuple(TimeRange(a, b) for a, b in spec["times"]), weekdays=tuple(spec["weekdays"]),
+    return TimeInterval(times=tuple(TimeRange(a, b) for a, b in defaults.BUSINESS_HOURS_TIMES), weekdays=defaults.BUSINESS_HOURS_WEEKDAYS,
                         days_of_month=(), months=(), years=(), location=timezone)
 
 

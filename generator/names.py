@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Literal
 
-LEVELS = ("P0", "P1", "P2", "P3")
+LEVELS: tuple[Literal["P0", "P1", "P2", "P3"], ...] = ("P0", "P1", "P2", "P3")
 
 # Labels on every series and alert -------------------------------------------
 SERVICE = "service"

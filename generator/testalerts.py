@@ -83,7 +83,7 @@ def held_reason(model: Model, level: str, team: str | None, when: dt.datetime) -
         names_ = ", ".join(policy.active_time_intervals)
         return f"held until {names_} (notifies only inside {names_})"
     mutes = list(model.mute_time_intervals) + list(policy.mute_time_intervals)
-    if team in model.teams:
+    if team is not None and team in model.teams:
         mutes += list(model.teams[team].mute_time_intervals)
     for m in dict.fromkeys(mutes):
         if active(model, m, when):
@@ -175,8 +175,8 @@ def capture_receivers(model: Model, capture: Mapping[str, Any], candidates: tupl
     if capture.get("kind") != "email":
         return [capture["receiver"]] if capture.get("receiver") else []
     rcpts = {r.lower() for r in capture.get("rcpt_tos", [])}
-    return [c for c in candidates if isinstance(model.receivers.get(c), EmailReceiver)
-            and {t.lower() for t in model.receivers[c].to} == rcpts]
+    return [c for c in candidates if isinstance(rec := model.receivers.get(c), EmailReceiver)
+            and {t.lower() for t in rec.to} == rcpts]
 
 
 def captured(sink_url: str) -> list[dict[str, Any]]:
@@ -404,6 +404,7 @@ def run_fault(model: Model, urls: Mapping[str, str | None], exporter_url: Callab
     control = exporter_url(exporter) + "/control"
     result = FaultResult(s.name, exporter, fault, alertname, level)
     prom, am, sink = urls["prometheus"], urls["alertmanager"], urls.get("sink")
+    assert am is not None, "the stack state has no Alertmanager URL"
     receivers = expected_receivers(model, s.team, level)
     say(f"injecting {fault} into {exporter} ({control}); expecting {alertname} ({level}) on {s.name} -> "
         f"{', '.join(receivers)} in about {expected:.0f}s (for {setting.for_}, group_wait {model.levels[level].group_wait})")

@@ -158,6 +158,7 @@ def test_slo_alerts_derive_their_burn_rates_from_the_window_and_take_overrides(t
     ("{name: Slow, type: threshold, expr: 'histogram_quantile(0.9, x_bucket)', threshold: 1}", "raw buckets x_bucket"),
     ("{name: Odd, type: absent, metric: x, summary: '{{ .Labels.x }}'}", "unsupported template action"),
     ("{name: Mixed, type: ratio, numerator: a_total, denominator: '{__name__=~\"a_total|b_total\"}', threshold: 0.1}", "must select one metric name"),
+    ("{name: Rated, type: ratio, numerator: 'rate(a_total[5m])', denominator: b_total, threshold: 0.1}", "must be a series selector"),
     ("{name: Watchdog, type: absent, metric: x}", "name of a built-in alert"),
 ])
 def test_custom_rules_monstack_cannot_render_faithfully_are_rejected(tmp_path: Path, rule: str, message: str):

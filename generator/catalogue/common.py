@@ -1,6 +1,8 @@
 """Alerts every scraped or probed service gets: target down, health probes, TLS certificates."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from generator import names
 from generator.catalogue import series as S
 from generator.catalogue.core import (
@@ -19,6 +21,9 @@ from generator.catalogue.core import (
     threshold_cases,
 )
 from generator.promql import sel
+
+if TYPE_CHECKING:
+    from generator.model import Probe
 
 SCRAPED_KINDS = ("http", "worker", "postgres", "redis", "host", "custom")
 ALL_KINDS = SCRAPED_KINDS + ("probe",)
@@ -88,7 +93,7 @@ HEALTH_PROBE_FAILING = AlertDef(
 )
 
 
-def _slow_probes(ctx: Ctx) -> list[tuple[object, float]]:
+def _slow_probes(ctx: Ctx) -> list[tuple[Probe, float]]:
     """(probe, limit in seconds) for every probe with a duration limit; an override replaces every limit."""
     out = []
     for p in ctx.s.probes:

@@ -18,7 +18,7 @@ from generator.durations import Duration, parse_duration
 from generator.promql import num
 
 if TYPE_CHECKING:
-    from generator.model import AlertSetting, Model, Service
+    from generator.model import AlertSetting, HttpMetrics, Model, Service, Slo, WorkerMetrics
 
 # How far from the threshold the generated test values sit: far enough that
 # float noise in rate()/histogram_quantile() cannot flip a comparison, close
@@ -43,6 +43,31 @@ class Ctx:
         return self.service
 
     @property
+    def http(self) -> "HttpMetrics":
+        return self.s.http_metrics
+
+    @property
+    def worker(self) -> "WorkerMetrics":
+        return self.s.worker_metrics
+
+    @property
+    def metrics(self) -> "HttpMetrics | WorkerMetrics":
+        """The metrics of an http or worker service (what both kinds share: duration, status_label)."""
+        assert self.s.metrics is not None, f"{self.s.name}: a {self.s.kind} service has no application metrics"
+        return self.s.metrics
+
+    @property
+    def slo(self) -> "Slo":
+        return slo_of(self.s)
+
+    @property
+    def latency_threshold(self) -> Duration:
+        """The latency objective's threshold: alerts that read it need a latency SLO."""
+        threshold = self.slo.latency_threshold
+        assert threshold is not None, f"{self.s.name}: the SLO has no latency objective"
+        return threshold
+
+    @property
     def threshold(self) -> float:
         assert self.setting.threshold is not None, self.setting.name
         return self.setting.threshold
@@ -54,6 +79,12 @@ class Ctx:
     def mine(self, **extra: str) -> dict[str, str]:
         """Matchers selecting this service's series."""
         return {names.SERVICE: self.s.name, **extra}
+
+
+def slo_of(s: "Service") -> "Slo":
+    """The SLO of a service that has one: SLO alerts apply only there."""
+    assert s.slo is not None, f"{s.name}: the service has no SLO"
+    return s.slo
 
 
 @dataclass(frozen=True)

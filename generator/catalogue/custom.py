@@ -115,6 +115,7 @@ class Selector:
 
 def parse_selector(text: str) -> Selector:
     node = promql_parser.parse(text)
+    assert isinstance(node, promql_parser.VectorSelector), f"not a series selector: {text}"  # the model checks selectors first
     matchers = tuple((m.name, _OPS[str(m.op)], m.value) for m in node.matchers.matchers)
     return Selector(node.name, matchers)
 
@@ -335,8 +336,8 @@ def definition(s: "Service", r: "CustomRule") -> AlertDef:
         op=r.op or ">",
         summary=summary,
         description=description,
-        expr=lambda c, r=r: expr(c.s, r, c.setting.threshold),
-        query=lambda c, r=r: measured(c.s, r),
+        expr=lambda c: expr(c.s, r, c.setting.threshold),
+        query=lambda c: measured(c.s, r),
         cases=_cases(r),
         meaning=_MEANING[r.type],
         causes=(),
@@ -361,7 +362,7 @@ def problems(s: "Service", r: "CustomRule") -> list[tuple[str, str]]:
     if r.type == "threshold" and r.expr and _parses(r.expr):
         for why in histogram_quantile_problems(r.expr):
             out.append(("expr", why))
-    if r.type == "ratio" and s.scrape is not None and r.numerator and r.denominator and _parses(r.numerator, r.denominator):
+    if r.type == "ratio" and s.scrape is not None and r.numerator and r.denominator and _selectors(r.numerator, r.denominator):
         try:
             num_sel = parse_selector(r.numerator).scoped(s.name)
             den_sel = parse_selector(r.denominator).scoped(s.name)
@@ -385,3 +386,8 @@ def _parses(*exprs: str) -> bool:
     except (ValueError, TypeError):
         return False
     return True
+
+
+def _selectors(*exprs: str) -> bool:
+    """Plain series selectors; anything else the model reports already."""
+    return _parses(*exprs) and all(isinstance(promql_parser.parse(e), promql_parser.VectorSelector) for e in exprs)

@@ -7,14 +7,9 @@ from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Ctx, Needs, agg
 from generator.promql import sel
 
 
-def _m(ctx: Ctx):
-    """The service's HttpMetrics (http services always have them)."""
-    return ctx.s.metrics
-
-
 def request_series(ctx: Ctx, per_second: float, error_ratio: float, points: int, route: str = "/api/monstack-test") -> list:
     """Requests at per_second, error_ratio of them answered with an error status."""
-    m = _m(ctx)
+    m = ctx.http
     base = S.target(ctx.model, ctx.s, method="GET", **{m.route_label: route})
     ok = {**base, m.status_label: example_value(m.error_status, matching=False)}
     bad = {**base, m.status_label: example_value(m.error_status)}
@@ -59,7 +54,7 @@ def _latency_def(name: str, q: str, severity: str, threshold: float, for_: str, 
     quantile = dict(R.QUANTILES)[q]
 
     def cases(d: AlertDef, ctx: Ctx):
-        m = _m(ctx)
+        m = ctx.http
         labels = S.target(ctx.model, ctx.s, method="GET", **{m.route_label: "/api/monstack-test"})
         return threshold_cases(ctx, d, lambda v, n: (S.quantile_histogram(m.duration, labels, quantile, v, n), [aggregated(ctx)]))
 
@@ -83,13 +78,13 @@ def _latency_def(name: str, q: str, severity: str, threshold: float, for_: str, 
 
 
 def _pool_use(ctx: Ctx) -> str:
-    m = _m(ctx)
+    m = ctx.http
     return (f"max by ({BY_TEXT}, instance) (1 - {sel(m.db_pool_available or '', ctx.mine())} / "
             f"{sel(m.db_pool_size or '', ctx.mine())})")
 
 
 def _pool_cases(d: AlertDef, ctx: Ctx):
-    m = _m(ctx)
+    m = ctx.http
     labels = S.target(ctx.model, ctx.s)
 
     def build(v: float, n: int):
@@ -105,7 +100,7 @@ def _db_latency(ctx: Ctx) -> str:
 
 
 def _db_cases(d: AlertDef, ctx: Ctx):
-    m = _m(ctx)
+    m = ctx.http
     labels = S.target(ctx.model, ctx.s, operation="select", table="monstack_test")
     return threshold_cases(ctx, d,
                            lambda v, n: (S.quantile_histogram(m.db_query_duration or "", labels, 0.99, v, n), [aggregated(ctx)]))
@@ -149,7 +144,7 @@ ALERTS = (
         cases=_pool_cases,
         meaning="The application's database connection pool is nearly exhausted; requests will soon wait for a connection or fail.",
         causes=("slow queries holding connections", "a connection leak (connections not returned)", "more traffic than the pool was sized for"),
-        needs=Needs(lambda s: s.scrape is not None and s.metrics.db_pool_size is not None,
+        needs=Needs(lambda s: s.scrape is not None and s.http_metrics.db_pool_size is not None,
                     "metrics.db_pool_size and metrics.db_pool_available are not set"),
     ),
     AlertDef(
@@ -165,7 +160,7 @@ ALERTS = (
         cases=_db_cases,
         meaning="Database queries issued by the application are slow; request latency follows.",
         causes=("a missing index or a changed query plan", "lock contention or long transactions", "database CPU or I/O saturation"),
-        needs=Needs(lambda s: s.scrape is not None and s.metrics.db_query_duration is not None, "metrics.db_query_duration is not set"),
+        needs=Needs(lambda s: s.scrape is not None and s.http_metrics.db_query_duration is not None, "metrics.db_query_duration is not set"),
     ),
 )
 

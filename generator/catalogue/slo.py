@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from generator.alerttext import go_float
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
-from generator.catalogue.core import AlertDef, Case, Ctx, Expected, Needs, aggregated, eval_time, num, points, show, threshold_cases
+from generator.catalogue.core import AlertDef, Case, Ctx, Expected, Needs, aggregated, eval_time, num, points, show, slo_of, threshold_cases
 from generator.catalogue.http import request_series
 from generator.catalogue.worker import job_series
 from generator.durations import Duration, parse_duration
@@ -55,9 +55,9 @@ def _slo(s) -> bool:
     return s.scrape is not None and s.kind in ("http", "worker") and s.slo is not None
 
 
-AVAILABILITY_SLO = Needs(lambda s: _slo(s) and s.slo.availability is not None,
+AVAILABILITY_SLO = Needs(lambda s: _slo(s) and slo_of(s).availability is not None,
                          "the service has no availability SLO (or no scrape targets)")
-LATENCY_SLO = Needs(lambda s: _slo(s) and s.slo.latency_threshold is not None, "the service has no latency SLO (or no scrape targets)")
+LATENCY_SLO = Needs(lambda s: _slo(s) and slo_of(s).latency_threshold is not None, "the service has no latency SLO (or no scrape targets)")
 
 
 def le_spellings(seconds: float) -> list[str]:
@@ -103,7 +103,7 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
 
     def placeholders(ctx: Ctx) -> dict[str, str]:
         b = budget(ctx.s)
-        slo = ctx.s.slo
+        slo = ctx.slo
         lasts = Duration(int(slo.window.ms / ctx.threshold)) if ctx.threshold else slo.window
         return {"long": w.long, "short": w.short, "budget": show(b, "ratio"), "window": str(slo.window), "lasts": str(lasts),
                 "latency": str(slo.latency_threshold), "objective": f"{(1 - b) * 100:g}%"}
@@ -115,7 +115,7 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
         severity=w.severity,
         for_=w.for_,
         threshold=None,
-        derived_threshold=lambda s, w=w: factor(s.slo.window, w),
+        derived_threshold=lambda s: factor(slo_of(s).window, w),
         unit="count",
         summary=f"{{service}}: {slo_name} error budget burning {{threshold}}x too fast ({{long}} window)",
         description=(f"{{{{ $value | humanizePercentage }}}} of {{service}}'s {what} over the last {{long}} (and over {{short}}): "
@@ -141,17 +141,16 @@ def _sli_series(ctx: Ctx, kind: str, bad_ratio: float, n: int) -> list:
     s = ctx.s
     if kind == "errors":
         return request_series(ctx, 100, bad_ratio, n) if s.kind == "http" else job_series(ctx, 100, bad_ratio, n)
-    threshold = s.slo.latency_threshold.seconds
-    base = S.target(ctx.model, s, **({"method": "GET", s.metrics.route_label: "/api/monstack-test"} if s.kind == "http" else {}))
-    if s.kind == "worker" and s.metrics.queue_label:
-        base[s.metrics.queue_label] = "default"
-    return S.histogram(s.metrics.duration, base, 100, [(threshold, 1 - bad_ratio)], n, mean=threshold / 2)
+    threshold = ctx.latency_threshold.seconds
+    base = S.target(ctx.model, s, **({"method": "GET", ctx.http.route_label: "/api/monstack-test"} if s.kind == "http" else {}))
+    if s.kind == "worker" and (queue := ctx.worker.queue_label):
+        base[queue] = "default"
+    return S.histogram(ctx.metrics.duration, base, 100, [(threshold, 1 - bad_ratio)], n, mean=threshold / 2)
 
 
 def _bucket_missing(ctx: Ctx) -> str:
-    s = ctx.s
-    count = f"sum by (service, team, env) (rate({sel(s.metrics.duration + '_count', ctx.mine())}[5m])) > 0"
-    bucket = f"sum by (service, team, env) (rate({sel(s.metrics.duration + '_bucket', ctx.mine(), {'le': le_regex(s.slo.latency_threshold.seconds)})}[5m]))"
+    count = f"sum by (service, team, env) (rate({sel(ctx.metrics.duration + '_count', ctx.mine())}[5m])) > 0"
+    bucket = f"sum by (service, team, env) (rate({sel(ctx.metrics.duration + '_bucket', ctx.mine(), {'le': le_regex(ctx.latency_threshold.seconds)})}[5m]))"
     return f"{count} unless on (service, team, env) {bucket}"
 
 
@@ -159,14 +158,14 @@ def _bucket_missing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     s = ctx.s
     at = eval_time("5m", ctx.setting.for_)
     n = points(at)
-    threshold = s.slo.latency_threshold.seconds
+    threshold = ctx.latency_threshold.seconds
     base = S.target(ctx.model, s)
     other = threshold * 1.5
     return [
         Case("SloLatencyBucketMissing fires when no bucket bound equals the SLO threshold",
-             tuple(S.histogram(s.metrics.duration, base, 10, [(other, 1.0)], n, mean=other / 2)), (Expected(aggregated(ctx), 10),), at),
+             tuple(S.histogram(ctx.metrics.duration, base, 10, [(other, 1.0)], n, mean=other / 2)), (Expected(aggregated(ctx), 10),), at),
         Case("SloLatencyBucketMissing stays silent when the threshold is a bucket bound",
-             tuple(S.histogram(s.metrics.duration, base, 10, [(threshold, 1.0)], n, mean=threshold / 2)), (), at),
+             tuple(S.histogram(ctx.metrics.duration, base, 10, [(threshold, 1.0)], n, mean=threshold / 2)), (), at),
     ]
 
 
@@ -181,12 +180,12 @@ BUCKET_MISSING = AlertDef(
     summary="{service}: latency SLO threshold {latency} is not a histogram bucket",
     description="{service} exports {duration} but no bucket with le equal to {latency}, so its latency SLO cannot be measured and its burn-rate alerts never fire. Add the bucket or change slo.latency.threshold.",
     expr=_bucket_missing,
-    query=lambda c: f"count by (le) ({sel(c.s.metrics.duration + '_bucket', c.mine())})",
+    query=lambda c: f"count by (le) ({sel(c.metrics.duration + '_bucket', c.mine())})",
     cases=_bucket_missing_cases,
     meaning="The latency SLI counts requests faster than the threshold from the histogram bucket at exactly that bound; without it the SLO is blind.",
     causes=("slo.latency.threshold is not one of the histogram's bucket bounds", "the application changed its buckets"),
     needs=LATENCY_SLO,
-    placeholders=lambda c: {"latency": str(c.s.slo.latency_threshold), "duration": c.s.metrics.duration},
+    placeholders=lambda c: {"latency": str(c.latency_threshold), "duration": c.metrics.duration},
 )
 
 ALERTS = tuple(_burn_def(kind, w) for kind in ("errors", "latency") for w in WINDOWS) + (BUCKET_MISSING,)

@@ -11,17 +11,17 @@ TEST_QUEUE = "default"
 
 def _by(ctx: Ctx) -> str:
     """Per queue when the metrics carry a queue label."""
-    q = ctx.s.metrics.queue_label
+    q = ctx.worker.queue_label
     return f"{BY_TEXT}, {q}" if q else BY_TEXT
 
 
 def _queue_labels(ctx: Ctx) -> dict[str, str]:
-    q = ctx.s.metrics.queue_label
+    q = ctx.worker.queue_label
     return {q: TEST_QUEUE} if q else {}
 
 
 def _depth(ctx: Ctx) -> str:
-    return f"max by ({_by(ctx)}) ({sel(ctx.s.metrics.queue_depth, ctx.mine())})"
+    return f"max by ({_by(ctx)}) ({sel(ctx.worker.queue_depth, ctx.mine())})"
 
 
 def ok_value(m) -> str:
@@ -30,7 +30,7 @@ def ok_value(m) -> str:
 
 
 def job_series(ctx: Ctx, per_second: float, failure_ratio: float, n: int) -> list:
-    m = ctx.s.metrics
+    m = ctx.worker
     base = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
     ok = {**base, m.status_label: ok_value(m)}
     bad = {**base, m.status_label: m.failed_value}
@@ -40,7 +40,7 @@ def job_series(ctx: Ctx, per_second: float, failure_ratio: float, n: int) -> lis
 def _depth_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
     return threshold_cases(ctx, d, lambda v, n: (
-        [S.gauge(ctx.s.metrics.queue_depth, labels, v, n)], [aggregated(ctx, **_queue_labels(ctx))]), settle="0s")
+        [S.gauge(ctx.worker.queue_depth, labels, v, n)], [aggregated(ctx, **_queue_labels(ctx))]), settle="0s")
 
 
 def _failure_ratio(ctx: Ctx) -> str:
@@ -77,11 +77,11 @@ def _job_latency(ctx: Ctx) -> str:
 def _job_latency_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
     return threshold_cases(ctx, d, lambda v, n: (
-        S.quantile_histogram(ctx.s.metrics.duration, labels, 0.95, v, n), [aggregated(ctx)]))
+        S.quantile_histogram(ctx.worker.duration, labels, 0.95, v, n), [aggregated(ctx)]))
 
 
 def _completed(ctx: Ctx) -> str:
-    return f"sum by ({_by(ctx)}) (rate({sel(ctx.s.metrics.jobs, ctx.mine())}[10m]))"
+    return f"sum by ({_by(ctx)}) (rate({sel(ctx.worker.jobs, ctx.mine())}[10m]))"
 
 
 def _stalled(ctx: Ctx) -> str:
@@ -92,7 +92,7 @@ def _stalled(ctx: Ctx) -> str:
 def _stalled_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     at = eval_time("10m", ctx.setting.for_)
     n = points(at)
-    m = ctx.s.metrics
+    m = ctx.worker
     depth_labels = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
     waiting = ctx.threshold + 5
     flat = job_series(ctx, 0, 0, n)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from generator.errors import InventoryError, Problem
 from generator.inventory import references, schema
@@ -52,7 +53,7 @@ def load_inventory(path: Path) -> tuple[schema.Inventory, Source]:
 # --- error translation -------------------------------------------------------
 
 
-def _problem(src: Source, err: dict[str, Any]) -> Problem:
+def _problem(src: Source, err: ErrorDetails) -> Problem:
     path, key_error = _data_path(src.data, err["loc"])
     message = _message(err)
     if err["type"] == "inline_secret":
@@ -79,7 +80,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
     return tuple(path), False
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: ErrorDetails) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     got = f" (got {_show(value)})"
     if kind == "missing":

@@ -83,10 +83,10 @@ def problems(src: Source) -> list[Problem]:
         svc = _mapping(svc)
         if isinstance(svc.get("team"), str):
             ref(("services", i, "team"), svc["team"], set(teams), "team")
-        name = svc.get("name")
-        if isinstance(name, str):
-            if name in first_seen:
-                out.append(src.problem(("services", i, "name"), f"duplicate service {name!r} (also services[{first_seen[name]}])"))
+        svc_name = svc.get("name")
+        if isinstance(svc_name, str):
+            if svc_name in first_seen:
+                out.append(src.problem(("services", i, "name"), f"duplicate service {svc_name!r} (also services[{first_seen[svc_name]}])"))
             else:
-                first_seen[name] = i
+                first_seen[svc_name] = i
     return out

@@ -47,7 +47,7 @@ NULL_WATCHDOG_REPEAT = Duration(24 * 3600 * 1000)
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     out: dict[str, Any] = {names.ALERTMANAGER_CONFIG: config(model, topo)}
     for name in TEMPLATES:
-        out[f"{names.ALERTMANAGER_TEMPLATES_DIR}/{name}"] = resources.files("generator").joinpath("templates", name).read_text()
+        out[f"{names.ALERTMANAGER_TEMPLATES_DIR}/{name}"] = resources.files("generator").joinpath("templates").joinpath(name).read_text()
     return out
 
 

@@ -21,7 +21,7 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def datasources(model: Model, topo: Topology) -> dict[str, Any]:
-    out = {
+    out: dict[str, Any] = {
         "apiVersion": 1,
         "datasources": [
             {

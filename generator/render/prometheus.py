@@ -70,7 +70,7 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
         if sc.basic_auth:
             job["basic_auth"] = {"username": sc.basic_auth.username, "password_file": topo.secret(sc.basic_auth.password_file)}
         if sc.tls:
-            tls = {k: v for k, v in (
+            tls: dict[str, Any] = {k: v for k, v in (
                 ("ca_file", sc.tls.ca_file and topo.secret(sc.tls.ca_file)),
                 ("cert_file", sc.tls.cert_file and topo.secret(sc.tls.cert_file)),
                 ("key_file", sc.tls.key_file and topo.secret(sc.tls.key_file)),

@@ -124,7 +124,7 @@ def alert_tests(model: Model, alerts: Sequence[alerting.Alert], records: dict[st
     groups: list[_Group] = []
     for a in alerts:
         labels = alerting.labels(model, a)
-        annotations = alerting.annotations(model, a)
+        annotations = alerting.alert_annotations(model, a)
         reads = footprint(a.definition.expression(a.ctx), records)
         for case in a.definition.test_cases(a.ctx):
             test = case_test(a.name, case, labels, annotations, a.ctx.setting.for_)

@@ -27,5 +27,5 @@ def rule(model: Model, a: alerting.Alert) -> dict[str, Any]:
         "expr": a.definition.expression(a.ctx),
         "for": str(a.ctx.setting.for_),
         "labels": alerting.labels(model, a),
-        "annotations": alerting.annotations(model, a),
+        "annotations": alerting.alert_annotations(model, a),
     }

@@ -22,7 +22,7 @@ def up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, t
     if mode == "compose":
         if sinks:
             raise UsageError("--sinks is for native mode: the local sinks do not run in docker compose")
-        stack = compose_runner.ComposeStack(inventory, state_dir, progress=say)
+        stack: compose_runner.ComposeStack | NativeStack = compose_runner.ComposeStack(inventory, state_dir, progress=say)
         stack.up(timeout=max(timeout, 300))
         urls, notes = stack.urls(pipeline.load_model(inventory)), stack.notes
     else:
@@ -71,8 +71,8 @@ def status(state_dir: Path, as_json: bool, echo: Echo) -> None:
     down_targets = [t for t in st["targets"] or [] if t["health"] != "up"]
     if unhealthy or down_targets or st["error"]:
         raise CheckFailed("stack not healthy: " + "; ".join(filter(None, [
-            unhealthy and f"components not ready: {', '.join(unhealthy)}",
-            down_targets and f"{len(down_targets)} target(s) down",
+            f"components not ready: {', '.join(unhealthy)}" if unhealthy else None,
+            f"{len(down_targets)} target(s) down" if down_targets else None,
             st["error"]])))
 
 

@@ -78,10 +78,13 @@ class ComposeStack:
             env["MONSTACK_BUILD_CONTEXT"] = str(Path(exporters.__file__).resolve().parent.parent)
         return env
 
-    def urls(self, model: Any) -> dict[str, str | None]:
+    def _ui_urls(self, model: Any) -> dict[str, str]:
         ports = {c: compose_render.ui_port(getattr(model.stack, f"{c}_url"), components.get(c).port)
                  for c in ("prometheus", "alertmanager", "grafana")}
-        return {c: f"http://127.0.0.1:{p}" for c, p in ports.items()} | {"sink": None, "sink_smtp": None}
+        return {c: f"http://127.0.0.1:{p}" for c, p in ports.items()}
+
+    def urls(self, model: Any) -> dict[str, str | None]:
+        return self._ui_urls(model) | {"sink": None, "sink_smtp": None}
 
     def up(self, timeout: float = 300.0) -> None:
         model = pipeline.load_model(self.inventory)
@@ -112,16 +115,16 @@ class ComposeStack:
                               env=self._env(), text=True, capture_output=True)
         if proc.returncode != 0:
             raise CheckFailed(f"docker compose up failed:\n{(proc.stdout + proc.stderr).strip()[-3000:]}")
-        urls = self.urls(model)
+        ui = self._ui_urls(model)
         for c in ("prometheus", "alertmanager"):
-            api.reload(urls[c])  # containers that kept running still have the previous configuration
+            api.reload(ui[c])  # containers that kept running still have the previous configuration
         state = {"mode": "compose", "inventory": str(self.inventory), "compose_file": str(self.compose_file),
-                 "project": compose_render.project_name(model), "urls": urls, "notes": self.notes,
+                 "project": compose_render.project_name(model), "urls": self.urls(model), "notes": self.notes,
                  "sinks": False, "port_offset": 0}
         save_state(self.state_dir, state)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            ts = api.targets(urls["prometheus"])
+            ts = api.targets(ui["prometheus"])
             if ts and all(t.health != "unknown" for t in ts):
                 break
             time.sleep(1)

@@ -374,6 +374,7 @@ class NativeStack:
                 raise CheckFailed(f"PostgreSQL runs as {user} (it refuses root) but {user} cannot reach {data}: "
                                   f"a parent folder is not searchable by others (chmod o+x it, or use another --state-dir)")
         initdb = find_binary("initdb")
+        assert initdb, "initdb"  # checked with the other binaries before start
         self._say(f"creating a throwaway PostgreSQL cluster in {self._rel(data)}" + (f" (runs as {user})" if user else ""))
         try:
             proc = subprocess.run([initdb, "-D", str(data), "-U", "postgres", f"--pwfile={pwcopy}", "--auth=scram-sha-256",

@@ -33,8 +33,15 @@ class Sli:
         return "requests" if self.service.kind == "http" else "jobs"
 
     @property
+    def latency_threshold(self) -> Duration:
+        """The threshold of a latency objective."""
+        slo = self.service.slo
+        assert slo is not None and slo.latency_threshold is not None, f"{self.service.name}: no latency objective"
+        return slo.latency_threshold
+
+    @property
     def bad(self) -> str:
-        return "failed" if self.kind == "availability" else f"slower than {self.service.slo.latency_threshold}"
+        return "failed" if self.kind == "availability" else f"slower than {self.latency_threshold}"
 
     def _recorded(self, window: str) -> str | None:
         s = self.service
@@ -49,7 +56,7 @@ class Sli:
         name = self._recorded(window)
         if name:
             return scope.rec(name)
-        s, m = self.service, self.service.metrics
+        m = self.service.metrics
         if isinstance(m, HttpMetrics):
             total, failed = scope.raw(m.requests), scope.raw(m.requests, regex={m.status_label: m.error_status})
         else:
@@ -58,7 +65,7 @@ class Sli:
         if self.kind == "availability":
             return f"sum(increase({failed}[{window}])) / sum(increase({total}[{window}]))"
         count = scope.raw(m.duration + "_count")
-        fast = scope.raw(m.duration + "_bucket", regex={"le": slo_alerts.le_regex(s.slo.latency_threshold.seconds)})
+        fast = scope.raw(m.duration + "_bucket", regex={"le": slo_alerts.le_regex(self.latency_threshold.seconds)})
         return f"(sum(increase({count}[{window}])) - sum(increase({fast}[{window}]))) / sum(increase({count}[{window}]))"
 
     def budget_left(self, scope: Scope) -> str:
@@ -90,10 +97,12 @@ def slis(model: Model) -> list[Sli]:
             continue
         events = "requests" if s.kind == "http" else "jobs"
         if s.slo.availability is not None:
+            assert s.slo.error_budget is not None  # set with availability
             out.append(Sli(s, "availability", s.slo.availability / 100, s.slo.error_budget, s.slo.window,
                            f"{fmt(s.slo.availability)}% of {events} succeed"))
         if s.slo.latency_threshold is not None:
             pct = s.slo.latency_percentile or 95
+            assert s.slo.latency_budget is not None  # set with the latency threshold
             out.append(Sli(s, "latency", pct / 100, s.slo.latency_budget, s.slo.window,
                            f"{fmt(pct)}% of {events} faster than {s.slo.latency_threshold}"))
     return out

@@ -36,7 +36,7 @@ def sli_panels(i: Sli, scope: Scope) -> list[b.Panel]:
         note = (" Dashed: the burn-rate alerts" + (f" that page ({', '.join(f'{fmt(m.value)}x over {m.alert[-2:]}' for m in pages)})" if pages else "")
                 + (" and" if pages and tickets else "")
                 + (f" that open tickets ({', '.join(f'{fmt(m.value)}x over {m.alert[-2:]}' for m in tickets)})" if tickets else "") + ".")
-    title = "Availability" if i.kind == "availability" else f"{i.events.capitalize()} faster than {i.service.slo.latency_threshold}"
+    title = "Availability" if i.kind == "availability" else f"{i.events.capitalize()} faster than {i.latency_threshold}"
     return [
         b.stat(f"{title} over {window}", f"Objective: {i.label}. Share of {i.events} not {i.bad} over the window.",
                [b.Query(f"1 - ({i.bad_ratio(window, scope)})", i.kind)], unit="percentunit", w=6, h=6, decimals=3,
