@@ -179,3 +179,15 @@ def test_copying_a_rendered_tree_keeps_it_in_sync(out: Path, tmp_path_factory):
     copy = tmp_path_factory.mktemp("copy") / "tree"
     shutil.copytree(out, copy)
     assert monstack("check", "--inventory", str(ROOT / "services.yaml"), "--out", str(copy)).returncode == 0
+
+
+@pytest.mark.integration
+def test_the_installed_command_runs_as_a_process(tmp_path):
+    """The one test of the CLI as a real subprocess (every other CLI test runs it in-process)."""
+    from conftest import monstack_process
+
+    ok = monstack_process("render", "--inventory", str(INVENTORIES / "good" / "minimal.yaml"), "--out", str(tmp_path))
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "prometheus" / "prometheus.yml").is_file()
+    bad = monstack_process("check", "--inventory", str(tmp_path / "missing.yaml"), "--out", str(tmp_path))
+    assert bad.returncode == 2 and "no such file" in bad.stderr
