@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from generator import errors, explain as explain_mod, pipeline, writer
+from generator import errors, explain as explain_mod, names, pipeline, writer
 from generator.inventory.schema import Inventory
 
 app = typer.Typer(
@@ -28,30 +28,50 @@ def _say(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+TARGETS = ("compose", "kubernetes", "all")
+TargetOpt = typer.Option("compose", "--target", "-t", help="compose: prometheus/, alertmanager/, grafana/, compose.yaml; "
+                         "kubernetes: Prometheus Operator objects under OUT/kubernetes/; all: both.")
+
+
+def _targets(target: str) -> tuple[str, ...]:
+    if target not in TARGETS:
+        raise errors.UsageError(f"--target must be one of {', '.join(TARGETS)} (got {target!r})")
+    return ("compose", "kubernetes") if target == "all" else (target,)
+
+
 @app.command()
-def render(inventory: Path = InventoryOpt, out: Path = OutOpt,
+def render(inventory: Path = InventoryOpt, out: Path = OutOpt, target: str = TargetOpt,
            no_check: bool = typer.Option(False, "--no-check", help="Skip promtool/amtool (they are skipped anyway when not installed).")) -> None:
     """Render every configuration file from the inventory, check it, then write it atomically."""
     from generator import checks
 
+    targets = _targets(target)
     run = not no_check and checks.available("promtool") and checks.available("amtool")
     if not no_check and not run:
         _say("note: promtool/amtool not found; writing without checking (make deps installs them)")
-    result, results = pipeline.render(inventory, out, run_checks=run)
-    for r in results:
-        _say(str(r))
-    _say(f"rendered {inventory} -> {out}: {len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed")
-    for path in result.written:
-        _say(f"  wrote   {path}")
-    for path in result.removed:
-        _say(f"  removed {path}")
+    for t in targets:
+        if t == "compose":
+            result, results = pipeline.render(inventory, out, run_checks=run)
+            root = out
+        else:
+            result, results = pipeline.render_kubernetes(inventory, out, run_checks=run)
+            root = out / names.KUBERNETES_DIR
+        for r in results:
+            _say(str(r))
+        _say(f"rendered {inventory} -> {root}: {len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed")
+        for path in result.written:
+            _say(f"  wrote   {path}")
+        for path in result.removed:
+            _say(f"  removed {path}")
 
 
 @app.command()
-def validate(inventory: Path = InventoryOpt) -> None:
+def validate(inventory: Path = InventoryOpt, target: str = TargetOpt) -> None:
     """Check the inventory and everything it renders with promtool and amtool, including the generated rule and routing tests."""
-    with tempfile.TemporaryDirectory(prefix="monstack-validate-") as tmp:
-        results = pipeline.validate(inventory, Path(tmp))
+    results = []
+    for t in _targets(target):
+        with tempfile.TemporaryDirectory(prefix="monstack-validate-") as tmp:
+            results += pipeline.validate(inventory, Path(tmp)) if t == "compose" else pipeline.validate_kubernetes(inventory, Path(tmp))
     for r in results:
         typer.echo(str(r))
     if any(not r.ok for r in results):
@@ -61,15 +81,20 @@ def validate(inventory: Path = InventoryOpt) -> None:
 
 @app.command()
 def check(inventory: Path = InventoryOpt, out: Path = OutOpt) -> None:
-    """Exit 1 when the generated files under --out differ from what the inventory renders (drift)."""
+    """Exit 1 when the generated files under --out differ from what the inventory renders (drift).
+
+    The Kubernetes tree (OUT/kubernetes) is checked too once it has been rendered there."""
     found = pipeline.drift(inventory, out)
+    if pipeline.has_kubernetes(out):
+        found += pipeline.drift_kubernetes(inventory, out)
     schema_file = out / SCHEMA_FILE
     if schema_file.exists() and schema_file.read_bytes() != _schema_bytes():
         found.append(writer.Drift(SCHEMA_FILE, "changed"))
     for d in found:
         typer.echo(f"drift: {d}")
     if found:
-        raise errors.CheckFailed(f"{len(found)} generated file(s) out of date: run `monstack render` (make render) and commit the result")
+        hint = " --target all" if any(d.path.startswith(names.KUBERNETES_DIR + "/") for d in found) else ""
+        raise errors.CheckFailed(f"{len(found)} generated file(s) out of date: run `monstack render{hint}` (make render) and commit the result")
     typer.echo(f"{out}: generated files match {inventory}")
 
 

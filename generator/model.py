@@ -277,6 +277,17 @@ class Stack:
 
 
 @dataclass(frozen=True)
+class Kubernetes:
+    """Where the Kubernetes output lands (generator/render/kubernetes.py)."""
+
+    namespace: str = "monitoring"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    prometheus: str = "k8s"
+    alertmanager: str = "main"
+    blackbox_exporter: str = "blackbox-exporter:9115"
+
+
+@dataclass(frozen=True)
 class Model:
     source: str  # the inventory's file name, for "generated from" headers
     stack: Stack
@@ -289,6 +300,7 @@ class Model:
     teams: Mapping[str, Team]
     services: tuple[Service, ...]
     secret_files: tuple[str, ...] = field(default=())  # every *_file the inventory references, sorted
+    kubernetes: Kubernetes = field(default_factory=Kubernetes)
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -382,6 +394,8 @@ class _Resolver:
             teams=teams,
             services=services,
             secret_files=tuple(sorted(_secret_files(inv))),
+            kubernetes=Kubernetes(inv.kubernetes.namespace, dict(sorted(inv.kubernetes.labels.items())), inv.kubernetes.prometheus,
+                                  inv.kubernetes.alertmanager, inv.kubernetes.blackbox_exporter),
         )
 
     def stack(self, s: schema.Stack) -> Stack:
