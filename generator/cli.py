@@ -129,6 +129,28 @@ def explain(service: Optional[str] = typer.Argument(None, help="Only this servic
     typer.echo(text)
 
 
+@app.command("import")
+def import_(prometheus: Path = typer.Argument(..., help="The prometheus.yml to import; its rule_files are read too."),
+            alertmanager: Optional[Path] = typer.Option(None, "--alertmanager", "-a", help="alertmanager.yml (default: the one beside prometheus.yml)."),
+            out: Path = typer.Option(Path("services.yaml"), "--out", "-o", help="The inventory to write; secrets go to secrets/ beside it."),
+            force: bool = typer.Option(False, "--force", help="Replace an existing inventory and secret files.")) -> None:
+    """Write services.yaml from a hand-written Prometheus setup (prometheus.yml, rule files, alertmanager.yml); print what could not be mapped."""
+    import generator.importer as importer
+
+    if alertmanager is None and (prometheus.parent / "alertmanager.yml").is_file():
+        alertmanager = prometheus.parent / "alertmanager.yml"
+    if alertmanager is None:
+        raise errors.UsageError("no alertmanager.yml beside the Prometheus configuration: pass --alertmanager PATH")
+    result = importer.build(prometheus, alertmanager)
+    importer.check(result, out)
+    written = importer.write(result, out, force)
+    typer.echo(result.report.text(), nl=False)
+    for path in written:
+        _say(f"wrote {path}")
+    _say(f"imported {prometheus} -> {out}: {len(result.inventory['services'])} services, {len(result.inventory['receivers'])} receivers; "
+         f"next: monstack validate --inventory {out}")
+
+
 # --- running the stack (generator/runner) -------------------------------------------
 
 StateDirOpt = typer.Option(Path(".monstack"), "--state-dir", help="Runtime state: rendered native configs, data, logs, pids.")

@@ -184,6 +184,7 @@ GRAFANA_SIDECAR_DASHBOARD_LABEL = "grafana_dashboard"
 GRAFANA_SIDECAR_DATASOURCE_LABEL = "grafana_datasource"
 GRAFANA_SIDECAR_FOLDER_ANNOTATION = "grafana_folder"
 KUBE_MANAGED_BY = "monstack"
+KUBE_ADDITIONAL_SCRAPE_KEY = "scrape-configs.yaml"  # key of the Secret Prometheus' spec.additionalScrapeConfigs reads
 
 
 def kube_object(stack: str, *parts: str) -> str:

@@ -600,4 +600,7 @@ class Inventory(Strict):
     watchdog: Watchdog | None = None
     teams: Annotated[dict[Name, Team], Field(min_length=1)]
     services: Annotated[list[Service], Field(min_length=1)]
+    extra_scrape_configs: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "Prometheus scrape_config entries monstack does not model (service discovery other than static targets, relabelling), "
+        "copied into prometheus.yml as written. Secrets only through *_file fields."))
     kubernetes: Kubernetes = Kubernetes()

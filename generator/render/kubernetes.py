@@ -114,8 +114,16 @@ def _selector(secret: str, key: str) -> dict[str, str]:
 
 def scrape_objects(model: Model, prom: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    extra = [dict(job) for job in model.extra_scrape_configs]
+    if extra:
+        # The Operator's way in for scrape configs it has no object for: Prometheus' spec.additionalScrapeConfigs names this key.
+        text = writer.serialize("scrape-configs.yaml", extra, model.source).decode()
+        out[f"{names.KUBE_SCRAPE_DIR}/additional.yaml"] = obj("v1", "Secret", metadata(model, "additional-scrape-configs"), type="Opaque",
+                                                           stringData={names.KUBE_ADDITIONAL_SCRAPE_KEY: text})
     for job in prom["scrape_configs"]:
         name = job["job_name"]
+        if any(name == e["job_name"] for e in extra):
+            continue
         if name in SELF_POD_MONITORS:
             out[f"{names.KUBE_POD_MONITORS_DIR}/{name}.yaml"] = pod_monitor(model, job, SELF_POD_MONITORS[name])
         elif name == names.SELF_BLACKBOX_JOB:
@@ -320,7 +328,9 @@ def readme(model: Model, outputs: Outputs) -> str:
         f"- Alertmanager `{model.kubernetes.alertmanager}`: `spec.configSecret: {names.kube_object(model.stack.name, 'alertmanager-config')}`"
         + (f", `spec.secrets: [{names.kube_receivers_secret(model.stack.name)}]`" if names.kube_receivers_secret(model.stack.name) in secrets else ""),
         f"- Prometheus `{model.kubernetes.prometheus}`: rule, ScrapeConfig, Probe and PodMonitor selectors (and namespace selectors) "
-        "that match the labels below",
+        "that match the labels below"
+        + (f"; `spec.additionalScrapeConfigs: {{name: {names.kube_object(model.stack.name, 'additional-scrape-configs')}, "
+           f"key: {names.KUBE_ADDITIONAL_SCRAPE_KEY}}}` for the scrape jobs of `extra_scrape_configs`" if model.extra_scrape_configs else ""),
         "",
         "Labels on every object:",
         "",
