@@ -9,8 +9,6 @@ at `at` and be quiet at `quiet_at`, which also proves the `for` survived.
 """
 from __future__ import annotations
 
-import os
-import re
 import stat
 import subprocess
 from pathlib import Path

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,7 @@ def _inventory(prom: Source, am: Optional[Source], jobs: scrape_mod.Jobs, routin
     stack: dict[str, Any] = {"name": slug(Path(prom.file).resolve().parent.name, "imported")}
     labels = {str(k): str(v) for k, v in (glob_.get("external_labels") or {}).items()}
     for key in ("env", "environment"):
-        if key in labels and routing_mod.re.match(r"^[a-z][a-z0-9_-]*$", labels[key]):
+        if key in labels and re.match(r"^[a-z][a-z0-9_-]*$", labels[key]):
             stack["environment"] = labels.pop(key)
             break
     for k in [k for k in labels if k in (names.SERVICE, names.TEAM, names.SEVERITY, "env")]:

@@ -297,7 +297,6 @@ def rename_job(text: str, old: str, new: str) -> str:
     """The expression with job="old" (and != / regex alternatives equal to old) naming the renamed job."""
     if old == new:
         return text
-    quoted = re.escape(old)
 
     def sub(m: re.Match[str]) -> str:
         op, value = m.group(2), m.group(4)
@@ -306,5 +305,4 @@ def rename_job(text: str, old: str, new: str) -> str:
         parts = [new if p == old else p for p in value.split("|")]
         return f"{m.group(1)}{op}{m.group(3)}{'|'.join(parts)}{m.group(3)}"
 
-    del quoted
     return re.sub(r"(\bjob\s*)(=~|!~|!=|=)\s*([\"'])([^\"']*)\3", sub, text)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 from generator import alerttext, catalogue
 from generator.importer import promql as P
 from generator.importer.report import CUSTOM, MAPPED, NOTE, UNMAPPED, Report
-from generator.importer.routing import WATCHDOG_NAMES, Routing, slug
+from generator.importer.routing import WATCHDOG_NAMES, Routing
 from generator.importer.scrape import Jobs, Svc
 from generator.inventory.yamlsource import Source
 
