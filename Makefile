@@ -36,8 +36,8 @@ $(MONSTACK): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-render: venv ## Render configs from services.yaml and every example inventory (checked by promtool/amtool)
-	$(MONSTACK) render --inventory $(INVENTORY)
+render: venv ## Render configs from services.yaml (compose and kubernetes/) and every example inventory (checked by promtool/amtool)
+	$(MONSTACK) render --inventory $(INVENTORY) --target all
 	$(MONSTACK) schema --write services.schema.json
 	@for inv in $(EXAMPLES); do $(MONSTACK) render --inventory $$inv --out $$(dirname $$inv) || exit $$?; done
 
@@ -45,7 +45,7 @@ schema: venv ## Write services.schema.json (JSON Schema for editors)
 	$(MONSTACK) schema --write services.schema.json
 
 validate: deps ## promtool/amtool checks plus the generated rule and routing tests, for every inventory
-	$(MONSTACK) validate --inventory $(INVENTORY)
+	$(MONSTACK) validate --inventory $(INVENTORY) --target all
 	@for inv in $(EXAMPLES); do $(MONSTACK) validate --inventory $$inv || exit $$?; done
 
 check: venv ## Fail when committed generated files drift from their inventory

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from generator import errors, pipeline, writer
+from generator import errors, names, pipeline, writer
 from generator import explain as explain_mod
 from generator.inventory.schema import Inventory
 
@@ -29,30 +29,50 @@ def _say(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+TARGETS = ("compose", "kubernetes", "all")
+TargetOpt = typer.Option("compose", "--target", "-t", help="compose: prometheus/, alertmanager/, grafana/, compose.yaml; "
+                         "kubernetes: Prometheus Operator objects under OUT/kubernetes/; all: both.")
+
+
+def _targets(target: str) -> tuple[str, ...]:
+    if target not in TARGETS:
+        raise errors.UsageError(f"--target must be one of {', '.join(TARGETS)} (got {target!r})")
+    return ("compose", "kubernetes") if target == "all" else (target,)
+
+
 @app.command()
-def render(inventory: Path = InventoryOpt, out: Path = OutOpt,
+def render(inventory: Path = InventoryOpt, out: Path = OutOpt, target: str = TargetOpt,
            no_check: bool = typer.Option(False, "--no-check", help="Skip promtool/amtool (they are skipped anyway when not installed).")) -> None:
     """Render every configuration file from the inventory, check it, then write it atomically."""
     from generator import checks
 
+    targets = _targets(target)
     run = not no_check and checks.available("promtool") and checks.available("amtool")
     if not no_check and not run:
         _say("note: promtool/amtool not found; writing without checking (make deps installs them)")
-    result, results = pipeline.render(inventory, out, run_checks=run)
-    for r in results:
-        _say(str(r))
-    _say(f"rendered {inventory} -> {out}: {len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed")
-    for path in result.written:
-        _say(f"  wrote   {path}")
-    for path in result.removed:
-        _say(f"  removed {path}")
+    for t in targets:
+        if t == "compose":
+            result, results = pipeline.render(inventory, out, run_checks=run)
+            root = out
+        else:
+            result, results = pipeline.render_kubernetes(inventory, out, run_checks=run)
+            root = out / names.KUBERNETES_DIR
+        for r in results:
+            _say(str(r))
+        _say(f"rendered {inventory} -> {root}: {len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed")
+        for path in result.written:
+            _say(f"  wrote   {path}")
+        for path in result.removed:
+            _say(f"  removed {path}")
 
 
 @app.command()
-def validate(inventory: Path = InventoryOpt) -> None:
+def validate(inventory: Path = InventoryOpt, target: str = TargetOpt) -> None:
     """Check the inventory and everything it renders with promtool and amtool, including the generated rule and routing tests."""
-    with tempfile.TemporaryDirectory(prefix="monstack-validate-") as tmp:
-        results = pipeline.validate(inventory, Path(tmp))
+    results = []
+    for t in _targets(target):
+        with tempfile.TemporaryDirectory(prefix="monstack-validate-") as tmp:
+            results += pipeline.validate(inventory, Path(tmp)) if t == "compose" else pipeline.validate_kubernetes(inventory, Path(tmp))
     for r in results:
         typer.echo(str(r))
     if any(not r.ok for r in results):
@@ -62,15 +82,20 @@ def validate(inventory: Path = InventoryOpt) -> None:
 
 @app.command()
 def check(inventory: Path = InventoryOpt, out: Path = OutOpt) -> None:
-    """Exit 1 when the generated files under --out differ from what the inventory renders (drift)."""
+    """Exit 1 when the generated files under --out differ from what the inventory renders (drift).
+
+    The Kubernetes tree (OUT/kubernetes) is checked too once it has been rendered there."""
     found = pipeline.drift(inventory, out)
+    if pipeline.has_kubernetes(out):
+        found += pipeline.drift_kubernetes(inventory, out)
     schema_file = out / SCHEMA_FILE
     if schema_file.exists() and schema_file.read_bytes() != _schema_bytes():
         found.append(writer.Drift(SCHEMA_FILE, "changed"))
     for d in found:
         typer.echo(f"drift: {d}")
     if found:
-        raise errors.CheckFailed(f"{len(found)} generated file(s) out of date: run `monstack render` (make render) and commit the result")
+        hint = " --target all" if any(d.path.startswith(names.KUBERNETES_DIR + "/") for d in found) else ""
+        raise errors.CheckFailed(f"{len(found)} generated file(s) out of date: run `monstack render{hint}` (make render) and commit the result")
     typer.echo(f"{out}: generated files match {inventory}")
 
 
@@ -103,6 +128,28 @@ def explain(service: Optional[str] = typer.Argument(None, help="Only this servic
         raise errors.UsageError(f"no service {service!r} in {inventory} (services: {', '.join(s.name for s in model.services)})")
     text = explain_mod.dashboards(model, service) if dashboards else explain_mod.services(model, service)
     typer.echo(text)
+
+
+@app.command("import")
+def import_(prometheus: Path = typer.Argument(..., help="The prometheus.yml to import; its rule_files are read too."),
+            alertmanager: Optional[Path] = typer.Option(None, "--alertmanager", "-a", help="alertmanager.yml (default: the one beside prometheus.yml)."),
+            out: Path = typer.Option(Path("services.yaml"), "--out", "-o", help="The inventory to write; secrets go to secrets/ beside it."),
+            force: bool = typer.Option(False, "--force", help="Replace an existing inventory and secret files.")) -> None:
+    """Write services.yaml from a hand-written Prometheus setup (prometheus.yml, rule files, alertmanager.yml); print what could not be mapped."""
+    import generator.importer as importer
+
+    if alertmanager is None and (prometheus.parent / "alertmanager.yml").is_file():
+        alertmanager = prometheus.parent / "alertmanager.yml"
+    if alertmanager is None:
+        raise errors.UsageError("no alertmanager.yml beside the Prometheus configuration: pass --alertmanager PATH")
+    result = importer.build(prometheus, alertmanager)
+    importer.check(result, out)
+    written = importer.write(result, out, force)
+    typer.echo(result.report.text(), nl=False)
+    for path in written:
+        _say(f"wrote {path}")
+    _say(f"imported {prometheus} -> {out}: {len(result.inventory['services'])} services, {len(result.inventory['receivers'])} receivers; "
+         f"next: monstack validate --inventory {out}")
 
 
 # --- running the stack (generator/runner) -------------------------------------------

@@ -292,6 +292,17 @@ class Stack:
 
 
 @dataclass(frozen=True)
+class Kubernetes:
+    """Where the Kubernetes output lands (generator/kubernetes.py)."""
+
+    namespace: str = "monitoring"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    prometheus: str = "k8s"
+    alertmanager: str = "main"
+    blackbox_exporter: str = "blackbox-exporter:9115"
+
+
+@dataclass(frozen=True)
 class Model:
     source: str  # the inventory's file name, for "generated from" headers
     stack: Stack
@@ -304,6 +315,8 @@ class Model:
     teams: Mapping[str, Team]
     services: tuple[Service, ...]
     secret_files: tuple[str, ...] = field(default=())  # every *_file the inventory references, sorted
+    kubernetes: Kubernetes = field(default_factory=Kubernetes)
+    extra_scrape_configs: tuple[Mapping[str, Any], ...] = ()  # copied into prometheus.yml as written
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -373,6 +386,7 @@ class _Resolver:
             watchdog = Watchdog(inv.watchdog.receiver, parse_duration(inv.watchdog.repeat_interval))
         teams = {name: self.team(name, t, levels, receivers, intervals) for name, t in inv.teams.items()}
         services = self.services(stack, teams)
+        self.extra_scrape_configs(services)
         if self.problems:
             raise InventoryError(self.problems)
         return Model(
@@ -387,7 +401,24 @@ class _Resolver:
             teams=teams,
             services=services,
             secret_files=tuple(sorted(_secret_files(inv))),
+            kubernetes=Kubernetes(inv.kubernetes.namespace, dict(sorted(inv.kubernetes.labels.items())), inv.kubernetes.prometheus,
+                                  inv.kubernetes.alertmanager, inv.kubernetes.blackbox_exporter),
+            extra_scrape_configs=tuple(inv.extra_scrape_configs),
         )
+
+    def extra_scrape_configs(self, services: tuple[Service, ...]) -> None:
+        taken = {names.SELF_PROMETHEUS_JOB, names.SELF_ALERTMANAGER_JOB, names.SELF_BLACKBOX_JOB}
+        taken |= {names.service_job(s.name) for s in services if s.scrape} | {names.probe_job(s.name) for s in services if s.probes}
+        for i, job in enumerate(self.inv.extra_scrape_configs):
+            base = ("extra_scrape_configs", i)
+            name = job.get("job_name")
+            if not isinstance(name, str) or not name:
+                self.problem(base, "needs a job_name")
+            elif name in taken:
+                self.problem(base + ("job_name",), f"job {name!r} is already scraped (a service, a probe job or the stack itself)")
+            taken.add(name if isinstance(name, str) else "")
+            for path in _inline_secrets(job, base):
+                self.problem(path, "secrets must not be written in services.yaml: put the value in a file and use the matching *_file field")
 
     def stack(self, s: schema.Stack) -> Stack:
         scrape_interval = parse_duration(s.scrape_interval)
@@ -486,8 +517,9 @@ class _Resolver:
                 self.problem(base + ("scrape",), f"a {s.kind} service needs scrape.targets (the {_exporter_hint(s.kind)})")
             if s.kind == "probe" and not s.health:
                 self.problem(base + ("health",), "a probe service needs at least one health URL")
-            if s.kind == "custom" and s.scrape is None and not s.health:
-                self.problem(base + ("scrape",), "a custom service needs scrape.targets or health URLs")
+            if s.kind == "custom" and s.scrape is None and not s.health and not s.rules:
+                # Rules alone are enough: they may read series scraped by extra_scrape_configs.
+                self.problem(base + ("scrape",), "a custom service needs scrape.targets, health URLs or rules")
             out.append(self.service(base, s, stack))
         return tuple(out)
 
@@ -638,6 +670,24 @@ def _exporter_hint(kind: str) -> str:
         "redis": "redis-exporter, e.g. redis-exporter:9121",
         "host": "node-exporter, e.g. node-exporter:9100",
     }.get(kind, "/metrics endpoint")
+
+
+_RAW_SECRET_KEYS = ("password", "bearer_token", "credentials", "client_secret", "secret_key", "access_key")
+
+
+def _inline_secrets(value: Any, path: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Paths of inline secret fields in a raw Prometheus config fragment."""
+    found: list[tuple[Any, ...]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in _RAW_SECRET_KEYS:
+                found.append(path + (k,))
+            else:
+                found += _inline_secrets(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += _inline_secrets(v, path + (i,))
+    return found
 
 
 def _secret_files(inv: schema.Inventory) -> set[str]:

@@ -156,3 +156,39 @@ BUSINESS_HOURS = "business-hours"  # time interval P3 notifies in by default; bu
 def secret_name(ref: str) -> str:
     """The compose secret name of a secret file reference (also its /run/secrets/ file name)."""
     return re.sub(r"[^a-z0-9_]+", "_", ref.lower()).strip("_")
+
+# Kubernetes output (monstack render --target kubernetes), relative to its own root -----------
+KUBERNETES_DIR = "kubernetes"  # the tree's root under --out; it keeps its own MANIFEST
+KUSTOMIZATION = "kustomization.yaml"
+KUBE_RULES_DIR = "prometheus-rules"
+KUBE_SCRAPE_DIR = "scrape-configs"
+KUBE_POD_MONITORS_DIR = "pod-monitors"
+KUBE_PROBES_DIR = "probes"
+KUBE_ALERTMANAGER_DIR = "alertmanager"
+KUBE_GRAFANA_DIR = "grafana"
+KUBE_README = "README.md"
+# Where the Operator mounts things in the Alertmanager pod: the config Secret's keys, and each of spec.secrets.
+KUBE_ALERTMANAGER_CONFIG_MOUNT = "/etc/alertmanager/config"
+KUBE_ALERTMANAGER_SECRETS_MOUNT = "/etc/alertmanager/secrets"
+KUBE_ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml"  # the key the Operator reads from the config Secret
+# The Grafana sidecar's defaults (kube-prometheus-stack): which ConfigMaps it loads, and the folder annotation.
+GRAFANA_SIDECAR_DASHBOARD_LABEL = "grafana_dashboard"
+GRAFANA_SIDECAR_DATASOURCE_LABEL = "grafana_datasource"
+GRAFANA_SIDECAR_FOLDER_ANNOTATION = "grafana_folder"
+KUBE_MANAGED_BY = "monstack"
+KUBE_ADDITIONAL_SCRAPE_KEY = "scrape-configs.yaml"  # key of the Secret Prometheus' spec.additionalScrapeConfigs reads
+
+
+def kube_object(stack: str, *parts: str) -> str:
+    """An object name: the stack's name first, so two stacks can share a namespace; DNS-1123 characters only."""
+    return re.sub(r"[^a-z0-9.-]+", "-", "-".join((stack,) + parts).lower()).strip("-.")[:253]
+
+
+def kube_receivers_secret(stack: str) -> str:
+    """The Secret users create from their receiver secret files; Alertmanager mounts it (spec.secrets)."""
+    return kube_object(stack, "alertmanager-secrets")
+
+
+def kube_scrape_secret(stack: str) -> str:
+    """The Secret users create from their scrape secret files (passwords, TLS keys and certificates)."""
+    return kube_object(stack, "scrape-secrets")

@@ -5,7 +5,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import checks, writer
+from generator import checks, names, writer
 from generator.errors import CheckFailed
 from generator.inventory.loader import load_inventory
 from generator.model import Model, resolve
@@ -47,6 +47,63 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
         return writer.commit(staging, b.files, out_dir), results
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class KubeBuild:
+    model: Model
+    files: dict[str, bytes]  # relative to names.KUBERNETES_DIR
+    compose: dict[str, bytes]  # what the objects package, with the generated tests that prove it
+
+
+def build_kubernetes(inventory: Path) -> KubeBuild:
+    from generator import kubernetes
+
+    model = load_model(inventory)
+    outputs = render_all(model, COMPOSE)
+    return KubeBuild(model, writer.serialize_all(kubernetes.render(model, outputs), model.source), writer.serialize_all(outputs, model.source))
+
+
+def kube_checks(b: KubeBuild, work_dir: Path, full: bool) -> list[checks.CheckResult]:
+    """The tools' checks on the content of the objects: rules from the PrometheusRules, the config from its Secret."""
+    from generator import kubecheck
+
+    staging = writer.stage(kubecheck.extract(b.files, b.compose), work_dir)
+    try:
+        return kubecheck.all_checks(staging) if full else kubecheck.static_checks(staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def render_kubernetes(inventory: Path, out_dir: Path, run_checks: bool = True, full: bool = False) -> tuple[writer.WriteResult, list[checks.CheckResult]]:
+    """Like render, for the Kubernetes tree under out_dir/kubernetes (its own manifest)."""
+    b = build_kubernetes(inventory)
+    root = out_dir / names.KUBERNETES_DIR
+    staging = writer.stage(b.files, root)
+    try:
+        results: list[checks.CheckResult] = []
+        if run_checks:
+            results = kube_checks(b, out_dir, full)
+            failed = [r for r in results if not r.ok]
+            if failed:
+                raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
+        return writer.commit(staging, b.files, root), results
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def validate_kubernetes(inventory: Path, work_dir: Path) -> list[checks.CheckResult]:
+    return kube_checks(build_kubernetes(inventory), work_dir, full=True)
+
+
+def drift_kubernetes(inventory: Path, out_dir: Path) -> list[writer.Drift]:
+    found = writer.drift(build_kubernetes(inventory).files, out_dir / names.KUBERNETES_DIR)
+    return [writer.Drift(f"{names.KUBERNETES_DIR}/{d.path}", d.status) for d in found]
+
+
+def has_kubernetes(out_dir: Path) -> bool:
+    """A Kubernetes tree was rendered (and so is kept current) under out_dir."""
+    return (out_dir / names.KUBERNETES_DIR / names.MANIFEST).is_file()
 
 
 def validate(inventory: Path, work_dir: Path) -> list[checks.CheckResult]:

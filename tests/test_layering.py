@@ -34,8 +34,9 @@ LAYERS: list[list[str]] = [
     ["generator.render.dashboards"],
     ["generator.render"],
     ["generator.writer", "generator.checks"],
+    ["generator.kubernetes", "generator.kubecheck"],  # the rendered targets packaged as Prometheus Operator objects, and their checks
     ["generator.pipeline"],
-    ["generator.explain", "generator.testalerts", "generator.sinks", "generator.bench"],
+    ["generator.explain", "generator.testalerts", "generator.sinks", "generator.bench", "generator.importer.*"],
     ["generator.runner.*"],
     ["generator.cli"],
     ["generator.__main__"],

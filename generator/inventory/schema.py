@@ -581,6 +581,26 @@ Service = Annotated[
 ]
 
 
+# --- kubernetes ----------------------------------------------------------------
+
+# Kubernetes label keys: an optional DNS-subdomain prefix and a name of at most 63 characters.
+_K8S_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_K8S_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+class Kubernetes(Strict):
+    """The Kubernetes output (monstack render --target kubernetes): Prometheus Operator objects. See docs/kubernetes.md."""
+
+    namespace: Name = Field("monitoring", description="Namespace of every object (where the Prometheus Operator's Prometheus and Alertmanager run).")
+    labels: dict[Annotated[str, _matches(_K8S_LABEL_KEY, "a Kubernetes label key", "release")],
+                 Annotated[str, _matches(_K8S_LABEL_VALUE, "a Kubernetes label value", "kube-prometheus-stack")]] = Field(
+        default_factory=dict, description="Labels on every object, so your Prometheus' rule/scrape/probe selectors pick them up, "
+                                          "e.g. release: kube-prometheus-stack for the Helm chart.")
+    prometheus: Name = Field("k8s", description="Name of your Prometheus object (kube-prometheus: k8s); the stack's self-scrape selects its pods.")
+    alertmanager: Name = Field("main", description="Name of your Alertmanager object (kube-prometheus: main); the stack's self-scrape selects its pods.")
+    blackbox_exporter: HostPort = Field("blackbox-exporter:9115", description="host:port of the blackbox exporter the Probe objects probe through.")
+
+
 class Inventory(Strict):
     """services.yaml: the single source of truth for the monitoring stack."""
 
@@ -594,3 +614,7 @@ class Inventory(Strict):
     watchdog: Watchdog | None = None
     teams: Annotated[dict[Name, Team], Field(min_length=1)]
     services: Annotated[list[Service], Field(min_length=1)]
+    extra_scrape_configs: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "Prometheus scrape_config entries monstack does not model (service discovery other than static targets, relabelling), "
+        "copied into prometheus.yml as written. Secrets only through *_file fields."))
+    kubernetes: Kubernetes = Kubernetes()

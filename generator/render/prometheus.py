@@ -39,7 +39,8 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
             ]
         },
         "rule_files": ["rules/*.yml"],
-        "scrape_configs": self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)],
+        "scrape_configs": (self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)]
+                           + [dict(job) for job in model.extra_scrape_configs]),
     }
     if stack.external_labels:
         cfg["global"]["external_labels"] = dict(sorted(stack.external_labels.items()))
