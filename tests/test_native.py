@@ -52,6 +52,8 @@ def test_a_recycled_or_foreign_pid_is_never_signalled(tmp_path: Path) -> None:
     """down() only stops a pid whose start time and command are the ones recorded."""
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
+        # Popen returns once the child is forked; its command line is sleep's only after exec.
+        wait_for("the child to exec sleep", lambda: process.cmdline(sleeper.pid) == ("sleep", "60"), timeout=10, interval=0.01)
         real = process.Started("stranger", sleeper.pid, ("sleep", "60"), process.start_ticks(sleeper.pid) or 0)
         assert process.alive(real)
         forged = process.Started("demo-web", sleeper.pid, ("sleep", "60"), real.start_ticks + 1)
