@@ -115,8 +115,8 @@ def _inventory(prom: Source, am: Optional[Source], jobs: scrape_mod.Jobs, routin
     for k in [k for k in labels if k in (names.SERVICE, names.TEAM, names.SEVERITY, "env")]:
         report.add(NOTE, prom, ("global", "external_labels", k), f"external label {k} not imported: monstack sets it")
         labels.pop(k)
-    for key, default in PROMETHEUS_DEFAULTS.items():
-        stack[key] = str(glob_.get(key, default))
+    for key, preset in PROMETHEUS_DEFAULTS.items():
+        stack[key] = str(glob_.get(key, preset))
     if labels:
         stack["external_labels"] = labels
     rws = []

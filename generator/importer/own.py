@@ -101,7 +101,7 @@ def _policy(cfg: dict[str, Any]) -> dict[str, Any]:
             if route["receiver"] != names.NULL_RECEIVER:
                 watchdog = {"receiver": route["receiver"], "repeat_interval": route["repeat_interval"]}
             continue
-        team = next((re.fullmatch(r'team="([^"]+)"', m).group(1) for m in ms if re.fullmatch(r'team="([^"]+)"', m)), None)
+        team = next((tm.group(1) for m in ms if (tm := re.fullmatch(r'team="([^"]+)"', m))), None)
         if team is not None:
             teams[team] = {lv: (r, [leaf["receiver"] for leaf in r["routes"]], list(r["routes"][0].get("mute_time_intervals") or []))
                            for r in route.get("routes") or [] if (lv := _level_of(r))}
@@ -318,9 +318,9 @@ def _sentinel_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str
             res["memory_limit"] = f"{v}B"
             s.number(f"{name}.resources.memory_limit", str(v), lambda x: f"{int(x)}B")
         if "ProcessCpuHigh" in alerts:
-            v = s.next_number() / 1000
-            res["cpu_limit"] = v
-            s.number(f"{name}.resources.cpu_limit", repr(v), lambda x: x)
+            cpu = s.next_number() / 1000
+            res["cpu_limit"] = cpu
+            s.number(f"{name}.resources.cpu_limit", repr(cpu), lambda x: x)
         if res:
             out["resources"] = res
         slo: dict[str, Any] = {}
@@ -494,8 +494,8 @@ def _final_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, A
         if window is not None:
             if window != parse_duration("30d"):
                 slo["window"] = str(window)
-            for a in explained:
-                found.pop(f"{prefix}alerts.{a}.threshold")
+            for alert in explained:
+                found.pop(f"{prefix}alerts.{alert}.threshold")
         out["slo"] = slo
     if kind in ("http", "worker"):
         keys = ("requests", "duration", "status_label", "route_label", "error_status", "db_pool_size", "db_pool_available",

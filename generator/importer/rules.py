@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeGuard
 
 from generator import alerttext, catalogue
 from generator.importer import promql as P
@@ -48,7 +48,7 @@ def alert_name(family: str, level: str) -> str:
     return family if tiers is None else tiers.get(level, tiers["*"])
 
 
-def _plain(s: P.Term, name: str, allowed: tuple[str, ...] = ("job",), rng: Optional[float] = None) -> bool:
+def _plain(s: P.Term, name: str, allowed: tuple[str, ...] = ("job",), rng: Optional[float] = None) -> TypeGuard[P.Sel]:
     """A selector of `name` whose matchers use only the allowed labels (the rest would change which series it reads)."""
     return (isinstance(s, P.Sel) and s.name == name and s.offset is None and s.range == rng
             and all(lb in allowed for lb, _, _ in s.matchers))
@@ -166,6 +166,11 @@ def jobs_of(term: P.Term, known: list[str]) -> set[str]:
 FAMILY_KINDS = {"host": "node_", "postgres": "pg_", "redis": "redis_", "probe": "probe_"}
 
 
+def _verbatim(text: str) -> Callable[[re.Match[str]], str]:
+    """A re.sub replacement that inserts text as is: an expression's backslashes are not template escapes."""
+    return lambda _m: text
+
+
 def inline_records(text: str, records: dict[str, str]) -> Optional[str]:
     """The expression with every recording rule it reads replaced by the rule's expression; None if one carries matchers."""
     for name, expr in records.items():
@@ -173,7 +178,7 @@ def inline_records(text: str, records: dict[str, str]) -> Optional[str]:
         for m in pattern.finditer(text):
             if m.group(1) and m.group(1).strip() != "{}":
                 return None
-        text = pattern.sub(lambda m, expr=expr: f"({expr})", text)
+        text = pattern.sub(_verbatim(f"({expr})"), text)
     return text
 
 
@@ -380,9 +385,8 @@ def _custom(src: Source, path: tuple[Any, ...], rule: dict[str, Any], name: str,
 def _absent(src: Source, path: tuple[Any, ...], rule: dict[str, Any], name: str, t: P.Call, svc: Svc, ctx: Context) -> None:
     """absent(metric{job=...}) of a scraped service is monstack's absent rule (scoped to the service's series)."""
     sel = t.args[0] if t.args else None
-    own_job = isinstance(sel, P.Sel) and sel.range is None and sel.offset is None and sel.name \
-        and all(lb == "job" and op == "=" and v == svc.job for lb, op, v in sel.matchers)
-    if not own_job or svc.scrape is None:
+    if not (isinstance(sel, P.Sel) and sel.range is None and sel.offset is None and sel.name
+            and all(lb == "job" and op == "=" and v == svc.job for lb, op, v in sel.matchers)) or svc.scrape is None:
         ctx.report.add(UNMAPPED, src, path, f"alert {name} not imported: absent() over other labels than its own job's "
                                             f"({rule.get('expr')}); monstack's absent rule watches a metric of one scraped service")
         return
