@@ -41,7 +41,7 @@ from typing import Sequence
 import promql_parser as P
 
 from generator import names
-from generator.backtest.promql_text import match_op, matcher_text, selector, show
+from generator.backtest.promql_text import duration, match_op, matcher_text, selector, show
 from generator.backtest.rules import RecordingRule, RuleSet
 from generator.durations import Duration
 from generator.errors import UsageError
@@ -260,9 +260,6 @@ def _paren_if_needed(text: str) -> str:
 
 
 def _dur(d) -> str:
-    from generator import names
-from generator.backtest.promql_text import duration
-
     return duration(d)
 
 
