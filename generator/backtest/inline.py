@@ -41,7 +41,7 @@ from typing import Sequence
 import promql_parser as P
 
 from generator import names
-from generator.backtest.promql_text import duration, match_op, matcher_text, selector, show
+from generator.backtest.promql_text import duration, match_op, matcher_text, modifiers, selector, show
 from generator.backtest.rules import RecordingRule, RuleSet
 from generator.durations import Duration
 from generator.errors import UsageError
@@ -140,8 +140,7 @@ def _push(n: P.Expr, m: Matcher) -> str:
             raise _Empty
         if _has(vs, m):
             return show(n)
-        return show(n, lambda x: f"{selector(vs, matcher_text(*m), with_modifiers=False)}[{_dur(n.range)}]"
-                    f"{_offset_at(vs.offset, vs.at)}" if x is n else None)
+        return f"{selector(vs, matcher_text(*m), with_modifiers=False)}[{duration(n.range)}]{modifiers(vs.offset, vs.at)}"
     if isinstance(n, P.ParenExpr):
         return f"({_push(n.expr, m)})"
     if isinstance(n, P.UnaryExpr):
@@ -212,9 +211,9 @@ def _push_binary(n: P.BinaryExpr, m: Matcher) -> str:
             if left is None and right is None:
                 raise _Empty
             if left is None:
-                return _paren_if_needed(right)
+                return f"({right})"
             if right is None:
-                return _paren_if_needed(left)
+                return f"({left})"
         elif left is None or right is None:
             raise _Empty
         return show(n, lambda x: left if x is n.lhs else right if x is n.rhs else None)
@@ -253,23 +252,6 @@ def _try(n: P.Expr, m: Matcher) -> str | None:
         return _push(n, m)
     except _Empty:
         return None
-
-
-def _paren_if_needed(text: str) -> str:
-    return f"({text})"
-
-
-def _dur(d) -> str:
-    return duration(d)
-
-
-def _offset_at(offset, at) -> str:
-    out = ""
-    if offset:
-        out += f" offset {_dur(offset)}"
-    if at is not None:
-        out += f" {at}"
-    return out
 
 
 def filter_labels(text: str, matchers: Sequence[Matcher]) -> str:
@@ -333,7 +315,7 @@ class Inliner:
                     plain = P.parse(selector(vs, with_modifiers=False))
                     inner = self._reference(plain, name, stack)
                     step = min(r.interval for r in self.rules.recording[name])
-                    return f"{inner}[{_dur(n.range)}:{Duration(int(step * 1000))}]"
+                    return f"{inner}[{duration(n.range)}:{Duration(int(step * 1000))}]"
             return None
 
         return show(node, override)

@@ -55,7 +55,7 @@ def _matchers(vs: P.VectorSelector) -> str:
     return ", ".join(matcher_text(m.name, match_op(m), m.value) for m in ms.matchers)
 
 
-def _modifiers(offset: dt.timedelta | None, at: P.AtModifier | None) -> str:
+def modifiers(offset: dt.timedelta | None, at: P.AtModifier | None) -> str:
     out = ""
     if offset:
         out += f" offset {duration(offset)}"
@@ -70,7 +70,7 @@ def selector(vs: P.VectorSelector, extra: str = "", with_modifiers: bool = True)
     if extra:
         inner = f"{inner}, {extra}" if inner else extra
     text = f"{vs.name}" if vs.name and not inner else f"{vs.name or ''}{{{inner}}}"
-    return text + (_modifiers(vs.offset, vs.at) if with_modifiers else "")
+    return text + (modifiers(vs.offset, vs.at) if with_modifiers else "")
 
 
 def show(node: P.Expr, override: Override | None = None) -> str:
@@ -87,10 +87,10 @@ def show(node: P.Expr, override: Override | None = None) -> str:
             return selector(n)
         if isinstance(n, P.MatrixSelector):
             vs = n.vector_selector
-            return f"{selector(vs, with_modifiers=False)}[{duration(n.range)}]{_modifiers(vs.offset, vs.at)}"
+            return f"{selector(vs, with_modifiers=False)}[{duration(n.range)}]{modifiers(vs.offset, vs.at)}"
         if isinstance(n, P.SubqueryExpr):
             step = duration(n.step) if n.step else ""
-            return f"{go(n.expr)}[{duration(n.range)}:{step}]{_modifiers(n.offset, n.at)}"
+            return f"{go(n.expr)}[{duration(n.range)}:{step}]{modifiers(n.offset, n.at)}"
         if isinstance(n, P.ParenExpr):
             return f"({go(n.expr)})"
         if isinstance(n, P.UnaryExpr):

@@ -415,13 +415,8 @@ def _group(config: Config, route: Route, group: tuple, arrivals: list[AlertEpiso
                 ticks = math.ceil((arrivals[i].start - flush_at) / route.group_interval)
                 flush_at += max(1, ticks) * route.group_interval
                 continue
-            flush_at = _next_flush(route, store, flush_at, arrivals, i)
+            flush_at += route.group_interval
     return out
-
-
-def _next_flush(route: Route, store: dict[tuple, AlertEpisode], flush_at: float, arrivals: list[AlertEpisode], i: int) -> float:
-    """The next tick (flush_at + k * group_interval) at which anything could change or repeat."""
-    return flush_at + route.group_interval
 
 
 def _flush(config: Config, route: Route, group: tuple, integrations: tuple[Integration, ...], store: dict[tuple, AlertEpisode],

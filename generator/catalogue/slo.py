@@ -105,7 +105,7 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
         limit = f"({num(ctx.threshold)} * {num(budget(ctx.s))})"
         long = sel(record(ctx.s.kind, w.long), ctx.mine())
         short = sel(record(ctx.s.kind, w.short), ctx.mine())
-        return f"{long} > {limit} and {short} > {limit} and {bad_events(ctx, kind, w.long)} >= {MIN_BAD_EVENTS}"
+        return f"{long} > {limit} and {short} > {limit} and {bad_events(ctx, kind, w.long, long)} >= {MIN_BAD_EVENTS}"
 
     def query(ctx: Ctx) -> str:
         return f"{sel(record(ctx.s.kind, w.long), ctx.mine())} / {num(budget(ctx.s))}"
@@ -161,19 +161,15 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
     )
 
 
-def bad_events(ctx: Ctx, kind: str, window: str) -> str:
-    """Failed (kind errors) or too slow (kind latency) requests or jobs of the service over window."""
+def bad_events(ctx: Ctx, kind: str, window: str, ratio: str) -> str:
+    """Bad requests or jobs of the service over window: the recorded ratio of bad ones times all of them."""
     s = ctx.s
     m = s.metrics
     if kind == "errors":
-        # The same selectors as the SLI recording rules (generator/render/recording.py).
-        failed = (sel(m.requests, ctx.mine(), {m.status_label: m.error_status}) if s.kind == "http"
-                  else sel(m.jobs, ctx.mine(**{m.status_label: m.failed_value})))
-        return f"sum by (service, team, env) (increase({failed}[{window}]))"
-    count = sel(m.duration + "_count", ctx.mine())
-    fast = sel(m.duration + "_bucket", ctx.mine(), {"le": le_regex(s.slo.latency_threshold.seconds)})
-    return (f"(sum by (service, team, env) (increase({count}[{window}])) - "
-            f"sum by (service, team, env) (increase({fast}[{window}])))")
+        total = sel(m.requests, ctx.mine()) if s.kind == "http" else sel(m.jobs, ctx.mine())
+    else:
+        total = sel(m.duration + "_count", ctx.mine())
+    return f"{ratio} * sum by (service, team, env) (increase({total}[{window}]))"
 
 
 def _sli_series(ctx: Ctx, kind: str, bad_ratio: float, n: int, per_second: float = 100) -> list:

@@ -12,7 +12,7 @@ except the disk filling up, whose designed alert is the trend one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 
 H, M = 3600, 60
