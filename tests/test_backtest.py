@@ -166,6 +166,29 @@ def test_service_and_alert_filters(cli, prom, tmp_path):
     assert missing.returncode == 2 and "no service 'nope'" in missing.stderr
 
 
+def test_deployed_routing_comes_from_the_running_alertmanager(cli, prom, tmp_path):
+    """The deployed Alertmanager sends P0 only to chat: the deployed side pages nobody, the working tree's pages."""
+    from amrunner import ALERTMANAGER, Alertmanager, render
+    from generator.topology import native
+
+    if not ALERTMANAGER:
+        pytest.skip("prometheus-alertmanager not installed (make deps)")
+    doc = yaml.safe_load(INVENTORY.read_text())
+    doc["severities"]["P0"]["receivers"] = ["chat"]
+    deployed = tmp_path / "deployed" / "services.yaml"
+    deployed.parent.mkdir()
+    deployed.write_text(yaml.safe_dump(doc))
+    config = render(deployed, tmp_path / "out", native(str(deployed.parent), sink_http="127.0.0.1:9"))
+    with Alertmanager(config, tmp_path) as am:
+        r = _backtest(cli, prom, tmp_path, "--json", "--alertmanager", am.url)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["sources"]["now"]["routing"] == f"{am.url}/api/v2/status"
+    crit = _row(doc, "HttpErrorRatioCritical")
+    assert crit["new"]["pages"] == 1 and crit["now"]["pages"] == 0
+    assert crit["now"]["notifications"] == {"chat": 2}  # firing, then resolved
+
+
 def _rules(*rules) -> R.RuleSet:
     recording: dict = {}
     alerts = []

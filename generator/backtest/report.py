@@ -136,20 +136,28 @@ def _pair(a: Any, b: Any | None) -> str:
     return f"{a}" if b is None else f"{a} / {b}"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def table(rows: list[Row], outcomes: dict[str, Outcome | None], window: Window, show_all: bool = False) -> str:
     have_now = outcomes.get("now") is not None
     shown = [r for r in rows if show_all or r.active()]
-    lines = []
-    header = ("alert", "service", "sev", "fires", "firing", "notes", "pages")
-    widths = [max([len(header[0])] + [len(r.alert) for r in shown]), max([len(header[1])] + [len(r.service) for r in shown]), 5, 9, 17, 11, 9]
+    header = ("alert", "service", "sev", "fires", "pending", "firing", "notes", "pages")
+    widths = [max([len(header[0]) + 2] + [len(r.alert) + 2 for r in shown]), max([len(header[1])] + [len(r.service) for r in shown]),
+              5, 9, 9, 17, 11, 9]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines.append(fmt.format(*header) + ("   (new / deployed)" if have_now else ""))
+    lines = [fmt.format(*header).rstrip() + ("   (new / deployed)" if have_now else "")]
+    changed = False
     for r in shown:
         a, b = r.sides["new"], r.sides["now"] if have_now else None
         sev = "/".join(sorted(a.severities | (b.severities if b else set()))) or "-"
+        mark = have_now and r.changed()
+        changed |= mark
         cells = [
-            r.alert + (" *" if have_now and r.changed() else ""), r.service or "-", sev,
+            r.alert + (" *" if mark else ""), r.service or "-", sev,
             _pair(a.fires if a.defined else "-", (b.fires if b.defined else "-") if b else None),
+            _pair(a.pending_only, b.pending_only if b else None),
             _pair(human(a.firing_seconds), human(b.firing_seconds) if b else None),
             _pair(sum(a.notifications.values()), sum(b.notifications.values()) if b else None),
             _pair(a.pages, b.pages if b else None),
@@ -158,15 +166,16 @@ def table(rows: list[Row], outcomes: dict[str, Outcome | None], window: Window, 
     silent = len(rows) - len(shown)
     if silent:
         lines.append(f"... and {silent} alert(s) that never became pending")
-    t_new = totals(rows, "new")
     lines.append("")
-    lines.append(f"new rules:      {t_new['fires']} fires, {human(t_new['firing_seconds'])} firing, {t_new['notifications']} notifications, "
-                 f"{t_new['pages']} pages  ({_receivers(t_new)})")
-    if have_now:
-        t_now = totals(rows, "now")
-        lines.append(f"deployed rules: {t_now['fires']} fires, {human(t_now['firing_seconds'])} firing, {t_now['notifications']} notifications, "
-                     f"{t_now['pages']} pages  ({_receivers(t_now)})")
+    sides = [("new rules:", "new")] + ([("deployed rules:", "now")] if have_now else [])
+    for title, side in sides:
+        t = totals(rows, side)
+        lines.append(f"{title:<15} {_plural(t['fires'], 'fire')}, {human(t['firing_seconds'])} firing, "
+                     f"{_plural(t['notifications'], 'notification')}, {_plural(t['pages'], 'page')}  ({_receivers(t)})")
+    if changed:
         lines.append("* differs from the deployed rules")
+    lines.append("fires: firing episodes; pending: became pending but cleared before `for` ran out; "
+                 "notes: notifications sent (firing and resolved); pages: firing notifications to a paging receiver")
     return "\n".join(lines)
 
 
