@@ -108,7 +108,10 @@ def prom(raw_blocks, tmp_path_factory):
     doc["services"][0]["alerts"] = {"TargetDown": {"for": "5m"}}
     deployed.write_text(yaml.safe_dump(doc))
     rule_files = _write_rules(pipeline.build(deployed).files, root / "deployed")
-    with ScratchPrometheus(root / "prom", _copy(raw_blocks, root / "data"), rule_files=rule_files) as p:
+    flap = root / "flap.yml"
+    flap.write_text(yaml.safe_dump({"groups": [{"name": "flap", "rules": [
+        {"alert": "Flap", "expr": "flap > 0", "keep_firing_for": "3m", "labels": {"severity": "P1", "service": "t"}}]}]}))
+    with ScratchPrometheus(root / "prom", _copy(raw_blocks, root / "data"), rule_files=rule_files + [flap]) as p:
         yield p
 
 
@@ -209,7 +212,9 @@ def _episodes(prom, rules: R.RuleSet, config: routing.Config | None = None) -> e
 
 
 def test_keep_firing_for_bridges_a_gap(prom):
-    out = _episodes(prom, _rules(_alert("Flap", "flap > 0", keep=180), _alert("FlapPlain", "flap > 0")))
+    served = R.from_api(PrometheusAPI(prom.url).rules(), "api").select(alert="Flap")
+    assert [(r.for_, r.keep_firing_for) for r in served] == [(0, 180)]  # read from the rules API, as deployed rules are
+    out = _episodes(prom, _rules(*served, _alert("FlapPlain", "flap > 0")))
     kept, plain = out.replays
     # Gap at 9075..9135 (<3m): one episode; it ends 3m after the condition's last evaluation, 9240 + 180.
     assert [(e.fired_at - T, e.resolved_at - T) for e in kept.episodes] == [(9000, 9420)]
