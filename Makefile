@@ -78,8 +78,9 @@ status: venv ## Components, targets and firing alerts
 test-alerts: venv ## Fire a synthetic alert per severity and report which receivers got it (SERVICE=name, FAULT=1)
 	$(MONSTACK) test-alerts $(if $(SERVICE),--service $(SERVICE)) $(if $(FAULT),--fault)
 
-bench: venv ## Benchmarks: render time and memory at scale; prints numbers, writes .monstack/bench.json
+bench: venv ## Benchmarks: render time and memory at scale, alert quality on a simulated fleet; prints numbers, writes JSON
 	$(BIN)/python -m generator.bench
+	$(BIN)/python -m generator.quality
 
 clean: ## Remove the virtualenv, runtime state and caches (not generated configs)
 	rm -rf $(VENV) .monstack .pytest_cache .hypothesis *.egg-info

@@ -200,6 +200,26 @@ def test_alerts(state_dir: Path = StateDirOpt,
     commands.test_alerts(state_dir, service, fault, timeout, _say, typer.echo)
 
 
+@app.command()
+def backtest(inventory: Path = InventoryOpt, state_dir: Path = StateDirOpt,
+             since: str = typer.Option("7d", "--since", help="How much history to replay, ending at --until."),
+             until: Optional[str] = typer.Option(None, "--until", help="End of the history (Unix time or RFC 3339); default now."),
+             service: Optional[str] = typer.Option(None, "--service", help="Only this service's alerts."),
+             alert: Optional[str] = typer.Option(None, "--alert", help="Only alerts of this name."),
+             prometheus: Optional[str] = typer.Option(None, "--prometheus", help="Prometheus API with the history (default: the running stack's)."),
+             alertmanager: Optional[str] = typer.Option(None, "--alertmanager", help="Alertmanager whose configuration is deployed (default: the running stack's)."),
+             long_term: bool = typer.Option(False, "--long-term", help="Read history from the stack's long-term store (VictoriaMetrics) instead of Prometheus."),
+             as_json: bool = typer.Option(False, "--json", help="Machine-readable output, with every episode and query."),
+             show_all: bool = typer.Option(False, "--all", help="List alerts that never became pending too."),
+             fail_on_more_pages: Optional[int] = typer.Option(None, "--fail-on-more-pages", min=0, help="Exit 1 when the working tree's rules page more than N times more than the deployed ones."),
+             workers: int = typer.Option(2, "--workers", min=1, help="Range queries run at once.")) -> None:
+    """Replay the working tree's alerts over recorded history, beside the deployed rules: fires, firing time, notifications, pages."""
+    from generator.backtest import command
+
+    command.run(inventory, since, until, service, alert, prometheus, alertmanager, long_term, state_dir, as_json, show_all,
+                fail_on_more_pages, workers, _say, typer.echo)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

@@ -20,6 +20,7 @@ PROBE = "probe"  # which health probe of a service (liveness, readiness, ...)
 SYNTHETIC = "synthetic"  # set on alerts that `monstack test-alerts` posts
 SYNTHETIC_ALERT = "MonstackSyntheticTest"  # alertname of the alerts `monstack test-alerts` posts
 MONSTACK_JOB_LABEL = "monstack"  # on the stack's own scrape jobs: "self"
+BACKTEST_FILTER_LABEL = "__monstack_backtest_keep"  # scratch label inside backtest queries (filters by label); never stored
 
 # Generated files, relative to the output root --------------------------------
 PROMETHEUS_CONFIG = "prometheus/prometheus.yml"

@@ -38,6 +38,8 @@ LAYERS: list[list[str]] = [
     ["generator.pipeline"],
     ["generator.explain", "generator.testalerts", "generator.sinks", "generator.bench", "generator.importer.*"],
     ["generator.runner.*"],
+    ["generator.backtest.*"],  # reads the running stack and starts scratch Prometheus processes
+    ["generator.quality.*"],  # the alert-quality benchmark runs the backtest engine
     ["generator.cli"],
     ["generator.__main__"],
 ]
