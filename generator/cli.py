@@ -14,8 +14,7 @@ from generator import explain as explain_mod
 from generator.inventory.schema import Inventory
 
 app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     help="monstack: one services.yaml renders Prometheus, Alertmanager and Grafana, and runs the stack.",
     pretty_exceptions_enable=False,
 )
@@ -27,6 +26,34 @@ SCHEMA_FILE = "services.schema.json"
 
 def _say(msg: str) -> None:
     typer.echo(msg, err=True)
+
+
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("monstack")
+    except metadata.PackageNotFoundError:  # run from a checkout without `pip install -e .`
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"monstack {version()}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context,
+          show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                            help="Print monstack's version and exit.")) -> None:
+    if ctx.invoked_subcommand is None:
+        # No command is a usage error (exit 2), whatever typer/click version decides for no_args_is_help.
+        help_text = ctx.get_help()  # typer with rich prints it itself and returns ""
+        if help_text:
+            typer.echo(help_text)
+        _say("Error: missing command (monstack COMMAND --help explains each).")
+        raise typer.Exit(errors.EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -153,9 +180,31 @@ def test_alerts(state_dir: Path = StateDirOpt,
     commands.test_alerts(state_dir, service, fault, timeout, _say, typer.echo)
 
 
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """click's exception class `name` from click itself and from the copy typer >= 0.25 vendors as typer._click.
+
+    Usage errors are raised from whichever one the installed typer uses; both are caught, so
+    a new typer release cannot turn a typo into a traceback.
+    """
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
 def main() -> None:
+    click_errors = _click_classes("ClickException")
+    exits: tuple[type[BaseException], ...] = (typer.Exit, *_click_classes("Exit"))
+    aborts: tuple[type[BaseException], ...] = (typer.Abort, *_click_classes("Abort"))
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except errors.InventoryError as exc:
         for p in exc.problems:
             _say(str(p))
@@ -164,18 +213,16 @@ def main() -> None:
     except errors.MonstackError as exc:
         _say(f"error: {exc}")
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
+    except exits as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except aborts:
         _say("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except click_errors as exc:  # usage errors (exit 2: unknown command or option, bad value), file errors (1)
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", errors.EXIT_BAD_INPUT))
+    # Without standalone mode typer/click return the code of an Exit (--help, --version, our own) instead of exiting.
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":
