@@ -123,9 +123,12 @@ def schema(write: Optional[Path] = typer.Option(None, "--write", help=f"Write to
 
 @app.command()
 def explain(service: Optional[str] = typer.Argument(None, help="Only this service."), inventory: Path = InventoryOpt,
-            dashboards: bool = typer.Option(False, "--dashboards", help="List dashboards, their panels and queries.")) -> None:
+            dashboards: bool = typer.Option(False, "--dashboards", help="List dashboards, their panels and queries."),
+            state_dir: Path = typer.Option(Path(".monstack"), "--state-dir", help="Links point into the stack recorded here when it runs this inventory.")) -> None:
     """What is scraped, which alerts fire at which severity, and which receivers they reach."""
-    model = pipeline.load_model(inventory)
+    from generator.runner.state import read_state
+
+    model = explain_mod.for_running(pipeline.load_model(inventory), inventory, read_state(state_dir))
     if service is not None and service not in {s.name for s in model.services}:
         raise errors.UsageError(f"no service {service!r} in {inventory} (services: {', '.join(s.name for s in model.services)})")
     text = explain_mod.dashboards(model, service) if dashboards else explain_mod.services(model, service)
@@ -178,6 +181,76 @@ def test_alerts(state_dir: Path = StateDirOpt,
     from generator.runner import commands
 
     commands.test_alerts(state_dir, service, fault, timeout, _say, typer.echo)
+
+
+# --- silences (generator/silences.py) ------------------------------------------------
+
+silence_app = typer.Typer(help="Silence alerts in the running stack's Alertmanager (add, list, expire), in every mode.",
+                          pretty_exceptions_enable=False)
+app.add_typer(silence_app, name="silence")
+AlertmanagerOpt = typer.Option(None, "--alertmanager-url", help="Alertmanager to talk to (default: the stack `monstack up` started).")
+
+
+@silence_app.callback(invoke_without_command=True)
+def _silence_root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        help_text = ctx.get_help()
+        if help_text:
+            typer.echo(help_text)
+        _say("Error: missing command: add, list or expire.")
+        raise typer.Exit(errors.EXIT_BAD_INPUT)
+
+
+def _alertmanager(url: Optional[str], state_dir: Path) -> str:
+    if url:
+        return url.rstrip("/")
+    from generator.runner.state import read_state
+
+    state = read_state(state_dir)
+    if state is None or not (state.get("urls") or {}).get("alertmanager"):
+        raise errors.UsageError(f"no stack is recorded in {state_dir}: start one with `make up`, or give --alertmanager-url")
+    return str(state["urls"]["alertmanager"]).rstrip("/")
+
+
+@silence_app.command("add")
+def silence_add(matchers: list[str] = typer.Argument(..., help='Label matchers: alertname=TargetDown service=checkout-api, team!=x, instance=~"10\\..*".'),
+                duration: str = typer.Option("2h", "--duration", "-d", help="How long, e.g. 30m, 2h, 1d."),
+                comment: str = typer.Option(..., "--comment", "-c", help="Why (shown to whoever wonders where the alert went)."),
+                author: Optional[str] = typer.Option(None, "--author", help="Who (default: the login name)."),
+                state_dir: Path = StateDirOpt, alertmanager_url: Optional[str] = AlertmanagerOpt) -> None:
+    """Stop notifications for matching alerts for a while (Alertmanager keeps the alerts)."""
+    import getpass
+
+    from generator import silences
+
+    parsed = [silences.parse_matcher(m) for m in matchers]
+    am = _alertmanager(alertmanager_url, state_dir)
+    sid, until = silences.add(am, parsed, duration, comment, author or getpass.getuser())
+    typer.echo(sid)
+    _say(f"silenced {' '.join(map(str, parsed))} until {until}; undo with: monstack silence expire {sid}")
+
+
+@silence_app.command("list")
+def silence_list(include_expired: bool = typer.Option(False, "--all", help="Expired silences too."),
+                 as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+                 state_dir: Path = StateDirOpt, alertmanager_url: Optional[str] = AlertmanagerOpt) -> None:
+    """Active and pending silences (--all: expired ones too)."""
+    from generator import silences
+
+    found = silences.list_(_alertmanager(alertmanager_url, state_dir), include_expired)
+    typer.echo(json.dumps([s.to_json() for s in found], indent=2) if as_json else silences.table(found))
+
+
+@silence_app.command("expire")
+def silence_expire(ids: list[str] = typer.Argument(..., help="Silence ids (monstack silence list shows them)."),
+                   state_dir: Path = StateDirOpt, alertmanager_url: Optional[str] = AlertmanagerOpt) -> None:
+    """End silences now: their alerts notify again."""
+    from generator import silences
+
+    am = _alertmanager(alertmanager_url, state_dir)
+    for sid in ids:
+        silences.expire(am, sid)
+        _say(f"expired {sid}")
 
 
 def _click_classes(name: str) -> tuple[type[BaseException], ...]:

@@ -1,9 +1,11 @@
 """Plain-text explanations of what an inventory produces: scrapes, alerts, routing, dashboards."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
 
-from generator import alerting, names
+from generator import alerting, links, names
 from generator.model import Model, Service, TimeInterval
 from generator.render import alertmanager as am_render
 
@@ -105,8 +107,24 @@ def routing_table(model: Model) -> str:
     return "\n".join(lines)
 
 
+def for_running(model: Model, inventory: Path, state: Mapping[str, Any] | None) -> Model:
+    """The model with the pages of the stack `monstack up` started from this inventory (its links then lead somewhere)."""
+    if not state or not state.get("ui") or Path(str(state.get("inventory", ""))) != Path(inventory).absolute():
+        return model
+    return replace(model, stack=replace(model.stack, ui_override=links.Ui.from_json(state["ui"])))
+
+
+def pages_text(model: Model) -> str:
+    ui = model.stack.ui
+    where = "the running native stack" if ui.mode == "native" else "docker compose (stack.urls)"
+    am = ui.alertmanager + ("" if ui.alertmanager_ui else "   (API only: monstack silence add|list|expire)")
+    return "\n".join([f"pages of {where}:", f"  Prometheus    {ui.prometheus}   alerts {ui.alerts}   targets {ui.targets}",
+                      f"  Alertmanager  {am}", f"  Grafana       {ui.grafana or 'not running'}"])
+
+
 def services(model: Model, only: str | None = None) -> str:
     parts = [service_text(model, s) for s in model.services if only in (None, s.name)]
+    parts.append(pages_text(model))
     if only is None:
         parts.append(routing_table(model))
     return "\n\n".join(parts)

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence, Union
 
 import promql_parser
 
-from generator import catalogue, defaults, names
+from generator import catalogue, components, defaults, links, names
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
 from generator.inventory import schema
@@ -289,6 +289,15 @@ class Stack:
     timezone: str = defaults.TIMEZONE  # of built-in time intervals
     images: Mapping[str, str] = field(default_factory=dict)  # compose: component -> image overrides
     image_mirror: str | None = None  # compose: registry mirror every pinned image is pulled through
+    ui_override: links.Ui | None = None  # where the pages are when not where compose publishes them (the native runner)
+
+    @property
+    def ui(self) -> links.Ui:
+        """The stack's web pages in the mode it is rendered for (generator/links.py)."""
+        if self.ui_override is not None:
+            return self.ui_override
+        return links.compose(self.prometheus_url, self.alertmanager_url, self.grafana_url,
+                             self.images.get("prometheus") or components.IMAGES["prometheus"])
 
 
 @dataclass(frozen=True)

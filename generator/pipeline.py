@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator import checks, writer
@@ -26,6 +26,8 @@ class Build:
 
 def build(inventory: Path, topo: Topology = COMPOSE) -> Build:
     model = load_model(inventory)
+    if topo.ui is not None:  # links in rules, notifications and docs point where this mode serves its pages
+        model = replace(model, stack=replace(model.stack, ui_override=topo.ui))
     return Build(model, writer.serialize_all(render_all(model, topo), model.source))
 
 
