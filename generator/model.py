@@ -6,6 +6,7 @@ except `resolve`'s use of the Source it is given for line numbers.
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence, Union
 
@@ -608,8 +609,7 @@ class _Resolver:
                 self.problem(base + ("rules", j, key), message)
         for name in s.alerts:
             if name not in known:
-                choices = ", ".join(sorted(known)) or "none"
-                self.problem(base + ("alerts", name), f"unknown alert {name!r} for a {service.kind} service (known: {choices})")
+                self.problem(base + ("alerts", name), unknown_alert(service.kind, name))
             elif name not in applicable:
                 self.problem(base + ("alerts", name), f"{name} does not apply to this service: {catalogue.get(name).requires}")
         settings: list[AlertSetting] = []
@@ -668,6 +668,34 @@ def _secret_files(inv: schema.Inventory) -> set[str]:
 
     walk(inv)
     return found
+
+
+def unknown_alert(kind: str, name: str) -> str:
+    known = {a.name for a in catalogue.for_kind(kind)}
+    return f"unknown alert {name!r} for a {kind} service (known: {', '.join(sorted(known)) or 'none'})"
+
+
+def raw_problems(src: Source) -> list[Problem]:
+    """Problems found on the raw YAML when the schema already failed: unknown alert names under services[].alerts.
+
+    Resolving needs a valid inventory; checking names here as well reports them in the same run as the
+    schema's errors (the messages are resolve's, so nothing is reported twice).
+    """
+    services = src.data.get("services") if isinstance(src.data, dict) else None
+    kinds = tuple(typing.get_args(cls.model_fields["kind"].annotation)[0] for cls in typing.get_args(typing.get_args(schema.Service)[0]))
+    every = {a.name for k in kinds for a in catalogue.for_kind(k)}
+    out: list[Problem] = []
+    for i, svc in enumerate(services if isinstance(services, list) else []):
+        if not isinstance(svc, dict) or not isinstance(svc.get("alerts"), dict):
+            continue
+        kind = svc.get("kind")
+        for name in svc["alerts"]:
+            if isinstance(kind, str) and kind in kinds:
+                if name not in {a.name for a in catalogue.for_kind(kind)}:
+                    out.append(src.problem(("services", i, "alerts", name), unknown_alert(kind, name)))
+            elif name not in every:
+                out.append(src.problem(("services", i, "alerts", name), f"unknown alert {name!r}: no kind of service has it"))
+    return out
 
 
 def resolve(inv: schema.Inventory, src: Source) -> Model:

@@ -6,15 +6,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator import checks, writer
-from generator.errors import CheckFailed
-from generator.inventory.loader import load_inventory
-from generator.model import Model, resolve
+from generator.errors import CheckFailed, InventoryError
+from generator.inventory.loader import parse, read_source
+from generator.model import Model, raw_problems, resolve
 from generator.render import render_all
 from generator.topology import COMPOSE, Topology
 
 
 def load_model(inventory: Path) -> Model:
-    inv, src = load_inventory(inventory)
+    src = read_source(inventory)
+    try:
+        inv = parse(src)
+    except InventoryError as exc:  # add what resolving would find on names, so one run reports all
+        raise InventoryError(exc.problems + raw_problems(src)) from None
     return resolve(inv, src)
 
 

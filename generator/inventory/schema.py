@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic_core import PydanticCustomError, core_schema
 
 from generator import components, defaults
 from generator.durations import parse_duration
@@ -37,13 +38,47 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 
 
-def _matches(pattern: re.Pattern[str], what: str, example: str):
-    def check(value: str) -> str:
-        if not pattern.match(value):
-            raise ValueError(f"must be {what}, e.g. {example} (got {value!r})")
-        return value
+@dataclass(frozen=True)
+class JsonPattern:
+    """A `pattern` in the JSON Schema editors read (services.schema.json), so they flag `for: 5 minutes` as you type.
+    The validators still decide, with better messages; the pattern is theirs in ECMAScript syntax."""
 
-    return AfterValidator(check)
+    pattern: str
+
+    def __get_pydantic_json_schema__(self, core: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        out = dict(handler(core))
+        out["pattern"] = self.pattern
+        return out
+
+
+@dataclass(frozen=True)
+class _Matches:
+    """A regex the value must match: checked with a message naming an example, published as the schema's pattern."""
+
+    pattern: re.Pattern[str]
+    what: str
+    example: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        def check(value: str) -> str:
+            if not self.pattern.match(value):
+                raise ValueError(f"must be {self.what}, e.g. {self.example} (got {value!r})")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(self, core: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        out = dict(handler(core))
+        out["pattern"] = self.pattern.pattern
+        return out
+
+
+def _matches(pattern: re.Pattern[str], what: str, example: str) -> _Matches:
+    return _Matches(pattern, what, example)
+
+
+# Prometheus durations as parse_duration reads them: units largest first, each at most once, not empty.
+DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 
 def _check_duration(value: Any) -> str:
@@ -98,14 +133,14 @@ def _check_file_ref(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, BeforeValidator(_check_duration)]
+Duration = Annotated[str, BeforeValidator(_check_duration), JsonPattern(DURATION_PATTERN)]
 Name = Annotated[str, _matches(_NAME, "a lowercase name of letters, digits and dashes starting with a letter", "checkout-api")]
-LabelName = Annotated[str, AfterValidator(_check_label_name)]
+LabelName = Annotated[str, AfterValidator(_check_label_name), JsonPattern(_LABEL.pattern)]
 MetricName = Annotated[str, _matches(_METRIC, "a Prometheus metric name", "http_requests_total")]
 AlertName = Annotated[str, _matches(_ALERT, "an alert name in CamelCase", "SalesSyncStalled")]
-HostPort = Annotated[str, AfterValidator(_check_hostport)]
-Url = Annotated[str, AfterValidator(_check_url)]
-ProbeUrl = Annotated[str, AfterValidator(_check_probe_url)]
+HostPort = Annotated[str, AfterValidator(_check_hostport), JsonPattern(_HOSTPORT.pattern)]
+Url = Annotated[str, AfterValidator(_check_url), JsonPattern(_URL.pattern)]
+ProbeUrl = Annotated[str, AfterValidator(_check_probe_url), JsonPattern(_PROBE_URL.pattern)]
 FileRef = Annotated[str, AfterValidator(_check_file_ref)]
 Bytes = Annotated[str, _matches(_BYTES, "a size with a unit", "512MiB or 10GB")]
 PromQL = Annotated[str, Field(min_length=1, description="A PromQL expression; parsed when the inventory is resolved.")]
@@ -579,6 +614,17 @@ Service = Annotated[
     Union[HttpService, WorkerService, PostgresService, RedisService, HostService, ProbeService, CustomService],
     Field(discriminator="kind"),
 ]
+
+
+class AnyKindService(_Service):
+    """A service whose kind is unknown, checked against what every kind shares (the loader reports its other errors
+    in the same run). Kind-specific sections are accepted as the kinds that have them spell them."""
+
+    kind: str
+    metrics: dict[str, Any] | None = None  # http and worker name different metrics
+    slo: Slo | None = None
+    resources: Resources = Resources()
+    host: HostSettings = HostSettings()
 
 
 class Inventory(Strict):
