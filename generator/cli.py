@@ -5,13 +5,16 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from generator import errors, pipeline, writer
 from generator import explain as explain_mod
 from generator.inventory.schema import Inventory
+
+if TYPE_CHECKING:
+    from generator import checks
 
 app = typer.Typer(
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
@@ -75,16 +78,42 @@ def render(inventory: Path = InventoryOpt, out: Path = OutOpt,
         _say(f"  removed {path}")
 
 
+def _check_line(r: "checks.CheckResult") -> str:
+    first, _, rest = str(r).partition("\n")
+    return f"{first:<44} {r.seconds:5.1f}s" + (f"\n{rest}" if rest else "")
+
+
 @app.command()
-def validate(inventory: Path = InventoryOpt) -> None:
-    """Check the inventory and everything it renders with promtool and amtool, including the generated rule and routing tests."""
+def validate(inventory: Path = InventoryOpt, as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout.")) -> None:
+    """Check the inventory and everything it renders with promtool and amtool, including the generated rule and routing tests.
+
+    Prints the checkers' versions (and warns when they are older than what compose deploys), then each check as it finishes."""
+    import time
+
+    from generator import versions
+
+    start = time.monotonic()
+    model = pipeline.load_model(inventory)
+    found = versions.checkers(dict(model.stack.images))
+    warnings = [w for c in found if (w := c.warning())]
+    if not as_json:
+        typer.echo("checkers: " + "; ".join(c.describe() for c in found))
+        for w in warnings:
+            _say(f"warning: {w}")
     with tempfile.TemporaryDirectory(prefix="monstack-validate-") as tmp:
-        results = pipeline.validate(inventory, Path(tmp))
-    for r in results:
-        typer.echo(str(r))
-    if any(not r.ok for r in results):
-        raise errors.CheckFailed(f"{sum(not r.ok for r in results)} check(s) failed")
-    typer.echo(f"{inventory}: valid ({len(results)} checks passed)")
+        results = pipeline.validate(inventory, Path(tmp), report=None if as_json else (lambda r: typer.echo(_check_line(r))))
+    failed = sum(not r.ok for r in results)
+    seconds = time.monotonic() - start
+    if as_json:
+        typer.echo(json.dumps({
+            "inventory": str(inventory), "valid": not failed, "seconds": round(seconds, 1),
+            "checkers": [c.to_json() for c in found], "warnings": warnings,
+            "checks": [{"name": r.name, "ok": r.ok, "seconds": round(r.seconds, 2), "output": r.output} for r in results],
+        }, indent=2))
+    if failed:
+        raise errors.CheckFailed(f"{failed} check(s) failed")
+    if not as_json:
+        typer.echo(f"{inventory}: valid ({len(results)} checks passed in {seconds:.1f}s)")
 
 
 @app.command()

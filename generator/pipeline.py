@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from generator import checks, writer
 from generator.errors import CheckFailed, InventoryError
@@ -55,12 +56,13 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def validate(inventory: Path, work_dir: Path) -> list[checks.CheckResult]:
+def validate(inventory: Path, work_dir: Path,
+             report: Callable[[checks.CheckResult], None] | None = None) -> list[checks.CheckResult]:
     """Render into a scratch folder and run every checker and generated test there; writes nothing else."""
     b = build(inventory)
     staging = writer.stage(b.files, work_dir)
     try:
-        return checks.all_checks(staging)
+        return checks.all_checks(staging, report)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

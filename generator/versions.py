@@ -7,8 +7,11 @@ older. The native runner asks the binaries it starts which web pages they serve.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from generator import components
 
@@ -62,3 +65,43 @@ def alertmanager_has_ui(exe: str) -> bool:
     if not m:
         return True
     return (Path(m.group(1)) / "script.js").is_file()
+
+
+@dataclass(frozen=True)
+class Checker:
+    """A local checker (promtool, amtool) beside the release compose deploys of what it checks."""
+
+    tool: str
+    path: str | None
+    version: Version | None
+    checks: str  # what it checks: Prometheus, Alertmanager
+    image: str
+    deployed: Version | None
+
+    @property
+    def older(self) -> bool:
+        return bool(self.version and self.deployed and self.version < self.deployed)
+
+    def describe(self) -> str:
+        found = f"{self.tool} {text(self.version)}" if self.path else f"{self.tool} not found"
+        return f"{found} (compose runs {self.checks} {text(self.deployed)}, {self.image})"
+
+    def warning(self) -> str | None:
+        if not self.older:
+            return None
+        return (f"{self.tool} {text(self.version)} is older than the {self.checks} {text(self.deployed)} compose deploys: "
+                f"what changed after {text(self.version)} is not checked here (docs/prometheus-versions.md lists what "
+                f"matters for the rendered files and how the tests cover it)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tool": self.tool, "path": self.path, "version": text(self.version) if self.version else None, "checks": self.checks,
+                "deployed_image": self.image, "deployed_version": text(self.deployed) if self.deployed else None, "older": self.older}
+
+
+def checkers(images: dict[str, str] | None = None) -> list[Checker]:
+    out = []
+    for tool, component, label in (("promtool", "prometheus", "Prometheus"), ("amtool", "alertmanager", "Alertmanager")):
+        path = shutil.which(tool)
+        image, deployed_version = deployed(component, images)
+        out.append(Checker(tool, path, of_binary(path) if path else None, label, image, deployed_version))
+    return out
