@@ -117,17 +117,23 @@ def validate(inventory: Path = InventoryOpt, as_json: bool = typer.Option(False,
 
 
 @app.command()
-def check(inventory: Path = InventoryOpt, out: Path = OutOpt) -> None:
+def check(inventory: Path = InventoryOpt, out: Path = OutOpt,
+          as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout.")) -> None:
     """Exit 1 when the generated files under --out differ from what the inventory renders (drift)."""
     found = pipeline.drift(inventory, out)
     schema_file = out / SCHEMA_FILE
     if schema_file.exists() and schema_file.read_bytes() != _schema_bytes():
         found.append(writer.Drift(SCHEMA_FILE, "changed"))
-    for d in found:
-        typer.echo(f"drift: {d}")
+    if as_json:
+        typer.echo(json.dumps({"inventory": str(inventory), "out": str(out), "ok": not found,
+                               "drift": [{"path": d.path, "status": d.status, "message": str(d)} for d in found]}, indent=2))
+    else:
+        for d in found:
+            typer.echo(f"drift: {d}")
     if found:
         raise errors.CheckFailed(f"{len(found)} generated file(s) out of date: run `monstack render` (make render) and commit the result")
-    typer.echo(f"{out}: generated files match {inventory}")
+    if not as_json:
+        typer.echo(f"{out}: generated files match {inventory}")
 
 
 def _schema_bytes() -> bytes:
@@ -153,13 +159,18 @@ def schema(write: Optional[Path] = typer.Option(None, "--write", help=f"Write to
 @app.command()
 def explain(service: Optional[str] = typer.Argument(None, help="Only this service."), inventory: Path = InventoryOpt,
             dashboards: bool = typer.Option(False, "--dashboards", help="List dashboards, their panels and queries."),
-            state_dir: Path = typer.Option(Path(".monstack"), "--state-dir", help="Links point into the stack recorded here when it runs this inventory.")) -> None:
+            state_dir: Path = typer.Option(Path(".monstack"), "--state-dir", help="Links point into the stack recorded here when it runs this inventory."),
+            as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout.")) -> None:
     """What is scraped, which alerts fire at which severity, and which receivers they reach."""
     from generator.runner.state import read_state
 
     model = explain_mod.for_running(pipeline.load_model(inventory), inventory, read_state(state_dir))
     if service is not None and service not in {s.name for s in model.services}:
         raise errors.UsageError(f"no service {service!r} in {inventory} (services: {', '.join(s.name for s in model.services)})")
+    if as_json:
+        doc = explain_mod.dashboards_data(model, service) if dashboards else explain_mod.services_data(model, service)
+        typer.echo(json.dumps(doc, indent=2))
+        return
     text = explain_mod.dashboards(model, service) if dashboards else explain_mod.services(model, service)
     typer.echo(text)
 
