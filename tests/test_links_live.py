@@ -125,3 +125,11 @@ def test_explain_links_into_the_running_stack(stack: NativeStack) -> None:
     urls = URL.findall(r.stdout)
     assert urls and all(_answers(u) == 200 for u in urls), r.stdout
     assert "localhost:9090" not in r.stdout and "localhost:3000" not in r.stdout
+
+
+def test_every_folder_in_the_state_dir_is_in_the_docs_state_table(stack: NativeStack) -> None:
+    table = (ROOT / "docs" / "running.md").read_text()
+    entries = sorted(p.name for p in stack.state_dir.iterdir())
+    assert entries
+    undocumented = [e for e in entries if f"| `{e}/" not in table and f"| `{e}`" not in table]
+    assert not undocumented, f"docs/running.md's state table does not describe {undocumented}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from generator import alerting, components, links, names
+from generator import alerting, catalogue, components, links, names
 from generator.catalogue.core import show
 from generator.model import Model
 from generator.topology import Topology
@@ -108,5 +108,30 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
             alertmanager_alerts=compose_ui.alertmanager_alerts(f'{{alertname="{name}"}}'),
         )
     catalogue_rows = sorted((row(model, a) for a in alerts), key=lambda r: (names.LEVELS.index(r.severity), r.name, r.service))
-    out[names.ALERTS_DOC] = _env().get_template("alerts.md.j2").render(rows=catalogue_rows, services=len(model.services))
+    out[names.ALERTS_DOC] = _env().get_template("alerts.md.j2").render(rows=catalogue_rows, services=len(model.services),
+                                                                        kinds=catalogue_by_kind())
     return out
+
+
+@dataclass(frozen=True)
+class KindRow:
+    name: str
+    severity: str
+    threshold: str
+    for_: str
+    requires: str
+    meaning: str
+
+
+def catalogue_by_kind() -> list[tuple[str, list[KindRow]]]:
+    """Every catalogue alert under each kind that gets it (the stack's own under "the stack itself")."""
+    kinds: dict[str, list[KindRow]] = {}
+    for d in catalogue.ALERTS + catalogue.META_ALERTS:
+        if d.threshold is not None:
+            threshold = show(d.threshold, d.unit)
+        else:
+            threshold = "derived" if d.derived_threshold is not None else "-"
+        row = KindRow(d.name, d.severity, threshold, d.for_, d.requires or "-", d.meaning)
+        for kind in d.kinds:
+            kinds.setdefault("the stack itself" if kind == "meta" else kind, []).append(row)
+    return list(kinds.items())
