@@ -224,6 +224,15 @@ class HostSettings:
 
 
 @dataclass(frozen=True)
+class Kpi:
+    title: str
+    expr: str
+    unit: str
+    description: str | None
+    panel: str  # "graph" or "stat"
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     team: str
@@ -242,6 +251,7 @@ class Service:
     alerts: tuple[AlertSetting, ...] = ()  # enabled catalogue alerts, in catalogue order
     host: HostSettings | None = None  # host services only
     disabled_alerts: tuple[str, ...] = ()
+    kpis: tuple[Kpi, ...] = ()  # business numbers for the business dashboard, without an alert
 
     def alert(self, name: str) -> AlertSetting | None:
         return next((a for a in self.alerts if a.name == name), None)
@@ -550,7 +560,7 @@ class _Resolver:
             memory_limit_bytes=parse_bytes(resources.memory_limit) if resources and resources.memory_limit else None,
             cpu_limit=resources.cpu_limit if resources else None,
             labels=dict(s.labels), runbook_base=s.links.runbook_base.rstrip("/") if s.links.runbook_base else None,
-            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host,
+            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host, kpis=self.kpis(base, s.kpis),
         )
         return self.alerts(base, s, service)
 
@@ -575,6 +585,15 @@ class _Resolver:
             seen.add(name)
             out.append(Probe(name, p.url, module, parse_duration(p.max_duration) if p.max_duration else None))
         return tuple(out)
+
+    def kpis(self, base: tuple[Any, ...], kpis: list[schema.Kpi]) -> tuple[Kpi, ...]:
+        titles: list[str] = []
+        for j, k in enumerate(kpis):
+            self.promql(base + ("kpis", j, "expr"), k.expr)
+            if k.title in titles:
+                self.problem(base + ("kpis", j, "title"), f"duplicate KPI title {k.title!r}")
+            titles.append(k.title)
+        return tuple(Kpi(k.title, k.expr, k.unit, k.description, k.panel) for k in kpis)
 
     def rules(self, base: tuple[Any, ...], rules: list[Any]) -> tuple[CustomRule, ...]:
         out: list[CustomRule] = []

@@ -133,3 +133,15 @@ def test_the_demo_can_show_a_new_error_type(stack: NativeStack) -> None:
         assert seen, "the new error type never reached Prometheus"
     finally:
         requests.post(f"{business}/control/reset", timeout=5)
+
+
+def test_every_page_up_prints_for_the_demo_answers(stack: NativeStack) -> None:
+    import re
+
+    from generator.runner import commands
+
+    text = commands.up_text(stack.ui(), stack.urls(pipeline.load_model(INVENTORY)))
+    urls = re.findall(r"https?://127\.0\.0\.1:\d+[^\s)\]>`'\"|,;]*", text)
+    assert any(":" in u and "VictoriaMetrics" in text for u in urls)
+    dead = {u: code for u in urls if (code := requests.get(u, timeout=10).status_code) != 200}
+    assert not dead, f"dead links in the `up` output: {dead}\n{text}"

@@ -568,6 +568,17 @@ class HostSettings(Strict):
     exclude_network_devices: str = Field(defaults.EXCLUDE_NETWORK_DEVICES, description="Regex of network interfaces the network-error alert ignores.")
 
 
+class Kpi(Strict):
+    """A business number worth a panel without an alert (sign-ups per day, orders per hour): the business dashboard shows it."""
+
+    title: Annotated[str, Field(min_length=1, max_length=100)]
+    expr: PromQL = Field(description="What to show, e.g. sum(increase(orders_created_total[1h])); queried as written.")
+    unit: Annotated[str, _matches(re.compile(r"^[A-Za-z][A-Za-z0-9:/%._()-]*$"), "a Grafana unit id", "short")] = Field(
+        "short", description="Grafana unit of the panel, e.g. short, percentunit, currencyEUR, s.")
+    description: Annotated[str, Field(max_length=500)] | None = None
+    panel: Literal["graph", "stat"] = Field("graph", description="graph: the value over time; stat: the latest value, large.")
+
+
 class _Service(Strict):
     name: Name
     team: Name
@@ -576,6 +587,7 @@ class _Service(Strict):
     health: list[Probe] = Field(default_factory=list)
     alerts: dict[AlertName, AlertOverride] = Field(default_factory=dict, description="Per-alert overrides of the catalogue for this kind.")
     rules: list[CustomRule] = Field(default_factory=list)
+    kpis: list[Kpi] = Field(default_factory=list, description="Business numbers shown on the business dashboard, without an alert.")
     links: Links = Links()
     labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, description="Extra labels on this service's alerts.")
 

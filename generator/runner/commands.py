@@ -62,8 +62,8 @@ def up_text(ui: links.Ui, urls: dict[str, str | None]) -> str:
     else:
         lines.append(f"  Grafana       not running (grafana-server is not on PATH): graphs in Prometheus at {ui.graph('up')}")
     if urls.get("victoria-metrics"):
-        lines.append(f"  VictoriaMetrics {urls['victoria-metrics']}/vmui   (long-term store Prometheus remote-writes to; "
-                     f"Prometheus API at {urls['victoria-metrics']}/api/v1/query)")
+        lines.append(f"  VictoriaMetrics {urls['victoria-metrics']}   long-term store Prometheus remote-writes to; it answers "
+                     f"PromQL on the Prometheus API paths of this address")
     if urls.get("sink"):
         lines.append(f"  Sinks         {urls['sink']}/captured   (every Slack/PagerDuty/webhook/email notification; smtp {urls['sink_smtp']})")
     return "\n".join(lines)
