@@ -118,9 +118,11 @@ def runbook_url(model: Model, s: Service | None, alert: str) -> str:
 
 
 def dashboard_url(model: Model, s: Service | None) -> str:
-    if s is None:
-        return f"{model.stack.grafana_url}/d/{names.dashboard_uid('stack')}"
-    return s.dashboard_url or f"{model.stack.grafana_url}/d/{names.dashboard_uid('service', s.name)}"
+    """The service's (or the stack's) dashboard; Prometheus' alert page where Grafana does not run (native without it)."""
+    if s is not None and s.dashboard_url:
+        return s.dashboard_url
+    ui = model.stack.ui
+    return ui.dashboard(names.dashboard_uid("stack") if s is None else names.dashboard_uid("service", s.name)) or ui.alerts
 
 
 def labels(model: Model, a: Alert) -> dict[str, str]:

@@ -5,8 +5,10 @@ import glob
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import yaml
 
@@ -38,6 +40,7 @@ class CheckResult:
     name: str
     ok: bool
     output: str
+    seconds: float = 0.0  # how long the check took
 
     def __str__(self) -> str:
         mark = "ok  " if self.ok else "FAIL"
@@ -48,8 +51,9 @@ class CheckResult:
 
 
 def _run(name: str, argv: list[str], cwd: Path) -> CheckResult:
+    start = time.monotonic()
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
-    return CheckResult(name, proc.returncode == 0, (proc.stdout + proc.stderr).strip())
+    return CheckResult(name, proc.returncode == 0, (proc.stdout + proc.stderr).strip(), time.monotonic() - start)
 
 
 def _files(root: Path, pattern: str) -> list[str]:
@@ -58,16 +62,18 @@ def _files(root: Path, pattern: str) -> list[str]:
 
 def static_checks(root: Path) -> list[CheckResult]:
     """Config and rule syntax: fast, run on every render."""
-    results = []
+    return list(_static_checks(root))
+
+
+def _static_checks(root: Path) -> Iterator[CheckResult]:
     promtool, amtool = tool("promtool"), tool("amtool")
     # --syntax-only: secret and TLS files live at /run/secrets/... inside the containers, not here;
     # the rule files it would otherwise load are checked just below.
-    results.append(_run("promtool check config", [promtool, "check", "config", "--syntax-only", names.PROMETHEUS_CONFIG], root))
+    yield _run("promtool check config", [promtool, "check", "config", "--syntax-only", names.PROMETHEUS_CONFIG], root)
     rules = _files(root, f"{names.RULES_DIR}/*.yml")
     if rules:
-        results.append(_run("promtool check rules", [promtool, "check", "rules", *rules], root))
-    results.append(_run("amtool check-config", [amtool, "check-config", names.ALERTMANAGER_CONFIG], root))
-    return results
+        yield _run("promtool check rules", [promtool, "check", "rules", *rules], root)
+    yield _run("amtool check-config", [amtool, "check-config", names.ALERTMANAGER_CONFIG], root)
 
 
 def rule_tests(root: Path) -> list[CheckResult]:
@@ -83,6 +89,7 @@ def rule_tests(root: Path) -> list[CheckResult]:
         chunks[i].append(t)
         sizes[i] += (root / t).stat().st_size
     promtool = tool("promtool")
+    start = time.monotonic()
     procs = [subprocess.Popen([promtool, "test", "rules", *sorted(c)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for c in chunks if c]
     outputs, ok = [], True
@@ -90,7 +97,7 @@ def rule_tests(root: Path) -> list[CheckResult]:
         out, _ = proc.communicate(timeout=600)
         ok = ok and proc.returncode == 0
         outputs.append(out.strip())
-    return [CheckResult(f"promtool test rules ({len(tests)} files)", ok, "\n".join(outputs))]
+    return [CheckResult(f"promtool test rules ({len(tests)} files)", ok, "\n".join(outputs), time.monotonic() - start)]
 
 
 def routing_tests(root: Path) -> list[CheckResult]:
@@ -101,6 +108,7 @@ def routing_tests(root: Path) -> list[CheckResult]:
     cases = (yaml.safe_load(path.read_text()) or {}).get("tests", [])
     amtool = tool("amtool")
     failures = []
+    start = time.monotonic()
     for case in cases:
         labels = [f"{k}={v}" for k, v in case["labels"].items()]
         expected = ",".join(case["receivers"])
@@ -110,8 +118,16 @@ def routing_tests(root: Path) -> list[CheckResult]:
         )
         if proc.returncode != 0:
             failures.append(f"{case['name']}: expected {expected}; amtool said: {(proc.stdout + proc.stderr).strip()}")
-    return [CheckResult(f"amtool routing tests ({len(cases)} cases)", not failures, "\n".join(failures))]
+    return [CheckResult(f"amtool routing tests ({len(cases)} cases)", not failures, "\n".join(failures), time.monotonic() - start)]
 
 
-def all_checks(root: Path) -> list[CheckResult]:
-    return static_checks(root) + rule_tests(root) + routing_tests(root)
+def all_checks(root: Path, report: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    """Every check; `report` hears of each one as soon as it finished (validate prints them as they come)."""
+    results: list[CheckResult] = []
+    steps: tuple[Callable[[Path], Iterable[CheckResult]], ...] = (_static_checks, rule_tests, routing_tests)
+    for step in steps:
+        for r in step(root):
+            results.append(r)
+            if report:
+                report(r)
+    return results

@@ -6,12 +6,13 @@ except `resolve`'s use of the Source it is given for line numbers.
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence, Union
 
 import promql_parser
 
-from generator import catalogue, defaults, names
+from generator import catalogue, components, defaults, links, names
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
 from generator.inventory import schema
@@ -223,6 +224,15 @@ class HostSettings:
 
 
 @dataclass(frozen=True)
+class Kpi:
+    title: str
+    expr: str
+    unit: str
+    description: str | None
+    panel: str  # "graph" or "stat"
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     team: str
@@ -241,6 +251,7 @@ class Service:
     alerts: tuple[AlertSetting, ...] = ()  # enabled catalogue alerts, in catalogue order
     host: HostSettings | None = None  # host services only
     disabled_alerts: tuple[str, ...] = ()
+    kpis: tuple[Kpi, ...] = ()  # business numbers for the business dashboard, without an alert
 
     def alert(self, name: str) -> AlertSetting | None:
         return next((a for a in self.alerts if a.name == name), None)
@@ -289,6 +300,15 @@ class Stack:
     timezone: str = defaults.TIMEZONE  # of built-in time intervals
     images: Mapping[str, str] = field(default_factory=dict)  # compose: component -> image overrides
     image_mirror: str | None = None  # compose: registry mirror every pinned image is pulled through
+    ui_override: links.Ui | None = None  # where the pages are when not where compose publishes them (the native runner)
+
+    @property
+    def ui(self) -> links.Ui:
+        """The stack's web pages in the mode it is rendered for (generator/links.py)."""
+        if self.ui_override is not None:
+            return self.ui_override
+        return links.compose(self.prometheus_url, self.alertmanager_url, self.grafana_url,
+                             self.images.get("prometheus") or components.IMAGES["prometheus"])
 
 
 @dataclass(frozen=True)
@@ -572,7 +592,7 @@ class _Resolver:
             memory_limit_bytes=parse_bytes(resources.memory_limit) if resources and resources.memory_limit else None,
             cpu_limit=resources.cpu_limit if resources else None,
             labels=dict(s.labels), runbook_base=s.links.runbook_base.rstrip("/") if s.links.runbook_base else None,
-            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host,
+            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host, kpis=self.kpis(base, s.kpis),
         )
         return self.alerts(base, s, service)
 
@@ -597,6 +617,15 @@ class _Resolver:
             seen.add(name)
             out.append(Probe(name, p.url, module, parse_duration(p.max_duration) if p.max_duration else None))
         return tuple(out)
+
+    def kpis(self, base: tuple[Any, ...], kpis: list[schema.Kpi]) -> tuple[Kpi, ...]:
+        titles: list[str] = []
+        for j, k in enumerate(kpis):
+            self.promql(base + ("kpis", j, "expr"), k.expr)
+            if k.title in titles:
+                self.problem(base + ("kpis", j, "title"), f"duplicate KPI title {k.title!r}")
+            titles.append(k.title)
+        return tuple(Kpi(k.title, k.expr, k.unit, k.description, k.panel) for k in kpis)
 
     def rules(self, base: tuple[Any, ...], rules: list[Any]) -> tuple[CustomRule, ...]:
         out: list[CustomRule] = []
@@ -631,8 +660,7 @@ class _Resolver:
                 self.problem(base + ("rules", j, key), message)
         for name in s.alerts:
             if name not in known:
-                choices = ", ".join(sorted(known)) or "none"
-                self.problem(base + ("alerts", name), f"unknown alert {name!r} for a {service.kind} service (known: {choices})")
+                self.problem(base + ("alerts", name), unknown_alert(service.kind, name))
             elif name not in applicable:
                 self.problem(base + ("alerts", name), f"{name} does not apply to this service: {catalogue.get(name).requires}")
         settings: list[AlertSetting] = []
@@ -709,6 +737,34 @@ def _secret_files(inv: schema.Inventory) -> set[str]:
 
     walk(inv)
     return found
+
+
+def unknown_alert(kind: str, name: str) -> str:
+    known = {a.name for a in catalogue.for_kind(kind)}
+    return f"unknown alert {name!r} for a {kind} service (known: {', '.join(sorted(known)) or 'none'})"
+
+
+def raw_problems(src: Source) -> list[Problem]:
+    """Problems found on the raw YAML when the schema already failed: unknown alert names under services[].alerts.
+
+    Resolving needs a valid inventory; checking names here as well reports them in the same run as the
+    schema's errors (the messages are resolve's, so nothing is reported twice).
+    """
+    services = src.data.get("services") if isinstance(src.data, dict) else None
+    kinds = tuple(typing.get_args(cls.model_fields["kind"].annotation)[0] for cls in typing.get_args(typing.get_args(schema.Service)[0]))
+    every = {a.name for k in kinds for a in catalogue.for_kind(k)}
+    out: list[Problem] = []
+    for i, svc in enumerate(services if isinstance(services, list) else []):
+        if not isinstance(svc, dict) or not isinstance(svc.get("alerts"), dict):
+            continue
+        kind = svc.get("kind")
+        for name in svc["alerts"]:
+            if isinstance(kind, str) and kind in kinds:
+                if name not in {a.name for a in catalogue.for_kind(kind)}:
+                    out.append(src.problem(("services", i, "alerts", name), unknown_alert(kind, name)))
+            elif name not in every:
+                out.append(src.problem(("services", i, "alerts", name), f"unknown alert {name!r}: no kind of service has it"))
+    return out
 
 
 def resolve(inv: schema.Inventory, src: Source) -> Model:

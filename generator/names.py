@@ -68,6 +68,7 @@ def probe_job(service: str) -> str:
 SELF_PROMETHEUS_JOB = "prometheus"
 SELF_ALERTMANAGER_JOB = "alertmanager"
 SELF_BLACKBOX_JOB = "blackbox-exporter"
+SELF_VICTORIA_METRICS_JOB = "victoria-metrics"  # scraped when the stack runs VictoriaMetrics as its long-term store
 META_RULES_GROUP = "monstack-meta"  # rule file and group for meta-monitoring
 META_SERVICE = "monstack"  # service label of the stack's own series and alerts
 META_TEAM = "monstack"  # team label of the same; no team route matches it, so the severity policy applies

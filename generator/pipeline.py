@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from generator import checks, names, writer
-from generator.errors import CheckFailed
-from generator.inventory.loader import load_inventory
-from generator.model import Model, resolve
+from generator.errors import CheckFailed, InventoryError
+from generator.inventory.loader import parse, read_source
+from generator.model import Model, raw_problems, resolve
 from generator.render import render_all
 from generator.topology import COMPOSE, Topology
 
 
 def load_model(inventory: Path) -> Model:
-    inv, src = load_inventory(inventory)
+    src = read_source(inventory)
+    try:
+        inv = parse(src)
+    except InventoryError as exc:  # add what resolving would find on names, so one run reports all
+        raise InventoryError(exc.problems + raw_problems(src)) from None
     return resolve(inv, src)
 
 
@@ -26,6 +31,8 @@ class Build:
 
 def build(inventory: Path, topo: Topology = COMPOSE) -> Build:
     model = load_model(inventory)
+    if topo.ui is not None:  # links in rules, notifications and docs point where this mode serves its pages
+        model = replace(model, stack=replace(model.stack, ui_override=topo.ui))
     return Build(model, writer.serialize_all(render_all(model, topo), model.source))
 
 
@@ -106,12 +113,13 @@ def has_kubernetes(out_dir: Path) -> bool:
     return (out_dir / names.KUBERNETES_DIR / names.MANIFEST).is_file()
 
 
-def validate(inventory: Path, work_dir: Path) -> list[checks.CheckResult]:
+def validate(inventory: Path, work_dir: Path,
+             report: Callable[[checks.CheckResult], None] | None = None) -> list[checks.CheckResult]:
     """Render into a scratch folder and run every checker and generated test there; writes nothing else."""
     b = build(inventory)
     staging = writer.stage(b.files, work_dir)
     try:
-        return checks.all_checks(staging)
+        return checks.all_checks(staging, report)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -76,18 +76,62 @@ def active(model: Model, interval: str, when: dt.datetime) -> bool:
     return any(interval_matches(t, when) for t in model.time_intervals.get(interval, ()))
 
 
+def _zone(t: TimeInterval) -> dt.tzinfo:
+    return zoneinfo.ZoneInfo(t.location) if t.location and t.location != "Local" else dt.timezone.utc
+
+
+def next_open(model: Model, intervals: tuple[str, ...], when: dt.datetime, days: int = 400) -> dt.datetime | None:
+    """The first instant after `when` inside any of the named intervals: a window opens at one of its start times
+    (or at midnight when it names no times) on some day, so those are the only instants to try."""
+    found: list[dt.datetime] = []
+    for name in intervals:
+        for t in model.time_intervals.get(name, ()):
+            zone = _zone(t)
+            day = when.astimezone(zone).date()
+            starts = sorted({(int(r.start_time[:2]), int(r.start_time[3:])) for r in t.times if r.start_time != "24:00"}) or [(0, 0)]
+            for d in range(days):
+                date = day + dt.timedelta(days=d)
+                hits = [c for h, m in starts if (c := dt.datetime(date.year, date.month, date.day, h, m, tzinfo=zone)) > when
+                        and interval_matches(t, c)]
+                if hits:
+                    found.append(min(hits))
+                    break
+    return min(found) if found else None
+
+
+def mute_ends(model: Model, interval: str, when: dt.datetime, days: int = 8) -> dt.datetime | None:
+    """The first minute after `when` outside the interval (maintenance windows are minutes to hours long)."""
+    t = when.replace(second=0, microsecond=0)
+    for _ in range(days * 24 * 60):
+        t += dt.timedelta(minutes=1)
+        if not active(model, interval, t):
+            return t
+    return None
+
+
+def _at(instant: dt.datetime, zone: dt.tzinfo, now: dt.datetime) -> str:
+    left = int((instant - now).total_seconds() // 60)
+    span = f"{left // 1440}d {left % 1440 // 60}h {left % 60}m" if left >= 1440 else f"{left // 60}h {left % 60}m"
+    return f"{instant.astimezone(zone):%a %Y-%m-%d %H:%M %Z} (in {span})"
+
+
 def held_reason(model: Model, level: str, team: str | None, when: dt.datetime) -> str | None:
-    """Why Alertmanager would not notify now (outside the active intervals, inside a mute), or None."""
+    """Why Alertmanager would not notify now (outside the active intervals, inside a mute), and until when; or None."""
     policy = model.levels[level]
     if policy.active_time_intervals and not any(active(model, i, when) for i in policy.active_time_intervals):
         names_ = ", ".join(policy.active_time_intervals)
-        return f"held until {names_} (notifies only inside {names_})"
+        opens = next_open(model, policy.active_time_intervals, when)
+        zone = next((_zone(t) for i in policy.active_time_intervals for t in model.time_intervals.get(i, ())), dt.timezone.utc)
+        when_text = f": opens {_at(opens, zone, when)}" if opens else ""
+        return f"held until {names_} (notifies only inside {names_}){when_text}"
     mutes = list(model.mute_time_intervals) + list(policy.mute_time_intervals)
     if team is not None and team in model.teams:
         mutes += list(model.teams[team].mute_time_intervals)
     for m in dict.fromkeys(mutes):
         if active(model, m, when):
-            return f"muted now by time interval {m}"
+            ends = mute_ends(model, m, when)
+            zone = next((_zone(t) for t in model.time_intervals.get(m, ())), dt.timezone.utc)
+            return f"muted now by time interval {m}" + (f" until {_at(ends, zone, when)}" if ends else "")
     return None
 
 

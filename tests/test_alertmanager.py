@@ -269,7 +269,9 @@ def _render_template(tmp_path: Path, name: str, data: dict[str, Any], kind: str 
     tdir = tmp_path / "templates"
     tdir.mkdir(exist_ok=True)
     files = pipeline.build(inventory(tmp_path)).files  # the template exactly as written, header included
-    (tdir / "monstack.tmpl").write_bytes(files[f"{names.ALERTMANAGER_TEMPLATES_DIR}/monstack.tmpl"])
+    for path, body in files.items():
+        if path.startswith(names.ALERTMANAGER_TEMPLATES_DIR + "/"):
+            (tdir / path.rsplit("/", 1)[-1]).write_bytes(body)
     (tmp_path / "data.json").write_text(json.dumps(data))
     proc = subprocess.run([AMTOOL, "template", "render", f"--template.glob={tdir}/*.tmpl", f"--template.data={tmp_path / 'data.json'}",
                            f"--template.type={kind}", f'--template.text={{{{ template "{name}" . }}}}'], capture_output=True, text=True)

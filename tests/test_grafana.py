@@ -19,7 +19,14 @@ def test_every_datasource_a_dashboard_uses_is_provisioned(inventory):
     assert len(uids) == len(set(uids))
     used = {t["datasource"]["uid"] for d in r.dashboards.values() for p in lint.panels(d) for t in p.get("targets", [])}
     used |= {v["datasource"]["uid"] for d in r.dashboards.values() for v in d["templating"]["list"] if "datasource" in v}
-    assert used and used <= set(uids)
+    # Every query goes through the dashboard's data source variable, which defaults to the provisioned Prometheus
+    # and lists every Prometheus-type data source (the long-term store among them).
+    assert used == {"${datasource}"}
+    for d in r.dashboards.values():
+        picker = d["templating"]["list"][0]
+        assert picker["type"] == "datasource" and picker["name"] == "datasource" and picker["query"] == "prometheus"
+        assert picker["current"]["value"] == names.DATASOURCE_PROMETHEUS_UID
+    assert all(ds["type"] == "prometheus" for ds in datasources if ds["uid"] != names.DATASOURCE_ALERTMANAGER_UID)
     assert [ds["uid"] for ds in datasources if ds.get("isDefault")] == [names.DATASOURCE_PROMETHEUS_UID]
 
 

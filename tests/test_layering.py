@@ -16,8 +16,9 @@ from conftest import ROOT
 # Lowest first. A string ending in ".*" is a package: its modules may import each other (without cycles).
 LAYERS: list[list[str]] = [
     ["generator", "generator.names", "generator.durations", "generator.units", "generator.errors", "generator.promql"],
-    ["generator.defaults", "generator.alerttext", "generator.lint", "generator.components", "generator.targets"],
-    ["generator.topology"],
+    ["generator.defaults", "generator.alerttext", "generator.lint", "generator.components", "generator.targets",
+     "generator.links"],
+    ["generator.topology", "generator.versions"],
     ["generator.inventory.*", "generator.catalogue.*"],  # what users write; what monstack knows about alerts: independent
     ["generator.model"],
     ["generator.recording"],
@@ -36,7 +37,7 @@ LAYERS: list[list[str]] = [
     ["generator.writer", "generator.checks"],
     ["generator.kubernetes", "generator.kubecheck"],  # the rendered targets packaged as Prometheus Operator objects, and their checks
     ["generator.pipeline"],
-    ["generator.explain", "generator.testalerts", "generator.sinks", "generator.bench", "generator.importer.*"],
+    ["generator.explain", "generator.testalerts", "generator.sinks", "generator.bench", "generator.importer.*", "generator.silences"],
     ["generator.runner.*"],
     ["generator.backtest.*"],  # reads the running stack and starts scratch Prometheus processes
     ["generator.quality.*"],  # the alert-quality benchmark runs the backtest engine

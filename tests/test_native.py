@@ -141,7 +141,7 @@ def test_the_root_inventory_comes_up_natively_with_every_target_up_and_goes_down
         assert all(c["running"] and c["ready"] for c in st["components"]), st["components"]
         down = [t for t in st["targets"] if t["health"] != "up"]
         assert not down, down
-        assert len(st["targets"]) == 13
+        assert len(st["targets"]) == 14  # the stack (4 with VictoriaMetrics), 6 service jobs, 4 probes
         # The exporters watch real databases: PostgreSQL and Redis answer them.
         pg = requests.get(f"http://127.0.0.1:{stack.port('postgres-exporter')}/metrics", timeout=10).text
         assert "\npg_up 1" in pg

@@ -72,12 +72,29 @@ def test_p3_is_held_outside_business_hours_in_the_interval_s_time_zone(root_mode
     assert testalerts.held_reason(root_model, "P0", "monstack", when) is None
 
 
+@pytest.mark.parametrize("when, opens", [
+    (dt.datetime(2026, 11, 23, 8, 59, tzinfo=BERLIN), "opens Mon 2026-11-23 09:00 CET (in 0h 1m)"),
+    (dt.datetime(2026, 11, 27, 17, 0, tzinfo=BERLIN), "opens Mon 2026-11-30 09:00 CET (in 2d 16h 0m)"),  # Friday evening
+    (dt.datetime(2026, 11, 28, 11, 30, tzinfo=dt.timezone.utc), "opens Mon 2026-11-30 09:00 CET (in 1d 20h 30m)"),
+    (dt.datetime(2027, 3, 26, 18, 0, tzinfo=BERLIN), "opens Mon 2027-03-29 09:00 CEST (in 2d 14h 0m)"),  # over the DST change
+])
+def test_a_held_p3_says_when_its_window_opens(root_model, when: dt.datetime, opens: str) -> None:
+    reason = testalerts.held_reason(root_model, "P3", "monstack", when)
+    assert reason is not None and reason.endswith(opens), reason
+    assert testalerts.next_open(root_model, ("business-hours",), when) > when
+
+
+def test_a_mute_says_when_it_ends(root_model) -> None:
+    reason = testalerts.held_reason(root_model, "P0", "monstack", dt.datetime(2026, 11, 29, 3, 10, tzinfo=BERLIN))
+    assert reason == "muted now by time interval sunday-maintenance until Sun 2026-11-29 04:00 CET (in 0h 50m)"
+
+
 def test_a_maintenance_window_mutes_every_level(root_model) -> None:
     sunday_3am = dt.datetime(2026, 11, 29, 3, 0, tzinfo=BERLIN)
     for level in names.LEVELS:
         reason = testalerts.held_reason(root_model, level, "monstack", sunday_3am)
         assert reason is not None
-    assert testalerts.held_reason(root_model, "P0", "monstack", sunday_3am) == "muted now by time interval sunday-maintenance"
+    assert testalerts.held_reason(root_model, "P0", "monstack", sunday_3am).startswith("muted now by time interval sunday-maintenance until")
 
 
 def test_days_of_month_count_back_from_the_month_s_end() -> None:

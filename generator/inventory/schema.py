@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, core_schema
 
 from generator import components, defaults
 from generator.durations import parse_duration
@@ -37,13 +47,47 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 
 
-def _matches(pattern: re.Pattern[str], what: str, example: str):
-    def check(value: str) -> str:
-        if not pattern.match(value):
-            raise ValueError(f"must be {what}, e.g. {example} (got {value!r})")
-        return value
+@dataclass(frozen=True)
+class JsonPattern:
+    """A `pattern` in the JSON Schema editors read (services.schema.json), so they flag `for: 5 minutes` as you type.
+    The validators still decide, with better messages; the pattern is theirs in ECMAScript syntax."""
 
-    return AfterValidator(check)
+    pattern: str
+
+    def __get_pydantic_json_schema__(self, core: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        out = dict(handler(core))
+        out["pattern"] = self.pattern
+        return out
+
+
+@dataclass(frozen=True)
+class _Matches:
+    """A regex the value must match: checked with a message naming an example, published as the schema's pattern."""
+
+    pattern: re.Pattern[str]
+    what: str
+    example: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        def check(value: str) -> str:
+            if not self.pattern.match(value):
+                raise ValueError(f"must be {self.what}, e.g. {self.example} (got {value!r})")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(self, core: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        out = dict(handler(core))
+        out["pattern"] = self.pattern.pattern
+        return out
+
+
+def _matches(pattern: re.Pattern[str], what: str, example: str) -> _Matches:
+    return _Matches(pattern, what, example)
+
+
+# Prometheus durations as parse_duration reads them: units largest first, each at most once, not empty.
+DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 
 def _check_duration(value: Any) -> str:
@@ -98,14 +142,14 @@ def _check_file_ref(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, BeforeValidator(_check_duration)]
+Duration = Annotated[str, BeforeValidator(_check_duration), JsonPattern(DURATION_PATTERN)]
 Name = Annotated[str, _matches(_NAME, "a lowercase name of letters, digits and dashes starting with a letter", "checkout-api")]
-LabelName = Annotated[str, AfterValidator(_check_label_name)]
+LabelName = Annotated[str, AfterValidator(_check_label_name), JsonPattern(_LABEL.pattern)]
 MetricName = Annotated[str, _matches(_METRIC, "a Prometheus metric name", "http_requests_total")]
 AlertName = Annotated[str, _matches(_ALERT, "an alert name in CamelCase", "SalesSyncStalled")]
-HostPort = Annotated[str, AfterValidator(_check_hostport)]
-Url = Annotated[str, AfterValidator(_check_url)]
-ProbeUrl = Annotated[str, AfterValidator(_check_probe_url)]
+HostPort = Annotated[str, AfterValidator(_check_hostport), JsonPattern(_HOSTPORT.pattern)]
+Url = Annotated[str, AfterValidator(_check_url), JsonPattern(_URL.pattern)]
+ProbeUrl = Annotated[str, AfterValidator(_check_probe_url), JsonPattern(_PROBE_URL.pattern)]
 FileRef = Annotated[str, AfterValidator(_check_file_ref)]
 Bytes = Annotated[str, _matches(_BYTES, "a size with a unit", "512MiB or 10GB")]
 PromQL = Annotated[str, Field(min_length=1, description="A PromQL expression; parsed when the inventory is resolved.")]
@@ -524,6 +568,17 @@ class HostSettings(Strict):
     exclude_network_devices: str = Field(defaults.EXCLUDE_NETWORK_DEVICES, description="Regex of network interfaces the network-error alert ignores.")
 
 
+class Kpi(Strict):
+    """A business number worth a panel without an alert (sign-ups per day, orders per hour): the business dashboard shows it."""
+
+    title: Annotated[str, Field(min_length=1, max_length=100)]
+    expr: PromQL = Field(description="What to show, e.g. sum(increase(orders_created_total[1h])); queried as written.")
+    unit: Annotated[str, _matches(re.compile(r"^[A-Za-z][A-Za-z0-9:/%._()-]*$"), "a Grafana unit id", "short")] = Field(
+        "short", description="Grafana unit of the panel, e.g. short, percentunit, currencyEUR, s.")
+    description: Annotated[str, Field(max_length=500)] | None = None
+    panel: Literal["graph", "stat"] = Field("graph", description="graph: the value over time; stat: the latest value, large.")
+
+
 class _Service(Strict):
     name: Name
     team: Name
@@ -532,6 +587,7 @@ class _Service(Strict):
     health: list[Probe] = Field(default_factory=list)
     alerts: dict[AlertName, AlertOverride] = Field(default_factory=dict, description="Per-alert overrides of the catalogue for this kind.")
     rules: list[CustomRule] = Field(default_factory=list)
+    kpis: list[Kpi] = Field(default_factory=list, description="Business numbers shown on the business dashboard, without an alert.")
     links: Links = Links()
     labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, description="Extra labels on this service's alerts.")
 
@@ -599,6 +655,17 @@ class Kubernetes(Strict):
     prometheus: Name = Field("k8s", description="Name of your Prometheus object (kube-prometheus: k8s); the stack's self-scrape selects its pods.")
     alertmanager: Name = Field("main", description="Name of your Alertmanager object (kube-prometheus: main); the stack's self-scrape selects its pods.")
     blackbox_exporter: HostPort = Field("blackbox-exporter:9115", description="host:port of the blackbox exporter the Probe objects probe through.")
+
+
+class AnyKindService(_Service):
+    """A service whose kind is unknown, checked against what every kind shares (the loader reports its other errors
+    in the same run). Kind-specific sections are accepted as the kinds that have them spell them."""
+
+    kind: str
+    metrics: dict[str, Any] | None = None  # http and worker name different metrics
+    slo: Slo | None = None
+    resources: Resources = Resources()
+    host: HostSettings = HostSettings()
 
 
 class Inventory(Strict):

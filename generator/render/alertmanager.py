@@ -48,7 +48,23 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
     out: dict[str, Any] = {names.ALERTMANAGER_CONFIG: config(model, topo)}
     for name in TEMPLATES:
         out[f"{names.ALERTMANAGER_TEMPLATES_DIR}/{name}"] = resources.files("generator").joinpath("templates").joinpath(name).read_text()
+    out[f"{names.ALERTMANAGER_TEMPLATES_DIR}/{LINKS_TEMPLATE}"] = links_template(model)
     return out
+
+
+LINKS_TEMPLATE = "monstack-links.tmpl"
+
+
+def links_template(model: Model) -> str:
+    """Where notifications send people to see the alerts: Alertmanager's UI, or Prometheus' alert page when
+    the running Alertmanager has no UI (Debian's build, natively)."""
+    ui = model.stack.ui
+    if ui.alertmanager_ui:
+        url, name = "{{ .ExternalURL }}/#/alerts?receiver={{ .Receiver | urlquery }}", "Alertmanager"
+    else:
+        url, name = ui.alerts, "Prometheus alerts"
+    return (f'{{{{ define "monstack.alerts.url" }}}}{url}{{{{ end }}}}\n'
+            f'{{{{ define "monstack.alerts.name" }}}}{name}{{{{ end }}}}\n')
 
 
 def config(model: Model, topo: Topology) -> dict[str, Any]:

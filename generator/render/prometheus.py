@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator import names, targets
+from generator.components import needed_components
 from generator.model import Model, Service
 from generator.topology import Topology
 
@@ -50,9 +51,13 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
-    """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them)."""
+    """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them);
+    VictoriaMetrics too when the stack runs it as its long-term store (the stack dashboard shows its ingestion)."""
+    jobs = list(SELF_COMPONENTS)
+    if "victoria-metrics" in needed_components(model):
+        jobs.append((names.SELF_VICTORIA_METRICS_JOB, "victoria-metrics"))
     return [{"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": targets.self_labels(model)}]}
-            for job, component in SELF_COMPONENTS]
+            for job, component in jobs]
 
 
 def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any]]:

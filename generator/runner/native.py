@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from generator import checks, components, names, pipeline, topology
+from generator import checks, components, links, names, pipeline, topology
 from generator.components import SAMPLE_EXPORTERS, needed_components
 from generator.errors import CheckFailed, ToolMissing, UsageError
 from generator.model import Model
 from generator.runner import api, process
 from generator.runner.state import read_state, save_state, state_file
+from generator.runner.ui import native as native_ui
 
 # Executables beside the components' own: PostgreSQL's cluster setup.
 HELPERS: dict[str, tuple[tuple[str, ...], str | None]] = {"initdb": (("initdb",), "postgresql")}
@@ -176,7 +177,7 @@ class NativeStack:
                    progress=progress)
 
     # --- plan -------------------------------------------------------------------
-    def topology(self, model: Model) -> topology.Topology:
+    def topology(self, model: Model, ui: links.Ui | None = None) -> topology.Topology:
         overrides = {}
         if self.sinks:
             # Alertmanager still reads e.g. routing_key_file before notifying a sink, and sends the key
@@ -185,7 +186,11 @@ class NativeStack:
                 overrides[ref] = str(self.state_dir / "sink-secrets" / names.secret_name(ref))
         return topology.native(str(self.inventory.parent), sink_http=self.sink_url and self.sink_url[len("http://"):],
                                sink_smtp=self.sink_smtp, port_offset=self.port_offset, secret_overrides=overrides,
-                               config_dir=str(self.config_dir))
+                               config_dir=str(self.config_dir), ui=ui)
+
+    def ui(self) -> links.Ui:
+        """Where this stack's pages are and which the binaries serve (links in rules, notifications, `up`)."""
+        return native_ui(self.port_offset)
 
     def plan_notes(self, model: Model) -> list[str]:
         """What the inventory asks for that does not run natively here."""
@@ -272,7 +277,7 @@ class NativeStack:
         self._check_ports([self.spec(c, model) for c in to_start])
 
         self._say(f"rendering {self.inventory.name} for native processes into {self._rel(self.config_dir)}")
-        topo = self.topology(model)
+        topo = self.topology(model, self.ui())
         for path in topo.secret_overrides.values():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             _write_private(Path(path), PLACEHOLDER_SECRET)

@@ -37,8 +37,23 @@ def variables_in(text: str) -> set[str]:
     return {next(g for g in m.groups() if g) for m in VARIABLE_REF.finditer(text)}
 
 
+# Every panel queries the data source this variable selects: the provisioned Prometheus by default, the
+# long-term store (or, after an import into another Grafana, that Grafana's own Prometheus) on demand.
+DATASOURCE_VARIABLE = "datasource"
+
+
 def prometheus() -> dict[str, str]:
-    return {"type": "prometheus", "uid": names.DATASOURCE_PROMETHEUS_UID}
+    return {"type": "prometheus", "uid": f"${{{DATASOURCE_VARIABLE}}}"}
+
+
+def datasource_variable() -> dict[str, Any]:
+    """A Prometheus-type data source picker; its default is the provisioned Prometheus (fixed uid)."""
+    return {
+        "name": DATASOURCE_VARIABLE, "label": "Data source", "type": "datasource", "query": "prometheus",
+        "description": "Prometheus for recent data; the long-term store (VictoriaMetrics) for ranges past Prometheus' retention.",
+        "current": {"selected": True, "text": "Prometheus", "value": names.DATASOURCE_PROMETHEUS_UID},
+        "regex": "", "hide": 0, "multi": False, "includeAll": False, "options": [], "refresh": 1, "skipUrlSync": False,
+    }
 
 
 # --- queries -----------------------------------------------------------------
@@ -317,7 +332,7 @@ def dashboard(uid: str, title: str, *, source: str, description: str, tags: Sequ
         "fiscalYearStartMonth": 0,
         "liveNow": False,
         "weekStart": "",
-        "templating": {"list": list(variables)},
+        "templating": {"list": [datasource_variable(), *variables]},
         "annotations": {"list": []},
         "links": list(links),
         "panels": layout(sections),

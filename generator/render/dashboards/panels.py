@@ -15,7 +15,7 @@ from generator import alerting, catalogue, defaults, names
 from generator.catalogue import custom
 from generator.catalogue import recorded as R
 from generator.catalogue.core import BY_TEXT
-from generator.model import CustomRule, HttpMetrics, Model, Service, WorkerMetrics
+from generator.model import CustomRule, HttpMetrics, Kpi, Model, Service, WorkerMetrics
 from generator.promql import quote, sel
 from generator.render.dashboards import builder as b
 
@@ -590,5 +590,13 @@ def hosts(model: Model) -> list[Service]:
 
 
 def business_services(model: Model) -> list[Service]:
-    """Services the business dashboard shows: those with custom rules."""
-    return [s for s in model.services if s.rules]
+    """Services the business dashboard shows: those with custom rules or KPIs."""
+    return [s for s in model.services if s.rules or s.kpis]
+
+
+def kpi_panel(k: Kpi, w: int = 12) -> b.Panel:
+    """A business number without an alert, queried as the inventory writes it."""
+    desc = k.description or f"{k.title} (a KPI of the inventory; no alert)."
+    if k.panel == "stat":
+        return b.stat(k.title, desc, [b.Query(k.expr, k.title)], unit=k.unit, w=w // 2, h=8, graph=True)
+    return b.timeseries(k.title, desc, [b.Query(k.expr, k.title)], unit=k.unit, w=w, legend_calcs=("mean", "max", "lastNotNull"))
