@@ -96,7 +96,7 @@ def episodes_for_routing(replays: Iterable[Replay]) -> list[routing.AlertEpisode
     out = []
     for r in replays:
         for e in r.episodes:
-            if e.fired:
+            if e.fired_at is not None:
                 out.append(routing.AlertEpisode(e.labels, e.fired_at, e.resolved_at if e.resolved_at is not None else math.inf))
     return out
 

@@ -228,8 +228,7 @@ def _push_binary(n: P.BinaryExpr, m: Matcher) -> str:
         if not in_signature:
             raise CannotPush
         return both()
-    card = mod.card if mod is not None else P.VectorMatchCardinality.OneToOne
-    if card == P.VectorMatchCardinality.OneToOne:
+    if mod is None or mod.card == P.VectorMatchCardinality.OneToOne:
         if in_signature:
             return both()
         # on() without the label, or ignoring() it: the result has the label empty.
@@ -241,7 +240,7 @@ def _push_binary(n: P.BinaryExpr, m: Matcher) -> str:
     if label in (mod.group_labels or []):
         raise CannotPush
     # group_left: the result's other labels come from the left side (group_right: from the right).
-    if card == P.VectorMatchCardinality.ManyToOne:
+    if mod.card == P.VectorMatchCardinality.ManyToOne:
         return lhs_only()
     right = _push(n.rhs, m)
     return show(n, lambda x: right if x is n.rhs else None)
@@ -304,15 +303,16 @@ class Inliner:
         def override(n: P.Expr) -> str | None:
             if isinstance(n, P.VectorSelector):
                 name = self._record_name(n)
-                if name in self.rules.recording:
+                if name is not None and name in self.rules.recording:
                     return self._reference(n, name, stack)
             if isinstance(n, P.MatrixSelector):
                 vs = n.vector_selector
                 name = self._record_name(vs)
-                if name in self.rules.recording:
+                if name is not None and name in self.rules.recording:
                     if vs.offset or vs.at is not None:
                         raise UsageError(f"backtest cannot inline {show(n)}: offset and @ on a recorded series are not supported")
                     plain = P.parse(selector(vs, with_modifiers=False))
+                    assert isinstance(plain, P.VectorSelector), "a selector's text parses back to a selector"
                     inner = self._reference(plain, name, stack)
                     step = min(r.interval for r in self.rules.recording[name])
                     return f"{inner}[{duration(n.range)}:{Duration(int(step * 1000))}]"

@@ -34,6 +34,13 @@ def duration(d: dt.timedelta) -> str:
     return f"-{Duration(-ms)}" if ms < 0 else str(Duration(ms))
 
 
+def range_of(n: P.MatrixSelector | P.SubqueryExpr) -> dt.timedelta:
+    """The range of a range selector or of a subquery (PromQL requires one on both)."""
+    # promql_parser's stub declares SubqueryExpr.range Optional, but its binding always sets it from the
+    # parser's non-optional range.
+    return n.range  # type: ignore[return-value]
+
+
 def number(v: float) -> str:
     if math.isnan(v):
         return "NaN"
@@ -90,7 +97,7 @@ def show(node: P.Expr, override: Override | None = None) -> str:
             return f"{selector(vs, with_modifiers=False)}[{duration(n.range)}]{modifiers(vs.offset, vs.at)}"
         if isinstance(n, P.SubqueryExpr):
             step = duration(n.step) if n.step else ""
-            return f"{go(n.expr)}[{duration(n.range)}:{step}]{modifiers(n.offset, n.at)}"
+            return f"{go(n.expr)}[{duration(range_of(n))}:{step}]{modifiers(n.offset, n.at)}"
         if isinstance(n, P.ParenExpr):
             return f"({go(n.expr)})"
         if isinstance(n, P.UnaryExpr):
@@ -98,7 +105,7 @@ def show(node: P.Expr, override: Override | None = None) -> str:
         if isinstance(n, P.BinaryExpr):
             return f"{go(n.lhs)} {n.op}{binary_modifier(n)} {go(n.rhs)}"
         if isinstance(n, P.AggregateExpr):
-            mod = f" {aggregate_modifier(n)}" if n.modifier is not None else ""
+            mod = f" {aggregate_modifier(n.modifier)}" if n.modifier is not None else ""
             param = f"{go(n.param)}, " if n.param is not None else ""
             return f"{n.op}{mod} ({param}{go(n.expr)})"
         if isinstance(n, P.Call):
@@ -123,7 +130,6 @@ def binary_modifier(n: P.BinaryExpr) -> str:
     return out
 
 
-def aggregate_modifier(n: P.AggregateExpr) -> str:
-    m = n.modifier
+def aggregate_modifier(m: P.AggModifier) -> str:
     kind = "by" if m.type == P.AggModifierType.By else "without"
     return f"{kind} ({', '.join(m.labels)})"

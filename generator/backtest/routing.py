@@ -177,7 +177,8 @@ class TimeInterval:
         )
 
     def contains(self, t: float) -> bool:
-        tz = dt.timezone.utc if self.location in (None, "UTC") else zoneinfo.ZoneInfo(self.location)
+        loc = self.location
+        tz = dt.timezone.utc if loc is None or loc == "UTC" else zoneinfo.ZoneInfo(loc)
         when = dt.datetime.fromtimestamp(t, tz)
         if self.times:
             minute = when.hour * 60 + when.minute
@@ -203,9 +204,7 @@ class TimeInterval:
             weekday = (when.weekday() + 1) % 7  # Python: Monday=0; Go: Sunday=0
             if not any(b <= weekday <= e for b, e in self.weekdays):
                 return False
-        if self.years and not any(b <= when.year <= e for b, e in self.years):
-            return False
-        return True
+        return not self.years or any(b <= when.year <= e for b, e in self.years)
 
 
 # --- routes -------------------------------------------------------------------------------
@@ -381,7 +380,7 @@ def simulate(config: Config, episodes: Sequence[AlertEpisode], until: float) -> 
             groups.setdefault(key, (route, []))[1].append(ep)
     nflog: dict[tuple, _Entry] = {}
     out: list[Notification] = []
-    for (route_key, group), (route, arrivals) in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    for (_route_key, group), (route, arrivals) in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         out += _group(config, route, group, arrivals, inhibitor, nflog, until)
     out.sort(key=lambda n: (n.time, n.receiver, n.route, n.group))
     return out

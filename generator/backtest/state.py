@@ -52,9 +52,12 @@ class Replay:
 @dataclass
 class _Active:
     active_at: int  # ms
-    firing: bool = False
-    fired_at: int | None = None
+    fired_at: int | None = None  # ms; set once the alert fires
     keep_since: int | None = None
+
+    @property
+    def firing(self) -> bool:
+        return self.fired_at is not None
 
 
 def alert_labels(rule: AlertRule, sample: Labels) -> Labels:
@@ -115,11 +118,10 @@ def _eval(active: dict[Labels, _Active], present: set[Labels], ts: int, hold: in
                 keep_firing = ts - a.keep_since < keep
             if not keep_firing:
                 del active[identity]
-                out.episodes.append(Episode(identity, a.active_at / 1000, a.fired_at / 1000 if a.firing else None,
+                out.episodes.append(Episode(identity, a.active_at / 1000, a.fired_at / 1000 if a.fired_at is not None else None,
                                             ts / 1000))
                 continue
         else:
             a.keep_since = None
         if not a.firing and ts - a.active_at >= hold:
-            a.firing = True
             a.fired_at = ts

@@ -154,12 +154,10 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
 
 def bad_events(ctx: Ctx, kind: str, window: str, ratio: str) -> str:
     """Bad requests or jobs of the service over window: the recorded ratio of bad ones times all of them."""
-    s = ctx.s
-    m = s.metrics
     if kind == "errors":
-        total = sel(m.requests, ctx.mine()) if s.kind == "http" else sel(m.jobs, ctx.mine())
+        total = sel(ctx.http.requests, ctx.mine()) if ctx.s.kind == "http" else sel(ctx.worker.jobs, ctx.mine())
     else:
-        total = sel(m.duration + "_count", ctx.mine())
+        total = sel(ctx.metrics.duration + "_count", ctx.mine())
     return f"{ratio} * sum by (service, team, env) (increase({total}[{window}]))"
 
 

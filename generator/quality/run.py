@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,13 @@ from generator import names, pipeline
 from generator.backtest import engine, routing
 from generator.backtest import rules as rules_mod
 from generator.backtest.inline import Inliner
-from concurrent.futures import ThreadPoolExecutor
-
+from generator.backtest.promql_text import range_of
 from generator.backtest.scratch import ScratchPrometheus, backfill, block_windows, write_openmetrics
-from generator.backtest.source import PrometheusAPI
+from generator.backtest.source import Labels, PrometheusAPI
 from generator.backtest.state import Episode
 from generator.quality.faults import FAULTS, KINDS, Fault
 from generator.quality.fleet import CADENCE, FLEET
-from generator.quality.simulate import Fleet
+from generator.quality.simulate import Fleet, Key
 
 START = 1_704_067_200  # Monday 2024-01-01 00:00 UTC: the first simulated week
 WEEK = 7 * 86400
@@ -70,12 +70,13 @@ def write_history(built: pipeline.Build, data: Path, scratch: Path) -> tuple[int
 
     promtool backfills one window while the next is simulated (two cores)."""
     fleet = Fleet(built.model, START - WARMUP, END, FAULTS, FAULTED)
-    samples, keys = 0, set()
+    samples = 0
+    keys: set[Key] = set()
     om = scratch / "window.om"
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
         for lo, hi in block_windows(START - WARMUP, END):
-            window: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+            window: dict[Key, list[tuple[float, float]]] = defaultdict(list)
             t = lo
             while t < hi:
                 for metric, labels, value in fleet.scrape(t):
@@ -92,7 +93,7 @@ def write_history(built: pipeline.Build, data: Path, scratch: Path) -> tuple[int
     return samples, len(keys)
 
 
-def evaluate(built, rules: rules_mod.RuleSet, config: routing.Config, tmp: Path, timings: dict[str, float]) -> Dataset:
+def evaluate(built: pipeline.Build, rules: rules_mod.RuleSet, config: routing.Config, tmp: Path, timings: dict[str, float]) -> Dataset:
     data = tmp / "data"
     t0 = time.perf_counter()
     samples, series = write_history(built, data, tmp)
@@ -114,11 +115,9 @@ def max_range(expr: str) -> float:
     """The longest range (seconds) the expression reads: its window, recording rules inlined."""
     longest = [0.0]
 
-    def visit(n):
-        if isinstance(n, P.MatrixSelector):
-            longest[0] = max(longest[0], n.range.total_seconds())
-        elif isinstance(n, P.SubqueryExpr):
-            longest[0] = max(longest[0], n.range.total_seconds())
+    def visit(n: P.Expr) -> bool:
+        if isinstance(n, (P.MatrixSelector, P.SubqueryExpr)):
+            longest[0] = max(longest[0], range_of(n).total_seconds())
         return True
 
     P.walk(P.parse(expr), pre_visit=visit)
@@ -140,26 +139,27 @@ def bound(rule: rules_mod.AlertRule, inlined: str, magnitude: float | None) -> f
     return window + rule.for_ + CADENCE + rule.interval
 
 
-def _service(labels) -> str:
+def _service(labels: Labels) -> str:
     return dict(labels).get(names.SERVICE, "")
 
 
-def _instance_ok(f: Fault, ep: Episode, built) -> bool:
+def _instance_ok(f: Fault, ep: Episode, built: pipeline.Build) -> bool:
     fx = f.effects(0.0)
     if fx.instance is None or f.service != "hosts":
         return True
-    targets = built.model.service("hosts").scrape.targets
-    return ep.label("instance") in ("", targets[fx.instance])
+    scrape = built.model.service("hosts").scrape
+    assert scrape is not None, "the fleet's hosts are scraped"
+    return ep.label("instance") in ("", scrape.targets[fx.instance])
 
 
-def score_faults(ds: Dataset, built, rules: rules_mod.RuleSet) -> list[dict[str, Any]]:
+def score_faults(ds: Dataset, built: pipeline.Build, rules: rules_mod.RuleSet) -> list[dict[str, Any]]:
     """Per fault: the first expected alert that fired, its delay, the designed alert's bound, the first page."""
     inliner = Inliner(rules)
-    by_alert: dict[tuple[str, str], list[Episode]] = defaultdict(list)
+    by_alert: dict[tuple[str, str], list[tuple[float, Episode]]] = defaultdict(list)  # fired episodes with their firing time
     for rep in ds.outcome.replays:
         for e in rep.episodes:
-            if e.fired:
-                by_alert[(rep.rule.alert, rep.rule.service)].append(e)
+            if e.fired_at is not None:
+                by_alert[(rep.rule.alert, rep.rule.service)].append((e.fired_at, e))
     pages = [n for n in ds.outcome.notifications if n.firing and n.receiver in ds.outcome.pagers]
     out = []
     for f in FAULTS:
@@ -168,8 +168,8 @@ def score_faults(ds: Dataset, built, rules: rules_mod.RuleSet) -> list[dict[str,
         bounds = {r.alert: bound(r, inliner.inline(r.expr), f.magnitude) for r in candidates}
         fault_bound = bounds[f.designed]
         late = max(b for b in bounds.values() if b != math.inf)
-        hits = sorted(((e.fired_at, r.severity, r.alert) for r in candidates for e in by_alert[(r.alert, r.service)]
-                       if start <= e.fired_at <= end + late and _instance_ok(f, e, built)))
+        hits = sorted(((at, r.severity, r.alert) for r in candidates for at, e in by_alert[(r.alert, r.service)]
+                       if start <= at <= end + late and _instance_ok(f, e, built)))
         first = hits[0] if hits else None
         paged = [n.time for n in pages if start <= n.time <= end + fault_bound + 3600
                  and any(_service(a) == f.service for a in n.firing)]
@@ -203,11 +203,11 @@ class Attribution:
 
 def false_positives(ds: Dataset, attribution: Attribution, pages_only: bool, lo: float, hi: float) -> dict[str, Any]:
     """Firing notifications sent in [lo, hi) (pages only, or every one but the heartbeat) and how many no injected fault explains."""
-    episodes: dict[tuple, list[Episode]] = defaultdict(list)
+    fired: dict[Labels, list[float]] = defaultdict(list)  # alert labels -> when each of its episodes fired
     for rep in ds.outcome.replays:
         for e in rep.episodes:
-            if e.fired:
-                episodes[e.labels].append(e)
+            if e.fired_at is not None:
+                fired[e.labels].append(e.fired_at)
     by_service: Counter = Counter()
     false_by_service: Counter = Counter()
     total = false = 0
@@ -221,8 +221,8 @@ def false_positives(ds: Dataset, attribution: Attribution, pages_only: bool, lo:
         by_service.update(services)
         true = False
         for a in n.firing:
-            ep = max((e for e in episodes[a] if e.fired_at <= n.time), key=lambda e: e.fired_at, default=None)
-            if ep is not None and attribution(_service(a), ep.fired_at):
+            at = max((t for t in fired[a] if t <= n.time), default=None)
+            if at is not None and attribution(_service(a), at):
                 true = True
         if not true:
             false += 1
@@ -280,7 +280,7 @@ def tables(result: dict[str, Any], services: list[str]) -> str:
              f"scrape and evaluation every {result['fleet']['cadence_s']}s)", "",
              f"healthy traffic, firing notifications per week (over {weeks} weeks):",
              f"  {'service':<16} {'pages':>6} {'P1':>6} {'P2':>6} {'tickets':>7}"]
-    per = lambda n: f"{n / weeks:g}"  # noqa: E731
+    per = lambda n: f"{n / weeks:g}"
     for s in services:
         c = h["notifications"]["by_service"].get(s, {})
         lines.append(f"  {s:<16} {per(h['pages']['by_service'].get(s, 0)):>6} {per(c.get('P1', 0)):>6} {per(c.get('P2', 0)):>6} "

@@ -219,13 +219,18 @@ class Sim:
     def labels(self, **extra: str) -> dict[str, str]:
         return S.target(self.model, self.s, **extra)
 
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The service's scrape targets: none for a service that is only probed."""
+        return self.s.scrape.targets if self.s.scrape else ()
+
     def step(self, t: float, fx: Effects, emit: Emit) -> None:
         deploy = self.cal.deploying(t)
         down = deploy or fx.down
         # Draw every value even when the scrape fails, so the generator's stream does not depend on faults.
-        values: list[tuple[str, dict, float]] = []
+        values: list[tuple[str, Mapping[str, str], float]] = []
         self.scrape(t, fx, deploy, lambda m, lb, v: values.append((m, lb, v)))
-        for target in self.s.scrape.targets if self.s.scrape else ():
+        for target in self.targets:
             emit("up", {**S.target(self.model, self.s), "instance": target}, 0.0 if down else 1.0)
         if not down:
             for m, lb, v in values:
@@ -266,7 +271,7 @@ class HttpSim(Sim):
         return self.p["peak_rps"] * load(t, self.p["floor"]) * self.cal.burst(t)
 
     def scrape(self, t: float, fx: Effects, deploy: bool, emit: Emit) -> None:
-        m = self.s.metrics
+        m = self.s.http_metrics
         lam = self.rate(t) * CADENCE
         after_deploy = self.cal.deploying(t - CADENCE)
         p_err = self.p["error_ratio"] + (0.004 if after_deploy else 0.0)  # connections reset by the restart
@@ -291,7 +296,7 @@ class HttpSim(Sim):
                 lb = {**base, m.status_label: status}
                 emit(m.requests, lb, self.counters.add(m.requests, lb, k))
             cum = 0
-            for le, k in zip(HTTP_BUCKETS + (math.inf,), counts):
+            for le, k in zip(HTTP_BUCKETS + (math.inf,), counts, strict=True):
                 cum += k
                 lb = {**base, "le": S.le(le)}
                 emit(f"{m.duration}_bucket", lb, self.counters.add(f"{m.duration}_bucket", lb, cum))
@@ -316,7 +321,7 @@ class HttpSim(Sim):
             counts = multinomial(self.rng, queries, self.db_probs)
             lb = self.labels(operation="select", table="orders")
             cum = 0
-            for le, k in zip(HTTP_BUCKETS + (math.inf,), counts):
+            for le, k in zip(HTTP_BUCKETS + (math.inf,), counts, strict=True):
                 cum += k
                 emit(f"{m.db_query_duration}_bucket", {**lb, "le": S.le(le)},
                      self.counters.add(f"{m.db_query_duration}_bucket", {**lb, "le": S.le(le)}, cum))
@@ -331,7 +336,7 @@ class WorkerSim(Sim):
         self.backlog = 0.0
 
     def scrape(self, t: float, fx: Effects, deploy: bool, emit: Emit) -> None:
-        m = self.s.metrics
+        m = self.s.worker_metrics
         q = {m.queue_label: "default"} if m.queue_label else {}
         arriving = poisson(self.rng, self.p["peak_rps"] * load(t, self.p["floor"]) * CADENCE)
         nightly = 3000 if (t % 86400) == 2 * 3600 else 0  # the nightly re-index batch at 02:00
@@ -354,7 +359,7 @@ class WorkerSim(Sim):
         counts = multinomial(self.rng, done, self.probs)
         lb = self.labels(**q)
         cum = 0
-        for le, k in zip(JOB_BUCKETS + (math.inf,), counts):
+        for le, k in zip(JOB_BUCKETS + (math.inf,), counts, strict=True):
             cum += k
             emit(f"{m.duration}_bucket", {**lb, "le": S.le(le)}, self.counters.add(f"{m.duration}_bucket", {**lb, "le": S.le(le)}, cum))
         emit(f"{m.duration}_count", lb, self.counters.add(f"{m.duration}_count", lb, done))
@@ -398,7 +403,7 @@ class RedisSim(Sim):
 
 class HostSim(Sim):
     def scrape(self, t: float, fx: Effects, deploy: bool, emit: Emit) -> None:
-        for i, target in enumerate(self.s.scrape.targets):
+        for i, target in enumerate(self.targets):
             inst = {"instance": target}
             busy = min(0.99, 0.15 + 0.45 * load(t, 0.1) + self.rng.gauss(0, 0.03))
             if fx.cpu is not None and fx.instance in (None, i):
@@ -431,9 +436,9 @@ class HostSim(Sim):
 
     def step(self, t: float, fx: Effects, emit: Emit) -> None:
         # Two node exporters: `up` per instance, both always scraped.
-        values: list[tuple[str, dict, float]] = []
+        values: list[tuple[str, Mapping[str, str], float]] = []
         self.scrape(t, fx, False, lambda m, lb, v: values.append((m, lb, v)))
-        for target in self.s.scrape.targets:
+        for target in self.targets:
             emit("up", {**S.target(self.model, self.s), "instance": target}, 1.0)
         for m, lb, v in values:
             emit(m, lb, v)
