@@ -16,7 +16,7 @@ from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
 from generator.inventory import schema
 from generator.inventory.yamlsource import Source
-from generator.units import parse_bytes
+from generator.units import infer_duration_unit, parse_bytes
 
 # --- receivers ---------------------------------------------------------------
 
@@ -202,6 +202,9 @@ class HttpMetrics:
     db_pool_size: str | None = None
     db_pool_available: str | None = None
     db_query_duration: str | None = None
+    duration_unit: str = "seconds"  # of the duration histogram: "seconds" or "milliseconds"
+    db_query_duration_unit: str = "seconds"
+    db_pool_utilization: str | None = None  # a 0..1 gauge instead of size and available
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ class WorkerMetrics:
     failed_value: str
     duration: str
     queue_label: str | None = "queue"
+    duration_unit: str = "seconds"
 
 
 @dataclass(frozen=True)
@@ -519,11 +523,15 @@ class _Resolver:
         if isinstance(s, schema.HttpService):
             m = s.metrics
             metrics = HttpMetrics(m.requests, m.duration, m.status_label, m.route_label, m.error_status,
-                                  m.db_pool_size, m.db_pool_available, m.db_query_duration)
+                                  m.db_pool_size, m.db_pool_available, m.db_query_duration,
+                                  duration_unit=m.duration_unit or infer_duration_unit(m.duration),
+                                  db_query_duration_unit=m.db_query_duration_unit or infer_duration_unit(m.db_query_duration or ""),
+                                  db_pool_utilization=m.db_pool_utilization)
             self.regex(base + ("metrics", "error_status"), m.error_status)
         elif isinstance(s, schema.WorkerService):
             w = s.metrics
-            metrics = WorkerMetrics(w.queue_depth, w.jobs, w.status_label, w.failed_value, w.duration, w.queue_label)
+            metrics = WorkerMetrics(w.queue_depth, w.jobs, w.status_label, w.failed_value, w.duration, w.queue_label,
+                                    duration_unit=w.duration_unit or infer_duration_unit(w.duration))
         host = None
         if isinstance(s, schema.HostService):
             h = s.host

@@ -89,8 +89,9 @@ def test_every_default_threshold_says_when_to_change_it():
 ])
 def test_test_values_sit_just_past_and_just_short_of_the_threshold(threshold, op, fire, silent):
     unit = "ratio" if threshold < 1 and threshold else "count"
-    assert core.beyond(threshold, op, unit, fire=True) == pytest.approx(fire)
-    assert core.beyond(threshold, op, unit, fire=False) == pytest.approx(silent)
+    # Within half a percent: a value on a text edge (1100 s prints 18m 20s or 18m 19s) is moved off it.
+    assert core.beyond(threshold, op, unit, fire=True) == pytest.approx(fire, rel=0.005)
+    assert core.beyond(threshold, op, unit, fire=False) == pytest.approx(silent, rel=0.005)
 
 
 def test_latency_slo_buckets_match_both_spellings():

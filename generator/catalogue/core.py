@@ -7,11 +7,12 @@ thresholds the rule uses) for a firing case and a silent one.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from generator import names
+from generator import alerttext, names
 from generator.catalogue import series as S
 from generator.catalogue.series import Series
 from generator.durations import Duration, parse_duration
@@ -227,8 +228,48 @@ def text_values(d: AlertDef, ctx: Ctx) -> dict[str, str]:
 # --- test values -----------------------------------------------------------------
 
 
+# Prometheus computes a test's value through rate(), histogram_quantile() and division, so it may
+# end 1e-12 away from the value written here; humanizeDuration truncates to whole seconds and the
+# others round to 4 digits, so a value on such an edge (1100 s, printed 18m 20s or 18m 19s) would make
+# the expected annotation a coin toss. Test values are moved off those edges.
+NOISE = 1e-9  # relative: far above float noise, far below anything a person reads
+_TEXTS = (alerttext.humanize, alerttext.humanize1024, alerttext.humanize_percentage, alerttext.humanize_duration)
+
+
+def steady(value: float) -> bool:
+    """Every humanize function prints value exactly as it prints value off by float noise."""
+    for text in _TEXTS:
+        t = text(value)
+        if text(value * (1 - NOISE)) != t or text(value * (1 + NOISE)) != t:
+            return False
+    return True
+
+
+def compares(value: float, op: str, threshold: float) -> bool:
+    return {">": value > threshold, ">=": value >= threshold, "<": value < threshold, "<=": value <= threshold,
+            "==": value == threshold, "!=": value != threshold}[op]
+
+
+def off_the_edges(value: float, keep: Callable[[float], bool], shown: Callable[[float], float] | None = None) -> float:
+    """value, or a value near it (at most 5% away) that keeps `keep` true and whose shown value prints steadily.
+
+    Candidates step by 0.1% and add odd fractions of their sixth significant digit: round numbers
+    (whole seconds, x.xxx5) are exactly where the humanize functions truncate or round.
+    """
+    shown = shown or (lambda v: v)
+    for k in range(51):
+        for base in ((value,) if k == 0 else (value * (1 + k * 1e-3), value * (1 - k * 1e-3))):
+            b = nice(base)
+            digit = min(10 ** (math.floor(math.log10(abs(b))) - 5), 0.1) if b else 0.0
+            for frac in (0.0, 0.37, 0.61, 0.13, 0.89):
+                c = float(f"{b + frac * digit:.12g}")
+                if keep(c) and steady(shown(c)):
+                    return c
+    return value
+
+
 def beyond(threshold: float, op: str, unit: str, fire: bool) -> float:
-    """A value on the firing (or the silent) side of `value OP threshold`, MARGIN away from it.
+    """A value on the firing (or the silent) side of `value OP threshold`, MARGIN away from it and off the text edges.
 
     A silent value for a strict comparison with a zero threshold sits exactly
     on the threshold (0 errors must not fire `> 0`).
@@ -241,10 +282,13 @@ def beyond(threshold: float, op: str, unit: str, fire: bool) -> float:
         on = op == "=="
         return nice(threshold if fire == on else threshold + step)
     if fire == up:
-        return nice(threshold + step)
-    if threshold == 0 and op in (">", "<"):
+        value = nice(threshold + step)
+    elif threshold == 0 and op in (">", "<"):
         return 0.0
-    return nice(threshold - step)
+    else:
+        value = nice(threshold - step)
+    ceiling = 1.0 if unit == "ratio" and value <= 1 else math.inf
+    return off_the_edges(value, lambda c: compares(c, op, threshold) == fire and c <= ceiling and (c >= 0 or value < 0))
 
 
 def round_up_minutes(d: Duration) -> Duration:
@@ -266,6 +310,10 @@ def points(at: Duration) -> int:
     return at.ms // 60_000 + 5
 
 
+def _side(op: str, threshold: float, fire: bool) -> Callable[[float], bool]:
+    return lambda c: compares(c, op, threshold) == fire
+
+
 def threshold_cases(ctx: Ctx, d: AlertDef, build: Build, settle: str = "5m",
                     shown: Callable[[float], float] | None = None) -> list[Case]:
     """The standard pair: the measured value just past the threshold fires, just short of it stays silent.
@@ -278,6 +326,8 @@ def threshold_cases(ctx: Ctx, d: AlertDef, build: Build, settle: str = "5m",
     out = []
     for fire in (True, False):
         value = beyond(ctx.threshold, d.op, d.unit, fire)
+        if shown is not None:
+            value = off_the_edges(value, _side(d.op, ctx.threshold, fire), shown)
         series, labels = build(value, points(at))
         verb = "fires" if fire else "stays silent"
         title = f"{d.name} {verb} at {show(value, d.unit)} ({d.op} {show(ctx.threshold, d.unit)})"

@@ -5,6 +5,7 @@ from generator.catalogue import recorded as R
 from generator.catalogue import series as S
 from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Ctx, Needs, aggregated, example_value, instance, threshold_cases
 from generator.promql import sel
+from generator.units import duration_scale
 
 
 def request_series(ctx: Ctx, per_second: float, error_ratio: float, points: int, route: str = "/api/monstack-test") -> list:
@@ -56,7 +57,8 @@ def _latency_def(name: str, q: str, severity: str, threshold: float, for_: str, 
     def cases(d: AlertDef, ctx: Ctx):
         m = ctx.http
         labels = S.target(ctx.model, ctx.s, method="GET", **{m.route_label: "/api/monstack-test"})
-        return threshold_cases(ctx, d, lambda v, n: (S.quantile_histogram(m.duration, labels, quantile, v, n), [aggregated(ctx)]))
+        scale = duration_scale(m.duration_unit)
+        return threshold_cases(ctx, d, lambda v, n: (S.quantile_histogram(m.duration, labels, quantile, v * scale, n), [aggregated(ctx)]))
 
     return AlertDef(
         name=name,
@@ -102,8 +104,9 @@ def _db_latency(ctx: Ctx) -> str:
 def _db_cases(d: AlertDef, ctx: Ctx):
     m = ctx.http
     labels = S.target(ctx.model, ctx.s, operation="select", table="monstack_test")
+    scale = duration_scale(m.db_query_duration_unit)
     return threshold_cases(ctx, d,
-                           lambda v, n: (S.quantile_histogram(m.db_query_duration or "", labels, 0.99, v, n), [aggregated(ctx)]))
+                           lambda v, n: (S.quantile_histogram(m.db_query_duration or "", labels, 0.99, v * scale, n), [aggregated(ctx)]))
 
 
 ALERTS = (

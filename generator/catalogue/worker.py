@@ -5,6 +5,7 @@ from generator.catalogue import recorded as R
 from generator.catalogue import series as S
 from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Case, Ctx, Expected, aggregated, eval_time, num, points, threshold_cases
 from generator.promql import sel
+from generator.units import duration_scale
 
 TEST_QUEUE = "default"
 
@@ -77,7 +78,7 @@ def _job_latency(ctx: Ctx) -> str:
 def _job_latency_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
     return threshold_cases(ctx, d, lambda v, n: (
-        S.quantile_histogram(ctx.worker.duration, labels, 0.95, v, n), [aggregated(ctx)]))
+        S.quantile_histogram(ctx.worker.duration, labels, 0.95, v * duration_scale(ctx.worker.duration_unit), n), [aggregated(ctx)]))
 
 
 def _completed(ctx: Ctx) -> str:

@@ -487,6 +487,11 @@ CustomRule = Annotated[
 ]
 
 
+DurationUnit = Literal["seconds", "milliseconds"]
+_DURATION_UNIT = ("Unit of the {what} histogram's observations and bucket bounds. Omitted: milliseconds when the name ends "
+                  "in _ms or _milliseconds, else seconds. Thresholds and SLO latencies stay in seconds either way.")
+
+
 class HttpMetrics(Strict):
     """Metric and label names an HTTP service exports (Prometheus client defaults)."""
 
@@ -497,12 +502,19 @@ class HttpMetrics(Strict):
     error_status: str = Field("5..", description="Regex on status_label that marks an error.")
     db_pool_size: MetricName | None = Field(None, description="Gauge of the app's database connection pool size, e.g. db_connection_pool_size; enables DbConnectionPoolSaturated.")
     db_pool_available: MetricName | None = Field(None, description="Gauge of idle connections in that pool, e.g. db_connection_pool_available.")
-    db_query_duration: MetricName | None = Field(None, description="Histogram of the app's database query time, e.g. db_query_duration_seconds; enables DbQueryLatencyP99High.")
+    db_pool_utilization: MetricName | None = Field(None, description=(
+        "A single gauge of the pool's use between 0 and 1 (e.g. db_pool_utilization), instead of db_pool_size and "
+        "db_pool_available; enables DbConnectionPoolSaturated."))
+    db_query_duration: MetricName | None = Field(None, description="Histogram of the app's database query time, e.g. db_query_duration_seconds; enables DbQueryLatencyP95High and DbQueryLatencyP99High.")
+    duration_unit: DurationUnit | None = Field(None, description=_DURATION_UNIT.format(what="duration"))
+    db_query_duration_unit: DurationUnit | None = Field(None, description=_DURATION_UNIT.format(what="db_query_duration"))
 
     @model_validator(mode="after")
     def _pool_pair(self) -> "HttpMetrics":
         if (self.db_pool_size is None) != (self.db_pool_available is None):
             raise ValueError("db_pool_size and db_pool_available go together: set both or neither")
+        if self.db_pool_utilization is not None and self.db_pool_size is not None:
+            raise ValueError("db_pool_utilization replaces db_pool_size and db_pool_available: set one or the other")
         return self
 
 
@@ -512,6 +524,7 @@ class WorkerMetrics(Strict):
     status_label: LabelName = "status"
     failed_value: str = "failed"
     duration: MetricName = "job_processing_duration_seconds"
+    duration_unit: DurationUnit | None = Field(None, description=_DURATION_UNIT.format(what="duration"))
     queue_label: LabelName | None = Field("queue", description="Label naming the queue on both queue_depth and jobs; null when the worker has one unlabelled queue.")
 
 

@@ -28,6 +28,7 @@ from generator.model import HttpMetrics, Model, Service, WorkerMetrics
 from generator.promql import quote, sel
 from generator.recording import recording_rules, slo_rules
 from generator.topology import Topology
+from generator.units import duration_scale
 
 INTERVAL = "1m"  # input interval and evaluation interval of every generated test
 RECORDING_AT = 10  # minutes: every 5m window full, long SLO windows partly (ratios are exact either way)
@@ -194,16 +195,23 @@ class _Traffic:
     def expect(self, record: str, value: float, **labels: str) -> None:
         self.expected.setdefault(record, []).append(({**self.agg, **labels}, value))
 
-    def histogram(self, base: str, labels: dict[str, str], per_second: float, buckets: list[tuple[float, float]]) -> None:
-        self.series += S.histogram(base, labels, per_second, buckets, self.points, mean=buckets[0][0])
+    def histogram(self, base: str, labels: dict[str, str], per_second: float, buckets: list[tuple[float, float]], unit: str = "seconds") -> None:
+        """buckets in seconds; the series carry them in the histogram's unit."""
+        scale = duration_scale(unit)
+        self.series += S.histogram(base, labels, per_second, _scaled(buckets, scale), self.points, mean=buckets[0][0] * scale)
 
     def expect_buckets(self, bucket_record: str, quantile_record, per_second: float, buckets: list[tuple[float, float]],
-                       **labels: str) -> None:
+                       unit: str = "seconds", **labels: str) -> None:
+        """Bucket rates keyed by le in the histogram's unit; percentiles in seconds whatever the unit."""
         cumulative = [(b, per_second * share) for b, share in buckets] + [(math.inf, per_second)]
-        for bound, rate in cumulative:
+        for bound, rate in _scaled(cumulative, duration_scale(unit)):
             self.expect(bucket_record, rate, le=S.le(bound), **labels)
         for label, q in R.QUANTILES:
             self.expect(quantile_record(label), histogram_quantile(q, cumulative), **labels)
+
+
+def _scaled(buckets: Sequence[tuple[float, float]], scale: float) -> list[tuple[float, float]]:
+    return [(b * scale if scale != 1 else b, share) for b, share in buckets]
 
 
 def _latency_buckets(s: Service) -> list[tuple[float, float]]:
@@ -223,10 +231,11 @@ def _http_traffic(t: _Traffic, m: HttpMetrics) -> None:
         t.series.append(S.counter(m.requests, {**base, m.status_label: ok}, good, t.points))
         if failed:
             t.series.append(S.counter(m.requests, {**base, m.status_label: bad}, failed, t.points))
-        t.histogram(m.duration, base, good + failed, buckets)
+        t.histogram(m.duration, base, good + failed, buckets, m.duration_unit)
         t.expect(R.ROUTE_REQUESTS, good + failed, **{m.route_label: route})
         t.expect(R.ROUTE_ERROR_RATIO, failed / (good + failed), **{m.route_label: route})
-        t.expect_buckets(R.ROUTE_DURATION_BUCKETS, lambda q: R.http_latency(q, R.ROUTE), good + failed, buckets, **{m.route_label: route})
+        t.expect_buckets(R.buckets("http_request_duration", m.duration_unit, R.ROUTE), lambda q: R.http_latency(q, R.ROUTE),
+                         good + failed, buckets, m.duration_unit, **{m.route_label: route})
     total = sum(g + f for g, f in routes.values())
     failed_total = sum(f for _, f in routes.values())
     t.expect(R.HTTP_REQUESTS, total)
@@ -234,11 +243,11 @@ def _http_traffic(t: _Traffic, m: HttpMetrics) -> None:
     t.expect(R.HTTP_ERROR_RATIO, failed_total / total)
     t.expect(R.STATUS_REQUESTS, total - failed_total, **{m.status_label: ok})
     t.expect(R.STATUS_REQUESTS, failed_total, **{m.status_label: bad})
-    t.expect_buckets(R.HTTP_DURATION_BUCKETS, R.http_latency, total, buckets)
+    t.expect_buckets(R.buckets("http_request_duration", m.duration_unit), R.http_latency, total, buckets, m.duration_unit)
     if m.db_query_duration:
         db = [(0.01, 0.5), (0.1, 1.0)]
-        t.histogram(m.db_query_duration, S.target(t.model, s, operation="select", table="orders"), 5, db)
-        t.expect_buckets(R.DB_QUERY_BUCKETS, R.db_query_latency, 5, db)
+        t.histogram(m.db_query_duration, S.target(t.model, s, operation="select", table="orders"), 5, db, m.db_query_duration_unit)
+        t.expect_buckets(R.buckets("db_query_duration", m.db_query_duration_unit), R.db_query_latency, 5, db, m.db_query_duration_unit)
     _expect_slis(t, failed_total / total, buckets)
 
 
@@ -250,11 +259,11 @@ def _worker_traffic(t: _Traffic, m: WorkerMetrics) -> None:
     buckets = _latency_buckets(s)
     t.series.append(S.counter(m.jobs, {**base, m.status_label: ok}, good, t.points))
     t.series.append(S.counter(m.jobs, {**base, m.status_label: m.failed_value}, failed, t.points))
-    t.histogram(m.duration, base, good + failed, buckets)
+    t.histogram(m.duration, base, good + failed, buckets, m.duration_unit)
     t.expect(R.JOBS, good + failed)
     t.expect(R.JOBS_FAILED, failed)
     t.expect(R.JOB_FAILURE_RATIO, failed / (good + failed))
-    t.expect_buckets(R.JOB_DURATION_BUCKETS, R.job_latency, good + failed, buckets)
+    t.expect_buckets(R.buckets("job_duration", m.duration_unit), R.job_latency, good + failed, buckets, m.duration_unit)
     _expect_slis(t, failed / (good + failed), buckets)
 
 

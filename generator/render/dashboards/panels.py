@@ -18,6 +18,7 @@ from generator.catalogue.core import BY_TEXT
 from generator.model import CustomRule, HttpMetrics, Model, Service, WorkerMetrics
 from generator.promql import quote, sel
 from generator.render.dashboards import builder as b
+from generator.units import duration_scale
 
 RATE = "$__rate_interval"
 # Grafana units for the catalogue's value kinds (AlertDef.unit).
@@ -205,13 +206,14 @@ def http_latency_p95(scope: Scope, legend: str, title: str = "p95 latency", w: i
                         [b.Query(scope.rec(R.http_latency("p95")), legend)], unit="s", w=w, steps=bad_above(found), threshold_line=True)
 
 
-def latency_quantile_expr(scope: Scope, kind: str, percentile: float) -> str:
-    """The recorded percentile when monstack records it, else histogram_quantile over the recorded bucket rates."""
+def latency_quantile_expr(scope: Scope, kind: str, percentile: float, unit: str = "seconds") -> str:
+    """The recorded percentile when monstack records it, else histogram_quantile over the recorded bucket rates (in seconds)."""
     for label, q in R.QUANTILES:
         if abs(q * 100 - percentile) < 1e-9:
             return scope.rec(R.http_latency(label) if kind == "http" else R.job_latency(label))
-    buckets = R.HTTP_DURATION_BUCKETS if kind == "http" else R.JOB_DURATION_BUCKETS
-    return f"histogram_quantile({fmt(percentile / 100)}, sum by (le) ({scope.rec(buckets)}))"
+    buckets = R.buckets("http_request_duration" if kind == "http" else "job_duration", unit)
+    per = f" / {fmt(duration_scale(unit))}" if duration_scale(unit) != 1 else ""
+    return f"histogram_quantile({fmt(percentile / 100)}, sum by (le) ({scope.rec(buckets)})){per}"
 
 
 def _slo_line(s: Service) -> list[tuple[float, str]]:

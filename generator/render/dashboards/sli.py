@@ -15,6 +15,7 @@ from generator.durations import Duration
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
 from generator.render.dashboards import builder as b
 from generator.render.dashboards.panels import Mark, Scope, fmt
+from generator.units import duration_bound
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Sli:
         if self.kind == "availability":
             return f"sum(increase({failed}[{window}])) / sum(increase({total}[{window}]))"
         count = scope.raw(m.duration + "_count")
-        fast = scope.raw(m.duration + "_bucket", regex={"le": slo_alerts.le_regex(self.latency_threshold.seconds)})
+        fast = scope.raw(m.duration + "_bucket", regex={"le": slo_alerts.le_regex(duration_bound(self.latency_threshold.ms, m.duration_unit))})
         return f"(sum(increase({count}[{window}])) - sum(increase({fast}[{window}]))) / sum(increase({count}[{window}]))"
 
     def budget_left(self, scope: Scope) -> str:
