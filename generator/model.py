@@ -163,12 +163,19 @@ class Slo:
 
 @dataclass(frozen=True)
 class AlertSetting:
-    """One catalogue alert for one service, overrides applied."""
+    """One alert rule of one service, overrides applied: a catalogue alert, or one tier of it."""
 
     name: str
     severity: str
     threshold: float | None
     for_: Duration
+    window: Duration | None = None  # the rate window of the expression, for alerts that have one
+    min_rate: float | None = None  # ratio alerts: events/s the service must see before it may fire (0 or None: no guard)
+    definition: str | None = None  # the catalogue alert a tier belongs to, when the tier's name is its own
+
+    @property
+    def catalogue_name(self) -> str:
+        return self.definition or self.name
 
 
 @dataclass(frozen=True)
@@ -248,6 +255,10 @@ class Service:
 
     def alert(self, name: str) -> AlertSetting | None:
         return next((a for a in self.alerts if a.name == name), None)
+
+    def tiers(self, name: str) -> tuple[AlertSetting, ...]:
+        """Every rule of a catalogue alert: the alert itself, or each of its tiers."""
+        return tuple(a for a in self.alerts if a.catalogue_name == name)
 
     @property
     def http_metrics(self) -> HttpMetrics:
@@ -345,6 +356,7 @@ class _Resolver:
         self.inv = inv
         self.src = src
         self.problems: list[Problem] = []
+        self.rule_paths: dict[str, dict[str, tuple[Any, ...]]] = {}  # service -> rule name -> where the inventory sets it
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         self.problems.append(self.src.problem(path, message))
@@ -379,7 +391,7 @@ class _Resolver:
         services = self.services(stack, teams)
         if self.problems:
             raise InventoryError(self.problems)
-        return Model(
+        model = Model(
             source=self.src.file.rsplit("/", 1)[-1],
             stack=stack,
             receivers=receivers,
@@ -392,6 +404,14 @@ class _Resolver:
             services=services,
             secret_files=tuple(sorted(_secret_files(inv))),
         )
+        for i, s in enumerate(model.services):
+            paths = self.rule_paths.get(s.name, {})
+            for culprits, message in tier_problems(model, s):
+                # Point at the tier the inventory wrote: a catalogue default has no line of its own.
+                self.problem(next((paths[c] for c in culprits if c in paths), ("services", i)), message)
+        if self.problems:
+            raise InventoryError(self.problems)
+        return model
 
     def stack(self, s: schema.Stack) -> Stack:
         scrape_interval = parse_duration(s.scrape_interval)
@@ -545,7 +565,7 @@ class _Resolver:
         service = Service(
             name=s.name, team=s.team, kind=s.kind, description=s.description, scrape=scrape, probes=probes, slo=slo,
             metrics=metrics,
-            memory_limit_bytes=parse_bytes(resources.memory_limit) if resources and resources.memory_limit else None,
+            memory_limit_bytes=_memory_limit(s),
             cpu_limit=resources.cpu_limit if resources else None,
             labels=dict(s.labels), runbook_base=s.links.runbook_base.rstrip("/") if s.links.runbook_base else None,
             dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host,
@@ -613,20 +633,136 @@ class _Resolver:
                 self.problem(base + ("alerts", name), f"{name} does not apply to this service: {catalogue.get(name).requires}")
         settings: list[AlertSetting] = []
         disabled: list[str] = []
+        where: dict[str, tuple[Any, ...]] = {}  # rule name -> the inventory path that set its threshold
         for a in applicable.values():
             o = s.alerts.get(a.name)
             if o and o.disabled:
                 disabled.append(a.name)
                 continue
+            path = base + ("alerts", a.name)
+            window = self.window(path, a, o, service)
+            min_rate = self.min_rate(path, a, o)
+            for_ = parse_duration(o.for_ if o and o.for_ else a.for_)
+            if o and o.threshold is not None and a.threshold is None and a.derived_threshold is None:
+                self.problem(path + ("threshold",), f"{a.name} has no threshold to override")
+            if o and o.tiers:
+                if a.threshold is None and a.derived_threshold is None:
+                    self.problem(path + ("tiers",), f"{a.name} has no threshold to tier")
+                    continue
+                for j, t in enumerate(o.tiers):
+                    name = t.name or f"{a.name}{t.severity}"
+                    if name != a.name and (name in catalogue.reserved() or name in {r.name for r in service.rules}):
+                        self.problem(path + ("tiers", j, "name"), f"tier name {name!r} is taken by another alert; give the tier a name")
+                    settings.append(AlertSetting(
+                        name=name, severity=t.severity, threshold=t.threshold,
+                        for_=parse_duration(t.for_) if t.for_ else for_,
+                        window=self.window(path + ("tiers", j), a, t, service) if t.window else window,
+                        min_rate=min_rate, definition=a.name if name != a.name else None,
+                    ))
+                    where[name] = path + ("tiers", j, "threshold")
+                continue
             settings.append(AlertSetting(
                 name=a.name,
                 severity=(o.severity if o and o.severity else a.severity),
                 threshold=(o.threshold if o and o.threshold is not None else a.threshold_for(service)),
-                for_=parse_duration(o.for_ if o and o.for_ else a.for_),
+                for_=for_,
+                window=window,
+                min_rate=min_rate,
             ))
-            if o and o.threshold is not None and a.threshold is None and a.derived_threshold is None:
-                self.problem(base + ("alerts", a.name, "threshold"), f"{a.name} has no threshold to override")
+            if o and (o.threshold is not None or o.severity):
+                where[a.name] = path + ("threshold" if o.threshold is not None else "severity",)
+        names_ = [x.name for x in settings]
+        for x in settings:
+            if names_.count(x.name) > 1 and x.name in where:
+                self.problem(where[x.name], f"two rules of this service are named {x.name!r}; give one tier another name")
+        for j, r in enumerate(service.rules):
+            where.setdefault(r.name, base + ("rules", j, "threshold"))
+        self.rule_paths[service.name] = where
         return replace(service, alerts=tuple(settings), disabled_alerts=tuple(disabled))
+
+    def window(self, path: tuple[Any, ...], a: Any, o: Any, service: Service) -> Duration | None:
+        """The alert's rate window: the override's (checked), else the catalogue's; None for alerts without one."""
+        default = parse_duration(a.window) if a.window else None
+        if o is None or not getattr(o, "window", None):
+            return default
+        w = parse_duration(o.window)
+        if a.window is None:
+            self.problem(path + ("window",), f"{a.name} reads no rate window (a gauge or a state) to change")
+            return default
+        if a.window_fixed:
+            self.problem(path + ("window",), f"{a.name}'s window is part of its definition ({a.window}); it cannot be changed")
+            return default
+        interval = service.scrape.interval if service.scrape else None
+        if interval is not None and w.ms < 2 * interval.ms:
+            self.problem(path + ("window",), f"must hold two scrapes at least (2 x {interval} scrape interval) for rate() to see "
+                                             f"an increase (got {o.window})")
+        return w
+
+    def min_rate(self, path: tuple[Any, ...], a: Any, o: Any) -> float | None:
+        if o is None or o.min_rate is None:
+            return a.min_rate
+        if a.min_rate is None:
+            self.problem(path + ("min_rate",), f"{a.name} is not a ratio of events: it has no minimum traffic to set")
+            return None
+        return o.min_rate
+
+
+@dataclass(frozen=True)
+class _Tier:
+    name: str
+    severity: str
+    threshold: float
+    op: str
+    measure: Any  # what the rule compares: tiers compare only when they measure the same thing
+
+
+def _tiers_by_problem(model: Model, s: Service) -> dict[str, list[_Tier]]:
+    groups: dict[str, list[_Tier]] = {}
+    for a in s.alerts:
+        d = catalogue.get(a.catalogue_name)
+        if a.threshold is not None and d.op in (">", ">=", "<", "<="):
+            measure: Any = d.query(catalogue.Ctx(model, s, a))
+            groups.setdefault(d.problem_label, []).append(_Tier(a.name, a.severity, a.threshold, d.op, measure))
+    for r in s.rules:
+        if r.threshold is not None and r.op in (">", ">=", "<", "<="):
+            measure = (r.type, r.expr, r.numerator, r.denominator, r.metric, r.window)
+            groups.setdefault(r.problem, []).append(_Tier(r.name, r.severity, r.threshold, r.op, measure))
+    return groups
+
+
+def tier_problems(model: Model, s: Service) -> list[tuple[tuple[str, str], str]]:
+    """((higher tier, lower tier), message) for tiers of one problem whose thresholds do not rise with severity, or that repeat another tier.
+
+    A lower tier whose threshold a higher one equals or undercuts never matters: the higher tier
+    fires first and mutes it. Tiers measuring different things (other windows, other expressions)
+    are not compared.
+    """
+    out: list[tuple[tuple[str, str], str]] = []
+    for problem, tiers in _tiers_by_problem(model, s).items():
+        for i, hi in enumerate(tiers):
+            for lo in tiers[i + 1:]:
+                if lo.measure != hi.measure or (lo.op in (">", ">=")) != (hi.op in (">", ">=")):
+                    continue
+                if names.LEVELS.index(lo.severity) < names.LEVELS.index(hi.severity):
+                    hi, lo = lo, hi
+                up = hi.op in (">", ">=")
+                other = f"{lo.name if hi.name != lo.name else hi.name} ({lo.severity}, threshold {lo.threshold:g})"
+                if hi.severity == lo.severity:
+                    out.append(((hi.name, lo.name), f"{hi.name} repeats the {hi.severity} tier {other} of problem {problem}: "
+                                         "give each tier its own severity, or drop one"))
+                elif hi.threshold == lo.threshold or (hi.threshold < lo.threshold) == up:
+                    rel = "repeats" if hi.threshold == lo.threshold else ("is below" if up else "is above")
+                    out.append(((hi.name, lo.name), f"the {hi.severity} threshold {hi.threshold:g} {rel} the threshold of the lower tier {other} "
+                                         f"of problem {problem}: thresholds must {'rise' if up else 'fall'} with severity, or the lower "
+                                         f"tier never matters (change one, or disable {lo.name})"))
+    return out
+
+
+def _memory_limit(s: Any) -> int | None:
+    """resources.memory_limit of http and worker services; memory_limit of redis services (standing in for maxmemory 0)."""
+    resources = getattr(s, "resources", None)
+    text = resources.memory_limit if resources else getattr(s, "memory_limit", None)
+    return parse_bytes(text) if text else None
 
 
 def _business_hours(timezone: str) -> TimeInterval:

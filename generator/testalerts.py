@@ -386,7 +386,9 @@ def fault_plan(model: Model, service: str | None) -> tuple[Service, str, dict[st
         if s.alert("HttpErrorRatioCritical"):
             return s, exporter, {"error_ratio": 1.0}, "HttpErrorRatioCritical"
         if s.alert("TargetDown"):
-            return s, exporter, {"hang": True}, "TargetDown"
+            # A hung process fails its scrape and its health probes: with a probe, HealthProbeFailing is the one page.
+            down = "HealthProbeFailing" if s.probes and s.alert("HealthProbeFailing") else "TargetDown"
+            return s, exporter, {"hang": True}, down
     where = f"service {service}" if service else model.source
     raise UsageError(f"--fault needs a service scraped from a sample exporter ({', '.join(SAMPLE_EXPORTERS)}) "
                      f"with HttpErrorRatioCritical or TargetDown enabled; none in {where}")

@@ -235,9 +235,11 @@ def test_the_schema_accepts_exactly_the_time_ranges_amtool_accepts(spec: str, ok
 
 def test_inhibition_sources_must_carry_the_labels_they_are_compared_on() -> None:
     rules = am.inhibit_rules()
-    down, *levels = rules
-    assert down["equal"] == [names.SERVICE]
-    assert 'service=~".+"' in down["source_matchers"]
+    instance, service, *levels = rules
+    assert instance["equal"] == [names.SERVICE, "instance"] and service["equal"] == [names.SERVICE]
+    for r in (instance, service):
+        assert 'service=~".+"' in r["source_matchers"]
+    assert 'instance=~".+"' in instance["source_matchers"]
     assert [r["source_matchers"][0] for r in levels] == ['severity="P0"', 'severity="P1"', 'severity="P2"']
     assert [r["target_matchers"] for r in levels] == [['severity=~"P1|P2|P3"'], ['severity=~"P2|P3"'], ['severity=~"P3"']]
     for r in levels:

@@ -131,7 +131,7 @@ def test_overrides_change_threshold_for_and_severity_of_the_rendered_rule(tmp_pa
     s = model.service("api")
     by_name = {a.name: rules_render.rule(model, a) for a in alerting.service_alerts(model, s)}
     r = by_name["HttpErrorRatioHigh"]
-    assert r["expr"].endswith("> 0.02") and r["for"] == "7m" and r["labels"]["severity"] == "P2"
+    assert "> 0.02 and on" in r["expr"] and r["for"] == "7m" and r["labels"]["severity"] == "P2"
     assert "above 2% for 7m" in r["annotations"]["description"]
     assert "HttpLatencyP99High" not in by_name and "HttpLatencyP99High" in s.disabled_alerts
     # Alerts whose inputs the inventory does not declare are not generated.

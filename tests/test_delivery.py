@@ -122,8 +122,8 @@ def annotations(name: str, service: str) -> dict[str, str]:
     }
 
 
-def make(name: str, severity: str | None, team: str, service: str, problem: str | None = None) -> dict[str, Any]:
-    labels = {"alertname": name, "team": team, "service": service}
+def make(name: str, severity: str | None, team: str, service: str, problem: str | None = None, **extra: str) -> dict[str, Any]:
+    labels = {"alertname": name, "team": team, "service": service, **extra}
     if severity:
         labels["severity"] = severity
     if problem:
@@ -193,14 +193,15 @@ def run_delivery(am: Alertmanager, sinks: Sinks) -> None:
     no_severity = make("NoSeverity", None, "payments", "odd-svc")
     muted = make("MaintenanceP0", "P0", "quiet", "quiet-svc", problem="MaintenanceP0")
     # Inhibition: the source fires, the target reaches nobody; controls prove the rules are narrow.
-    down = make("TargetDown", "P0", "platform", "down-svc", problem="TargetDown")
-    down_symptom = make("HttpErrorRatioHigh", "P1", "platform", "down-svc", problem="HttpErrorRatio")
+    down = make("TargetDown", "P0", "platform", "down-svc", problem="TargetDown", instance="down-1:80")
+    down_symptom = make("ProcessMemoryHigh", "P1", "platform", "down-svc", problem="ProcessMemory", instance="down-1:80")
+    down_service_wide = make("HttpErrorRatioHigh", "P1", "platform", "down-svc", problem="HttpErrorRatio")  # not explained by one target
     tier_high = make("HttpErrorRatioCritical", "P0", "platform", "tier-svc", problem="HttpErrorRatio")
     tier_low = make("HttpErrorRatioHigh", "P1", "platform", "tier-svc", problem="HttpErrorRatio")
     tier_other_problem = make("HttpLatencyP95High", "P2", "platform", "tier-svc", problem="HttpLatency")
     same_problem_other_service = make("HttpErrorRatioHigh", "P1", "platform", "calm-svc", problem="HttpErrorRatio")
 
-    posted = [*by_team_level.values(), watchdog, unknown, no_severity, muted, down, down_symptom, tier_high, tier_low,
+    posted = [*by_team_level.values(), watchdog, unknown, no_severity, muted, down, down_symptom, down_service_wide, tier_high, tier_low,
               tier_other_problem, same_problem_other_service]
     am.post(posted)
 
@@ -213,8 +214,8 @@ def run_delivery(am: Alertmanager, sinks: Sinks) -> None:
     expected[("heartbeat", "Watchdog", "monstack", "firing")] += 1
     expected[("slack-alerts", *key(unknown), "firing")] += 1  # the catch-all: default receiver = first P1 receiver
     expected[("slack-alerts", *key(no_severity), "firing")] += 1
-    for a, team, lv in ((down, "platform", "P0"), (tier_high, "platform", "P0"), (tier_other_problem, "platform", "P2"),
-                        (same_problem_other_service, "platform", "P1")):
+    for a, team, lv in ((down, "platform", "P0"), (down_service_wide, "platform", "P1"), (tier_high, "platform", "P0"),
+                        (tier_other_problem, "platform", "P2"), (same_problem_other_service, "platform", "P1")):
         expected.update((r, *key(a), "firing") for r in POLICY[(team, lv)])
 
     got = collect(sinks, expected)
@@ -224,7 +225,7 @@ def run_delivery(am: Alertmanager, sinks: Sinks) -> None:
     status = {key(a): a["status"] for a in am.alerts()}
     assert status[key(down_symptom)]["inhibitedBy"] and status[key(tier_low)]["inhibitedBy"]
     assert status[key(down_symptom)]["state"] == "suppressed"
-    for a in (down, tier_high, tier_other_problem, same_problem_other_service, by_team_level[("platform", "P1")]):
+    for a in (down, down_service_wide, tier_high, tier_other_problem, same_problem_other_service, by_team_level[("platform", "P1")]):
         assert not status[key(a)]["inhibitedBy"], key(a)
 
     check_payloads(sinks)

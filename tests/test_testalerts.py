@@ -95,7 +95,8 @@ def test_the_fault_for_an_http_sample_exporter_is_an_error_ratio_that_pages(root
     service, exporter, fault, alert = testalerts.fault_plan(root_model, None)
     assert (service.name, exporter, fault, alert) == ("checkout-api", "demo-web", {"error_ratio": 1.0}, "HttpErrorRatioCritical")
     service, exporter, fault, alert = testalerts.fault_plan(root_model, "order-worker")
-    assert (exporter, fault, alert) == ("demo-worker", {"hang": True}, "TargetDown")
+    # order-worker has a health probe: a hung worker fails both, and the probe is the one page.
+    assert (exporter, fault, alert) == ("demo-worker", {"hang": True}, "HealthProbeFailing")
     with pytest.raises(Exception, match="--fault needs a service scraped from a sample exporter"):
         testalerts.fault_plan(root_model, "orders-db")
 

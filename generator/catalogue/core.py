@@ -28,6 +28,7 @@ MARGIN = 0.1
 
 BY = (names.SERVICE, names.TEAM, names.ENV)  # the labels recorded and aggregated series keep
 BY_TEXT = ", ".join(BY)
+WINDOW = "5m"  # the rate window of recorded series and of every alert that does not say otherwise
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,21 @@ class Ctx:
     def threshold(self) -> float:
         assert self.setting.threshold is not None, self.setting.name
         return self.setting.threshold
+
+    @property
+    def window(self) -> str:
+        """The rate window of the alert's expression: the inventory's `window:`, else the catalogue's (5m unless it says)."""
+        return str(self.setting.window) if self.setting.window is not None else WINDOW
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the alert may read the recorded 5m series (its window is theirs)."""
+        return self.window == WINDOW
+
+    @property
+    def min_rate(self) -> float:
+        """Events per second below which a ratio alert stays silent (0: no guard)."""
+        return self.setting.min_rate or 0.0
 
     @property
     def env(self) -> str:
@@ -145,6 +161,9 @@ class AlertDef:
     derived_threshold: Callable[["Service"], float | None] | None = None
     problem: str | None = None  # shared by tiers of one problem (P0/P1 error ratio); defaults to the name
     placeholders: Text | None = None
+    window: str | None = None  # the rate window `window:` may override; None: the expression has none (a gauge, a state)
+    window_fixed: bool = False  # the window is part of the definition (burn-rate pairs): no override
+    min_rate: float | None = None  # ratio alerts: default events/s the service must see before it may fire
 
     def applies(self, service: "Service") -> bool:
         return self.needs.test(service)
@@ -214,8 +233,17 @@ def fill(text: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(sub, text)
 
 
+def spoken(d: Duration) -> str:
+    """A window as a sentence says it: 5 minutes, 1 hour, 90s."""
+    for size, word in ((86_400_000, "day"), (3_600_000, "hour"), (60_000, "minute")):
+        if d.ms and d.ms % size == 0:
+            n = d.ms // size
+            return f"{n} {word}" + ("s" if n != 1 else "")
+    return str(d)
+
+
 def text_values(d: AlertDef, ctx: Ctx) -> dict[str, str]:
-    values = {"for": str(ctx.setting.for_), "severity": ctx.setting.severity}
+    values = {"for": str(ctx.setting.for_), "severity": ctx.setting.severity, "window": spoken(parse_duration(ctx.window))}
     if ctx.service is not None:
         values["service"] = ctx.service.name
     if ctx.setting.threshold is not None:
@@ -223,6 +251,31 @@ def text_values(d: AlertDef, ctx: Ctx) -> dict[str, str]:
     if d.placeholders is not None:
         values.update(d.placeholders(ctx))
     return values
+
+
+# --- expressions over a window ----------------------------------------------------
+
+
+def rate_sum(selector: str, window: str, by: str = BY_TEXT) -> str:
+    return f"sum by ({by}) (rate({selector}[{window}]))"
+
+
+def ratio_over(failed: str, total: str, window: str) -> str:
+    """Share of failed events over window, 0 (not absent) before the first failure: what the recorded ratios compute."""
+    return f"({rate_sum(failed, window)} or {rate_sum(total, window)} * 0) / {rate_sum(total, window)}"
+
+
+def quantile_over(q: float, buckets: str, window: str, scale: float) -> str:
+    """The q-quantile in seconds of a histogram's buckets (selector) over window; scale: histogram units per second."""
+    per = f" / {num(scale)}" if scale != 1 else ""
+    return f"histogram_quantile({q}, sum by ({BY_TEXT}, le) (rate({buckets}[{window}]))){per}"
+
+
+def guarded(ctx: Ctx, compared: str, rate: str) -> str:
+    """`compared` only where the service sees at least ctx.min_rate events per second (rate: their per-second rate)."""
+    if not ctx.min_rate:
+        return compared
+    return f"{compared} and on ({BY_TEXT}) {rate} >= {num(ctx.min_rate)}"
 
 
 # --- test values -----------------------------------------------------------------

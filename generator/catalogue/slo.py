@@ -140,6 +140,8 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
                                   "a new slow code path or a changed query plan"),
         needs=AVAILABILITY_SLO if kind == "errors" else LATENCY_SLO,
         placeholders=placeholders,
+        window=w.long,
+        window_fixed=True,
     )
 
 

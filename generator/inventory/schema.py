@@ -401,11 +401,36 @@ class Slo(Strict):
     window: Duration = defaults.SLO_WINDOW
 
 
+class Tier(Strict):
+    """One tier of a catalogue alert: its own rule, sharing the alert's problem so a firing higher tier mutes the lower."""
+
+    threshold: float
+    severity: Level
+    for_: Duration | None = Field(None, alias="for", description="Defaults to the alert's `for`.")
+    window: Duration | None = Field(None, description="Defaults to the alert's window.")
+    name: AlertName | None = Field(None, description="The rule's alert name; default the alert's name followed by the severity, e.g. HostDiskSpaceLowP0.")
+
+
 class AlertOverride(Strict):
     threshold: float | None = None
     for_: Duration | None = Field(None, alias="for")
     severity: Level | None = None
     disabled: bool = False
+    window: Duration | None = Field(None, description=(
+        "The rate window of the alert's expression (default 5m): 1m turns 'evictions per 5 minutes' into 'per minute'. "
+        "Only alerts that read a rate or an increase have one."))
+    min_rate: Annotated[float, Field(ge=0)] | None = Field(None, description=(
+        "Ratio alerts (error and failure ratios): events per second the service must see over the window before the alert may "
+        "fire; 0 turns the guard off. Default 1 request/s for HTTP, 0.1 jobs/s for workers."))
+    tiers: Annotated[list[Tier], Field(min_length=1)] | None = Field(None, description=(
+        "Several rules of this alert, each with its own threshold, severity and optionally for/window; thresholds must rise "
+        "with severity. Replaces threshold and severity."))
+
+    @model_validator(mode="after")
+    def _tiers_alone(self) -> "AlertOverride":
+        if self.tiers is not None and (self.threshold is not None or self.severity is not None):
+            raise ValueError("tiers replace threshold and severity: give each tier its own")
+        return self
 
 
 class Links(Strict):
@@ -569,6 +594,9 @@ class PostgresService(_Service):
 
 class RedisService(_Service):
     kind: Literal["redis"]
+    memory_limit: Bytes | None = Field(None, description=(
+        "The memory Redis may use while its maxmemory is 0 (unlimited, Redis' default): RedisMemoryHigh compares used memory "
+        "with it. Without it (and without maxmemory) RedisMaxmemoryUnset says the memory alert cannot fire."))
 
 
 class HostService(_Service):

@@ -154,12 +154,22 @@ def inhibit_rules() -> list[dict[str, Any]]:
     # A source needs the labels it is compared on: Alertmanager treats two missing labels as equal,
     # so a source without `service` would mute every alert that lacks one (the Watchdog among them).
     present = [f'{names.SERVICE}=~".+"']
-    rules: list[dict[str, Any]] = [{
-        # A service that is down mutes its other alerts: they are symptoms of the same outage.
-        "source_matchers": [f'alertname=~"{down}"', *present],
-        "target_matchers": [f'alertname!~"{down}"'],
-        "equal": [names.SERVICE],
-    }]
+    rules: list[dict[str, Any]] = [
+        {
+            # A target that is down explains the other alerts of its instance, nothing more: the service's other
+            # instances and its service-wide alerts (error ratio, SLO burn rates) keep notifying.
+            "source_matchers": [f'alertname=~"{"|".join(names.INSTANCE_DOWN_ALERTS)}"', *present, 'instance=~".+"'],
+            "target_matchers": [f'alertname!~"{down}"', 'instance=~".+"'],
+            "equal": [names.SERVICE, "instance"],
+        },
+        {
+            # A failing health URL is the service's outage: its other alerts are symptoms. (TargetDown does not
+            # even fire meanwhile: its expression steps aside, so one outage gives one page.)
+            "source_matchers": [f'alertname=~"{"|".join(names.SERVICE_DOWN_ALERTS)}"', *present],
+            "target_matchers": [f'alertname!~"{down}"'],
+            "equal": [names.SERVICE],
+        },
+    ]
     for i, level in enumerate(names.LEVELS[:-1]):
         lower = "|".join(names.LEVELS[i + 1:])
         rules.append({

@@ -35,6 +35,8 @@ class Row:
     graph_url: str
     dashboard_url: str
     routed: str
+    window: str
+    detection: str
 
 
 @lru_cache(maxsize=1)
@@ -59,9 +61,10 @@ def row(model: Model, a: alerting.Alert) -> Row:
     s = a.ctx.service
     query = a.definition.query(a.ctx)
     threshold = "" if a.ctx.setting.threshold is None else show(a.ctx.setting.threshold, a.definition.unit)
+    found = alerting.detection(model, a)
     return Row(
         name=a.name,
-        page=names.runbook_file(a.name).rsplit("/", 1)[-1],
+        page=names.runbook_file(a.definition.name).rsplit("/", 1)[-1],
         service=s.name if s else names.META_SERVICE,
         team=s.team if s else names.META_TEAM,
         severity=a.ctx.setting.severity,
@@ -72,6 +75,8 @@ def row(model: Model, a: alerting.Alert) -> Row:
         graph_url=f"{model.stack.prometheus_url}/graph?g0.expr={quote(query, safe='')}&g0.tab=0",
         dashboard_url=alerting.dashboard_url(model, s),
         routed=routed(model, a),
+        window=str(found.window) if found.window.ms else "",
+        detection=str(found.worst),
     )
 
 
@@ -79,7 +84,7 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
     alerts = alerting.all_alerts(model)
     by_name: dict[str, list[alerting.Alert]] = defaultdict(list)
     for a in alerts:
-        by_name[a.name].append(a)
+        by_name[a.definition.name].append(a)  # tiers of an alert share its page
     out: dict[str, Any] = {}
     page = _env().get_template("runbook.md.j2")
     for name, group in sorted(by_name.items()):
@@ -94,9 +99,11 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
             services=list(dict.fromkeys(r.service for r in rows)),
             rows=rows,
             custom=any(a.custom for a in group),
-            down_alerts=names.DOWN_ALERTS,
+            instance_down_alerts=names.INSTANCE_DOWN_ALERTS,
+            service_down_alerts=names.SERVICE_DOWN_ALERTS,
             alertmanager_url=model.stack.alertmanager_url,
         )
     catalogue_rows = sorted((row(model, a) for a in alerts), key=lambda r: (names.LEVELS.index(r.severity), r.name, r.service))
-    out[names.ALERTS_DOC] = _env().get_template("alerts.md.j2").render(rows=catalogue_rows, services=len(model.services))
+    out[names.ALERTS_DOC] = _env().get_template("alerts.md.j2").render(
+        rows=catalogue_rows, services=len(model.services), scrape=model.stack.scrape_interval, evaluation=model.stack.evaluation_interval)
     return out

@@ -87,16 +87,12 @@ def marks(s: Service | None, *alerts: str, scale: float = 1.0, invert: bool = Fa
     out = []
     for name in alerts:
         if s is not None:
-            a = s.alert(name)
-            if a is None or a.threshold is None:
-                continue
-            value, severity = a.threshold, a.severity
+            found = [(a.threshold, a.severity, a.name) for a in s.tiers(name) if a.threshold is not None]  # every tier of the alert
         else:
             d = catalogue.get(name)
-            if d.threshold is None:
-                continue
-            value, severity = d.threshold, d.severity
-        out.append(Mark(round(1 - value if invert else value * scale, 12), severity, name))
+            found = [(d.threshold, d.severity, name)] if d.threshold is not None else []
+        for value, severity, rule in found:
+            out.append(Mark(round(1 - value if invert else value * scale, 12), severity, rule))
     return out
 
 
@@ -134,7 +130,7 @@ def runbook(model: Model, s: Service | None, alert: str) -> str:
 def runbook_links(model: Model, s: Service, *alerts: str) -> list[dict]:
     """Panel links to the runbooks of the service's enabled alerts a panel explains (only those published at a URL)."""
     out = []
-    enabled = {a.name for a in s.alerts} | {r.name for r in s.rules}
+    enabled = {a.catalogue_name for a in s.alerts} | {r.name for r in s.rules}
     for alert in alerts:
         url = runbook(model, s, alert)
         if alert in enabled and url.startswith(("http://", "https://")):
@@ -570,7 +566,7 @@ def alerts_markdown(model: Model, s: Service) -> str:
     rows = ["| Severity | Alert | Condition | Runbook |", "|---|---|---|---|"]
     entries = []
     for a in s.alerts:
-        d = catalogue.get(a.name)
+        d = catalogue.get(a.catalogue_name)
         cond = (f"{d.op} {fmt(a.threshold)} " if a.threshold is not None else "") + f"for {a.for_}"
         entries.append((a.severity, a.name, cond))
     entries += [(r.severity, r.name, f"{r.type}" + (f" {r.op} {fmt(r.threshold)}" if r.threshold is not None else "") + f", for {r.for_}")
