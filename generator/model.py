@@ -197,6 +197,7 @@ class CustomRule:
     op: str | None = None
     threshold: float | None = None
     unit: str | None = None  # Grafana unit of the rule's dashboard panel
+    by: tuple[str, ...] = ()  # increase rules: labels alerted on separately
 
 
 @dataclass(frozen=True)
@@ -601,13 +602,16 @@ class _Resolver:
             self.promql(path + ("expr",), getattr(r, "expr", None))
             for key in ("numerator", "denominator"):
                 self.promql(path + (key,), getattr(r, key, None), selector=True)
+            if r.type == "increase":
+                self.promql(path + ("metric",), r.metric, selector=True)
             out.append(CustomRule(
                 name=r.name, problem=r.problem or r.name, type=r.type, severity=r.severity, for_=parse_duration(r.for_), summary=r.summary, description=r.description,
                 expr=getattr(r, "expr", None), metric=getattr(r, "metric", None), label=getattr(r, "label", None),
                 numerator=getattr(r, "numerator", None), denominator=getattr(r, "denominator", None),
                 window=parse_duration(r.window) if getattr(r, "window", None) else None,
                 lookback=parse_duration(r.lookback) if getattr(r, "lookback", None) else None,
-                op=getattr(r, "op", None), threshold=getattr(r, "threshold", None), unit=r.unit,
+                op=getattr(r, "op", None) or (">" if r.type == "increase" else None), threshold=getattr(r, "threshold", None), unit=r.unit,
+                by=tuple(getattr(r, "by", ())),
             ))
         return tuple(out)
 
@@ -623,7 +627,7 @@ class _Resolver:
             if custom_names.index(name) != j:
                 self.problem(base + ("rules", j, "name"), f"duplicate rule name {name!r}")
         for j, r in enumerate(service.rules):
-            for key, message in catalogue.custom.problems(service, r):
+            for key, message in catalogue.custom.problems(service, r, self.inv.stack.environment):
                 self.problem(base + ("rules", j, key), message)
         for name in s.alerts:
             if name not in known:

@@ -497,6 +497,21 @@ class NewLabelValueRule(_Rule):
     for_: Duration = Field("0s", alias="for")
 
 
+class IncreaseRule(_Rule):
+    """A counter rose by more than `threshold` over `window`, counting a series that first appears as an increase from 0.
+
+    `increase(x[5m]) > 0` misses the first event of a labelled counter created lazily at 1 (no
+    earlier sample to compare with); this form fires on that first appearance too.
+    """
+
+    type: Literal["increase"]
+    metric: PromQL = Field(description="A series selector of one counter, e.g. errors_total{severity=\"error\"}; scoped to the service.")
+    window: Duration = "5m"
+    threshold: float = Field(0, ge=0, description="Events in the window to exceed; 0: any event.")
+    by: list[LabelName] = Field(default_factory=list, description="Labels to alert on separately (e.g. [type]); default one alert per service.")
+    for_: Duration = Field("0s", alias="for")
+
+
 class MeanRule(_Rule):
     """Mean of a histogram (sum/count) over a window compared with threshold, e.g. model confidence."""
 
@@ -508,7 +523,7 @@ class MeanRule(_Rule):
 
 
 CustomRule = Annotated[
-    Union[ThresholdRule, AbsentRule, StalledRule, RatioRule, NewLabelValueRule, MeanRule], Field(discriminator="type")
+    Union[ThresholdRule, AbsentRule, StalledRule, RatioRule, NewLabelValueRule, MeanRule, IncreaseRule], Field(discriminator="type")
 ]
 
 

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 import promql_parser
 
 from generator import alerting, alerttext, lint, names
+from generator.catalogue import custom
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
 from generator.catalogue.core import Case, example_value, num
@@ -43,7 +44,7 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
         alerts = alerting.service_alerts(model, s)
         if s.name in files:
             by_step = alert_tests(model, [a for a in alerts if not a.slo], _records(groups, [s.name]))
-            by_step[1] = recording_tests(model, s, recording_rules(s)) + by_step.get(1, [])
+            by_step[1] = recording_tests(model, s, recording_rules(s)) + expression_tests(model, s) + by_step.get(1, [])
             out.update(test_files(s.name, [s.name], groups, by_step))
         slo = names.slo_group(s.name)
         if slo in files:
@@ -301,14 +302,49 @@ def recording_tests(model: Model, s: Service, rules: list[dict[str, Any]]) -> li
     }]
 
 
-def _close(record: str, labels: dict[str, str], value: float) -> dict[str, Any]:
+def _close(record: str, labels: dict[str, str], value: float, at: str = f"{RECORDING_AT}m") -> dict[str, Any]:
     """promtool compares floats exactly; this asks Prometheus whether the recorded value is within TOLERANCE."""
     tolerance = TOLERANCE * max(1.0, abs(value))
     return {
         "expr": f"abs({sel(record, labels)} - {num(value)}) <= bool {num(tolerance)}",
-        "eval_time": f"{RECORDING_AT}m",
+        "eval_time": at,
         "exp_samples": [{"labels": _labels_text(labels), "value": 1}],
     }
+
+
+def expression_tests(model: Model, s: Service) -> list[dict[str, Any]]:
+    """Custom threshold rules: their expression on generated input, one side of the threshold and the other.
+
+    The input series carry the service's target labels, the selectors' matchers and the labels the
+    expression groups on; catalogue/evaluate.py predicts the recorded samples, Prometheus must agree.
+    """
+    out: list[dict[str, Any]] = []
+    for r in s.rules:
+        if r.type != "threshold" or s.scrape is None:
+            continue
+        try:
+            cases = custom.expression_cases(s, r, model.stack.environment)
+        except custom.evaluate.Unsupported:
+            continue  # the alert's tests feed its recorded value (docs/inventory.md)
+        record = names.custom_record(r.name)
+        for case in cases:
+            at = str(case.at)
+            side = f"crosses {r.op} {num(r.threshold or 0)}" if case.fires else f"stays short of {r.op} {num(r.threshold or 0)}"
+            inputs = ", ".join(f"{src.metric} {'rate ' if src.kind == 'counter' else 'le ' if src.kind == 'bucket' else ''}{num(p)}"
+                               for src, p in case.sources)
+            exprs = [{"expr": f"count({sel(record, {names.SERVICE: s.name})})", "eval_time": at,
+                      "exp_samples": [{"labels": "{}", "value": len(case.outputs)}]}]
+            for labels, value in case.outputs:
+                exprs.append(_close(record, dict(labels), value, at))
+                exprs.append({"expr": f"{sel(record, dict(labels))} {r.op} bool {num(r.threshold or 0)}", "eval_time": at,
+                              "exp_samples": [{"labels": _labels_text(dict(labels)), "value": 1 if case.fires else 0}]})
+            out.append({
+                "name": f"{r.name}: its expression {side} on generated input ({inputs})",
+                "interval": INTERVAL,
+                "input_series": [{"series": x.text(), "values": x.values} for x in case.series()],
+                "promql_expr_test": exprs,
+            })
+    return out
 
 
 def _labels_text(labels: dict[str, str]) -> str:

@@ -500,7 +500,7 @@ def _counter(metric: str) -> bool:
 
 def rule_value(s: Service, r: CustomRule) -> str:
     """What the rule's alert compares with its threshold (threshold, ratio, histogram_mean), or watches (stalled)."""
-    if r.type in ("threshold", "ratio", "histogram_mean"):
+    if r.type in ("threshold", "ratio", "histogram_mean", "increase"):
         return custom.measured(s, r)
     if r.type == "stalled":
         return f"sum by ({BY_TEXT}) (increase({sel(r.metric or '', {names.SERVICE: s.name})}[{r.for_}]))"
@@ -515,7 +515,7 @@ def rule_panel(model: Model, s: Service, r: CustomRule, scope: Scope, w: int = 1
     about = (r.summary or "").strip()
     about = about + " " if about and not about.endswith(".") else about + (" " if about else "")
     when = f"{r.name} ({r.severity}) fires"
-    if r.type in ("threshold", "ratio", "histogram_mean") and r.threshold is not None:
+    if r.type in ("threshold", "ratio", "histogram_mean", "increase") and r.threshold is not None:
         found = [Mark(r.threshold, r.severity, r.name)]
         steps = bad_above(found) if r.op in (">", ">=") else bad_below(found) if r.op in ("<", "<=") else b.NEUTRAL
         desc = f"{about}{when} when this is {r.op} {fmt(r.threshold)} for {r.for_}. Dashed: the threshold."
