@@ -253,6 +253,7 @@ class Service:
     alerts: tuple[AlertSetting, ...] = ()  # enabled catalogue alerts, in catalogue order
     host: HostSettings | None = None  # host services only
     disabled_alerts: tuple[str, ...] = ()
+    shares_targets_with: str | None = None  # another kind of service scrapes the same endpoint first (a monolith's /metrics)
 
     def alert(self, name: str) -> AlertSetting | None:
         return next((a for a in self.alerts if a.name == name), None)
@@ -498,25 +499,30 @@ class _Resolver:
 
     def services(self, stack: Stack, teams: Mapping[str, Team]) -> tuple[Service, ...]:
         out: list[Service] = []
-        target_owner: dict[tuple[str, str], str] = {}
+        target_owner: dict[tuple[str, str], tuple[str, str]] = {}  # (target, path) -> (service, kind) scraping it first
         for i, s in enumerate(self.inv.services):
             base = ("services", i)
+            shared: str | None = None
             if s.scrape:
                 for j, t in enumerate(s.scrape.targets):
                     key = (t, s.scrape.path)
-                    if key in target_owner and target_owner[key] != s.name:
-                        self.problem(base + ("scrape", "targets", j), f"target {t}{s.scrape.path} is already scraped by service {target_owner[key]!r}")
-                    target_owner.setdefault(key, s.name)
+                    owner, owner_kind = target_owner.get(key, (s.name, s.kind))
+                    if owner != s.name and owner_kind == s.kind:
+                        self.problem(base + ("scrape", "targets", j), f"target {t}{s.scrape.path} is already scraped by service {owner!r} "
+                                                                      f"of the same kind: one endpoint is one {s.kind} service")
+                    elif owner != s.name:
+                        shared = owner  # one endpoint, metrics of several kinds: each service reads its own
+                    target_owner.setdefault(key, (s.name, s.kind))
             if s.kind not in ("probe", "custom") and s.scrape is None:
                 self.problem(base + ("scrape",), f"a {s.kind} service needs scrape.targets (the {_exporter_hint(s.kind)})")
             if s.kind == "probe" and not s.health:
                 self.problem(base + ("health",), "a probe service needs at least one health URL")
             if s.kind == "custom" and s.scrape is None and not s.health:
                 self.problem(base + ("scrape",), "a custom service needs scrape.targets or health URLs")
-            out.append(self.service(base, s, stack))
+            out.append(self.service(base, s, stack, shared))
         return tuple(out)
 
-    def service(self, base: tuple[Any, ...], s: Any, stack: Stack) -> Service:
+    def service(self, base: tuple[Any, ...], s: Any, stack: Stack, shared: str | None = None) -> Service:
         scrape = None
         if s.scrape:
             interval = parse_duration(s.scrape.interval) if s.scrape.interval else stack.scrape_interval
@@ -569,7 +575,7 @@ class _Resolver:
             memory_limit_bytes=_memory_limit(s),
             cpu_limit=resources.cpu_limit if resources else None,
             labels=dict(s.labels), runbook_base=s.links.runbook_base.rstrip("/") if s.links.runbook_base else None,
-            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host,
+            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host, shares_targets_with=shared,
         )
         return self.alerts(base, s, service)
 

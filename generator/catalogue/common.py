@@ -7,7 +7,6 @@ from generator import names
 from generator.catalogue import series as S
 from generator.catalogue.core import (
     PROBED,
-    SCRAPED,
     WINDOW,
     AlertDef,
     Case,
@@ -77,7 +76,9 @@ TARGET_DOWN = AlertDef(
              "service fails too, HealthProbeFailing is the one page and this alert stays silent."),
     causes=("the process crashed, was stopped or is restarting in a loop", "a network, DNS or firewall change",
             "the /metrics handler hangs or takes longer than scrape_timeout", "TLS or authentication settings of the scrape are wrong"),
-    needs=SCRAPED,
+    # A service reading another kind of metrics from an endpoint another service scrapes first: that one's TargetDown watches it.
+    needs=Needs(lambda s: s.scrape is not None and s.shares_targets_with is None,
+                "the service has no scrape targets of its own (another service scrapes them first and watches them)"),
 )
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator import names, targets
+import promql_parser
+
+from generator import alerting, lint, names, targets
 from generator.model import Model, Service
 from generator.topology import Topology
 
@@ -80,10 +82,21 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
                 tls["insecure_skip_verify"] = True
             job["tls_config"] = tls
         job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": targets.scrape_labels(model, s)}]
+        if s.shares_targets_with:
+            # The endpoint is scraped for another service too: this job keeps only what this service's rules read.
+            job["metric_relabel_configs"] = [{"source_labels": ["__name__"], "regex": "|".join(metrics_read(model, s)), "action": "keep"}]
         jobs.append(job)
     if s.probes:
         jobs.append(probe_job(model, s, topo))
     return jobs
+
+
+def metrics_read(model: Model, s: Service) -> list[str]:
+    """Raw metric names the service's recording rules and alerts read (recorded names and `up` aside)."""
+    exprs = [r["expr"] for g in alerting.service_groups(model, s) for r in g.records]
+    exprs += [a.definition.expression(a.ctx) for a in alerting.service_alerts(model, s)]
+    found = {lint.selector_name(vs) for e in exprs for vs in lint.selectors(promql_parser.parse(e))}
+    return sorted(n for n in found if n and ":" not in n and n != "up" and not n.startswith("probe_"))
 
 
 def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
