@@ -24,9 +24,10 @@ from generator.units import infer_duration_unit, parse_bytes
 @dataclass(frozen=True)
 class SlackReceiver:
     name: str
-    webhook_url_file: str
+    webhook_url_file: str | None  # an app's incoming webhook: posts to its own channel only
     channel: str
     send_resolved: bool
+    bot_token_file: str | None = None  # chat.postMessage with a bot token: posts to `channel`
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,7 @@ class Model:
         refs: set[str] = set()
         for r in self.receivers.values():
             if isinstance(r, SlackReceiver):
-                refs.add(r.webhook_url_file)
+                refs.add(r.webhook_url_file or r.bot_token_file or "")
             elif isinstance(r, PagerDutyReceiver):
                 refs.add(r.routing_key_file)
             elif isinstance(r, EmailReceiver) and r.auth_password_file:
@@ -379,6 +380,7 @@ class _Resolver:
         inv = self.inv
         stack = self.stack(inv.stack)
         receivers = {name: self.receiver(name, r) for name, r in inv.receivers.items()}
+        self.slack_channels(receivers)
         intervals = {name: tuple(self.interval(t) for t in ts) for name, ts in inv.time_intervals.items()}
         levels = self.levels(receivers, intervals)
         if names.BUSINESS_HOURS not in intervals and any(names.BUSINESS_HOURS in p.active_time_intervals for p in levels.values()):
@@ -453,12 +455,25 @@ class _Resolver:
 
     def receiver(self, name: str, r: Any) -> Receiver:
         if isinstance(r, schema.SlackReceiver):
-            return SlackReceiver(name, r.webhook_url_file, r.channel, r.send_resolved)
+            return SlackReceiver(name, r.webhook_url_file, r.channel, r.send_resolved, r.bot_token_file)
         if isinstance(r, schema.PagerDutyReceiver):
             return PagerDutyReceiver(name, r.routing_key_file, r.url, r.send_resolved)
         if isinstance(r, schema.EmailReceiver):
             return EmailReceiver(name, tuple(r.to), r.from_, r.smarthost, r.auth_username, r.auth_password_file, r.require_tls, r.send_resolved)
         return WebhookReceiver(name, r.url, r.bearer_token_file, r.max_alerts, r.send_resolved)
+
+    def slack_channels(self, receivers: Mapping[str, Receiver]) -> None:
+        """A Slack app's webhook posts to the channel it was created for: receivers of other channels need their own."""
+        first: dict[str, SlackReceiver] = {}
+        for r in receivers.values():
+            if not isinstance(r, SlackReceiver) or r.webhook_url_file is None:
+                continue
+            other = first.setdefault(r.webhook_url_file, r)
+            if other.channel != r.channel:
+                self.problem(("receivers", r.name, "webhook_url_file"),
+                             f"{r.webhook_url_file} is also the webhook of {other.name} ({other.channel}): a Slack app's incoming webhook "
+                             f"posts to the one channel it was created for and ignores channel, so {r.channel} would get nothing; give "
+                             "each channel its own webhook file, or use bot_token_file (chat.postMessage honours channel)")
 
     def interval(self, t: schema.TimeInterval) -> TimeInterval:
         return TimeInterval(

@@ -31,7 +31,7 @@ version: 1
 receivers:
   pager: {type: pagerduty, routing_key_file: secrets/pd}
   chat: {type: slack, webhook_url_file: secrets/slack, channel: "#alerts"}
-  chat-team: {type: slack, webhook_url_file: secrets/slack, channel: "#team"}
+  chat-team: {type: slack, webhook_url_file: secrets/slack_team, channel: "#team"}
   tickets: {type: webhook, url: "http://tickets:8080/hook"}
 severities:
   P0: {receivers: [pager, chat]}

@@ -34,10 +34,10 @@ version: 1
 stack: {{name: delivery, timezone: UTC}}
 receivers:
   pagerduty-oncall: {{type: pagerduty, routing_key_file: secrets/pagerduty_routing_key}}
-  slack-incidents: {{type: slack, webhook_url_file: secrets/slack_webhook_url, channel: "#incidents"}}
-  slack-alerts: {{type: slack, webhook_url_file: secrets/slack_webhook_url, channel: "#alerts"}}
-  slack-engineering: {{type: slack, webhook_url_file: secrets/slack_webhook_url, channel: "#engineering"}}
-  slack-payments: {{type: slack, webhook_url_file: secrets/slack_webhook_url, channel: "#payments-alerts"}}
+  slack-incidents: {{type: slack, webhook_url_file: secrets/slack_incidents, channel: "#incidents"}}
+  slack-alerts: {{type: slack, webhook_url_file: secrets/slack_alerts, channel: "#alerts"}}
+  slack-engineering: {{type: slack, webhook_url_file: secrets/slack_engineering, channel: "#engineering"}}
+  slack-payments: {{type: slack, webhook_url_file: secrets/slack_payments, channel: "#payments-alerts"}}
   email-oncall:
     {{type: email, to: [oncall@example.com], from: alerts@example.com, smarthost: "smtp.example.com:587",
      auth_username: {user}, auth_password_file: secrets/smtp_password}}
@@ -91,7 +91,8 @@ def write_inventory(root: Path, business_hours: str) -> Path:
     secrets = root / "secrets"
     secrets.mkdir(parents=True)
     (secrets / "pagerduty_routing_key").write_text(PD_KEY + "\n")
-    (secrets / "slack_webhook_url").write_text("https://hooks.slack.com/services/T0/B0/not-used-with-sinks\n")
+    for channel in ("incidents", "alerts", "engineering", "payments"):
+        (secrets / f"slack_{channel}").write_text("https://hooks.slack.com/services/T0/B0/not-used-with-sinks\n")
     (secrets / "smtp_password").write_text(SMTP_PASSWORD)
     (secrets / "ticket_token").write_text(TICKET_TOKEN + "\n")
     inv = root / "services.yaml"

@@ -131,6 +131,7 @@ _INLINE_SECRETS = {
     "auth_password": "auth_password_file",
     "auth_secret": "auth_password_file",
     "bearer_token": "bearer_token_file",
+    "bot_token": "bot_token_file",
     "token": "bearer_token_file",
 }
 
@@ -221,8 +222,20 @@ class _Receiver(_NoInlineSecrets):
 
 class SlackReceiver(_Receiver):
     type: Literal["slack"]
-    webhook_url_file: FileRef = Field(description="File holding the Slack incoming-webhook URL.")
-    channel: Annotated[str, _matches(re.compile(r"^[#@][a-z0-9._-]+$"), "a Slack channel or user", "#incidents")]
+    webhook_url_file: FileRef | None = Field(None, description=(
+        "File holding the incoming-webhook URL of a Slack app. Slack posts it to the one channel it was created for and ignores "
+        "`channel`: give every channel its own webhook (and file)."))
+    bot_token_file: FileRef | None = Field(None, description=(
+        "File holding a Slack bot token (xoxb-..., scope chat:write) instead of a webhook: Alertmanager posts with "
+        "chat.postMessage to `channel`, so one token serves every channel the bot is invited to."))
+    channel: Annotated[str, _matches(re.compile(r"^([#@][a-z0-9._-]+|[CGD][A-Z0-9]{8,})$"), "a Slack channel, user or channel ID",
+                                     "#incidents")]
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> "SlackReceiver":
+        if (self.webhook_url_file is None) == (self.bot_token_file is None):
+            raise ValueError("set webhook_url_file (an incoming webhook of one channel) or bot_token_file (chat.postMessage), one of them")
+        return self
 
 
 class PagerDutyReceiver(_Receiver):

@@ -40,6 +40,7 @@ from generator.topology import Topology
 # monstack.pagerduty.severity applies it at send time; tests/test_alertmanager.py holds the two together.
 PAGERDUTY_SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
 TEMPLATES = ("monstack.tmpl",)
+SLACK_POST_MESSAGE = "https://slack.com/api/chat.postMessage"
 # Without a Watchdog route the always-firing alert would reach the catch-all receiver every repeat.
 NULL_WATCHDOG_REPEAT = Duration(24 * 3600 * 1000)
 
@@ -215,8 +216,14 @@ def receiver(r: Receiver, topo: Topology) -> dict[str, Any]:
 
 
 def slack(r: SlackReceiver, topo: Topology) -> dict[str, Any]:
-    target = ({"api_url": f"http://{topo.sink_http}/slack/{r.name}"} if topo.sink_http
-              else {"api_url_file": topo.secret(r.webhook_url_file)})
+    sink = f"http://{topo.sink_http}/slack/{r.name}" if topo.sink_http else None
+    target: dict[str, Any]
+    if r.bot_token_file:
+        # A bot token posts with chat.postMessage to `channel`; the token stays in a file, sent by this receiver only.
+        target = {"api_url": sink or SLACK_POST_MESSAGE,
+                  "http_config": {"authorization": {"type": "Bearer", "credentials_file": topo.secret(r.bot_token_file)}}}
+    else:
+        target = {"api_url": sink} if sink else {"api_url_file": topo.secret(r.webhook_url_file or "")}
     return {
         **target,
         "channel": r.channel,
