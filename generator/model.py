@@ -94,6 +94,23 @@ class TimeInterval:
 
 
 @dataclass(frozen=True)
+class MuteWindow:
+    """A time interval during which notifications of some levels (of some teams, services) are held back."""
+
+    interval: str
+    levels: tuple[str, ...]  # P1-P3 unless the inventory names P0 itself
+    teams: tuple[str, ...] = ()  # empty: every team
+    services: tuple[str, ...] = ()  # empty: every service
+
+    def applies(self, level: str, team: str | None = None, service: str | None = None) -> bool:
+        return (level in self.levels and (not self.teams or team in self.teams)
+                and (not self.services or service in self.services))
+
+
+MUTED_BY_DEFAULT = ("P1", "P2", "P3")  # a maintenance window never silences pages unless it says P0
+
+
+@dataclass(frozen=True)
 class Watchdog:
     receiver: str
     repeat_interval: Duration
@@ -104,7 +121,6 @@ class Team:
     name: str
     receivers: Mapping[str, tuple[str, ...]]  # level -> receivers, the policy's unless the team overrides
     overridden: frozenset[str]  # levels the team overrides
-    mute_time_intervals: tuple[str, ...]
 
 
 # --- services ----------------------------------------------------------------
@@ -317,7 +333,7 @@ class Model:
     default_receiver: str
     levels: Mapping[str, LevelPolicy]
     time_intervals: Mapping[str, tuple[TimeInterval, ...]]
-    mute_time_intervals: tuple[str, ...]
+    mute_windows: tuple[MuteWindow, ...]  # the inventory's and its teams', scopes resolved
     watchdog: Watchdog | None
     teams: Mapping[str, Team]
     services: tuple[Service, ...]
@@ -325,6 +341,12 @@ class Model:
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
+
+    def mutes(self, level: str, team: str | None = None, service: str | None = None) -> tuple[str, ...]:
+        """Time intervals muting one level (of one team, one service): the inventory's windows and the level's own."""
+        found = [w.interval for w in self.mute_windows if w.applies(level, team, service)]
+        found += list(self.levels[level].mute_time_intervals) if level in self.levels else []
+        return tuple(dict.fromkeys(found))
 
     def receiver_secret_files(self) -> list[str]:
         """The secret files Alertmanager reads (webhook URLs, routing keys, passwords, tokens), sorted."""
@@ -402,7 +424,7 @@ class _Resolver:
             default_receiver=default_receiver,
             levels=levels,
             time_intervals=intervals,
-            mute_time_intervals=tuple(inv.mute_time_intervals),
+            mute_windows=self.mute_windows(),
             watchdog=watchdog,
             teams=teams,
             services=services,
@@ -462,6 +484,25 @@ class _Resolver:
             return EmailReceiver(name, tuple(r.to), r.from_, r.smarthost, r.auth_username, r.auth_password_file, r.require_tls, r.send_resolved)
         return WebhookReceiver(name, r.url, r.bearer_token_file, r.max_alerts, r.send_resolved)
 
+    def mute_windows(self) -> tuple[MuteWindow, ...]:
+        """The inventory's and its teams' maintenance windows; a name alone mutes P1-P3, never the pages."""
+        out: list[MuteWindow] = []
+        known = {s.name for s in self.inv.services}
+        sources: list[tuple[tuple[Any, ...], Any, tuple[str, ...]]] = [
+            (("mute_time_intervals", i), e, ()) for i, e in enumerate(self.inv.mute_time_intervals)]
+        sources += [(("teams", t, "mute_time_intervals", i), e, (t,))
+                    for t, team in self.inv.teams.items() for i, e in enumerate(team.mute_time_intervals)]
+        for path, entry, teams in sources:
+            if isinstance(entry, str):
+                out.append(MuteWindow(entry, MUTED_BY_DEFAULT, teams))
+                continue
+            levels = tuple(lv for lv in names.LEVELS if lv in (entry.levels or MUTED_BY_DEFAULT))
+            for j, svc in enumerate(entry.services):
+                if svc not in known:
+                    self.problem(path + ("services", j), f"unknown service {svc!r} (defined: {', '.join(sorted(known))})")
+            out.append(MuteWindow(entry.interval, levels, teams or tuple(getattr(entry, "teams", ())), tuple(entry.services)))
+        return tuple(out)
+
     def slack_channels(self, receivers: Mapping[str, Receiver]) -> None:
         """A Slack app's webhook posts to the channel it was created for: receivers of other channels need their own."""
         first: dict[str, SlackReceiver] = {}
@@ -510,7 +551,7 @@ class _Resolver:
             if not rs:
                 self.problem(("teams", name, "receivers", level), "must name at least one receiver (omit the level to use the policy's)")
         resolved: dict[str, tuple[str, ...]] = {lv: tuple(t.receivers.get(lv) or (levels[lv].receivers if lv in levels else ())) for lv in names.LEVELS}
-        return Team(name, resolved, frozenset(t.receivers), tuple(t.mute_time_intervals))
+        return Team(name, resolved, frozenset(t.receivers))
 
     def services(self, stack: Stack, teams: Mapping[str, Team]) -> tuple[Service, ...]:
         out: list[Service] = []

@@ -82,10 +82,7 @@ def held_reason(model: Model, level: str, team: str | None, when: dt.datetime) -
     if policy.active_time_intervals and not any(active(model, i, when) for i in policy.active_time_intervals):
         names_ = ", ".join(policy.active_time_intervals)
         return f"held until {names_} (notifies only inside {names_})"
-    mutes = list(model.mute_time_intervals) + list(policy.mute_time_intervals)
-    if team is not None and team in model.teams:
-        mutes += list(model.teams[team].mute_time_intervals)
-    for m in dict.fromkeys(mutes):
+    for m in model.mutes(level, team):
         if active(model, m, when):
             return f"muted now by time interval {m}"
     return None

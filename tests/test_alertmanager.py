@@ -134,11 +134,15 @@ def test_level_routes_fan_out_in_policy_order_and_every_leaf_carries_its_windows
     p0 = leaves(level_nodes[0])
     assert [leaf["receiver"] for leaf in p0] == ["pager", "chat"]
     assert [leaf.get("continue", False) for leaf in p0] == [True, False]
-    # Alertmanager does not inherit time intervals from a parent route: every leaf has them.
-    assert all(leaf["mute_time_intervals"] == ["upkeep", "nights"] for leaf in p0)
+    # Alertmanager does not inherit time intervals from a parent route: every leaf has them. A window named
+    # without levels (the global upkeep, the quiet team's freeze) mutes P1-P3 only; P0's own nights mute P0.
+    assert all(leaf["mute_time_intervals"] == ["nights"] for leaf in p0)
+    assert all(leaf["mute_time_intervals"] == ["upkeep"] for leaf in leaves(level_nodes[1]))
     assert all("mute_time_intervals" not in node for node in level_nodes)
     quiet_p0 = leaves(team_nodes['team="quiet"']["routes"][0])
-    assert all(leaf["mute_time_intervals"] == ["upkeep", "nights", "freeze"] for leaf in quiet_p0)
+    assert all(leaf["mute_time_intervals"] == ["nights"] for leaf in quiet_p0)
+    quiet_p1 = leaves(team_nodes['team="quiet"']["routes"][1])
+    assert all(leaf["mute_time_intervals"] == ["upkeep", "freeze"] for leaf in quiet_p1)
     payments_p0 = leaves(team_nodes['team="payments"']["routes"][0])
     assert [leaf["receiver"] for leaf in payments_p0] == ["pager", "chat-team"]
     assert team_nodes['team="payments"']["receiver"] == cfg["route"]["receiver"]  # unknown severity: catch-all

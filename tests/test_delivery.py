@@ -192,7 +192,7 @@ def run_delivery(am: Alertmanager, sinks: Sinks) -> None:
                      {"summary": "alive"}, starts=now())
     unknown = make("Unclassified", "P9", "platform", "odd-svc")
     no_severity = make("NoSeverity", None, "payments", "odd-svc")
-    muted = make("MaintenanceP0", "P0", "quiet", "quiet-svc", problem="MaintenanceP0")
+    muted = make("MaintenanceP1", "P1", "quiet", "quiet-svc", problem="MaintenanceP1")  # a window by name mutes P1-P3
     # Inhibition: the source fires, the target reaches nobody; controls prove the rules are narrow.
     down = make("TargetDown", "P0", "platform", "down-svc", problem="TargetDown", instance="down-1:80")
     down_symptom = make("ProcessMemoryHigh", "P1", "platform", "down-svc", problem="ProcessMemory", instance="down-1:80")

@@ -360,9 +360,27 @@ class Watchdog(Strict):
     repeat_interval: Duration = "1m"
 
 
+class TeamMuteWindow(Strict):
+    """A maintenance window of one team, narrowed to levels or services of it."""
+
+    interval: Name = Field(description="The time interval (time_intervals) during which notifications are held back.")
+    levels: list[Level] | None = Field(None, description="Levels it mutes; default P1, P2 and P3. P0 (the pages) only when listed here.")
+    services: list[Name] = Field(default_factory=list, description="Services it mutes; default all of them.")
+
+
+class MuteWindow(TeamMuteWindow):
+    """A maintenance window scoped to levels, teams or services."""
+
+    teams: list[Name] = Field(default_factory=list, description="Teams it mutes; default all of them.")
+
+
+_MUTES = ("Maintenance windows: a time interval's name mutes levels P1-P3, P0 never; an entry "
+          "{interval, levels, teams, services} narrows it, and muting P0 needs levels: [P0, ...].")
+
+
 class Team(Strict):
     receivers: dict[Level, list[Name]] = Field(default_factory=dict, description="Per-level receivers that replace the policy's for this team's services.")
-    mute_time_intervals: list[Name] = Field(default_factory=list)
+    mute_time_intervals: list[Union[Name, TeamMuteWindow]] = Field(default_factory=list, description=_MUTES)
 
 
 # --- services --------------------------------------------------------------
@@ -659,7 +677,7 @@ class Inventory(Strict):
     default_receiver: Name | None = Field(None, description="Catch-all for alerts no level matches; defaults to the first P1 receiver.")
     severities: dict[Level, LevelPolicy]
     time_intervals: dict[Name, Annotated[list[TimeInterval], Field(min_length=1)]] = Field(default_factory=dict)
-    mute_time_intervals: list[Name] = Field(default_factory=list, description="Maintenance windows muting every level.")
+    mute_time_intervals: list[Union[Name, MuteWindow]] = Field(default_factory=list, description=_MUTES)
     watchdog: Watchdog | None = None
     teams: Annotated[dict[Name, Team], Field(min_length=1)]
     services: Annotated[list[Service], Field(min_length=1)]

@@ -80,14 +80,41 @@ def _timing(policy: LevelPolicy) -> dict[str, str]:
     }
 
 
-def mutes(model: Model, level: str, team: Team | None = None) -> tuple[str, ...]:
-    """Maintenance windows of one level (for one team): global, then the level's, then the team's."""
-    found = model.mute_time_intervals + model.levels[level].mute_time_intervals + (team.mute_time_intervals if team else ())
-    return tuple(dict.fromkeys(found))
+def mutes(model: Model, level: str, team: Team | None = None, service: str | None = None) -> tuple[str, ...]:
+    """Maintenance windows of one level (for one team, one service): the inventory's that apply, then the level's."""
+    return model.mutes(level, team.name if team else None, service)
+
+
+def _leaves(receivers: tuple[str, ...], windows: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"receiver": r, **({"continue": True} if i < len(receivers) - 1 else {}), **windows} for i, r in enumerate(receivers)]
+
+
+def _windows(model: Model, policy: LevelPolicy, team: Team | None, service: str | None = None) -> dict[str, Any]:
+    windows: dict[str, Any] = {}
+    if muted := mutes(model, policy.level, team, service):
+        windows["mute_time_intervals"] = list(muted)
+    if policy.active_time_intervals:
+        windows["active_time_intervals"] = list(policy.active_time_intervals)
+    return windows
+
+
+def scoped_services(model: Model, level: str, team: Team | None) -> list[str]:
+    """Services (of the team, if given) a service-scoped maintenance window mutes at this level."""
+    out = []
+    for s in model.services:
+        if team is not None and s.team != team.name:
+            continue
+        if any(w.services and w.applies(level, s.team, s.name) for w in model.mute_windows):
+            out.append(s.name)
+    return out
 
 
 def level_route(model: Model, policy: LevelPolicy, receivers: tuple[str, ...], team: Team | None = None) -> dict[str, Any]:
-    """One severity level: timing and grouping here, one leaf per receiver below (tree order = policy order)."""
+    """One severity level: timing and grouping here, one leaf per receiver below (tree order = policy order).
+
+    A service with a maintenance window of its own gets a node of its own first, with the same
+    leaves and its window added; the other services fall through to the level's leaves.
+    """
     route: dict[str, Any] = {
         "receiver": receivers[0],
         "matchers": [_matcher(names.SEVERITY, policy.level)],
@@ -95,15 +122,10 @@ def level_route(model: Model, policy: LevelPolicy, receivers: tuple[str, ...], t
     }
     if policy.group_by != defaults.GROUP_BY:
         route["group_by"] = list(policy.group_by)
-    windows: dict[str, Any] = {}
-    if muted := mutes(model, policy.level, team):
-        windows["mute_time_intervals"] = list(muted)
-    if policy.active_time_intervals:
-        windows["active_time_intervals"] = list(policy.active_time_intervals)
-    route["routes"] = [
-        {"receiver": r, **({"continue": True} if i < len(receivers) - 1 else {}), **windows}
-        for i, r in enumerate(receivers)
-    ]
+    services = [{"receiver": receivers[0], "matchers": [_matcher(names.SERVICE, s)],
+                 "routes": _leaves(receivers, _windows(model, policy, team, s))}
+                for s in scoped_services(model, policy.level, team)]
+    route["routes"] = services + _leaves(receivers, _windows(model, policy, team))
     return route
 
 
@@ -116,8 +138,8 @@ def team_route(model: Model, team: Team) -> dict[str, Any]:
     }
 
 
-def needs_team_route(team: Team) -> bool:
-    return bool(team.overridden or team.mute_time_intervals)
+def needs_team_route(model: Model, team: Team) -> bool:
+    return bool(team.overridden or any(team.name in w.teams for w in model.mute_windows))
 
 
 def watchdog_route(model: Model) -> dict[str, Any]:
@@ -137,7 +159,7 @@ def watchdog_route(model: Model) -> dict[str, Any]:
 
 def route_tree(model: Model) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [watchdog_route(model)]
-    routes += [team_route(model, t) for t in model.teams.values() if needs_team_route(t)]
+    routes += [team_route(model, t) for t in model.teams.values() if needs_team_route(model, t)]
     routes += [level_route(model, model.levels[lv], model.levels[lv].receivers) for lv in names.LEVELS]
     return {
         "receiver": model.default_receiver,  # catch-all: an alert with no or an unknown severity still reaches someone

@@ -44,6 +44,14 @@ def cases(model: Model) -> list[dict[str, Any]]:
     if names.META_TEAM not in model.teams:  # the stack's own alerts follow the policy
         out.append(_case("P1 of the stack itself", model.levels["P1"].receivers,
                          severity="P1", team=names.META_TEAM, service=names.META_SERVICE))
+    # Services with a maintenance window of their own have route nodes of their own: same receivers.
+    for s in model.services:
+        for level in names.LEVELS:
+            if any(w.services and w.applies(level, s.team, s.name) for w in model.mute_windows):
+                owner = model.teams.get(s.team)
+                receivers = owner.receivers[level] if owner else model.levels[level].receivers
+                out.append(_case(f"{level} of service {s.name} (its own maintenance window)", receivers,
+                                 severity=level, team=s.team, service=s.name))
     heartbeat = model.watchdog.receiver if model.watchdog else names.NULL_RECEIVER
     out.append({"name": "Watchdog reaches the heartbeat receiver only",
                 "labels": {"alertname": names.WATCHDOG_ALERT, names.SEVERITY: "P3", names.TEAM: names.META_TEAM, names.SERVICE: names.META_SERVICE},
