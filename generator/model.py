@@ -14,6 +14,7 @@ import promql_parser
 from generator import catalogue, defaults, names
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
+from generator.inventory import handwritten as handwritten_rules
 from generator.inventory import schema
 from generator.inventory.yamlsource import Source
 from generator.units import infer_duration_unit, parse_bytes
@@ -338,6 +339,8 @@ class Model:
     teams: Mapping[str, Team]
     services: tuple[Service, ...]
     secret_files: tuple[str, ...] = field(default=())  # every *_file the inventory references, sorted
+    severity_map: Mapping[str, str] = field(default_factory=lambda: dict(defaults.SEVERITY_MAP))  # foreign severity -> level
+    handwritten: tuple[handwritten_rules.RuleFile, ...] = ()  # rules.d/ beside the inventory
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -377,9 +380,10 @@ def check_promql(expr: str, selector: bool = False) -> str | None:
 
 
 class _Resolver:
-    def __init__(self, inv: schema.Inventory, src: Source):
+    def __init__(self, inv: schema.Inventory, src: Source, handwritten: tuple[handwritten_rules.RuleFile, ...] = ()):
         self.inv = inv
         self.src = src
+        self.handwritten = handwritten
         self.problems: list[Problem] = []
         self.rule_paths: dict[str, dict[str, tuple[Any, ...]]] = {}  # service -> rule name -> where the inventory sets it
 
@@ -429,7 +433,10 @@ class _Resolver:
             teams=teams,
             services=services,
             secret_files=tuple(sorted(_secret_files(inv))),
+            severity_map=dict(inv.severity_map),
+            handwritten=self.handwritten,
         )
+        self.group_clashes(model)
         for i, s in enumerate(model.services):
             paths = self.rule_paths.get(s.name, {})
             for culprits, message in tier_problems(model, s):
@@ -483,6 +490,20 @@ class _Resolver:
         if isinstance(r, schema.EmailReceiver):
             return EmailReceiver(name, tuple(r.to), r.from_, r.smarthost, r.auth_username, r.auth_password_file, r.require_tls, r.send_resolved)
         return WebhookReceiver(name, r.url, r.bearer_token_file, r.max_alerts, r.send_resolved)
+
+    def group_clashes(self, model: Model) -> None:
+        """Prometheus refuses two rule groups of one name: hand-written groups may not take a generated group's."""
+        generated = {names.META_RULES_GROUP}
+        for s in model.services:
+            generated |= {names.recording_group(s.name), names.alerts_group(s.name), names.slo_group(s.name)}
+        seen: dict[str, str] = {}
+        for f in model.handwritten:
+            for group, file, line in f.group_lines:
+                if group in generated:
+                    self.problems.append(Problem(file, line, "groups.name", f"{group!r} is the name of a group monstack generates; pick another"))
+                elif group in seen:
+                    self.problems.append(Problem(file, line, "groups.name", f"group {group!r} is also defined in {seen[group]}"))
+                seen.setdefault(group, file)
 
     def mute_windows(self) -> tuple[MuteWindow, ...]:
         """The inventory's and its teams' maintenance windows; a name alone mutes P1-P3, never the pages."""
@@ -871,6 +892,6 @@ def _secret_files(inv: schema.Inventory) -> set[str]:
     return found
 
 
-def resolve(inv: schema.Inventory, src: Source) -> Model:
+def resolve(inv: schema.Inventory, src: Source, handwritten: tuple[handwritten_rules.RuleFile, ...] = ()) -> Model:
     """Apply defaults and check everything that needs the whole inventory; all problems at once."""
-    return _Resolver(inv, src).run()
+    return _Resolver(inv, src, handwritten).run()

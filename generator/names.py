@@ -38,8 +38,19 @@ COMPOSE_FILE = "compose.yaml"
 MANIFEST = ".monstack-generated"  # list of generated files with their sha256, for stale-file cleanup and drift
 
 
+HANDWRITTEN = "handwritten"  # subfolder of RULES_DIR and RULE_TESTS_DIR for rules.d/ beside the inventory
+
+
 def rules_file(group: str) -> str:
     return f"{RULES_DIR}/{group}.yml"
+
+
+def handwritten_rules_file(name: str) -> str:
+    return f"{RULES_DIR}/{HANDWRITTEN}/{name}.yml"
+
+
+def handwritten_tests_file(name: str) -> str:
+    return f"{RULE_TESTS_DIR}/{HANDWRITTEN}/{name}.test.yml"
 
 
 def rule_tests_file(group: str, step: str | None = None) -> str:

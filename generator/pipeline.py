@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator import checks, writer
-from generator.errors import CheckFailed
+from generator.errors import CheckFailed, InventoryError
+from generator.inventory import handwritten
 from generator.inventory.loader import load_inventory
 from generator.model import Model, resolve
 from generator.render import render_all
@@ -14,8 +15,19 @@ from generator.topology import COMPOSE, Topology
 
 
 def load_model(inventory: Path) -> Model:
-    inv, src = load_inventory(inventory)
-    return resolve(inv, src)
+    """The inventory and rules.d/ beside it, resolved; every problem of both at once."""
+    problems = []
+    try:
+        inv, src = load_inventory(inventory)
+    except InventoryError as exc:
+        problems += exc.problems
+    try:
+        rules = handwritten.load_folder(inventory)
+    except InventoryError as exc:
+        problems += exc.problems
+    if problems:
+        raise InventoryError(problems)
+    return resolve(inv, src, rules)
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,10 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
     Nothing in out_dir changes unless every check passed.
     """
     b = build(inventory, topo)
+    if unmanaged := writer.unmanaged_rules(b.files, out_dir):
+        raise CheckFailed("rule files monstack did not write would be loaded by Prometheus unchecked; nothing was written:\n"
+                          + "\n".join(f"  {p}: move it to {handwritten.FOLDER}/ beside the inventory (checked and tested there)"
+                                       for p in unmanaged))
     staging = writer.stage(b.files, out_dir)
     try:
         results: list[checks.CheckResult] = []

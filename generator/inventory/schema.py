@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -668,6 +668,10 @@ Service = Annotated[
 ]
 
 
+def _severity_map() -> dict[str, Level]:
+    return {value: cast(Level, level) for value, level in defaults.SEVERITY_MAP.items()}
+
+
 class Inventory(Strict):
     """services.yaml: the single source of truth for the monitoring stack."""
 
@@ -679,5 +683,9 @@ class Inventory(Strict):
     time_intervals: dict[Name, Annotated[list[TimeInterval], Field(min_length=1)]] = Field(default_factory=dict)
     mute_time_intervals: list[Union[Name, MuteWindow]] = Field(default_factory=list, description=_MUTES)
     watchdog: Watchdog | None = None
+    severity_map: dict[Annotated[str, _matches(re.compile(r"^[A-Za-z0-9_.-]+$"), "a severity label value", "critical")], Level] = Field(
+        default_factory=lambda: _severity_map(), description=(
+            "Severity label values of rules written elsewhere (rules.d/, community rules) and the level each means; Prometheus "
+            "relabels them before Alertmanager routes. Default critical: P0, warning: P2, info: P3."))
     teams: Annotated[dict[Name, Team], Field(min_length=1)]
     services: Annotated[list[Service], Field(min_length=1)]

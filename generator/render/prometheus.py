@@ -8,6 +8,7 @@ rule tests so they test what is really scraped).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import promql_parser
@@ -36,11 +37,14 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
             "evaluation_interval": str(stack.evaluation_interval),
         },
         "alerting": {
+            # Rules written elsewhere say critical/warning/info: map them to levels so Alertmanager routes them.
+            "alert_relabel_configs": [{"source_labels": [names.SEVERITY], "regex": re.escape(value), "target_label": names.SEVERITY,
+                                       "replacement": level} for value, level in sorted(model.severity_map.items())],
             "alertmanagers": [
                 {"api_version": "v2", "static_configs": [{"targets": [topo.component("alertmanager")]}]}
-            ]
+            ],
         },
-        "rule_files": ["rules/*.yml"],
+        "rule_files": ["rules/*.yml"] + ([f"rules/{names.HANDWRITTEN}/*.yml"] if model.handwritten else []),
         "scrape_configs": self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)],
     }
     if stack.external_labels:

@@ -55,6 +55,10 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
             out.update(test_files(slo, loaded, groups, by_step))
     meta = alerting.meta_group(model)
     out.update(test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], [meta], alert_tests(model, list(meta.alerts), {})))
+    for f in model.handwritten:
+        for t in f.tests:  # rules.d's own tests, their rule_files pointed at where the rules land
+            rel = ["../../" + names.handwritten_rules_file(r).split("/", 1)[1] for r in t.rule_files]
+            out[names.handwritten_tests_file(t.name)] = {"rule_files": rel, **t.data}
     return out
 
 

@@ -104,6 +104,11 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
             alertmanager_url=model.stack.alertmanager_url,
         )
     catalogue_rows = sorted((row(model, a) for a in alerts), key=lambda r: (names.LEVELS.index(r.severity), r.name, r.service))
+    handwritten = [{"name": r["alert"], "file": f"{f.name}.yml", "severity": str(r.get("labels", {}).get("severity", "")),
+                    "level": model.severity_map.get(str(r.get("labels", {}).get("severity", "")), r.get("labels", {}).get("severity", "—")),
+                    "expr": r["expr"], "for_": r.get("for", "0s")}
+                   for f in model.handwritten for g in f.groups for r in g["rules"] if "alert" in r]
     out[names.ALERTS_DOC] = _env().get_template("alerts.md.j2").render(
-        rows=catalogue_rows, services=len(model.services), scrape=model.stack.scrape_interval, evaluation=model.stack.evaluation_interval)
+        rows=catalogue_rows, services=len(model.services), scrape=model.stack.scrape_interval, evaluation=model.stack.evaluation_interval,
+        handwritten=handwritten)
     return out
