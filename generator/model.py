@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence, Union
 
 import promql_parser
 
-from generator import catalogue, defaults, names
+from generator import catalogue, components, defaults, names
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
 from generator.inventory import handwritten as handwritten_rules
@@ -324,6 +324,7 @@ class Stack:
     timezone: str = defaults.TIMEZONE  # of built-in time intervals
     images: Mapping[str, str] = field(default_factory=dict)  # compose: component -> image overrides
     image_mirror: str | None = None  # compose: registry mirror every pinned image is pulled through
+    long_term_retention: Duration | None = None  # the long-term store keeps this much when an SLO window outlasts retention_time
 
 
 @dataclass(frozen=True)
@@ -421,6 +422,9 @@ class _Resolver:
         services = self.services(stack, teams)
         if self.problems:
             raise InventoryError(self.problems)
+        longest = max((s.slo.window for s in services if s.slo), default=None)
+        if longest is not None and longest > stack.retention_time:
+            stack = replace(stack, long_term_retention=longest)  # the error budget is computed over the whole window
         model = Model(
             source=self.src.file.rsplit("/", 1)[-1],
             stack=stack,
@@ -437,6 +441,7 @@ class _Resolver:
             handwritten=self.handwritten,
         )
         self.group_clashes(model)
+        self.slo_data(model)
         for i, s in enumerate(model.services):
             paths = self.rule_paths.get(s.name, {})
             for culprits, message in tier_problems(model, s):
@@ -490,6 +495,18 @@ class _Resolver:
         if isinstance(r, schema.EmailReceiver):
             return EmailReceiver(name, tuple(r.to), r.from_, r.smarthost, r.auth_username, r.auth_password_file, r.require_tls, r.send_resolved)
         return WebhookReceiver(name, r.url, r.bearer_token_file, r.max_alerts, r.send_resolved)
+
+    def slo_data(self, model: Model) -> None:
+        """An SLO over a longer window than Prometheus keeps would compute its budget from part of the window."""
+        if model.stack.long_term_retention is None or "victoria-metrics" in components.needed_components(model):
+            return
+        for i, s in enumerate(model.services):
+            if s.slo and s.slo.window > model.stack.retention_time:
+                self.problem(("services", i, "slo", "window"),
+                             f"the SLO window {s.slo.window} is longer than Prometheus keeps samples (stack.retention.time "
+                             f"{model.stack.retention_time}) and the stack has no long-term store: its error budget would be computed from "
+                             f"{model.stack.retention_time} of data. Raise retention.time to {s.slo.window} or more, or remote_write to "
+                             "VictoriaMetrics (http://victoria-metrics:8428/api/v1/write), whose dashboards then read the whole window")
 
     def group_clashes(self, model: Model) -> None:
         """Prometheus refuses two rule groups of one name: hand-written groups may not take a generated group's."""

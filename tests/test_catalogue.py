@@ -105,6 +105,7 @@ def test_latency_slo_buckets_match_both_spellings():
 
 MINIMAL = textwrap.dedent("""\
     version: 1
+    stack: {retention: {time: 30d}}
     receivers: {hook: {type: webhook, url: "http://hook.internal/x"}}
     severities: {P0: {receivers: [hook]}, P1: {receivers: [hook]}, P2: {receivers: [hook]}, P3: {receivers: [hook]}}
     teams: {web: {}}

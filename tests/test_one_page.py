@@ -26,7 +26,7 @@ from rules_support import needs_promtool, promtool_test
 
 INVENTORY = textwrap.dedent("""\
     version: 1
-    stack: {name: outage, environment: production}
+    stack: {name: outage, environment: production, retention: {time: 30d}}
     receivers:
       pager: {type: pagerduty, routing_key_file: secrets/pd}
       chat: {type: webhook, url: "http://chat.internal/hook"}

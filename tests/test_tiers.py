@@ -24,6 +24,7 @@ from rules_support import needs_promtool, promtool_test
 
 HEAD = textwrap.dedent("""\
     version: 1
+    stack: {retention: {time: 30d}}
     receivers: {hook: {type: webhook, url: "http://hook.internal/x"}}
     severities: {P0: {receivers: [hook]}, P1: {receivers: [hook]}, P2: {receivers: [hook]}, P3: {receivers: [hook]}}
     teams: {web: {}}
@@ -88,7 +89,7 @@ def test_tiers_must_rise_with_severity_and_not_repeat(tmp_path: Path, alerts: st
     with pytest.raises(InventoryError) as err:
         pipeline.load_model(inv)
     text = "\n".join(str(p) for p in err.value.problems)
-    assert f"services.yaml:6: {where}" in text and says in text, text
+    assert f"services.yaml:7: {where}" in text and says in text, text
     result = monstack("render", "--inventory", str(inv), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 2 and not (tmp_path / "out").exists(), result.stderr
 

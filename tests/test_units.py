@@ -26,6 +26,7 @@ from generator.render.dashboards import panels
 
 HEAD = textwrap.dedent("""\
     version: 1
+    stack: {retention: {time: 30d}}
     receivers: {hook: {type: webhook, url: "http://hook.internal/x"}}
     severities: {P0: {receivers: [hook]}, P1: {receivers: [hook]}, P2: {receivers: [hook]}, P3: {receivers: [hook]}}
     teams: {web: {}}
