@@ -24,7 +24,10 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def _service_of(model: Model, team: str) -> str:
-    return next((s.name for s in model.services if s.team == team), f"{team}-service")
+    """A service of the team for its cases: one without a maintenance window of its own (those are cased apart)."""
+    own = [s.name for s in model.services if s.team == team]
+    scoped = {name for w in model.mute_windows for name in w.services}
+    return next((n for n in own if n not in scoped), own[0] if own else f"{team}-service")
 
 
 def _case(name: str, receivers: tuple[str, ...] | list[str], **labels: str) -> dict[str, Any]:
