@@ -500,13 +500,18 @@ class _Resolver:
         """An SLO over a longer window than Prometheus keeps would compute its budget from part of the window."""
         if model.stack.long_term_retention is None or "victoria-metrics" in components.needed_components(model):
             return
+        by_window: dict[Duration, list[int]] = {}
         for i, s in enumerate(model.services):
             if s.slo and s.slo.window > model.stack.retention_time:
-                self.problem(("services", i, "slo", "window"),
-                             f"the SLO window {s.slo.window} is longer than Prometheus keeps samples (stack.retention.time "
-                             f"{model.stack.retention_time}) and the stack has no long-term store: its error budget would be computed from "
-                             f"{model.stack.retention_time} of data. Raise retention.time to {s.slo.window} or more, or remote_write to "
-                             "VictoriaMetrics (http://victoria-metrics:8428/api/v1/write), whose dashboards then read the whole window")
+                by_window.setdefault(s.slo.window, []).append(i)
+        for window, found in by_window.items():
+            others = [model.services[i].name for i in found[1:]]
+            also = f" (so is the SLO of {', '.join(others[:3])}{f' and {len(others) - 3} more' if len(others) > 3 else ''})" if others else ""
+            self.problem(("services", found[0], "slo", "window"),
+                         f"the SLO window {window} is longer than Prometheus keeps samples (stack.retention.time "
+                         f"{model.stack.retention_time}) and the stack has no long-term store{also}: its error budget would be computed from "
+                         f"{model.stack.retention_time} of data. Raise retention.time to {window} or more, or remote_write to "
+                         "VictoriaMetrics (http://victoria-metrics:8428/api/v1/write), whose dashboards then read the whole window")
 
     def group_clashes(self, model: Model) -> None:
         """Prometheus refuses two rule groups of one name: hand-written groups may not take a generated group's."""
