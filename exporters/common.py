@@ -187,6 +187,26 @@ class FaultState:
 # --------------------------------------------------------------------------
 
 
+class EvenShare:
+    """Picks exactly `ratio` of a stream of events, evenly spread: thread-safe, no randomness.
+
+    With error_ratio 0.03 every window of n consecutive requests holds at most ceil(0.03 n)
+    failures, so a 3% fault cannot look like 5% to an alert that waits for enough traffic.
+    """
+
+    def __init__(self) -> None:
+        self._owed = 0.0
+        self._lock = threading.Lock()
+
+    def pick(self, ratio: float) -> bool:
+        with self._lock:
+            self._owed += ratio
+            if self._owed >= 1.0 - 1e-9:
+                self._owed -= 1.0
+                return True
+            return False
+
+
 def clamp(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from generator import catalogue, names, recording
+import promql_parser
+
+from generator import catalogue, lint, names, recording
 from generator.catalogue import custom
 from generator.catalogue.core import AlertDef, Ctx, fill, text_values
 from generator.durations import Duration, parse_duration
@@ -31,7 +33,8 @@ class Alert:
 
     @property
     def name(self) -> str:
-        return self.definition.name
+        """The rule's alert name: the catalogue's, or a tier's own."""
+        return self.ctx.setting.name
 
     @property
     def slo(self) -> bool:
@@ -49,21 +52,23 @@ class RuleGroup:
 
 
 def service_alerts(model: Model, s: Service) -> list[Alert]:
-    out = [Alert(catalogue.get(a.name), Ctx(model, s, a)) for a in s.alerts]
+    out = [Alert(catalogue.get(a.catalogue_name), Ctx(model, s, a)) for a in s.alerts]
     out += [Alert(custom.definition(s, r), Ctx(model, s, custom_setting(r)), custom=True) for r in s.rules]
     return out
 
 
 def custom_setting(r: CustomRule) -> AlertSetting:
     """A custom rule's settings; a stalled rule's `for` is its window, so the alert itself fires at once."""
-    return AlertSetting(name=r.name, severity=r.severity, threshold=r.threshold, for_=r.for_ if r.type != "stalled" else Duration(0))
+    return AlertSetting(name=r.name, severity=r.severity, threshold=r.threshold, for_=r.for_ if r.type != "stalled" else Duration(0),
+                        window=r.window)
 
 
 def meta_alerts(model: Model) -> list[Alert]:
     """The stack's own alerts at their catalogue settings (they belong to no service to override them)."""
     out = []
     for d in catalogue.meta_for(model):
-        setting = AlertSetting(name=d.name, severity=d.severity, threshold=d.threshold, for_=parse_duration(d.for_))
+        setting = AlertSetting(name=d.name, severity=d.severity, threshold=d.threshold, for_=parse_duration(d.for_),
+                               window=parse_duration(d.window) if d.window else None)
         out.append(Alert(d, Ctx(model, None, setting)))
     return out
 
@@ -104,6 +109,48 @@ def rule_files(model: Model) -> dict[str, list[RuleGroup]]:
             out.setdefault(g.file, []).append(g)
     out[names.META_RULES_GROUP] = [meta_group(model)]
     return out
+
+
+# --- detection delay ------------------------------------------------------------------------------
+
+
+def _window(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> tuple[int, bool]:
+    """(longest range in ms the expression reads, through the recording rules it reads; whether it reads one).
+
+    Ranges under `offset` look at the past (start-up guards, "seen before" checks), not at the
+    present: they delay nothing.
+    """
+    longest, recorded = 0, False
+    for node in lint.walk(promql_parser.parse(expr)):
+        if isinstance(node, promql_parser.MatrixSelector) and node.vector_selector.offset is None:
+            longest = max(longest, int(node.range.total_seconds() * 1000))
+        elif isinstance(node, promql_parser.VectorSelector):
+            name = lint.selector_name(node)
+            if name in records and name not in seen:
+                inner, _ = _window(records[name], records, seen | {name})
+                longest, recorded = max(longest, inner), True
+    return longest, recorded
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How late an alert can be: the condition must fill its window, hold for `for`, be scraped and evaluated."""
+
+    window: Duration
+    worst: Duration  # scrape interval + window (+ one evaluation of the recording rules it reads) + for + one evaluation
+
+
+def detection(model: Model, a: Alert) -> Detection:
+    s = a.ctx.service
+    records: dict[str, str] = {}
+    if s is not None:
+        records = {r["record"]: r["expr"] for r in recording.rules_for(s)}
+        records.update({r["record"]: r["expr"] for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r})
+    window, recorded = _window(a.definition.expression(a.ctx), records)
+    scrape = s.scrape.interval if s is not None and s.scrape else model.stack.scrape_interval
+    evaluation = model.stack.evaluation_interval
+    worst = scrape.ms + window + (evaluation.ms if recorded else 0) + a.ctx.setting.for_.ms + evaluation.ms
+    return Detection(Duration(window), Duration(worst))
 
 
 # --- labels and annotations ---------------------------------------------------------------------
@@ -156,6 +203,6 @@ def alert_annotations(model: Model, a: Alert) -> dict[str, str]:
         "description": description,
         # The measured value, humanized for its unit; notification templates show it next to the summary.
         "value": VALUE_BY_UNIT.get(getattr(d, "unit", "none"), "{{ $value | humanize }}"),
-        "runbook_url": runbook_url(model, a.ctx.service, a.name),
+        "runbook_url": runbook_url(model, a.ctx.service, a.definition.name),  # tiers share their alert's runbook
         "dashboard_url": dashboard_url(model, a.ctx.service),
     }

@@ -45,6 +45,7 @@ def synthetic_inventory(n: int) -> dict[str, Any]:
         services.append(svc)
     return {
         "version": 1,
+        "stack": {"retention": {"time": "30d"}},  # the 30-day SLO windows need 30 days of samples
         "receivers": {"slack": {"type": "slack", "webhook_url_file": "secrets/slack", "channel": "#alerts"},
                       "pager": {"type": "pagerduty", "routing_key_file": "secrets/pd"}},
         "severities": {"P0": {"receivers": ["pager", "slack"]}, "P1": {"receivers": ["slack"]},

@@ -70,7 +70,7 @@ def _static_checks(root: Path) -> Iterator[CheckResult]:
     # --syntax-only: secret and TLS files live at /run/secrets/... inside the containers, not here;
     # the rule files it would otherwise load are checked just below.
     yield _run("promtool check config", [promtool, "check", "config", "--syntax-only", names.PROMETHEUS_CONFIG], root)
-    rules = _files(root, f"{names.RULES_DIR}/*.yml")
+    rules = _files(root, f"{names.RULES_DIR}/*.yml") + _files(root, f"{names.RULES_DIR}/{names.HANDWRITTEN}/*.yml")
     if rules:
         yield _run("promtool check rules", [promtool, "check", "rules", *rules], root)
     yield _run("amtool check-config", [amtool, "check-config", names.ALERTMANAGER_CONFIG], root)
@@ -78,7 +78,7 @@ def _static_checks(root: Path) -> Iterator[CheckResult]:
 
 def rule_tests(root: Path) -> list[CheckResult]:
     """promtool test rules over every generated test file, one promtool per CPU (it tests files one after another)."""
-    tests = _files(root, f"{names.RULE_TESTS_DIR}/*.test.yml")
+    tests = _files(root, f"{names.RULE_TESTS_DIR}/*.test.yml") + _files(root, f"{names.RULE_TESTS_DIR}/{names.HANDWRITTEN}/*.test.yml")
     if not tests:
         return []
     workers = max(1, min(len(tests), os.cpu_count() or 1))

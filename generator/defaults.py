@@ -40,6 +40,10 @@ BUSINESS_HOURS_WEEKDAYS = ("monday:friday",)
 BUSINESS_HOURS_TIMES = (("09:00", "17:00"),)
 TIMEZONE = "UTC"  # set stack.timezone to the team's zone so business hours mean local hours
 
+# Rules written elsewhere (rules.d/, community mixins) say severity critical/warning/info; Prometheus maps them to
+# levels before Alertmanager routes. warning is P2, not P1: community warnings are rarely "will hurt within the hour".
+SEVERITY_MAP = {"critical": "P0", "warning": "P2", "info": "P3"}
+
 # Hosts (node_exporter) -------------------------------------------------------
 # Filesystems never worth a disk-space page: pseudo filesystems and read-only images.
 EXCLUDE_FSTYPES = "tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs|proc|sysfs|cgroup2?|autofs|fuse\\..*|iso9660"

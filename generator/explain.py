@@ -100,7 +100,8 @@ def routing_table(model: Model) -> str:
         for name, entries in model.time_intervals.items():
             lines.append(f"  {name}: " + " or ".join(_interval_text(t) for t in entries))
     lines.append("inhibition (the first alert mutes the second while it fires):")
-    lines.append(f"  {' or '.join(names.DOWN_ALERTS)} of a service -> every other alert of that service")
+    lines.append(f"  {' or '.join(names.INSTANCE_DOWN_ALERTS)} of an instance -> the other alerts of that instance")
+    lines.append(f"  {' or '.join(names.SERVICE_DOWN_ALERTS)} of a service -> every other alert of that service (TargetDown steps aside)")
     for i, level in enumerate(names.LEVELS[:-1]):
         lower = names.LEVELS[i + 1:]
         lines.append(f"  {level} -> {lower[0] if len(lower) == 1 else lower[0] + '-' + lower[-1]} of the same service and {names.PROBLEM}")

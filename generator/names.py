@@ -39,8 +39,19 @@ COMPOSE_FILE = "compose.yaml"
 MANIFEST = ".monstack-generated"  # list of generated files with their sha256, for stale-file cleanup and drift
 
 
+HANDWRITTEN = "handwritten"  # subfolder of RULES_DIR and RULE_TESTS_DIR for rules.d/ beside the inventory
+
+
 def rules_file(group: str) -> str:
     return f"{RULES_DIR}/{group}.yml"
+
+
+def handwritten_rules_file(name: str) -> str:
+    return f"{RULES_DIR}/{HANDWRITTEN}/{name}.yml"
+
+
+def handwritten_tests_file(name: str) -> str:
+    return f"{RULE_TESTS_DIR}/{HANDWRITTEN}/{name}.test.yml"
 
 
 def rule_tests_file(group: str, step: str | None = None) -> str:
@@ -151,7 +162,11 @@ PROBLEM = "problem"  # alerts that are tiers of one problem share it; a higher t
 # Alertmanager -----------------------------------------------------------------
 NULL_RECEIVER = "monstack-null"  # swallows the Watchdog when the inventory names no heartbeat receiver
 WATCHDOG_ALERT = "Watchdog"  # the always-firing meta alert routed to the heartbeat receiver
-DOWN_ALERTS = ("TargetDown", "HealthProbeFailing", "PostgresDown", "RedisDown")  # a service is down: these mute its other alerts
+# Something is down: these mute the alerts they explain. A target (or the server behind an exporter) explains the
+# other alerts of its instance; a failing health URL explains every alert of its service.
+INSTANCE_DOWN_ALERTS = ("TargetDown", "PostgresDown", "RedisDown")
+SERVICE_DOWN_ALERTS = ("HealthProbeFailing",)
+DOWN_ALERTS = INSTANCE_DOWN_ALERTS + SERVICE_DOWN_ALERTS
 BUSINESS_HOURS = "business-hours"  # time interval P3 notifies in by default; built in unless the inventory defines it
 
 

@@ -8,6 +8,7 @@ from typing import Callable
 
 from generator import checks, names, writer
 from generator.errors import CheckFailed, InventoryError
+from generator.inventory import handwritten
 from generator.inventory.loader import parse, read_source
 from generator.model import Model, raw_problems, resolve
 from generator.render import render_all
@@ -15,12 +16,21 @@ from generator.topology import COMPOSE, Topology
 
 
 def load_model(inventory: Path) -> Model:
+    """The inventory and rules.d/ beside it, resolved; every problem of both at once."""
+    problems = []
     src = read_source(inventory)
+    inv = None
     try:
         inv = parse(src)
     except InventoryError as exc:  # add what resolving would find on names, so one run reports all
-        raise InventoryError(exc.problems + raw_problems(src)) from None
-    return resolve(inv, src)
+        problems += exc.problems + raw_problems(src)
+    try:
+        rules = handwritten.load_folder(inventory)
+    except InventoryError as exc:
+        problems += exc.problems
+    if problems or inv is None:
+        raise InventoryError(problems)
+    return resolve(inv, src, rules)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,10 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
     Nothing in out_dir changes unless every check passed.
     """
     b = build(inventory, topo)
+    if unmanaged := writer.unmanaged_rules(b.files, out_dir):
+        raise CheckFailed("rule files monstack did not write would be loaded by Prometheus unchecked; nothing was written:\n"
+                          + "\n".join(f"  {p}: move it to {handwritten.FOLDER}/ beside the inventory (checked and tested there)"
+                                       for p in unmanaged))
     staging = writer.stage(b.files, out_dir)
     try:
         results: list[checks.CheckResult] = []

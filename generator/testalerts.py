@@ -124,10 +124,7 @@ def held_reason(model: Model, level: str, team: str | None, when: dt.datetime) -
         zone = next((_zone(t) for i in policy.active_time_intervals for t in model.time_intervals.get(i, ())), dt.timezone.utc)
         when_text = f": opens {_at(opens, zone, when)}" if opens else ""
         return f"held until {names_} (notifies only inside {names_}){when_text}"
-    mutes = list(model.mute_time_intervals) + list(policy.mute_time_intervals)
-    if team is not None and team in model.teams:
-        mutes += list(model.teams[team].mute_time_intervals)
-    for m in dict.fromkeys(mutes):
+    for m in model.mutes(level, team):
         if active(model, m, when):
             ends = mute_ends(model, m, when)
             zone = next((_zone(t) for t in model.time_intervals.get(m, ())), dt.timezone.utc)
@@ -430,7 +427,9 @@ def fault_plan(model: Model, service: str | None) -> tuple[Service, str, dict[st
         if s.alert("HttpErrorRatioCritical"):
             return s, exporter, {"error_ratio": 1.0}, "HttpErrorRatioCritical"
         if s.alert("TargetDown"):
-            return s, exporter, {"hang": True}, "TargetDown"
+            # A hung process fails its scrape and its health probes: with a probe, HealthProbeFailing is the one page.
+            down = "HealthProbeFailing" if s.probes and s.alert("HealthProbeFailing") else "TargetDown"
+            return s, exporter, {"hang": True}, down
     where = f"service {service}" if service else model.source
     raise UsageError(f"--fault needs a service scraped from a sample exporter ({', '.join(SAMPLE_EXPORTERS)}) "
                      f"with HttpErrorRatioCritical or TargetDown enabled; none in {where}")

@@ -141,8 +141,20 @@ class Drift:
     def __str__(self) -> str:
         why = {"changed": "differs from what the inventory renders (edited by hand, or not re-rendered)",
                "missing": "is missing (run monstack render)",
-               "stale": "is left over from an earlier render (run monstack render to remove it)"}[self.status]
+               "stale": "is left over from an earlier render (run monstack render to remove it)",
+               "unmanaged": "was not written by monstack: Prometheus loads it unchecked (move it to rules.d/ beside the inventory)",
+               }[self.status]
         return f"{self.path} {why}"
+
+
+def unmanaged_rules(files: Mapping[str, bytes], out_dir: Path) -> list[str]:
+    """Rule files in the output's rule folder that this render does not write and no earlier one wrote (put there by hand)."""
+    known = set(files) | set(read_manifest(out_dir))
+    folder = out_dir / names.RULES_DIR
+    if not folder.is_dir():
+        return []
+    found = (str(p.relative_to(out_dir)) for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".yml", ".yaml"))
+    return [p for p in found if p not in known]
 
 
 def drift(files: Mapping[str, bytes], out_dir: Path) -> list[Drift]:
@@ -156,4 +168,5 @@ def drift(files: Mapping[str, bytes], out_dir: Path) -> list[Drift]:
     for path in sorted(set(read_manifest(out_dir)) - set(files)):
         if (out_dir / path).exists():
             found.append(Drift(path, "stale"))
+    found += [Drift(path, "unmanaged") for path in unmanaged_rules(files, out_dir)]
     return found

@@ -112,7 +112,8 @@ def test_the_native_topology_shifts_every_port_and_routes_receivers_to_the_sinks
     assert topo.address("demo-web:8080") == f"127.0.0.1:{components.get('demo-web').native_port + 1234}"
     assert topo.sink_http == f"127.0.0.1:{names.NATIVE_SINK_HTTP_PORT + 1234}"
     # Every receiver secret is a stand-in under the state dir: no real key can reach a sink's capture log.
-    assert set(topo.secret_overrides) == {"secrets/pagerduty_routing_key", "secrets/slack_webhook_url", "secrets/smtp_password"}
+    assert set(topo.secret_overrides) == {"secrets/pagerduty_routing_key", "secrets/slack_incidents_webhook_url", "secrets/slack_alerts_webhook_url",
+                                          "secrets/slack_engineering_webhook_url", "secrets/smtp_password"}
     assert all(p.startswith(str(tmp_path)) for p in topo.secret_overrides.values())
     assert stack.planned_ports() == sorted({names.NATIVE_SINK_HTTP_PORT + 1234, names.NATIVE_SINK_SMTP_PORT + 1234} | {
         components.get(c).native_port + 1234 for c in ("prometheus", "alertmanager", "blackbox-exporter", "demo-web")})

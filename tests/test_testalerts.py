@@ -85,16 +85,16 @@ def test_a_held_p3_says_when_its_window_opens(root_model, when: dt.datetime, ope
 
 
 def test_a_mute_says_when_it_ends(root_model) -> None:
-    reason = testalerts.held_reason(root_model, "P0", "monstack", dt.datetime(2026, 11, 29, 3, 10, tzinfo=BERLIN))
+    reason = testalerts.held_reason(root_model, "P1", "monstack", dt.datetime(2026, 11, 29, 3, 10, tzinfo=BERLIN))
     assert reason == "muted now by time interval sunday-maintenance until Sun 2026-11-29 04:00 CET (in 0h 50m)"
 
 
-def test_a_maintenance_window_mutes_every_level(root_model) -> None:
+def test_a_maintenance_window_mutes_p1_to_p3_and_never_pages_by_surprise(root_model) -> None:
     sunday_3am = dt.datetime(2026, 11, 29, 3, 0, tzinfo=BERLIN)
-    for level in names.LEVELS:
-        reason = testalerts.held_reason(root_model, level, "monstack", sunday_3am)
-        assert reason is not None
-    assert testalerts.held_reason(root_model, "P0", "monstack", sunday_3am).startswith("muted now by time interval sunday-maintenance until")
+    for level in ("P1", "P2", "P3"):
+        assert testalerts.held_reason(root_model, level, "monstack", sunday_3am) is not None
+    assert testalerts.held_reason(root_model, "P1", "monstack", sunday_3am).startswith("muted now by time interval sunday-maintenance until")
+    assert testalerts.held_reason(root_model, "P0", "monstack", sunday_3am) is None
 
 
 def test_days_of_month_count_back_from_the_month_s_end() -> None:
@@ -112,7 +112,8 @@ def test_the_fault_for_an_http_sample_exporter_is_an_error_ratio_that_pages(root
     service, exporter, fault, alert = testalerts.fault_plan(root_model, None)
     assert (service.name, exporter, fault, alert) == ("checkout-api", "demo-web", {"error_ratio": 1.0}, "HttpErrorRatioCritical")
     service, exporter, fault, alert = testalerts.fault_plan(root_model, "order-worker")
-    assert (exporter, fault, alert) == ("demo-worker", {"hang": True}, "TargetDown")
+    # order-worker has a health probe: a hung worker fails both, and the probe is the one page.
+    assert (exporter, fault, alert) == ("demo-worker", {"hang": True}, "HealthProbeFailing")
     with pytest.raises(Exception, match="--fault needs a service scraped from a sample exporter"):
         testalerts.fault_plan(root_model, "orders-db")
 

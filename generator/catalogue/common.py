@@ -7,7 +7,7 @@ from generator import names
 from generator.catalogue import series as S
 from generator.catalogue.core import (
     PROBED,
-    SCRAPED,
+    WINDOW,
     AlertDef,
     Case,
     Ctx,
@@ -33,8 +33,29 @@ def _up(ctx: Ctx) -> str:
     return sel("up", {"job": names.service_job(ctx.s.name)})
 
 
+def _probe_failing(ctx: Ctx) -> str:
+    return f"{_probe_success(ctx)} == 0"
+
+
+def _target_down(ctx: Ctx) -> str:
+    # One outage, one page: while a health probe of the service fails, HealthProbeFailing is the page and
+    # TargetDown stays silent (pending resets), whichever of the two noticed first.
+    down = f"{_up(ctx)} == 0"
+    return f"{down} unless on ({names.SERVICE}) ({_probe_failing(ctx)})" if ctx.s.probes else down
+
+
 def _target_down_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
-    return down_cases(d, ctx, "up", S.target(ctx.model, ctx.s), "when the scrape fails (up == 0)", "while scrapes succeed")
+    out = down_cases(d, ctx, "up", S.target(ctx.model, ctx.s), "when the scrape fails (up == 0)", "while scrapes succeed")
+    if ctx.s.probes:
+        at, n = out[0].at, points(out[0].at)
+        failing = tuple(S.gauge("probe_success", S.probe(ctx.model, ctx.s, p), 0, n) for p in ctx.s.probes)
+        passing = tuple(S.gauge("probe_success", S.probe(ctx.model, ctx.s, p), 1, n) for p in ctx.s.probes)
+        up = S.gauge("up", S.target(ctx.model, ctx.s), 0, n)
+        out = [Case(out[0].title + " and the health probes pass", (up, *passing), out[0].alerts, at),
+               Case("TargetDown stays silent while a health probe of the service fails too (HealthProbeFailing is the page)",
+                    (up, *failing), (), at),
+               out[1]]
+    return out
 
 
 TARGET_DOWN = AlertDef(
@@ -47,13 +68,17 @@ TARGET_DOWN = AlertDef(
     op="==",
     summary="{service}: target {{ $labels.instance }} is down",
     description="Prometheus has not been able to scrape {{ $labels.instance }} (job {{ $labels.job }}) of {service} for {for}.",
-    expr=lambda c: f"{_up(c)} == 0",
+    expr=_target_down,
     query=_up,
     cases=_target_down_cases,
-    meaning="Prometheus cannot scrape the target: the process is down, hung, or unreachable. Every other alert of the service is muted while this fires.",
+    meaning=("Prometheus cannot scrape the target: the process is down, hung, or unreachable. The other alerts of the same instance "
+             "are muted while this fires; the service's other instances and its SLO alerts are not. While a health probe of the "
+             "service fails too, HealthProbeFailing is the one page and this alert stays silent."),
     causes=("the process crashed, was stopped or is restarting in a loop", "a network, DNS or firewall change",
             "the /metrics handler hangs or takes longer than scrape_timeout", "TLS or authentication settings of the scrape are wrong"),
-    needs=SCRAPED,
+    # A service reading another kind of metrics from an endpoint another service scrapes first: that one's TargetDown watches it.
+    needs=Needs(lambda s: s.scrape is not None and s.shares_targets_with is None,
+                "the service has no scrape targets of its own (another service scrapes them first and watches them)"),
 )
 
 
@@ -83,10 +108,11 @@ HEALTH_PROBE_FAILING = AlertDef(
     op="==",
     summary="{service}: health probe {{ $labels.probe }} failing",
     description="The blackbox probe {{ $labels.probe }} of {service} ({{ $labels.instance }}) has failed for {for}.",
-    expr=lambda c: f"{_probe_success(c)} == 0",
+    expr=_probe_failing,
     query=_probe_success,
     cases=_probe_failing_cases,
-    meaning="The service's health URL does not answer successfully through the blackbox exporter. Users are likely affected. Every other alert of the service is muted while this fires.",
+    meaning=("The service's health URL does not answer successfully through the blackbox exporter. Users are likely affected. "
+             "Every other alert of the service is muted while this fires, and TargetDown does not fire: one outage, one page."),
     causes=("the service is down or not ready", "a dependency its health check tests is down",
             "DNS, TLS or network problems between the blackbox exporter and the service"),
     needs=PROBED,
@@ -103,7 +129,7 @@ def _slow_probes(ctx: Ctx) -> list[tuple[Probe, float]]:
 
 
 def _probe_duration(ctx: Ctx, p) -> str:
-    return f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(ctx.s.name), names.PROBE: p.name})}[5m])"
+    return f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(ctx.s.name), names.PROBE: p.name})}[{ctx.window}])"
 
 
 def _probe_slow_expr(ctx: Ctx) -> str:
@@ -111,7 +137,7 @@ def _probe_slow_expr(ctx: Ctx) -> str:
 
 
 def _probe_slow_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
-    at = eval_time("5m", ctx.setting.for_)
+    at = eval_time(ctx.window, ctx.setting.for_)
     n = points(at)
     out = []
     for fire in (True, False):
@@ -136,14 +162,15 @@ HEALTH_PROBE_SLOW = AlertDef(
     derived_threshold=lambda s: None,  # an override (seconds) replaces every probe's max_duration
     unit="seconds",
     summary="{service}: health probe {{ $labels.probe }} takes {{ $value | humanizeDuration }}",
-    description="The {{ $labels.probe }} probe of {service} ({{ $labels.instance }}) averaged {{ $value | humanizeDuration }} over 5 minutes, above its limit, for {for}.",
+    description="The {{ $labels.probe }} probe of {service} ({{ $labels.instance }}) averaged {{ $value | humanizeDuration }} over {window}, above its limit, for {for}.",
     expr=_probe_slow_expr,
-    query=lambda c: f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(c.s.name)})}[5m])",
+    query=lambda c: f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(c.s.name)})}[{c.window}])",
     cases=_probe_slow_cases,
     meaning="A health endpoint answers, but slower than its max_duration: the service or a dependency its check touches is degraded.",
     causes=("a slow dependency inside the health check (database, cache)", "CPU saturation or long GC pauses",
             "network latency between the blackbox exporter and the service"),
     needs=Needs(lambda s: any(p.max_duration is not None for p in s.probes), "none of the service's health URLs sets max_duration"),
+    window=WINDOW,
 )
 
 

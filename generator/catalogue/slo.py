@@ -28,6 +28,7 @@ from generator.catalogue.http import request_series
 from generator.catalogue.worker import job_series
 from generator.durations import Duration, parse_duration
 from generator.promql import sel
+from generator.units import duration_bound
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,11 @@ AVAILABILITY_SLO = Needs(lambda s: _slo(s) and slo_of(s).availability is not Non
 LATENCY_SLO = Needs(lambda s: _slo(s) and slo_of(s).latency_threshold is not None, "the service has no latency SLO (or no scrape targets)")
 
 
-def le_spellings(seconds: float) -> list[str]:
-    """How exporters print this bucket bound: Go clients 2 and 0.5, Python clients and Prometheus 3 2.0 and 0.5."""
-    spellings = {repr(float(seconds)), _go_shortest(seconds)}
-    if seconds == int(seconds):
-        spellings |= {str(int(seconds)), f"{int(seconds)}.0"}
+def le_spellings(bound: float) -> list[str]:
+    """How exporters print this bucket bound: Go and Node.js clients 2 and 0.5, Python clients and Prometheus 3 2.0 and 0.5."""
+    spellings = {repr(float(bound)), _go_shortest(bound)}
+    if bound == int(bound):
+        spellings |= {str(int(bound)), f"{int(bound)}.0"}
     return sorted(spellings)
 
 
@@ -83,8 +84,14 @@ def _go_shortest(v: float) -> str:
     return go_float(v)
 
 
-def le_regex(seconds: float) -> str:
-    return "|".join(s.replace(".", "\\.").replace("+", "\\+") for s in le_spellings(seconds))
+def le_regex(bound: float) -> str:
+    """Every spelling of a bucket bound, in the histogram's own unit (500 for 500ms of a milliseconds histogram)."""
+    return "|".join(s.replace(".", "\\.").replace("+", "\\+") for s in le_spellings(bound))
+
+
+def latency_bound(ctx: Ctx) -> float:
+    """The latency objective as a bucket bound of the service's duration histogram."""
+    return duration_bound(ctx.latency_threshold.ms, ctx.metrics.duration_unit)
 
 
 def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
@@ -149,6 +156,8 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
                                   "a new slow code path or a changed query plan"),
         needs=AVAILABILITY_SLO if kind == "errors" else LATENCY_SLO,
         placeholders=placeholders,
+        window=w.long,
+        window_fixed=True,
     )
 
 
@@ -166,7 +175,7 @@ def _sli_series(ctx: Ctx, kind: str, bad_ratio: float, n: int, per_second: float
     s = ctx.s
     if kind == "errors":
         return request_series(ctx, per_second, bad_ratio, n) if s.kind == "http" else job_series(ctx, per_second, bad_ratio, n)
-    threshold = ctx.latency_threshold.seconds
+    threshold = latency_bound(ctx)
     base = S.target(ctx.model, s, **({"method": "GET", ctx.http.route_label: "/api/monstack-test"} if s.kind == "http" else {}))
     if s.kind == "worker" and (queue := ctx.worker.queue_label):
         base[queue] = "default"
@@ -175,7 +184,7 @@ def _sli_series(ctx: Ctx, kind: str, bad_ratio: float, n: int, per_second: float
 
 def _bucket_missing(ctx: Ctx) -> str:
     count = f"sum by (service, team, env) (rate({sel(ctx.metrics.duration + '_count', ctx.mine())}[5m])) > 0"
-    bucket = f"sum by (service, team, env) (rate({sel(ctx.metrics.duration + '_bucket', ctx.mine(), {'le': le_regex(ctx.latency_threshold.seconds)})}[5m]))"
+    bucket = f"sum by (service, team, env) (rate({sel(ctx.metrics.duration + '_bucket', ctx.mine(), {'le': le_regex(latency_bound(ctx))})}[5m]))"
     return f"{count} unless on (service, team, env) {bucket}"
 
 
@@ -183,7 +192,7 @@ def _bucket_missing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     s = ctx.s
     at = eval_time("5m", ctx.setting.for_)
     n = points(at)
-    threshold = ctx.latency_threshold.seconds
+    threshold = latency_bound(ctx)
     base = S.target(ctx.model, s)
     other = threshold * 1.5
     return [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import (
     AfterValidator,
@@ -175,6 +175,7 @@ _INLINE_SECRETS = {
     "auth_password": "auth_password_file",
     "auth_secret": "auth_password_file",
     "bearer_token": "bearer_token_file",
+    "bot_token": "bot_token_file",
     "token": "bearer_token_file",
 }
 
@@ -265,8 +266,20 @@ class _Receiver(_NoInlineSecrets):
 
 class SlackReceiver(_Receiver):
     type: Literal["slack"]
-    webhook_url_file: FileRef = Field(description="File holding the Slack incoming-webhook URL.")
-    channel: Annotated[str, _matches(re.compile(r"^[#@][a-z0-9._-]+$"), "a Slack channel or user", "#incidents")]
+    webhook_url_file: FileRef | None = Field(None, description=(
+        "File holding the incoming-webhook URL of a Slack app. Slack posts it to the one channel it was created for and ignores "
+        "`channel`: give every channel its own webhook (and file)."))
+    bot_token_file: FileRef | None = Field(None, description=(
+        "File holding a Slack bot token (xoxb-..., scope chat:write) instead of a webhook: Alertmanager posts with "
+        "chat.postMessage to `channel`, so one token serves every channel the bot is invited to."))
+    channel: Annotated[str, _matches(re.compile(r"^([#@][a-z0-9._-]+|[CGD][A-Z0-9]{8,})$"), "a Slack channel, user or channel ID",
+                                     "#incidents")]
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> "SlackReceiver":
+        if (self.webhook_url_file is None) == (self.bot_token_file is None):
+            raise ValueError("set webhook_url_file (an incoming webhook of one channel) or bot_token_file (chat.postMessage), one of them")
+        return self
 
 
 class PagerDutyReceiver(_Receiver):
@@ -391,9 +404,27 @@ class Watchdog(Strict):
     repeat_interval: Duration = "1m"
 
 
+class TeamMuteWindow(Strict):
+    """A maintenance window of one team, narrowed to levels or services of it."""
+
+    interval: Name = Field(description="The time interval (time_intervals) during which notifications are held back.")
+    levels: list[Level] | None = Field(None, description="Levels it mutes; default P1, P2 and P3. P0 (the pages) only when listed here.")
+    services: list[Name] = Field(default_factory=list, description="Services it mutes; default all of them.")
+
+
+class MuteWindow(TeamMuteWindow):
+    """A maintenance window scoped to levels, teams or services."""
+
+    teams: list[Name] = Field(default_factory=list, description="Teams it mutes; default all of them.")
+
+
+_MUTES = ("Maintenance windows: a time interval's name mutes levels P1-P3, P0 never; an entry "
+          "{interval, levels, teams, services} narrows it, and muting P0 needs levels: [P0, ...].")
+
+
 class Team(Strict):
     receivers: dict[Level, list[Name]] = Field(default_factory=dict, description="Per-level receivers that replace the policy's for this team's services.")
-    mute_time_intervals: list[Name] = Field(default_factory=list)
+    mute_time_intervals: list[Union[Name, TeamMuteWindow]] = Field(default_factory=list, description=_MUTES)
 
 
 # --- services --------------------------------------------------------------
@@ -445,11 +476,36 @@ class Slo(Strict):
     window: Duration = defaults.SLO_WINDOW
 
 
+class Tier(Strict):
+    """One tier of a catalogue alert: its own rule, sharing the alert's problem so a firing higher tier mutes the lower."""
+
+    threshold: float
+    severity: Level
+    for_: Duration | None = Field(None, alias="for", description="Defaults to the alert's `for`.")
+    window: Duration | None = Field(None, description="Defaults to the alert's window.")
+    name: AlertName | None = Field(None, description="The rule's alert name; default the alert's name followed by the severity, e.g. HostDiskSpaceLowP0.")
+
+
 class AlertOverride(Strict):
     threshold: float | None = None
     for_: Duration | None = Field(None, alias="for")
     severity: Level | None = None
     disabled: bool = False
+    window: Duration | None = Field(None, description=(
+        "The rate window of the alert's expression (default 5m): 1m turns 'evictions per 5 minutes' into 'per minute'. "
+        "Only alerts that read a rate or an increase have one."))
+    min_rate: Annotated[float, Field(ge=0)] | None = Field(None, description=(
+        "Ratio alerts (error and failure ratios): events per second the service must see over the window before the alert may "
+        "fire; 0 turns the guard off. Default 1 request/s for HTTP, 0.1 jobs/s for workers."))
+    tiers: Annotated[list[Tier], Field(min_length=1)] | None = Field(None, description=(
+        "Several rules of this alert, each with its own threshold, severity and optionally for/window; thresholds must rise "
+        "with severity. Replaces threshold and severity."))
+
+    @model_validator(mode="after")
+    def _tiers_alone(self) -> "AlertOverride":
+        if self.tiers is not None and (self.threshold is not None or self.severity is not None):
+            raise ValueError("tiers replace threshold and severity: give each tier its own")
+        return self
 
 
 class Links(Strict):
@@ -516,6 +572,21 @@ class NewLabelValueRule(_Rule):
     for_: Duration = Field("0s", alias="for")
 
 
+class IncreaseRule(_Rule):
+    """A counter rose by more than `threshold` over `window`, counting a series that first appears as an increase from 0.
+
+    `increase(x[5m]) > 0` misses the first event of a labelled counter created lazily at 1 (no
+    earlier sample to compare with); this form fires on that first appearance too.
+    """
+
+    type: Literal["increase"]
+    metric: PromQL = Field(description="A series selector of one counter, e.g. errors_total{severity=\"error\"}; scoped to the service.")
+    window: Duration = "5m"
+    threshold: float = Field(0, ge=0, description="Events in the window to exceed; 0: any event.")
+    by: list[LabelName] = Field(default_factory=list, description="Labels to alert on separately (e.g. [type]); default one alert per service.")
+    for_: Duration = Field("0s", alias="for")
+
+
 class MeanRule(_Rule):
     """Mean of a histogram (sum/count) over a window compared with threshold, e.g. model confidence."""
 
@@ -527,8 +598,13 @@ class MeanRule(_Rule):
 
 
 CustomRule = Annotated[
-    Union[ThresholdRule, AbsentRule, StalledRule, RatioRule, NewLabelValueRule, MeanRule], Field(discriminator="type")
+    Union[ThresholdRule, AbsentRule, StalledRule, RatioRule, NewLabelValueRule, MeanRule, IncreaseRule], Field(discriminator="type")
 ]
+
+
+DurationUnit = Literal["seconds", "milliseconds"]
+_DURATION_UNIT = ("Unit of the {what} histogram's observations and bucket bounds. Omitted: milliseconds when the name ends "
+                  "in _ms or _milliseconds, else seconds. Thresholds and SLO latencies stay in seconds either way.")
 
 
 class HttpMetrics(Strict):
@@ -541,12 +617,19 @@ class HttpMetrics(Strict):
     error_status: str = Field("5..", description="Regex on status_label that marks an error.")
     db_pool_size: MetricName | None = Field(None, description="Gauge of the app's database connection pool size, e.g. db_connection_pool_size; enables DbConnectionPoolSaturated.")
     db_pool_available: MetricName | None = Field(None, description="Gauge of idle connections in that pool, e.g. db_connection_pool_available.")
-    db_query_duration: MetricName | None = Field(None, description="Histogram of the app's database query time, e.g. db_query_duration_seconds; enables DbQueryLatencyP99High.")
+    db_pool_utilization: MetricName | None = Field(None, description=(
+        "A single gauge of the pool's use between 0 and 1 (e.g. db_pool_utilization), instead of db_pool_size and "
+        "db_pool_available; enables DbConnectionPoolSaturated."))
+    db_query_duration: MetricName | None = Field(None, description="Histogram of the app's database query time, e.g. db_query_duration_seconds; enables DbQueryLatencyP95High and DbQueryLatencyP99High.")
+    duration_unit: DurationUnit | None = Field(None, description=_DURATION_UNIT.format(what="duration"))
+    db_query_duration_unit: DurationUnit | None = Field(None, description=_DURATION_UNIT.format(what="db_query_duration"))
 
     @model_validator(mode="after")
     def _pool_pair(self) -> "HttpMetrics":
         if (self.db_pool_size is None) != (self.db_pool_available is None):
             raise ValueError("db_pool_size and db_pool_available go together: set both or neither")
+        if self.db_pool_utilization is not None and self.db_pool_size is not None:
+            raise ValueError("db_pool_utilization replaces db_pool_size and db_pool_available: set one or the other")
         return self
 
 
@@ -556,6 +639,7 @@ class WorkerMetrics(Strict):
     status_label: LabelName = "status"
     failed_value: str = "failed"
     duration: MetricName = "job_processing_duration_seconds"
+    duration_unit: DurationUnit | None = Field(None, description=_DURATION_UNIT.format(what="duration"))
     queue_label: LabelName | None = Field("queue", description="Label naming the queue on both queue_depth and jobs; null when the worker has one unlabelled queue.")
 
 
@@ -612,6 +696,9 @@ class PostgresService(_Service):
 
 class RedisService(_Service):
     kind: Literal["redis"]
+    memory_limit: Bytes | None = Field(None, description=(
+        "The memory Redis may use while its maxmemory is 0 (unlimited, Redis' default): RedisMemoryHigh compares used memory "
+        "with it. Without it (and without maxmemory) RedisMaxmemoryUnset says the memory alert cannot fire."))
 
 
 class HostService(_Service):
@@ -668,6 +755,10 @@ class AnyKindService(_Service):
     host: HostSettings = HostSettings()
 
 
+def _severity_map() -> dict[str, Level]:
+    return {value: cast(Level, level) for value, level in defaults.SEVERITY_MAP.items()}
+
+
 class Inventory(Strict):
     """services.yaml: the single source of truth for the monitoring stack."""
 
@@ -677,8 +768,12 @@ class Inventory(Strict):
     default_receiver: Name | None = Field(None, description="Catch-all for alerts no level matches; defaults to the first P1 receiver.")
     severities: dict[Level, LevelPolicy]
     time_intervals: dict[Name, Annotated[list[TimeInterval], Field(min_length=1)]] = Field(default_factory=dict)
-    mute_time_intervals: list[Name] = Field(default_factory=list, description="Maintenance windows muting every level.")
+    mute_time_intervals: list[Union[Name, MuteWindow]] = Field(default_factory=list, description=_MUTES)
     watchdog: Watchdog | None = None
+    severity_map: dict[Annotated[str, _matches(re.compile(r"^[A-Za-z0-9_.-]+$"), "a severity label value", "critical")], Level] = Field(
+        default_factory=lambda: _severity_map(), description=(
+            "Severity label values of rules written elsewhere (rules.d/, community rules) and the level each means; Prometheus "
+            "relabels them before Alertmanager routes. Default critical: P0, warning: P2, info: P3."))
     teams: Annotated[dict[Name, Team], Field(min_length=1)]
     services: Annotated[list[Service], Field(min_length=1)]
     extra_scrape_configs: list[dict[str, Any]] = Field(default_factory=list, description=(

@@ -8,9 +8,12 @@ rule tests so they test what is really scraped).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from generator import names, targets
+import promql_parser
+
+from generator import alerting, lint, names, targets
 from generator.components import needed_components
 from generator.model import Model, Service
 from generator.topology import Topology
@@ -35,11 +38,14 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
             "evaluation_interval": str(stack.evaluation_interval),
         },
         "alerting": {
+            # Rules written elsewhere say critical/warning/info: map them to levels so Alertmanager routes them.
+            "alert_relabel_configs": [{"source_labels": [names.SEVERITY], "regex": re.escape(value), "target_label": names.SEVERITY,
+                                       "replacement": level} for value, level in sorted(model.severity_map.items())],
             "alertmanagers": [
                 {"api_version": "v2", "static_configs": [{"targets": [topo.component("alertmanager")]}]}
-            ]
+            ],
         },
-        "rule_files": ["rules/*.yml"],
+        "rule_files": ["rules/*.yml"] + ([f"rules/{names.HANDWRITTEN}/*.yml"] if model.handwritten else []),
         "scrape_configs": (self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)]
                            + [dict(job) for job in model.extra_scrape_configs]),
     }
@@ -86,10 +92,21 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
                 tls["insecure_skip_verify"] = True
             job["tls_config"] = tls
         job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": targets.scrape_labels(model, s)}]
+        if s.shares_targets_with:
+            # The endpoint is scraped for another service too: this job keeps only what this service's rules read.
+            job["metric_relabel_configs"] = [{"source_labels": ["__name__"], "regex": "|".join(metrics_read(model, s)), "action": "keep"}]
         jobs.append(job)
     if s.probes:
         jobs.append(probe_job(model, s, topo))
     return jobs
+
+
+def metrics_read(model: Model, s: Service) -> list[str]:
+    """Raw metric names the service's recording rules and alerts read (recorded names and `up` aside)."""
+    exprs = [r["expr"] for g in alerting.service_groups(model, s) for r in g.records]
+    exprs += [a.definition.expression(a.ctx) for a in alerting.service_alerts(model, s)]
+    found = {lint.selector_name(vs) for e in exprs for vs in lint.selectors(promql_parser.parse(e))}
+    return sorted(n for n in found if n and ":" not in n and n != "up" and not n.startswith("probe_"))
 
 
 def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:

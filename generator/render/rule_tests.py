@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 import promql_parser
 
 from generator import alerting, alerttext, lint, names
+from generator.catalogue import custom
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
 from generator.catalogue.core import Case, example_value, num
@@ -28,6 +29,7 @@ from generator.model import HttpMetrics, Model, Service, WorkerMetrics
 from generator.promql import quote, sel
 from generator.recording import recording_rules, slo_rules
 from generator.topology import Topology
+from generator.units import duration_scale
 
 INTERVAL = "1m"  # input interval and evaluation interval of every generated test
 RECORDING_AT = 10  # minutes: every 5m window full, long SLO windows partly (ratios are exact either way)
@@ -42,7 +44,7 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
         alerts = alerting.service_alerts(model, s)
         if s.name in files:
             by_step = alert_tests(model, [a for a in alerts if not a.slo], _records(groups, [s.name]))
-            by_step[1] = recording_tests(model, s, recording_rules(s)) + by_step.get(1, [])
+            by_step[1] = recording_tests(model, s, recording_rules(s)) + expression_tests(model, s) + by_step.get(1, [])
             out.update(test_files(s.name, [s.name], groups, by_step))
         slo = names.slo_group(s.name)
         if slo in files:
@@ -53,6 +55,10 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
             out.update(test_files(slo, loaded, groups, by_step))
     meta = alerting.meta_group(model)
     out.update(test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], [meta], alert_tests(model, list(meta.alerts), {})))
+    for f in model.handwritten:
+        for t in f.tests:  # rules.d's own tests, their rule_files pointed at where the rules land
+            rel = ["../../" + names.handwritten_rules_file(r).split("/", 1)[1] for r in t.rule_files]
+            out[names.handwritten_tests_file(t.name)] = {"rule_files": rel, **t.data}
     return out
 
 
@@ -194,16 +200,23 @@ class _Traffic:
     def expect(self, record: str, value: float, **labels: str) -> None:
         self.expected.setdefault(record, []).append(({**self.agg, **labels}, value))
 
-    def histogram(self, base: str, labels: dict[str, str], per_second: float, buckets: list[tuple[float, float]]) -> None:
-        self.series += S.histogram(base, labels, per_second, buckets, self.points, mean=buckets[0][0])
+    def histogram(self, base: str, labels: dict[str, str], per_second: float, buckets: list[tuple[float, float]], unit: str = "seconds") -> None:
+        """buckets in seconds; the series carry them in the histogram's unit."""
+        scale = duration_scale(unit)
+        self.series += S.histogram(base, labels, per_second, _scaled(buckets, scale), self.points, mean=buckets[0][0] * scale)
 
     def expect_buckets(self, bucket_record: str, quantile_record, per_second: float, buckets: list[tuple[float, float]],
-                       **labels: str) -> None:
+                       unit: str = "seconds", **labels: str) -> None:
+        """Bucket rates keyed by le in the histogram's unit; percentiles in seconds whatever the unit."""
         cumulative = [(b, per_second * share) for b, share in buckets] + [(math.inf, per_second)]
-        for bound, rate in cumulative:
+        for bound, rate in _scaled(cumulative, duration_scale(unit)):
             self.expect(bucket_record, rate, le=S.le(bound), **labels)
         for label, q in R.QUANTILES:
             self.expect(quantile_record(label), histogram_quantile(q, cumulative), **labels)
+
+
+def _scaled(buckets: Sequence[tuple[float, float]], scale: float) -> list[tuple[float, float]]:
+    return [(b * scale if scale != 1 else b, share) for b, share in buckets]
 
 
 def _latency_buckets(s: Service) -> list[tuple[float, float]]:
@@ -223,10 +236,11 @@ def _http_traffic(t: _Traffic, m: HttpMetrics) -> None:
         t.series.append(S.counter(m.requests, {**base, m.status_label: ok}, good, t.points))
         if failed:
             t.series.append(S.counter(m.requests, {**base, m.status_label: bad}, failed, t.points))
-        t.histogram(m.duration, base, good + failed, buckets)
+        t.histogram(m.duration, base, good + failed, buckets, m.duration_unit)
         t.expect(R.ROUTE_REQUESTS, good + failed, **{m.route_label: route})
         t.expect(R.ROUTE_ERROR_RATIO, failed / (good + failed), **{m.route_label: route})
-        t.expect_buckets(R.ROUTE_DURATION_BUCKETS, lambda q: R.http_latency(q, R.ROUTE), good + failed, buckets, **{m.route_label: route})
+        t.expect_buckets(R.buckets("http_request_duration", m.duration_unit, R.ROUTE), lambda q: R.http_latency(q, R.ROUTE),
+                         good + failed, buckets, m.duration_unit, **{m.route_label: route})
     total = sum(g + f for g, f in routes.values())
     failed_total = sum(f for _, f in routes.values())
     t.expect(R.HTTP_REQUESTS, total)
@@ -234,11 +248,11 @@ def _http_traffic(t: _Traffic, m: HttpMetrics) -> None:
     t.expect(R.HTTP_ERROR_RATIO, failed_total / total)
     t.expect(R.STATUS_REQUESTS, total - failed_total, **{m.status_label: ok})
     t.expect(R.STATUS_REQUESTS, failed_total, **{m.status_label: bad})
-    t.expect_buckets(R.HTTP_DURATION_BUCKETS, R.http_latency, total, buckets)
+    t.expect_buckets(R.buckets("http_request_duration", m.duration_unit), R.http_latency, total, buckets, m.duration_unit)
     if m.db_query_duration:
         db = [(0.01, 0.5), (0.1, 1.0)]
-        t.histogram(m.db_query_duration, S.target(t.model, s, operation="select", table="orders"), 5, db)
-        t.expect_buckets(R.DB_QUERY_BUCKETS, R.db_query_latency, 5, db)
+        t.histogram(m.db_query_duration, S.target(t.model, s, operation="select", table="orders"), 5, db, m.db_query_duration_unit)
+        t.expect_buckets(R.buckets("db_query_duration", m.db_query_duration_unit), R.db_query_latency, 5, db, m.db_query_duration_unit)
     _expect_slis(t, failed_total / total, buckets)
 
 
@@ -250,11 +264,11 @@ def _worker_traffic(t: _Traffic, m: WorkerMetrics) -> None:
     buckets = _latency_buckets(s)
     t.series.append(S.counter(m.jobs, {**base, m.status_label: ok}, good, t.points))
     t.series.append(S.counter(m.jobs, {**base, m.status_label: m.failed_value}, failed, t.points))
-    t.histogram(m.duration, base, good + failed, buckets)
+    t.histogram(m.duration, base, good + failed, buckets, m.duration_unit)
     t.expect(R.JOBS, good + failed)
     t.expect(R.JOBS_FAILED, failed)
     t.expect(R.JOB_FAILURE_RATIO, failed / (good + failed))
-    t.expect_buckets(R.JOB_DURATION_BUCKETS, R.job_latency, good + failed, buckets)
+    t.expect_buckets(R.buckets("job_duration", m.duration_unit), R.job_latency, good + failed, buckets, m.duration_unit)
     _expect_slis(t, failed / (good + failed), buckets)
 
 
@@ -292,14 +306,49 @@ def recording_tests(model: Model, s: Service, rules: list[dict[str, Any]]) -> li
     }]
 
 
-def _close(record: str, labels: dict[str, str], value: float) -> dict[str, Any]:
+def _close(record: str, labels: dict[str, str], value: float, at: str = f"{RECORDING_AT}m") -> dict[str, Any]:
     """promtool compares floats exactly; this asks Prometheus whether the recorded value is within TOLERANCE."""
     tolerance = TOLERANCE * max(1.0, abs(value))
     return {
         "expr": f"abs({sel(record, labels)} - {num(value)}) <= bool {num(tolerance)}",
-        "eval_time": f"{RECORDING_AT}m",
+        "eval_time": at,
         "exp_samples": [{"labels": _labels_text(labels), "value": 1}],
     }
+
+
+def expression_tests(model: Model, s: Service) -> list[dict[str, Any]]:
+    """Custom threshold rules: their expression on generated input, one side of the threshold and the other.
+
+    The input series carry the service's target labels, the selectors' matchers and the labels the
+    expression groups on; catalogue/evaluate.py predicts the recorded samples, Prometheus must agree.
+    """
+    out: list[dict[str, Any]] = []
+    for r in s.rules:
+        if r.type != "threshold" or s.scrape is None:
+            continue
+        try:
+            cases = custom.expression_cases(s, r, model.stack.environment)
+        except custom.evaluate.Unsupported:
+            continue  # the alert's tests feed its recorded value (docs/inventory.md)
+        record = names.custom_record(r.name)
+        for case in cases:
+            at = str(case.at)
+            side = f"crosses {r.op} {num(r.threshold or 0)}" if case.fires else f"stays short of {r.op} {num(r.threshold or 0)}"
+            inputs = ", ".join(f"{src.metric} {'rate ' if src.kind == 'counter' else 'le ' if src.kind == 'bucket' else ''}{num(p)}"
+                               for src, p in case.sources)
+            exprs = [{"expr": f"count({sel(record, {names.SERVICE: s.name})})", "eval_time": at,
+                      "exp_samples": [{"labels": "{}", "value": len(case.outputs)}]}]
+            for labels, value in case.outputs:
+                exprs.append(_close(record, dict(labels), value, at))
+                exprs.append({"expr": f"{sel(record, dict(labels))} {r.op} bool {num(r.threshold or 0)}", "eval_time": at,
+                              "exp_samples": [{"labels": _labels_text(dict(labels)), "value": 1 if case.fires else 0}]})
+            out.append({
+                "name": f"{r.name}: its expression {side} on generated input ({inputs})",
+                "interval": INTERVAL,
+                "input_series": [{"series": x.text(), "values": x.values} for x in case.series()],
+                "promql_expr_test": exprs,
+            })
+    return out
 
 
 def _labels_text(labels: dict[str, str]) -> str:

@@ -13,8 +13,11 @@ from generator.topology import Topology
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
-    return {names.rules_file(stem): {"groups": [group(model, g) for g in groups]}
-            for stem, groups in alerting.rule_files(model).items()}
+    out: dict[str, Any] = {names.rules_file(stem): {"groups": [group(model, g) for g in groups]}
+                           for stem, groups in alerting.rule_files(model).items()}
+    # rules.d/ beside the inventory: as written, checked by promtool with the rest.
+    out.update({names.handwritten_rules_file(f.name): {"groups": list(f.groups)} for f in model.handwritten})
+    return out
 
 
 def group(model: Model, g: alerting.RuleGroup) -> dict[str, Any]:

@@ -36,6 +36,8 @@ class Row:
     dashboard_url: str
     native_dashboard_url: str | None  # the native runner's Grafana (when grafana-server is installed); None for a service's own link
     routed: str
+    window: str
+    detection: str
 
 
 @lru_cache(maxsize=1)
@@ -61,9 +63,10 @@ def row(model: Model, a: alerting.Alert) -> Row:
     query = a.definition.query(a.ctx)
     threshold = "" if a.ctx.setting.threshold is None else show(a.ctx.setting.threshold, a.definition.unit)
     uid = names.dashboard_uid("stack") if s is None else names.service_dashboard_uid(s.name)
+    found = alerting.detection(model, a)
     return Row(
         name=a.name,
-        page=names.runbook_file(a.name).rsplit("/", 1)[-1],
+        page=names.runbook_file(a.definition.name).rsplit("/", 1)[-1],
         service=s.name if s else names.META_SERVICE,
         team=s.team if s else names.META_TEAM,
         severity=a.ctx.setting.severity,
@@ -78,6 +81,8 @@ def row(model: Model, a: alerting.Alert) -> Row:
         native_dashboard_url=None if s is not None and s.dashboard_url else
         f"http://127.0.0.1:{components.get('grafana').native_port}/d/{uid}",
         routed=routed(model, a),
+        window=str(found.window) if found.window.ms else "",
+        detection=str(found.worst),
     )
 
 
@@ -85,7 +90,7 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
     alerts = alerting.all_alerts(model)
     by_name: dict[str, list[alerting.Alert]] = defaultdict(list)
     for a in alerts:
-        by_name[a.name].append(a)
+        by_name[a.definition.name].append(a)  # tiers of an alert share its page
     out: dict[str, Any] = {}
     page = _env().get_template("runbook.md.j2")
     # Runbooks are shared by both modes (the native runner's copy is not the one people read): Alertmanager's UI
@@ -103,13 +108,19 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
             services=list(dict.fromkeys(r.service for r in rows)),
             rows=rows,
             custom=any(a.custom for a in group),
-            down_alerts=names.DOWN_ALERTS,
+            instance_down_alerts=names.INSTANCE_DOWN_ALERTS,
+            service_down_alerts=names.SERVICE_DOWN_ALERTS,
             alertmanager_url=model.stack.alertmanager_url,
             alertmanager_alerts=compose_ui.alertmanager_alerts(f'{{alertname="{name}"}}'),
         )
     catalogue_rows = sorted((row(model, a) for a in alerts), key=lambda r: (names.LEVELS.index(r.severity), r.name, r.service))
-    out[names.ALERTS_DOC] = _env().get_template("alerts.md.j2").render(rows=catalogue_rows, services=len(model.services),
-                                                                        kinds=catalogue_by_kind())
+    handwritten = [{"name": r["alert"], "file": f"{f.name}.yml", "severity": str(r.get("labels", {}).get("severity", "")),
+                    "level": model.severity_map.get(str(r.get("labels", {}).get("severity", "")), r.get("labels", {}).get("severity", "—")),
+                    "expr": r["expr"], "for_": r.get("for", "0s")}
+                   for f in model.handwritten for g in f.groups for r in g["rules"] if "alert" in r]
+    out[names.ALERTS_DOC] = _env().get_template("alerts.md.j2").render(
+        rows=catalogue_rows, services=len(model.services), scrape=model.stack.scrape_interval, evaluation=model.stack.evaluation_interval,
+        handwritten=handwritten, kinds=catalogue_by_kind())
     return out
 
 

@@ -96,7 +96,7 @@ def missing_receiver_secrets(model: Model, inventory: Path) -> dict[str, list[st
     root = inventory.parent
     needs: dict[str, list[str]] = {}
     for r in model.receivers.values():
-        for attr in ("webhook_url_file", "routing_key_file", "auth_password_file", "bearer_token_file"):
+        for attr in ("webhook_url_file", "bot_token_file", "routing_key_file", "auth_password_file", "bearer_token_file"):
             ref = getattr(r, attr, None)
             if ref and not (Path(ref) if os.path.isabs(ref) else root / ref).is_file():
                 needs.setdefault(ref, []).append(r.name)

@@ -88,7 +88,8 @@ def render(model: Model) -> dict[str, Any]:
                 assert s.slo and s.slo.latency_threshold
                 fixed = p.Scope({names.SERVICE: s.name}, vars_)
                 pct = s.slo.latency_percentile or 95
-                expr = f"{p.latency_quantile_expr(fixed, s.kind, pct)} / {p.fmt(s.slo.latency_threshold.seconds)}"
+                unit = s.metrics.duration_unit if isinstance(s.metrics, (HttpMetrics, WorkerMetrics)) else "seconds"
+                expr = f"{p.latency_quantile_expr(fixed, s.kind, pct, unit)} / {p.fmt(s.slo.latency_threshold.seconds)}"
                 queries.append(b.Query(expr, f"{s.name} p{p.fmt(pct)} / {s.slo.latency_threshold}"))
             objectives.append(b.timeseries(
                 "Latency against SLO", "Each service's SLO percentile divided by its latency objective: above 100% the "

@@ -18,6 +18,7 @@ from generator.catalogue.core import BY_TEXT
 from generator.model import CustomRule, HttpMetrics, Kpi, Model, Service, WorkerMetrics
 from generator.promql import quote, sel
 from generator.render.dashboards import builder as b
+from generator.units import duration_scale
 
 RATE = "$__rate_interval"
 # Grafana units for the catalogue's value kinds (AlertDef.unit).
@@ -86,16 +87,12 @@ def marks(s: Service | None, *alerts: str, scale: float = 1.0, invert: bool = Fa
     out = []
     for name in alerts:
         if s is not None:
-            a = s.alert(name)
-            if a is None or a.threshold is None:
-                continue
-            value, severity = a.threshold, a.severity
+            found = [(a.threshold, a.severity, a.name) for a in s.tiers(name) if a.threshold is not None]  # every tier of the alert
         else:
             d = catalogue.get(name)
-            if d.threshold is None:
-                continue
-            value, severity = d.threshold, d.severity
-        out.append(Mark(round(1 - value if invert else value * scale, 12), severity, name))
+            found = [(d.threshold, d.severity, name)] if d.threshold is not None else []
+        for value, severity, rule in found:
+            out.append(Mark(round(1 - value if invert else value * scale, 12), severity, rule))
     return out
 
 
@@ -133,7 +130,7 @@ def runbook(model: Model, s: Service | None, alert: str) -> str:
 def runbook_links(model: Model, s: Service, *alerts: str) -> list[dict]:
     """Panel links to the runbooks of the service's enabled alerts a panel explains (only those published at a URL)."""
     out = []
-    enabled = {a.name for a in s.alerts} | {r.name for r in s.rules}
+    enabled = {a.catalogue_name for a in s.alerts} | {r.name for r in s.rules}
     for alert in alerts:
         url = runbook(model, s, alert)
         if alert in enabled and url.startswith(("http://", "https://")):
@@ -205,13 +202,14 @@ def http_latency_p95(scope: Scope, legend: str, title: str = "p95 latency", w: i
                         [b.Query(scope.rec(R.http_latency("p95")), legend)], unit="s", w=w, steps=bad_above(found), threshold_line=True)
 
 
-def latency_quantile_expr(scope: Scope, kind: str, percentile: float) -> str:
-    """The recorded percentile when monstack records it, else histogram_quantile over the recorded bucket rates."""
+def latency_quantile_expr(scope: Scope, kind: str, percentile: float, unit: str = "seconds") -> str:
+    """The recorded percentile when monstack records it, else histogram_quantile over the recorded bucket rates (in seconds)."""
     for label, q in R.QUANTILES:
         if abs(q * 100 - percentile) < 1e-9:
             return scope.rec(R.http_latency(label) if kind == "http" else R.job_latency(label))
-    buckets = R.HTTP_DURATION_BUCKETS if kind == "http" else R.JOB_DURATION_BUCKETS
-    return f"histogram_quantile({fmt(percentile / 100)}, sum by (le) ({scope.rec(buckets)}))"
+    buckets = R.buckets("http_request_duration" if kind == "http" else "job_duration", unit)
+    per = f" / {fmt(duration_scale(unit))}" if duration_scale(unit) != 1 else ""
+    return f"histogram_quantile({fmt(percentile / 100)}, sum by (le) ({scope.rec(buckets)})){per}"
 
 
 def _slo_line(s: Service) -> list[tuple[float, str]]:
@@ -502,7 +500,7 @@ def _counter(metric: str) -> bool:
 
 def rule_value(s: Service, r: CustomRule) -> str:
     """What the rule's alert compares with its threshold (threshold, ratio, histogram_mean), or watches (stalled)."""
-    if r.type in ("threshold", "ratio", "histogram_mean"):
+    if r.type in ("threshold", "ratio", "histogram_mean", "increase"):
         return custom.measured(s, r)
     if r.type == "stalled":
         return f"sum by ({BY_TEXT}) (increase({sel(r.metric or '', {names.SERVICE: s.name})}[{r.for_}]))"
@@ -517,7 +515,7 @@ def rule_panel(model: Model, s: Service, r: CustomRule, scope: Scope, w: int = 1
     about = (r.summary or "").strip()
     about = about + " " if about and not about.endswith(".") else about + (" " if about else "")
     when = f"{r.name} ({r.severity}) fires"
-    if r.type in ("threshold", "ratio", "histogram_mean") and r.threshold is not None:
+    if r.type in ("threshold", "ratio", "histogram_mean", "increase") and r.threshold is not None:
         found = [Mark(r.threshold, r.severity, r.name)]
         steps = bad_above(found) if r.op in (">", ">=") else bad_below(found) if r.op in ("<", "<=") else b.NEUTRAL
         desc = f"{about}{when} when this is {r.op} {fmt(r.threshold)} for {r.for_}. Dashed: the threshold."
@@ -568,7 +566,7 @@ def alerts_markdown(model: Model, s: Service) -> str:
     rows = ["| Severity | Alert | Condition | Runbook |", "|---|---|---|---|"]
     entries = []
     for a in s.alerts:
-        d = catalogue.get(a.name)
+        d = catalogue.get(a.catalogue_name)
         cond = (f"{d.op} {fmt(a.threshold)} " if a.threshold is not None else "") + f"for {a.for_}"
         entries.append((a.severity, a.name, cond))
     entries += [(r.severity, r.name, f"{r.type}" + (f" {r.op} {fmt(r.threshold)}" if r.threshold is not None else "") + f", for {r.for_}")

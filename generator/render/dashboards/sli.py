@@ -6,7 +6,7 @@ recorded, so budget left and consumed are computed from the counters over that w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from generator import names, recording
 from generator.catalogue import recorded as R
@@ -15,6 +15,7 @@ from generator.durations import Duration
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
 from generator.render.dashboards import builder as b
 from generator.render.dashboards.panels import Mark, Scope, fmt
+from generator.units import duration_bound
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Sli:
     budget: float  # share of bad events allowed over the window
     window: Duration
     label: str  # e.g. "99.9% of requests succeed"
+    store: dict[str, str] = field(default_factory=b.prometheus)  # where queries over the whole window read (see long_term)
 
     @property
     def events(self) -> str:
@@ -65,7 +67,7 @@ class Sli:
         if self.kind == "availability":
             return f"sum(increase({failed}[{window}])) / sum(increase({total}[{window}]))"
         count = scope.raw(m.duration + "_count")
-        fast = scope.raw(m.duration + "_bucket", regex={"le": slo_alerts.le_regex(self.latency_threshold.seconds)})
+        fast = scope.raw(m.duration + "_bucket", regex={"le": slo_alerts.le_regex(duration_bound(self.latency_threshold.ms, m.duration_unit))})
         return f"(sum(increase({count}[{window}])) - sum(increase({fast}[{window}]))) / sum(increase({count}[{window}]))"
 
     def budget_left(self, scope: Scope) -> str:
@@ -85,6 +87,24 @@ class Sli:
         return out
 
 
+def long_term(model: Model) -> dict[str, str]:
+    """The datasource of queries over a whole SLO window: the long-term store when a window outlasts Prometheus' retention.
+
+    The model allows such a window only with a long-term store (VictoriaMetrics, which then keeps the longest window).
+    """
+    if model.stack.long_term_retention is None:
+        return b.prometheus()
+    return {"type": "prometheus", "uid": names.DATASOURCE_VICTORIA_METRICS_UID}
+
+
+def reading(panel: b.Panel, store: dict[str, str]) -> b.Panel:
+    """The panel with every query read from store."""
+    if store == b.prometheus():
+        return panel
+    body = {**panel.body, "datasource": store, "targets": [{**t, "datasource": store} for t in panel.body["targets"]]}
+    return replace(panel, body=body)
+
+
 def _recorded(s: Service) -> set[str]:
     return {r["record"] for r in recording.rules_for(s) if "record" in r}
 
@@ -92,6 +112,7 @@ def _recorded(s: Service) -> set[str]:
 def slis(model: Model) -> list[Sli]:
     """Every objective of every scraped http or worker service with an SLO."""
     out: list[Sli] = []
+    store = long_term(model)
     for s in model.services:
         if not (s.slo and s.scrape and isinstance(s.metrics, (HttpMetrics, WorkerMetrics))):
             continue
@@ -99,12 +120,12 @@ def slis(model: Model) -> list[Sli]:
         if s.slo.availability is not None:
             assert s.slo.error_budget is not None  # set with availability
             out.append(Sli(s, "availability", s.slo.availability / 100, s.slo.error_budget, s.slo.window,
-                           f"{fmt(s.slo.availability)}% of {events} succeed"))
+                           f"{fmt(s.slo.availability)}% of {events} succeed", store))
         if s.slo.latency_threshold is not None:
             pct = s.slo.latency_percentile or 95
             assert s.slo.latency_budget is not None  # set with the latency threshold
             out.append(Sli(s, "latency", pct / 100, s.slo.latency_budget, s.slo.window,
-                           f"{fmt(pct)}% of {events} faster than {s.slo.latency_threshold}"))
+                           f"{fmt(pct)}% of {events} faster than {s.slo.latency_threshold}", store))
     return out
 
 
@@ -115,6 +136,7 @@ def budget_left_panel(items: list[Sli], title: str = "Error budget left", w: int
                       scope_vars: dict[str, str] | None = None) -> b.Panel:
     queries = [b.Query(i.budget_left(Scope({names.SERVICE: i.service.name}, scope_vars or {})), f"{i.service.name} {i.kind}")
                for i in items]
-    return b.stat(title, "Share of the error budget not yet spent over each SLO's window (below 0: the objective is missed).",
-                  queries, unit="percentunit", w=w, h=h, steps=BUDGET_STEPS, text_mode="value_and_name", decimals=1,
-                  links=[b.dashboard_link("SLO details", names.dashboard_uid(names.DASHBOARD_SLO))])
+    panel = b.stat(title, "Share of the error budget not yet spent over each SLO's window (below 0: the objective is missed).",
+                   queries, unit="percentunit", w=w, h=h, steps=BUDGET_STEPS, text_mode="value_and_name", decimals=1,
+                   links=[b.dashboard_link("SLO details", names.dashboard_uid(names.DASHBOARD_SLO))])
+    return reading(panel, items[0].store) if items else panel
