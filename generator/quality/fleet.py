@@ -16,7 +16,8 @@ CADENCE = 60  # seconds: scrape and evaluation interval of the fleet
 FLEET: dict[str, Any] = {
     "version": 1,
     "stack": {"name": "quality-bench", "environment": "production", "scrape_interval": f"{CADENCE}s",
-              "evaluation_interval": f"{CADENCE}s", "timezone": "UTC"},
+              "evaluation_interval": f"{CADENCE}s", "timezone": "UTC",
+              "retention": {"time": "30d"}},  # the 30-day SLO windows need 30 days of samples
     "receivers": {
         "pager": {"type": "pagerduty", "routing_key_file": "secrets/pagerduty_routing_key"},
         "chat": {"type": "slack", "webhook_url_file": "secrets/slack_webhook_url", "channel": "#alerts"},
