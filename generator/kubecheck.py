@@ -7,6 +7,7 @@ render) are pointed at those files. Then the same checkers run as for compose.
 """
 from __future__ import annotations
 
+import posixpath
 import subprocess
 from pathlib import Path
 from typing import Any, Mapping
@@ -33,7 +34,7 @@ def extract(files: Mapping[str, bytes], compose: Mapping[str, bytes]) -> dict[st
     out: dict[str, bytes] = {}
     group_file: dict[str, str] = {}
     for path, rule in _objects(files, "PrometheusRule"):
-        stem = Path(path).stem
+        stem = path[len(names.KUBE_RULES_DIR) + 1: -len(".yaml")]  # <service>, or handwritten/<file> for rules.d/
         groups = rule["spec"]["groups"]
         out[names.rules_file(stem)] = writer.serialize(names.rules_file(stem), {"groups": groups}, SOURCE)
         for g in groups:
@@ -42,8 +43,12 @@ def extract(files: Mapping[str, bytes], compose: Mapping[str, bytes]) -> dict[st
     for path, data in compose.items():
         if path.startswith(names.RULE_TESTS_DIR + "/"):
             test = yaml.safe_load(data)
-            stems = list(dict.fromkeys(group_file[g] for g in test["group_eval_order"]))
-            test["rule_files"] = ["../" + names.rules_file(s).split("/", 1)[1] for s in stems]
+            # The files the test loads, as the objects hold them: by the groups it evaluates, or (tests of rules.d/, which
+            # name no group order) by the groups of each rule file it names.
+            named = [posixpath.normpath(posixpath.join(posixpath.dirname(path), f)) for f in test["rule_files"]]
+            groups = test.get("group_eval_order") or [g["name"] for f in named for g in yaml.safe_load(compose[f])["groups"]]
+            stems = list(dict.fromkeys(group_file[g] for g in groups))
+            test["rule_files"] = [posixpath.relpath(names.rules_file(s), posixpath.dirname(path)) for s in stems]
             out[path] = writer.serialize(path, test, SOURCE)
         elif path == names.ROUTING_TESTS:
             out[path] = data
@@ -64,7 +69,7 @@ def extract(files: Mapping[str, bytes], compose: Mapping[str, bytes]) -> dict[st
 
 def static_checks(root: Path) -> list[checks.CheckResult]:
     promtool, amtool = checks.tool("promtool"), checks.tool("amtool")
-    rules = sorted(str(p.relative_to(root)) for p in (root / names.RULES_DIR).glob("*.yml"))
+    rules = sorted(str(p.relative_to(root)) for pattern in ("*.yml", f"{names.HANDWRITTEN}/*.yml") for p in (root / names.RULES_DIR).glob(pattern))
     return [
         _run("promtool check rules (PrometheusRules)", [promtool, "check", "rules", *rules], root),
         _run("amtool check-config (Alertmanager config Secret)", [amtool, "check-config", names.ALERTMANAGER_CONFIG], root),

@@ -4,8 +4,9 @@ It reads the outputs of generator.render.render_all (compose topology) and
 wraps them, so the rules Kubernetes evaluates are the compose rules by
 construction:
 
-- one PrometheusRule per service (and one for the stack itself) whose
-  spec.groups is the data of the service's rule files, unchanged;
+- one PrometheusRule per service (and one for the stack itself, one per
+  hand-written rule file of rules.d/) whose spec.groups is the data of the
+  service's rule files, unchanged;
 - a ScrapeConfig per scrape job (static targets, the same labels and job
   name: the rules select on `job`), a Probe per health URL, PodMonitors for
   the Operator's own Prometheus and Alertmanager pods (meta-monitoring);
@@ -27,6 +28,7 @@ import posixpath
 from typing import Any, Mapping
 
 from generator import names, writer
+from generator.inventory import handwritten
 from generator.model import Model
 
 Outputs = Mapping[str, Any]
@@ -54,11 +56,11 @@ def render(model: Model, outputs: Outputs) -> dict[str, Any]:
 # --- common -----------------------------------------------------------------------
 
 
-def metadata(model: Model, name: str, **extra: Any) -> dict[str, Any]:
+def metadata(model: Model, *name: str, **extra: Any) -> dict[str, Any]:
     k = model.kubernetes
     labels = {"app.kubernetes.io/managed-by": names.KUBE_MANAGED_BY, "app.kubernetes.io/part-of": model.stack.name, **k.labels}
     labels.update(extra.pop("labels", {}))
-    return {"name": names.kube_object(model.stack.name, name), "namespace": k.namespace, "labels": labels, **extra}
+    return {"name": names.kube_object(model.stack.name, *name), "namespace": k.namespace, "labels": labels, **extra}
 
 
 def obj(api: str, kind: str, meta: dict[str, Any], **body: Any) -> dict[str, Any]:
@@ -78,7 +80,10 @@ def kustomization(model: Model, resources: list[str]) -> dict[str, Any]:
 
 
 def rule_stems(model: Model, outputs: Outputs) -> dict[str, list[str]]:
-    """PrometheusRule name -> the rule files (stems) it holds, in evaluation order."""
+    """PrometheusRule (its path under KUBE_RULES_DIR, without .yaml) -> the rule files (stems) it holds, in evaluation order.
+
+    A service's files share one object; each file of rules.d/ gets its own under handwritten/, as compose keeps them apart.
+    """
     present = {p[len(names.RULES_DIR) + 1: -len(".yml")] for p in outputs if p.startswith(names.RULES_DIR + "/")}
     out = {}
     for s in model.services:
@@ -86,6 +91,9 @@ def rule_stems(model: Model, outputs: Outputs) -> dict[str, list[str]]:
         if stems:
             out[s.name] = stems
     out[names.META_RULES_GROUP] = [names.META_RULES_GROUP]
+    for f in model.handwritten:
+        stem = f"{names.HANDWRITTEN}/{f.name}"
+        out[stem] = [stem]
     claimed = {f for fs in out.values() for f in fs}
     assert claimed == present, f"rule files without a PrometheusRule: {sorted(present - claimed)}"
     return out
@@ -95,7 +103,11 @@ def prometheus_rules(model: Model, outputs: Outputs) -> dict[str, Any]:
     out = {}
     for name, stems in rule_stems(model, outputs).items():
         groups = [g for stem in stems for g in outputs[names.rules_file(stem)]["groups"]]
-        meta = metadata(model, name, labels={"monstack/service": name})
+        if name.startswith(names.HANDWRITTEN + "/"):
+            # rules.d-<file>: the dot keeps it apart from every service's object (service names have none).
+            meta = metadata(model, handwritten.FOLDER, name.split("/", 1)[1], labels={"monstack/rules": names.HANDWRITTEN})
+        else:
+            meta = metadata(model, name, labels={"monstack/service": name})
         out[f"{names.KUBE_RULES_DIR}/{name}.yaml"] = obj(MONITORING, "PrometheusRule", meta, spec={"groups": groups})
     return out
 
@@ -238,7 +250,21 @@ def alertmanager_objects(model: Model, outputs: Outputs) -> dict[str, Any]:
     usernames = basic_auth_usernames(model, outputs[names.PROMETHEUS_CONFIG])
     if usernames:
         out[f"{names.KUBE_SCRAPE_DIR}/usernames.yaml"] = obj("v1", "Secret", metadata(model, "scrape-usernames"), type="Opaque", stringData=usernames)
+    relabel = alert_relabel_configs(model, outputs)
+    if relabel:
+        # The Operator's way in for alert relabelling: Prometheus' spec.additionalAlertRelabelConfigs names this key.
+        text = writer.serialize(names.KUBE_ALERT_RELABEL_KEY, relabel, model.source).decode()
+        out[f"{names.KUBE_ALERTMANAGER_DIR}/alert-relabel-configs.yaml"] = obj(
+            "v1", "Secret", metadata(model, "alert-relabel-configs"), type="Opaque", stringData={names.KUBE_ALERT_RELABEL_KEY: text})
     return out
+
+
+def alert_relabel_configs(model: Model, outputs: Outputs) -> list[Any]:
+    """The severity mapping compose's Prometheus applies, when rules.d/ has rules that need it (their severity is critical,
+    warning, info: the PrometheusRules keep it as written, so the cluster's Prometheus must relabel as compose's does)."""
+    if not model.handwritten:
+        return []
+    return list(outputs[names.PROMETHEUS_CONFIG]["alerting"].get("alert_relabel_configs", []))
 
 
 # --- grafana ---------------------------------------------------------------------------------
@@ -330,7 +356,10 @@ def readme(model: Model, outputs: Outputs) -> str:
         f"- Prometheus `{model.kubernetes.prometheus}`: rule, ScrapeConfig, Probe and PodMonitor selectors (and namespace selectors) "
         "that match the labels below"
         + (f"; `spec.additionalScrapeConfigs: {{name: {names.kube_object(model.stack.name, 'additional-scrape-configs')}, "
-           f"key: {names.KUBE_ADDITIONAL_SCRAPE_KEY}}}` for the scrape jobs of `extra_scrape_configs`" if model.extra_scrape_configs else ""),
+           f"key: {names.KUBE_ADDITIONAL_SCRAPE_KEY}}}` for the scrape jobs of `extra_scrape_configs`" if model.extra_scrape_configs else "")
+        + (f"; `spec.additionalAlertRelabelConfigs: {{name: {names.kube_object(model.stack.name, 'alert-relabel-configs')}, "
+           f"key: {names.KUBE_ALERT_RELABEL_KEY}}}` so the rules of rules.d/ reach Alertmanager with levels (severity_map)"
+           if alert_relabel_configs(model, outputs) else ""),
         "",
         "Labels on every object:",
         "",

@@ -194,6 +194,7 @@ GRAFANA_SIDECAR_DATASOURCE_LABEL = "grafana_datasource"
 GRAFANA_SIDECAR_FOLDER_ANNOTATION = "grafana_folder"
 KUBE_MANAGED_BY = "monstack"
 KUBE_ADDITIONAL_SCRAPE_KEY = "scrape-configs.yaml"  # key of the Secret Prometheus' spec.additionalScrapeConfigs reads
+KUBE_ALERT_RELABEL_KEY = "alert-relabel-configs.yaml"  # key of the Secret Prometheus' spec.additionalAlertRelabelConfigs reads
 
 
 def kube_object(stack: str, *parts: str) -> str:

@@ -74,6 +74,40 @@ def test_prometheus_rules_hold_the_compose_rule_files_byte_for_byte(inventory):
         assert got == want, name
 
 
+def test_rules_d_files_get_a_prometheusrule_each_and_their_severities_the_compose_relabelling():
+    """rules.d/ files keep their own object (and their critical/warning/info severities, byte for byte); the cluster's
+    Prometheus maps those to levels with the alert relabelling compose's prometheus.yml has."""
+    inventory = next(i for i in INVENTORIES if (i.parent / "rules.d").is_dir())
+    b = build(inventory)
+    assert b.model.handwritten
+    objs = objects(b)
+    for f in b.model.handwritten:
+        rule = objs[f"{names.KUBE_RULES_DIR}/{names.HANDWRITTEN}/{f.name}.yaml"]
+        assert rule["kind"] == "PrometheusRule" and rule["metadata"]["labels"]["monstack/rules"] == names.HANDWRITTEN
+        assert rule["spec"]["groups"] == list(f.groups)
+    # The hand-written tests run against those objects' content (kubecheck), at the paths compose gives them.
+    extracted = kubecheck.extract(b.files, b.compose)
+    tests = [t for f in b.model.handwritten for t in f.tests]
+    assert tests
+    for t in tests:
+        test = yaml.safe_load(extracted[names.handwritten_tests_file(t.name)])
+        assert test["rule_files"] == [f"../../rules/{names.HANDWRITTEN}/{r}.yml" for r in t.rule_files]
+        for r in t.rule_files:
+            assert yaml.safe_load(extracted[names.handwritten_rules_file(r)])["groups"] == yaml.safe_load(
+                b.files[f"{names.KUBE_RULES_DIR}/{names.HANDWRITTEN}/{r}.yaml"])["spec"]["groups"]
+    secret = objs[f"{names.KUBE_ALERTMANAGER_DIR}/alert-relabel-configs.yaml"]
+    relabel = yaml.safe_load(secret["stringData"][names.KUBE_ALERT_RELABEL_KEY])
+    assert relabel == yaml.safe_load(b.compose[names.PROMETHEUS_CONFIG])["alerting"]["alert_relabel_configs"]
+    assert {r["regex"]: r["replacement"] for r in relabel} == dict(b.model.severity_map)
+    readme = b.files[names.KUBE_README].decode()
+    assert f"spec.additionalAlertRelabelConfigs: {{name: {secret['metadata']['name']}, key: {names.KUBE_ALERT_RELABEL_KEY}}}" in readme
+    # Without rules.d/ every rule says P0-P3 already: nothing to relabel, nothing to set.
+    plain = build(KUBE_INVENTORY)
+    assert not plain.model.handwritten
+    assert f"{names.KUBE_ALERTMANAGER_DIR}/alert-relabel-configs.yaml" not in plain.files
+    assert "additionalAlertRelabelConfigs" not in plain.files[names.KUBE_README].decode()
+
+
 @pytest.mark.parametrize("inventory", ALL, ids=ALL_IDS)
 def test_alertmanager_secret_is_the_compose_config_with_paths_moved_to_the_mounts(inventory):
     b = build(inventory)
