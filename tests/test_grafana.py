@@ -19,13 +19,22 @@ def test_every_datasource_a_dashboard_uses_is_provisioned(inventory):
     assert len(uids) == len(set(uids))
     used = {t["datasource"]["uid"] for d in r.dashboards.values() for p in lint.panels(d) for t in p.get("targets", [])}
     used |= {v["datasource"]["uid"] for d in r.dashboards.values() for v in d["templating"]["list"] if "datasource" in v}
-    # Every query goes through the dashboard's data source variable, which defaults to the provisioned Prometheus
-    # and lists every Prometheus-type data source (the long-term store among them).
-    assert used == {"${datasource}"}
+    # Every query goes through a data source variable of its dashboard: ${datasource}, which defaults to the provisioned
+    # Prometheus and lists every Prometheus-type data source (the long-term store among them); and, when an SLO window
+    # outlasts Prometheus' retention, ${longterm} for the panels over that whole window, defaulting to the long-term store.
+    long_term = r.model.stack.long_term_retention is not None
+    assert used == ({"${datasource}", "${longterm}"} if long_term else {"${datasource}"})
     for d in r.dashboards.values():
         picker = d["templating"]["list"][0]
         assert picker["type"] == "datasource" and picker["name"] == "datasource" and picker["query"] == "prometheus"
         assert picker["current"]["value"] == names.DATASOURCE_PROMETHEUS_UID
+        pickers = {v["name"]: v for v in d["templating"]["list"] if v["type"] == "datasource"}
+        reads_long_term = "${longterm}" in {t["datasource"]["uid"] for p in lint.panels(d) for t in p.get("targets", [])}
+        assert ("longterm" in pickers) == reads_long_term, d["uid"]
+        if reads_long_term:
+            assert pickers["longterm"]["query"] == "prometheus"
+            assert pickers["longterm"]["current"]["value"] == names.DATASOURCE_VICTORIA_METRICS_UID
+            assert names.DATASOURCE_VICTORIA_METRICS_UID in uids
     assert all(ds["type"] == "prometheus" for ds in datasources if ds["uid"] != names.DATASOURCE_ALERTMANAGER_UID)
     assert [ds["uid"] for ds in datasources if ds.get("isDefault")] == [names.DATASOURCE_PROMETHEUS_UID]
 

@@ -4,7 +4,9 @@ Prometheus keeps stack.retention.time (15 days by default). An SLO window longer
 an inventory error, unless the stack remote-writes to its long-term store (VictoriaMetrics):
 then VictoriaMetrics keeps the longest SLO window, and the panels computed over the whole
 window (budget left, budget consumed, the objective over the window) read it instead of
-Prometheus. Burn rates over recorded windows (at most 3 days) stay on Prometheus.
+Prometheus, through the dashboard's long-term data source variable (`${longterm}`, default the
+provisioned VictoriaMetrics). Burn rates over recorded windows (at most 3 days) stay on the
+dashboard's data source variable (`${datasource}`, default Prometheus).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from generator import names, pipeline
 from generator.errors import InventoryError
@@ -49,7 +52,8 @@ def test_enough_retention_is_fine(tmp_path: Path) -> None:
     assert model.stack.long_term_retention is None
     slo = json.loads(pipeline.build(tmp_path / "services.yaml").files[names.dashboard_file(names.GRAFANA_STACK_FOLDER, names.DASHBOARD_SLO)])
     uids = {p["datasource"]["uid"] for p in slo["panels"] if "datasource" in p}
-    assert uids == {names.DATASOURCE_PROMETHEUS_UID}
+    assert uids == {"${datasource}"}
+    assert [v["name"] for v in slo["templating"]["list"] if v["type"] == "datasource"] == ["datasource"]
 
 
 def _panels(dashboard: dict) -> dict[str, dict]:
@@ -59,13 +63,20 @@ def _panels(dashboard: dict) -> dict[str, dict]:
 def test_with_victoria_metrics_the_long_panels_read_the_long_term_store(tmp_path: Path) -> None:
     files = pipeline.build(_write(tmp_path, f"retention: {{time: 15d}}, {VM}")).files
     slo = _panels(json.loads(files[names.dashboard_file(names.GRAFANA_STACK_FOLDER, names.DASHBOARD_SLO)]))
-    vm, prom = names.DATASOURCE_VICTORIA_METRICS_UID, names.DATASOURCE_PROMETHEUS_UID
+    vm, prom = "${longterm}", "${datasource}"
     for title in ("Availability over 30d", "Error budget left", "Error budget consumed"):
         assert slo[title]["datasource"]["uid"] == vm, title
         assert {t["datasource"]["uid"] for t in slo[title]["targets"]} == {vm}, title
     assert slo["Burn rate by window"]["datasource"]["uid"] == prom  # recorded windows of at most 3 days
-    overview = _panels(json.loads(files[names.dashboard_file(names.GRAFANA_STACK_FOLDER, names.DASHBOARD_OVERVIEW)]))
+    overview_doc = json.loads(files[names.dashboard_file(names.GRAFANA_STACK_FOLDER, names.DASHBOARD_OVERVIEW)])
+    overview = _panels(overview_doc)
     assert overview["Error budget left"]["datasource"]["uid"] == vm
+    # The long-term variable defaults to the provisioned VictoriaMetrics; the other one still to Prometheus.
+    for doc in (json.loads(files[names.dashboard_file(names.GRAFANA_STACK_FOLDER, names.DASHBOARD_SLO)]), overview_doc):
+        pickers = {v["name"]: v["current"]["value"] for v in doc["templating"]["list"] if v["type"] == "datasource"}
+        assert pickers == {"datasource": names.DATASOURCE_PROMETHEUS_UID, "longterm": names.DATASOURCE_VICTORIA_METRICS_UID}
+    provisioned = {d["uid"] for d in yaml.safe_load(files[names.GRAFANA_DATASOURCES])["datasources"]}
+    assert names.DATASOURCE_VICTORIA_METRICS_UID in provisioned
     # VictoriaMetrics keeps the whole window, Prometheus its own retention.
     compose = files[names.COMPOSE_FILE].decode()
     assert "-retentionPeriod=30d" in compose and "--storage.tsdb.retention.time=15d" in compose

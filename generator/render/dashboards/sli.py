@@ -90,11 +90,12 @@ class Sli:
 def long_term(model: Model) -> dict[str, str]:
     """The datasource of queries over a whole SLO window: the long-term store when a window outlasts Prometheus' retention.
 
-    The model allows such a window only with a long-term store (VictoriaMetrics, which then keeps the longest window).
+    The model allows such a window only with a long-term store (VictoriaMetrics, which then keeps the longest window);
+    the dashboard's long-term picker defaults to it.
     """
     if model.stack.long_term_retention is None:
         return b.prometheus()
-    return {"type": "prometheus", "uid": names.DATASOURCE_VICTORIA_METRICS_UID}
+    return b.long_term()
 
 
 def reading(panel: b.Panel, store: dict[str, str]) -> b.Panel:
