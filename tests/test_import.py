@@ -133,6 +133,16 @@ def test_compose_stack_maps_catalogue_alerts_with_their_numbers(imported):
     swap = next(r for r in node["rules"] if r["name"] == "HostSwapFillingUp")
     assert swap["expr"] == "(1 - (node_memory_SwapFree_bytes / node_memory_SwapTotal_bytes)) * 100 and (node_memory_SwapTotal_bytes > 0)"
     assert inv["severities"]["P1"]["receivers"] == ["slack-critical"] and inv["severities"]["P3"]["active_time_intervals"] == []
+    # The original's 5% error ratio notifies at P1 (HttpErrorRatioHigh); the catalogue's P0 tier at the same 5% would page at the
+    # same moment (and fail the rising-threshold lint): it is disabled, and the report says why.
+    assert svc["webapp"]["alerts"]["HttpErrorRatioHigh"] == {"severity": "P1", "for": "5m", "threshold": 0.05}
+    assert svc["webapp"]["alerts"]["HttpErrorRatioCritical"] == {"disabled": True}
+    text = imported["compose-stack"][0].report.text()
+    assert "webapp.HttpErrorRatioCritical disabled: its default (P0, threshold 0.05) would repeat or undercut the imported " \
+           "HttpErrorRatioHigh (P1, threshold 0.05)" in text
+    assert "set alerts.HttpErrorRatioHigh.min_rate: 0 to fire on any traffic as the original did" in text
+    # Tiers the original's do not collide with keep their defaults.
+    assert "HttpLatencyP95High" not in svc["webapp"]["alerts"]
 
 
 @pytest.mark.parametrize("setup", SETUPS, ids=IDS)

@@ -170,6 +170,8 @@ def _inventory(prom: Source, am: Optional[Source], jobs: scrape_mod.Jobs, routin
     if routing.watchdog and routing.watchdog["receiver"] in receivers:
         inv["watchdog"] = routing.watchdog
     inv["teams"] = {t: team_overrides.get(t, {}) for t in (teams_used or [DEFAULT_TEAM])}
+    for s in services:
+        rules_mod.tiers_that_never_matter(s, report)
     inv["services"] = [_service(s) for s in services]
     if jobs.extra:
         inv["extra_scrape_configs"] = jobs.extra

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeGuard
 
-from generator import alerttext, catalogue
+from generator import alerttext, catalogue, names
 from generator.importer import promql as P
 from generator.importer.report import CUSTOM, MAPPED, NOTE, UNMAPPED, Report
 from generator.importer.routing import WATCHDOG_NAMES, Routing
@@ -254,6 +254,11 @@ def _alert(src: Source, path: tuple[Any, ...], rule: dict[str, Any], ctx: Contex
             if team_label and not svc.team:
                 svc.teams_seen.append(str(team_label))
             mapped.append(f"{svc.name}.{alert}")
+            guard = catalogue.get(alert).min_rate
+            if guard:
+                ctx.report.add(NOTE, src, path, f"alert {name} -> {svc.name}.{alert} fires only while the service sees {guard:g} events/s "
+                                                 f"or more (the catalogue's minimum traffic); set alerts.{alert}.min_rate: 0 to fire on "
+                                                 "any traffic as the original did")
         if mapped:
             extra = f"; {shape.note}" if shape.note else ""
             ctx.report.add(MAPPED, src, path, f"alert {name} -> {', '.join(mapped)} (threshold, for and severity kept; "
@@ -402,3 +407,29 @@ def _absent(src: Source, path: tuple[Any, ...], rule: dict[str, Any], name: str,
         out["summary"] = str(summary).strip()
     svc.rules.append(out)
     ctx.report.add(CUSTOM, src, path, f"alert {name} -> {svc.name}.rules{'' if rname == name else ' as ' + rname}: absent rule on {sel.name}")
+
+
+def tiers_that_never_matter(svc: Svc, report: Report) -> None:
+    """Catalogue tiers the original did not have stay at their defaults, unless a tier it had makes one repeat or undercut
+    it (thresholds of one problem rise with severity, or the lower tier never matters): those are disabled, and said so.
+
+    E.g. an original "error ratio above 5%" that notifies at P1 becomes HttpErrorRatioHigh at 5%; HttpErrorRatioCritical's
+    default (P0 above 5%) would page at the very same moment, which the original never did.
+    """
+    defs = catalogue.for_kind(svc.kind)
+    imported = [(d, svc.alerts[d.name]) for d in defs if "threshold" in svc.alerts.get(d.name, {})]
+    for d in defs:
+        if d.name in svc.alerts or d.threshold is None or d.op not in (">", ">=", "<", "<="):
+            continue
+        for other, o in imported:
+            if other.problem_label != d.problem_label or (other.op in (">", ">=")) != (d.op in (">", ">=")):
+                continue
+            mine, theirs = names.LEVELS.index(d.severity), names.LEVELS.index(o["severity"])
+            high, low = (d.threshold, o["threshold"]) if mine < theirs else (o["threshold"], d.threshold)
+            rises = high > low if d.op in (">", ">=") else high < low
+            if mine == theirs or not rises:
+                svc.alerts[d.name] = {"disabled": True}
+                report.add(NOTE, None, (), f"{svc.name}.{d.name} disabled: its default ({d.severity}, threshold {d.threshold:g}) would "
+                                           f"repeat or undercut the imported {other.name} ({o['severity']}, threshold {o['threshold']:g}), "
+                                           "and the tiers of one problem must rise with severity")
+                break
