@@ -19,7 +19,7 @@ import yaml
 
 import generator.importer as importer
 from conftest import ROOT, monstack
-from generator import checks, names, pipeline
+from generator import checks, errors, names, pipeline
 from generator.importer import promql as P
 from generator.importer import report as R
 from generator.importer import rules as rules_mod
@@ -307,23 +307,101 @@ def test_renamed_jobs_follow_into_kept_expressions():
 ROUND_TRIP = [ROOT] + sorted(p.parent for p in (ROOT / "examples").glob("*/services.yaml"))
 
 
-@pytest.mark.parametrize("root", ROUND_TRIP, ids=["services.yaml"] + [p.name for p in ROUND_TRIP[1:]])
-def test_importing_monstacks_own_output_gives_back_an_inventory_that_renders_the_same_rules(root, tmp_path):
-    """"The same": every file under prometheus/ (prometheus.yml, each rule file, each generated rule test) and
-    alertmanager/alertmanager.yml rendered from the imported inventory is byte-identical to the committed one.
-    (Dashboards, runbooks and compose.yaml may differ: descriptions and units are not in the rules.)"""
+def _round_trip(root: Path, out: Path) -> tuple[importer.Result, dict[str, bytes]]:
+    """Import the output rendered under root into out/services.yaml; what that renders, compared with root."""
     result = importer.build(root / names.PROMETHEUS_CONFIG, root / names.ALERTMANAGER_CONFIG)
     assert not result.report.section(R.UNMAPPED), result.report.text()
-    out = tmp_path / "services.yaml"
-    importer.check(result, out)
-    importer.write(result, out, force=False)
-    files = pipeline.build(out).files
+    inventory = out / "services.yaml"
+    importer.check(result, inventory)
+    importer.write(result, inventory, force=False)
+    files = pipeline.build(inventory).files
     compared = sorted(p for p in files if p.startswith("prometheus/") or p == names.ALERTMANAGER_CONFIG)
     committed = sorted(str(p.relative_to(root)) for p in (root / "prometheus").rglob("*") if p.is_file()) + [names.ALERTMANAGER_CONFIG]
     assert compared == sorted(committed)
     assert any(p.startswith(names.RULES_DIR) for p in compared)
     differing = [p for p in compared if files[p] != (root / p).read_bytes()]
     assert differing == []
+    return result, files
+
+
+@pytest.mark.parametrize("root", ROUND_TRIP, ids=["services.yaml"] + [p.name for p in ROUND_TRIP[1:]])
+def test_importing_monstacks_own_output_gives_back_an_inventory_that_renders_the_same_rules(root, tmp_path):
+    """"The same": every file under prometheus/ (prometheus.yml, each rule file, each generated rule test, rules.d/'s
+    files and tests) and alertmanager/alertmanager.yml rendered from the imported inventory is byte-identical to the
+    committed one. (Dashboards, runbooks and compose.yaml may differ: descriptions and KPIs are not in the rules.)"""
+    _round_trip(root, tmp_path)
+
+
+HARD = ROOT / "tests" / "import" / "round-trip" / "services.yaml"
+
+
+def _render(inventory: Path, out: Path) -> None:
+    for path, data in pipeline.build(inventory).files.items():
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        (out / path).write_bytes(data)
+
+
+def test_the_round_trip_recovers_tiers_windows_minimum_traffic_units_and_scoped_windows(tmp_path):
+    """Each setting in a form that differs from the catalogue's default comes back, and the rules render byte for byte."""
+    rendered = tmp_path / "rendered"
+    _render(HARD, rendered)
+    (tmp_path / "recovered").mkdir()
+    result, _ = _round_trip(rendered, tmp_path / "recovered")
+    inv = result.inventory
+    svc = {s["name"]: s for s in inv["services"]}
+    orders = svc["orders"]
+    assert orders["alerts"]["HttpLatencyP95High"] == {"tiers": [
+        {"threshold": 1.5, "severity": "P2", "name": "OrdersSlow"},  # a tier named on its own
+        {"threshold": 3, "severity": "P1", "for": "2m", "window": "10m"}]}  # named after the alert and its level
+    assert orders["alerts"]["HttpLatencyP95Warning"] == {"disabled": True}
+    assert orders["alerts"]["HttpErrorRatioCritical"] == {"window": "10m", "min_rate": 5}
+    assert orders["alerts"]["HttpErrorRatioHigh"] == {"min_rate": 0}  # no guard at all: another form of the expression
+    assert orders["slo"] == {"availability": 99.5, "latency": {"threshold": "300ms", "percentile": 99}}
+    # Units: inferred from a _ms name (not written), declared where the name says nothing.
+    assert "duration_unit" not in orders["metrics"] and orders["metrics"]["duration"] == "http_request_duration_ms"
+    assert orders["metrics"]["db_query_duration_unit"] == "milliseconds"
+    assert orders["metrics"]["db_pool_utilization"] == "db_pool_utilization" and "db_pool_size" not in orders["metrics"]
+    assert svc["events"]["alerts"] == {"WorkerJobFailureRatioHigh": {"min_rate": 0.5}}
+    assert svc["events"]["rules"] == [{"name": "EventErrors", "severity": "P2", "for": "0s", "type": "increase",
+                                       "metric": 'events_errors_total{kind="fatal"}', "window": "10m", "threshold": 3, "by": ["kind"]}]
+    assert svc["cache"]["memory_limit"] == "1GiB" and svc["cache"]["alerts"] == {"RedisEvictions": {"threshold": 50, "window": "1m"}}
+    assert {r["bot_token_file"] for r in inv["receivers"].values() if r["type"] == "slack"} == {"secrets/slack_bot_token"}
+    assert inv["severity_map"] == {"critical": "P0", "info": "P3", "page": "P0", "warning": "P1"}
+    assert inv["stack"]["retention"] == {"time": "30d"}  # from compose.yaml's Prometheus flags
+    # Maintenance windows come back as scoped entries (a severity's own window as an entry of its level): the same tree.
+    assert inv["mute_time_intervals"] == [
+        "patching",
+        {"interval": "freeze", "levels": ["P0", "P1"], "teams": ["data"]},
+        {"interval": "nights", "levels": ["P2"]},
+        {"interval": "nights", "levels": ["P1"], "services": ["orders"]},
+        {"interval": "nights", "levels": ["P3"], "teams": ["data"], "services": ["events"]}]
+    # rules.d/ is written beside the inventory, its test pointing at its rule file by name.
+    assert sorted(result.files) == ["rules.d/jvm.test.yml", "rules.d/jvm.yml"]
+    assert yaml.safe_load((tmp_path / "recovered" / "rules.d" / "jvm.test.yml").read_text())["rule_files"] == ["jvm.yml"]
+    assert yaml.safe_load((tmp_path / "recovered" / "rules.d" / "jvm.yml").read_text()) == yaml.safe_load((HARD.parent / "rules.d" / "jvm.yml").read_text())
+
+
+def test_without_compose_yaml_the_retention_is_the_longest_slo_window_and_the_report_says_so(tmp_path):
+    rendered = tmp_path / "rendered"
+    _render(HARD, rendered)
+    (rendered / names.COMPOSE_FILE).unlink()
+    result = importer.build(rendered / names.PROMETHEUS_CONFIG, rendered / names.ALERTMANAGER_CONFIG)
+    assert result.inventory["stack"]["retention"] == {"time": "30d"}
+    assert "stack.retention.time is not in prometheus.yml (no compose.yaml beside it): set to 30d" in result.report.text()
+    importer.check(result, tmp_path / "services.yaml")  # the SLO lint accepts it
+
+
+def test_importing_over_rules_d_needs_force(tmp_path):
+    rendered = tmp_path / "rendered"
+    _render(HARD, rendered)
+    result = importer.build(rendered / names.PROMETHEUS_CONFIG, rendered / names.ALERTMANAGER_CONFIG)
+    (tmp_path / "rules.d").mkdir()
+    (tmp_path / "rules.d" / "jvm.yml").write_text("mine\n")
+    with pytest.raises(errors.UsageError, match="rules.d/jvm.yml exists: pass --force"):
+        importer.write(result, tmp_path / "services.yaml", force=False)
+    assert (tmp_path / "rules.d" / "jvm.yml").read_text() == "mine\n" and not (tmp_path / "services.yaml").exists()
+    importer.write(result, tmp_path / "services.yaml", force=True)
+    assert (tmp_path / "rules.d" / "jvm.yml").read_text() == result.files["rules.d/jvm.yml"]
 
 
 @pytest.mark.integration

@@ -12,8 +12,9 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,6 +25,7 @@ from generator.importer import rules as rules_mod
 from generator.importer import scrape as scrape_mod
 from generator.importer.report import NOTE, UNMAPPED, Report, Secrets
 from generator.importer.routing import slug
+from generator.inventory import handwritten
 from generator.inventory.loader import load_inventory, read_source
 from generator.inventory.yamlsource import Source
 from generator.model import resolve
@@ -39,6 +41,7 @@ class Result:
     report: Report
     secrets: Secrets
     written: list[str]
+    files: dict[str, str] = field(default_factory=dict)  # beside services.yaml: rules.d/ of monstack's own output
 
 
 def _source(path: Path) -> Source:
@@ -65,7 +68,7 @@ def build(prometheus: Path, alertmanager: Optional[Path]) -> Result:
     rule_srcs = rule_sources(prom, prometheus.parent, report)
     if own.is_monstack(prom):
         inv = own.inventory(prom, rule_srcs, am, report)
-        return Result(inv, _dump(inv, prometheus, alertmanager), report, secrets, [])
+        return Result(inv, _dump(inv, prometheus, alertmanager), report, secrets, [], own.rules_d(prom, rule_srcs, report))
     routing = routing_mod.read(am, report, secrets)
     jobs = scrape_mod.read(prom, report, secrets)
     records: dict[str, str] = {}
@@ -206,21 +209,30 @@ def _dump(inv: dict[str, Any], prometheus: Path, alertmanager: Optional[Path]) -
 
 
 def check(result: Result, out: Path) -> None:
-    """Load the inventory through the normal loader and resolver (every check applies); raises their problems."""
+    """Load the inventory (and rules.d/ written beside it) through the normal loader and resolver (every check applies);
+    raises their problems."""
     with tempfile.TemporaryDirectory(prefix="monstack-import-") as tmp:
         path = Path(tmp) / out.name
         path.write_text(result.text)
+        for name, text in result.files.items():
+            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / name).write_text(text)
         inv, src = load_inventory(path)
-        resolve(inv, src)
+        resolve(inv, src, handwritten.load_folder(path))
 
 
 def write(result: Result, out: Path, force: bool) -> list[str]:
-    """services.yaml (never over an existing file without force) and the secret files; atomic, after check()."""
-    if out.exists() and not force:
-        raise errors.UsageError(f"{out} exists: pass --force to replace it (or --out another path)")
+    """services.yaml and the files beside it (never over existing ones without force), and the secret files; atomic, after check()."""
     folder = out.parent if str(out.parent) else Path(".")
+    taken = [str(p) for p in [out, *(folder / n for n in result.files)] if p.exists()]
+    if taken and not force:
+        raise errors.UsageError(f"{', '.join(taken)} exist{'s' if len(taken) == 1 else ''}: pass --force to replace "
+                                f"{'it' if len(taken) == 1 else 'them'} (or --out another path)")
     written = result.secrets.write(folder, force)
-    staging = writer.stage({out.name: result.text.encode()}, folder)
-    os.replace(staging / out.name, out)
-    staging.rmdir()
-    return [str(out)] + [str(folder / r) for r in written]
+    texts = {out.name: result.text, **result.files}
+    staging = writer.stage({n: t.encode() for n, t in texts.items()}, folder)
+    for name in texts:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, folder / name)
+    shutil.rmtree(staging, ignore_errors=True)
+    return [str(out)] + [str(folder / n) for n in result.files] + [str(folder / r) for r in written]

@@ -12,23 +12,31 @@ inventory must render the original rule files rule for rule.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from generator import catalogue, names, writer
+import yaml
+
+from generator import catalogue, defaults, names, writer
+from generator.catalogue import recorded as R
 from generator.catalogue.core import num
 from generator.catalogue.slo import le_regex
 from generator.durations import Duration, parse_duration
 from generator.importer.report import NOTE, UNMAPPED, Report
+from generator.inventory.handwritten import FOLDER
 from generator.inventory.loader import load_inventory
 from generator.inventory.yamlsource import Source
-from generator.model import resolve
+from generator.model import MUTED_BY_DEFAULT, resolve
+from generator.units import DURATION_UNITS, duration_bound, infer_duration_unit
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 QUOTED = r'(?:[^"\\]|\\.)*'
 NUMBER = r"[-+]?[0-9.]+(?:e[-+]?[0-9]+)?"
+DURATION = r"[0-9]+(?:ms|[smhdwy])(?:[0-9]+(?:ms|[smhdwy]))*"
 SECRET_PREFIX = "/run/secrets/"
 MODULE_SCHEMES = {"http_2xx": "http", "http_post_2xx": "http", "tcp_connect": "tcp", "icmp": "icmp", "dns": "dns"}
 
@@ -59,7 +67,9 @@ def _receivers(cfg: dict[str, Any]) -> dict[str, Any]:
             continue
         if r.get("slack_configs"):
             c = r["slack_configs"][0]
-            out[name] = {"type": "slack", "webhook_url_file": _ref(c["api_url_file"]), "channel": c["channel"], "send_resolved": c["send_resolved"]}
+            token = ((c.get("http_config") or {}).get("authorization") or {}).get("credentials_file")
+            way = {"bot_token_file": _ref(token)} if token else {"webhook_url_file": _ref(c["api_url_file"])}  # chat.postMessage, or a webhook
+            out[name] = {"type": "slack", **way, "channel": c["channel"], "send_resolved": c["send_resolved"]}
         elif r.get("pagerduty_configs"):
             c = r["pagerduty_configs"][0]
             out[name] = {"type": "pagerduty", "routing_key_file": _ref(c["routing_key_file"]), "send_resolved": c["send_resolved"]}
@@ -88,13 +98,93 @@ def _level_of(route: dict[str, Any]) -> Optional[str]:
     return None
 
 
+def _leaves(route: dict[str, Any]) -> list[dict[str, Any]]:
+    """A level route's receiver leaves (service nodes, which carry a service matcher, come first and are not leaves)."""
+    return [r for r in route.get("routes") or [] if not r.get("matchers")]
+
+
+def _service_nodes(route: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """service -> its node under a level route (a service with a maintenance window of its own)."""
+    out = {}
+    for r in route.get("routes") or []:
+        for m in r.get("matchers") or []:
+            if found := re.fullmatch(rf'{names.SERVICE}="([^"]+)"', m):
+                out[found.group(1)] = r
+    return out
+
+
+def _mutes(leaves: list[dict[str, Any]]) -> list[str]:
+    return list(leaves[0].get("mute_time_intervals") or []) if leaves else []
+
+
+def _windows(contexts: dict[tuple[str, Optional[str], Optional[str]], list[str]]) -> list[Any]:
+    """Maintenance windows that mute exactly as the tree does.
+
+    contexts: (level, team or None, service or None) -> the time intervals muting it, in order. Each interval becomes
+    entries scoped to the levels (and teams, services) it mutes beyond what a wider entry already covers; entries are
+    listed in an order every observed sequence agrees with (the render keeps the inventory's order). A severity's own
+    mute_time_intervals mute like an entry of that level, so they come back as one.
+    """
+    order: list[str] = []
+    after: dict[str, set[str]] = {}
+    for seq in contexts.values():
+        for i, x in enumerate(seq):
+            if x not in order:
+                order.append(x)
+            after.setdefault(x, set()).update(seq[:i])
+    ordered: list[str] = []
+    while len(ordered) < len(order):  # the first interval (by appearance) whose predecessors are all placed
+        ordered.append(next((x for x in order if x not in ordered and after[x] <= set(ordered)),
+                            next(x for x in order if x not in ordered)))
+    out: list[Any] = []
+    for x in ordered:
+        where = {c for c, seq in contexts.items() if x in seq}
+        glob = [lv for lv in names.LEVELS if (lv, None, None) in where]
+        entries: list[dict[str, Any]] = [{"levels": glob}] if glob else []
+        team_levels: dict[str, list[str]] = {}
+        where_ = sorted(where, key=lambda c: (names.LEVELS.index(c[0]), c[1] or "", c[2] or ""))  # sets have no stable order
+        for lv, team, svc in where_:
+            if team is not None and svc is None and lv not in glob:
+                team_levels.setdefault(team, []).append(lv)
+        for team, lvs in team_levels.items():
+            entries.append({"levels": lvs, "teams": [team]})
+        scoped: dict[tuple[Optional[str], tuple[str, ...]], list[str]] = {}
+        by_service: dict[tuple[Optional[str], str], list[str]] = {}
+        for lv, team, svc in where_:
+            if svc is None or lv in glob or lv in team_levels.get(team or "", []):
+                continue
+            by_service.setdefault((team, svc), []).append(lv)
+        for (team, svc), lvs in by_service.items():
+            if team is not None and (None, svc) in by_service and set(lvs) <= set(by_service[(None, svc)]):
+                continue  # a window of the service alone mutes it in its team's tree too
+            scoped.setdefault((team, tuple(lv for lv in names.LEVELS if lv in lvs)), []).append(svc)
+        for (team, scoped_levels), svcs in scoped.items():
+            entries.append({"levels": list(scoped_levels), **({"teams": [team]} if team else {}), "services": svcs})
+        for e in entries:
+            if e["levels"] == list(MUTED_BY_DEFAULT) and len(e) == 1:
+                out.append(x)
+            else:
+                if e["levels"] == list(MUTED_BY_DEFAULT):
+                    del e["levels"]
+                out.append({"interval": x, **e})
+    return out
+
+
 def _policy(cfg: dict[str, Any]) -> dict[str, Any]:
-    """severities, teams, watchdog, mute windows and default receiver from monstack's route tree."""
+    """severities, teams, watchdog, maintenance windows and default receiver from monstack's route tree."""
     root = cfg["route"]
     levels: dict[str, dict[str, Any]] = {}
-    level_mutes: dict[str, list[str]] = {}
-    teams: dict[str, dict[str, Any]] = {}
+    teams: dict[str, dict[str, tuple[str, ...]]] = {}
+    contexts: dict[tuple[str, Optional[str], Optional[str]], list[str]] = {}
     watchdog = None
+
+    def level_node(route: dict[str, Any], level: str, team: Optional[str]) -> list[str]:
+        leaves = _leaves(route)
+        contexts[(level, team, None)] = _mutes(leaves)
+        for svc, node in _service_nodes(route).items():
+            contexts[(level, team, svc)] = _mutes(_leaves(node))
+        return [leaf["receiver"] for leaf in leaves]
+
     for route in root.get("routes") or []:
         ms = route.get("matchers") or []
         if ms == [f'alertname="{names.WATCHDOG_ALERT}"']:
@@ -103,39 +193,25 @@ def _policy(cfg: dict[str, Any]) -> dict[str, Any]:
             continue
         team = next((tm.group(1) for m in ms if (tm := re.fullmatch(r'team="([^"]+)"', m))), None)
         if team is not None:
-            teams[team] = {lv: (r, [leaf["receiver"] for leaf in r["routes"]], list(r["routes"][0].get("mute_time_intervals") or []))
-                           for r in route.get("routes") or [] if (lv := _level_of(r))}
+            teams[team] = {lv: tuple(level_node(r, lv, team)) for r in route.get("routes") or [] if (lv := _level_of(r))}
             continue
         level = _level_of(route)
         if level:
-            leaf = route["routes"][0]
-            entry: dict[str, Any] = {"receivers": [leaf["receiver"] for leaf in route["routes"]],
+            leaves = _leaves(route)
+            entry: dict[str, Any] = {"receivers": level_node(route, level, None),
                                      "group_wait": route["group_wait"], "group_interval": route["group_interval"],
                                      "repeat_interval": route["repeat_interval"],
-                                     "active_time_intervals": list(leaf.get("active_time_intervals") or [])}
+                                     "active_time_intervals": list(leaves[0].get("active_time_intervals") or [])}
             if route.get("group_by"):
                 entry["group_by"] = list(route["group_by"])
             levels[level] = entry
-            level_mutes[level] = list(leaf.get("mute_time_intervals") or [])
-    common = [m for m in level_mutes.get("P0", []) if all(m in ms for ms in level_mutes.values())]
-    for level, entry in levels.items():
-        own = [m for m in level_mutes[level] if m not in common]
-        if own:
-            entry["mute_time_intervals"] = own
     team_out: dict[str, Any] = {}
     for team, by_level in teams.items():
-        t: dict[str, Any] = {}
-        receivers = {lv: rs for lv, (_, rs, _) in by_level.items() if rs != levels[lv]["receivers"]}
-        if receivers:
-            t["receivers"] = receivers
-        extra = [m for m in next(iter(by_level.values()))[2] if m not in common + levels["P0"].get("mute_time_intervals", [])]
-        if extra:
-            t["mute_time_intervals"] = extra
-        team_out[team] = t
+        receivers = {lv: list(rs) for lv, rs in by_level.items() if list(rs) != levels[lv]["receivers"]}
+        team_out[team] = {"receivers": receivers} if receivers else {}
     intervals = {ti["name"]: ti["time_intervals"] for ti in cfg.get("time_intervals") or []}
-    out = {"severities": levels, "teams": team_out, "watchdog": watchdog, "mute_time_intervals": common, "time_intervals": intervals,
-           "default_receiver": root["receiver"]}
-    return out
+    return {"severities": levels, "teams": team_out, "watchdog": watchdog, "mute_time_intervals": _windows(contexts),
+            "time_intervals": intervals, "default_receiver": root["receiver"]}
 
 
 # --- prometheus.yml ---------------------------------------------------------------------------------
@@ -223,7 +299,66 @@ def _services(prom: dict[str, Any], stack: dict[str, Any]) -> tuple[dict[str, di
     return services, extra
 
 
+def _retention(compose: Path) -> dict[str, str]:
+    """stack.retention from Prometheus' flags in the compose.yaml rendered beside (prometheus.yml does not carry them)."""
+    if not compose.is_file():
+        return {}
+    command = ((yaml.safe_load(compose.read_text()) or {}).get("services", {}).get("prometheus") or {}).get("command") or []
+    prefix = "--storage.tsdb.retention."
+    out = dict(f[len(prefix):].split("=", 1) for f in command if isinstance(f, str) and f.startswith(prefix))
+    if out.get("time") == str(defaults.RETENTION_TIME):
+        del out["time"]
+    return out
+
+
+def _slo_retention(inv: dict[str, Any], report: Report) -> None:
+    """Without compose.yaml, an SLO window longer than Prometheus' default retention on a stack with no long-term store
+    gets that window's retention: the SLO lint accepts nothing less, and the rules do not show it."""
+    stack = inv["stack"]
+    if "time" in stack.get("retention", {}) or any("victoria-metrics:" in rw["url"] for rw in stack.get("remote_write", [])):
+        return
+    longest = max((parse_duration(svc["slo"].get("window", "30d")) for svc in inv["services"] if "slo" in svc), default=None)
+    if longest is not None and longest > parse_duration(defaults.RETENTION_TIME):
+        stack["retention"] = {**stack.get("retention", {}), "time": str(longest)}
+        report.add(NOTE, None, (), f"stack.retention.time is not in prometheus.yml (no compose.yaml beside it): set to {longest}, "
+                                   "the longest SLO window, which the SLO needs without a long-term store")
+
+
 # --- the rules --------------------------------------------------------------------------------------
+
+
+def _handwritten(src: Source) -> bool:
+    """A rule file of rules.d/, which monstack renders into rules/handwritten/ as written."""
+    return Path(src.file).parent.name == names.HANDWRITTEN
+
+
+def rules_d(prom_src: Source, rule_srcs: list[Source], report: Report) -> dict[str, str]:
+    """rules.d/ beside the recovered inventory: the hand-written rule files, and their tests from tests/handwritten/.
+
+    File name -> text. Rendered again they give the same rule and test files: monstack copies both as written, the
+    tests' rule_files pointing into rules/handwritten/.
+    """
+    out: dict[str, str] = {}
+    header = "# Recovered by `monstack import` from {}: rendered into prometheus/{}/ as written.\n"
+    for src in rule_srcs:
+        if _handwritten(src):
+            out[f"{FOLDER}/{Path(src.file).name}"] = header.format(Path(src.file).name, f"rules/{names.HANDWRITTEN}") + writer.dump_yaml(src.data)
+    tests = Path(prom_src.file).parent / "tests" / names.HANDWRITTEN
+    for path in sorted(tests.glob("*.test.yml")) if tests.is_dir() else []:
+        data = yaml.safe_load(path.read_text())
+        files = [posixpath.basename(str(f)) for f in data.get("rule_files") or []]
+        out[f"{FOLDER}/{path.name}"] = header.format(path.name, f"tests/{names.HANDWRITTEN}") + writer.dump_yaml(
+            {"rule_files": files, **{k: v for k, v in data.items() if k != "rule_files"}})
+    if out:
+        report.add(NOTE, None, (), f"{FOLDER}/: {', '.join(sorted(out))} (hand-written rules and their tests, as written)")
+    return out
+
+
+def severity_map(prom: dict[str, Any]) -> Optional[dict[str, str]]:
+    """severity_map from the alert relabelling monstack renders for it; None when it is the default."""
+    found = {r["regex"].replace("\\", ""): r["replacement"] for r in (prom.get("alerting") or {}).get("alert_relabel_configs") or []
+             if r.get("source_labels") == [names.SEVERITY] and r.get("target_label") == names.SEVERITY}
+    return None if found == dict(defaults.SEVERITY_MAP) else dict(sorted(found.items()))
 
 
 def _rules_by_service(rule_srcs: list[Source]) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
@@ -231,7 +366,7 @@ def _rules_by_service(rule_srcs: list[Source]) -> dict[str, dict[tuple[str, str]
     out: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
     for src in rule_srcs:
         stem = Path(src.file).name[: -len(".yml")]
-        if stem == names.META_RULES_GROUP:
+        if stem == names.META_RULES_GROUP or _handwritten(src):
             continue
         service = stem.split(".", 1)[0]
         for group in (src.data or {}).get("groups") or []:
@@ -271,6 +406,18 @@ class Sentinels:
         self.n += 1
         return 7700000 + self.n
 
+    def duration(self, key: str) -> str:
+        """A stand-in duration (15 days and n minutes: longer than any window, unique), read back as a duration."""
+        self.n += 1
+        token = str(Duration((15 * 86400 + self.n * 60) * 1000))
+        self.tokens.append((token, DURATION, key, lambda v: str(parse_duration(v))))
+        return token
+
+    def tier_number(self, severity: str, op: str) -> float:
+        """A stand-in threshold that rises with severity (falls, for `<` alerts), as the tiers of one problem must."""
+        rank = names.LEVELS.index(severity)
+        return self.next_number() + 100000 * ((len(names.LEVELS) - rank) if op in (">", ">=") else rank)
+
     def template(self, text: str) -> tuple[re.Pattern[str], list[tuple[str, Callable[[str], Any]]]]:
         """A regex for the original's text: the template escaped, each token a capture group, in order of appearance."""
         def where(tok: tuple[str, str, str, Any]) -> str:
@@ -289,26 +436,44 @@ class Sentinels:
         return re.compile(pattern), groups
 
 
-def _sentinel_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, Any]], s: Sentinels) -> dict[str, Any]:
-    """The service with a sentinel in every setting its rules show (only settings some original rule depends on)."""
+def _units(kind: str, rules: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str]:
+    """metrics.<histogram>_unit -> seconds or milliseconds: a histogram's bucket rates are recorded under its unit's name."""
+    records = {n for k, n in rules if k == "record"}
+    histograms = {"http": {"duration_unit": "http_request_duration", "db_query_duration_unit": "db_query_duration"},
+                  "worker": {"duration_unit": "job_duration"}}.get(kind, {})
+    return {key: unit for key, base in histograms.items() for unit in DURATION_UNITS if R.buckets(base, unit) in records}
+
+
+def _sentinel_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, Any]], alerts: set[str], s: Sentinels) -> dict[str, Any]:
+    """The service with a sentinel in every setting its rules show (only settings some original rule depends on).
+
+    alerts: the catalogue alerts the original has (by themselves or as tiers).
+    """
     out = json.loads(json.dumps(svc))
     name, kind = svc["name"], svc["kind"]
-    alerts = {n for k, n in rules if k == "alert"}
     records = {n for k, n in rules if k == "record"}
+    units = _units(kind, rules)  # explicit: the stand-in names announce no unit
     if kind == "http":
         m = {"requests": s.name(f"{name}.metrics.requests"), "duration": s.name(f"{name}.metrics.duration"),
              "status_label": s.name(f"{name}.metrics.status_label"), "route_label": s.name(f"{name}.metrics.route_label"),
              "error_status": s.quoted(f"{name}.metrics.error_status")}
-        if "DbConnectionPoolSaturated" in alerts:
+        pool = rules.get(("alert", "DbConnectionPoolSaturated"), {}).get("expr", "")
+        if "DbConnectionPoolSaturated" in alerts and "(1 - " in pool:
             m["db_pool_size"] = s.name(f"{name}.metrics.db_pool_size")
             m["db_pool_available"] = s.name(f"{name}.metrics.db_pool_available")
-        if "service:db_query_duration_seconds_bucket:rate5m" in records:
+        elif "DbConnectionPoolSaturated" in alerts:
+            m["db_pool_utilization"] = s.name(f"{name}.metrics.db_pool_utilization")
+        if "db_query_duration_unit" in units:
             m["db_query_duration"] = s.name(f"{name}.metrics.db_query_duration")
-        out["metrics"] = m
+        out["metrics"] = {**m, **units}
     if kind == "worker":
         out["metrics"] = {"queue_depth": s.name(f"{name}.metrics.queue_depth"), "jobs": s.name(f"{name}.metrics.jobs"),
                           "status_label": s.name(f"{name}.metrics.status_label"), "failed_value": s.quoted(f"{name}.metrics.failed_value"),
-                          "duration": s.name(f"{name}.metrics.duration"), "queue_label": s.name(f"{name}.metrics.queue_label")}
+                          "duration": s.name(f"{name}.metrics.duration"), "queue_label": s.name(f"{name}.metrics.queue_label"), **units}
+    if kind == "redis" and " * 0 + " in rules.get(("alert", "RedisMemoryHigh"), {}).get("expr", ""):
+        v = int(s.next_number())  # maxmemory 0 falls back on the inventory's memory_limit, a number in the expression
+        out["memory_limit"] = f"{v}B"
+        s.number(f"{name}.memory_limit", str(v), lambda x: _bytes(int(x)))
     if kind == "host":
         out["host"] = {k: s.quoted(f"{name}.host.{k}") for k in ("mountpoints", "exclude_fstypes", "exclude_disk_devices", "exclude_network_devices")}
     if kind in ("http", "worker"):
@@ -316,7 +481,7 @@ def _sentinel_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str
         if alerts & {"ProcessMemoryHigh", "ProcessMemoryWarning"}:
             v = int(s.next_number())
             res["memory_limit"] = f"{v}B"
-            s.number(f"{name}.resources.memory_limit", str(v), lambda x: f"{int(x)}B")
+            s.number(f"{name}.resources.memory_limit", str(v), lambda x: _bytes(int(x)))
         if "ProcessCpuHigh" in alerts:
             cpu = s.next_number() / 1000
             res["cpu_limit"] = cpu
@@ -332,7 +497,9 @@ def _sentinel_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str
             ms = 700 + int(s.next_number()) % 200
             lb = 0.0301 + (s.next_number() % 1000) / 1e7
             slo["latency"] = {"threshold": f"{ms}ms", "percentile": round(100 * (1 - lb), 10)}
-            s.tokens.append((json.dumps(le_regex(ms / 1000))[1:-1], QUOTED, f"{name}.slo.latency.threshold", _le_threshold))
+            unit = units.get("duration_unit", "seconds")  # the bound is in the histogram's unit
+            s.tokens.append((json.dumps(le_regex(duration_bound(ms, unit)))[1:-1], QUOTED, f"{name}.slo.latency.threshold",
+                             partial(_le_threshold, unit=unit)))
             s.number(f"{name}.slo.latency.percentile", num(round(1 - slo["latency"]["percentile"] / 100, 10)), lambda x: round(100 * (1 - x), 10))
         if slo:
             out["slo"] = slo
@@ -346,9 +513,17 @@ def _sentinel_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str
     return out
 
 
-def _le_threshold(text: str) -> str:
-    first = json.loads(f'"{text}"').split("|")[0].replace("\\", "")
-    return str(Duration(int(round(float(first) * 1000))))
+def _bytes(n: int) -> str:
+    """A byte count as people write it: the largest binary unit that divides it (256MiB, not 268435456B)."""
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n % size == 0:
+            return f"{n // size}{unit}"
+    return f"{n}B"
+
+
+def _le_threshold(text: str, unit: str) -> str:
+    first = float(json.loads(f'"{text}"').split("|")[0].replace("\\", ""))
+    return str(Duration(int(round(first if unit == "milliseconds" else first * 1000))))
 
 
 def _slo_window(name: str, found: dict[str, Any]) -> tuple[Optional[Duration], list[str]]:
@@ -373,14 +548,19 @@ def inventory(prom_src: Source, rule_srcs: list[Source], am: Optional[Source], r
         raise UsageError("monstack's own output needs its alertmanager.yml (alertmanager/alertmanager.yml) too")
     prom = prom_src.data
     stack = _stack(prom, Path(prom_src.file).resolve().parent.parent.name)
-    policy = _policy(am.data)
     services, extra = _services(prom, stack)
+    retention = _retention(Path(prom_src.file).resolve().parent.parent / "compose.yaml")
+    if retention:
+        stack["retention"] = retention
+    policy = _policy(am.data)
     rules = _rules_by_service(rule_srcs)
     report.add(NOTE, None, (), "monstack's own output: services from the scrape jobs' labels, settings recovered by rendering")
     urls = _urls(rules)
     if urls:
         stack["urls"] = urls
     base: dict[str, Any] = {"version": 1, "stack": stack, "receivers": _receivers(am.data)}
+    if (mapping := severity_map(prom)) is not None:
+        base["severity_map"] = mapping
     p1 = policy["severities"]["P1"]["receivers"][0]
     if policy["default_receiver"] != p1:
         base["default_receiver"] = policy["default_receiver"]
@@ -398,56 +578,145 @@ def inventory(prom_src: Source, rule_srcs: list[Source], am: Optional[Source], r
     if extra:
         base["extra_scrape_configs"] = extra
 
-    # Custom rules first: they are read from their expressions, not recovered by sentinels.
+    # Which original alerts are catalogue alerts (or tiers of one); the rest are custom rules, read from their expressions.
+    plans = {name: _catalogue_rules(svc["kind"], rules.get(name, {})) for name, svc in services.items()}
     custom: dict[str, list[dict[str, Any]]] = {}
-    for name, svc in services.items():
-        cat = {a.name for a in catalogue.for_kind(svc["kind"])}
+    for name in services:
+        tiered = {rule_name for rs in plans[name].values() for rule_name, _ in rs}
         custom[name] = [r for r in (_custom_rule(name, rule, rules.get(name, {}), report)
-                                    for (kind, n), rule in rules.get(name, {}).items() if kind == "alert" and n not in cat) if r]
+                                    for (kind, n), rule in rules.get(name, {}).items() if kind == "alert" and n not in tiered) if r]
 
-    # Pass 1: sentinels everywhere, catalogue thresholds included.
+    # Sentinels everywhere, catalogue thresholds included. An alert whose rendered rule does not match its original is tried
+    # again with its other forms (a rate window of its own, no minimum traffic), one per pass.
     s = Sentinels()
-    sentinel_services = []
-    for name, svc in services.items():
-        sv = _sentinel_service(svc, rules.get(name, {}), s)
-        if custom[name]:
-            sv["rules"] = custom[name]
-        over = {}
-        for a in catalogue.for_kind(svc["kind"]):
-            if ("alert", a.name) in rules.get(name, {}) and (a.threshold is not None or a.derived_threshold is not None) \
-                    and a.name != "HealthProbeSlow":
-                v = s.next_number()
-                over[a.name] = {"threshold": v}
-                s.number(f"{name}.alerts.{a.name}.threshold", str(int(v)), lambda x: x)
-        if over:
-            sv["alerts"] = over
-        sentinel_services.append(sv)
-    model = _load({**base, "services": sentinel_services})
+    bases = {name: _sentinel_service(svc, rules.get(name, {}), set(plans[name]), s) for name, svc in services.items()}
+    # Catalogue alerts that apply and that the original lacks were disabled; left at their defaults beside stand-in
+    # thresholds they would break the rule that tiers' thresholds rise with severity.
+    bare = _load({**base, "services": list(bases.values())})
+    absent = {x.name: [a.name for a in catalogue.for_service(x) if a.name not in plans[x.name]] for x in bare.services}
+    tries: dict[tuple[str, str], int] = {}  # (service, catalogue alert) -> the form in use
+    stand_ins: dict[tuple[str, str], dict[str, Any]] = {}
+    matched: set[tuple[str, str]] = set()  # (service, rule name)
     found: dict[str, Any] = {}
     from generator import alerting
     from generator.render import rules as rules_render
 
-    for svc_model in model.services:
-        for rule_group in alerting.service_groups(model, svc_model):
-            for group in (rules_render.group(model, rule_group),):
-                for rule in group["rules"]:
-                    key = ("alert", rule["alert"]) if "alert" in rule else ("record", rule["record"])
-                    original = rules.get(svc_model.name, {}).get(key)
+    model = None
+    for attempt in range(len(FORMS)):
+        sentinel_services = []
+        for name in services:
+            sv = json.loads(json.dumps(bases[name]))
+            if custom[name]:
+                sv["rules"] = custom[name]
+            over = {}
+            for alert, rs in plans[name].items():
+                key = (name, alert)
+                done = all((name, r) in matched for r, _ in rs)
+                forms = _forms(catalogue.get(alert))
+                if key not in stand_ins or (not done and attempt < len(forms)):
+                    tries[key] = min(attempt, len(forms) - 1)
+                    stand_ins[key] = _stand_in(s, name, catalogue.get(alert), rs, forms[tries[key]])
+                over[alert] = stand_ins[key]
+            over.update({alert: {"disabled": True} for alert in absent[name]})
+            if over:
+                sv["alerts"] = over
+            sentinel_services.append(sv)
+        model = _load({**base, "services": sentinel_services})
+        for svc_model in model.services:
+            for rule_group in alerting.service_groups(model, svc_model):
+                for rule in rules_render.group(model, rule_group)["rules"]:
+                    key_ = ("alert", rule["alert"]) if "alert" in rule else ("record", rule["record"])
+                    original = rules.get(svc_model.name, {}).get(key_)
                     if original is None:
                         continue
                     pattern, groups_ = s.template(rule["expr"])
                     m = pattern.fullmatch(original["expr"])
                     if m is None:
                         continue
-                    for (key_, decode), value in zip(groups_, m.groups(), strict=True):
-                        found.setdefault(key_, decode(value))
+                    if "alert" in rule:
+                        matched.add((svc_model.name, rule["alert"]))
+                    for (k, decode), value in zip(groups_, m.groups(), strict=True):
+                        found.setdefault(k, decode(value))
+        if all((name, r) in matched for name in services for rs in plans[name].values() for r, _ in rs):
+            break
+    assert model is not None
+    for name in services:
+        for alert, rs in plans[name].items():
+            for r, _ in rs:
+                if (name, r) not in matched:
+                    report.add(NOTE, None, (), f"{name}: alert {r} does not render as {alert} renders with any setting monstack "
+                                               "recovers: its catalogue defaults are kept")
 
     final = []
     for name, svc in services.items():
-        final.append(_final_service(svc, rules.get(name, {}), custom[name], found, model))
+        chosen = {alert: _forms(catalogue.get(alert))[tries[(name, alert)]] for alert in plans[name]}
+        final.append(_final_service(svc, rules.get(name, {}), plans[name], chosen, custom[name], found, model))
     inv = {**base, "services": final}
+    _slo_retention(inv, report)
     _fix_texts(inv, rules)
     return inv
+
+
+# The forms a catalogue alert is tried in: (a rate window of its own, no minimum traffic); the catalogue's first.
+FORMS = ((False, False), (True, False), (False, True), (True, True))
+
+
+def _forms(d: Any) -> list[tuple[bool, bool]]:
+    windowed = d.window is not None and not d.window_fixed
+    return [f for f in FORMS if (windowed or not f[0]) and (d.min_rate or not f[1])]
+
+
+def _page(rule: dict[str, Any]) -> str:
+    """The runbook page an alert links (tiers link their catalogue alert's)."""
+    return rule["annotations"].get("runbook_url", "").rsplit("/", 1)[-1].removesuffix(".md")
+
+
+def _catalogue_rules(kind: str, rules: dict[tuple[str, str], dict[str, Any]]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """catalogue alert -> its rules in the original, in order: the alert itself, or its tiers (named after it and their level,
+    or named on their own; a tier links its alert's runbook)."""
+    by_page = {a.name.lower(): a.name for a in catalogue.for_kind(kind)}
+    out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for (k, n), rule in rules.items():
+        if k != "alert":
+            continue
+        alert = n if n.lower() in by_page and by_page[n.lower()] == n else by_page.get(_page(rule))
+        if alert is not None:
+            out.setdefault(alert, []).append((n, rule))
+    return out
+
+
+def _stand_in(s: Sentinels, service: str, d: Any, rs: list[tuple[str, dict[str, Any]]], form: tuple[bool, bool]) -> dict[str, Any]:
+    """The alert's override with a sentinel in each setting its rules may carry, in one form."""
+    own_window, no_guard = form
+
+    def settings(rule_name: str, severity: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if (d.threshold is not None or d.derived_threshold is not None) and d.name != "HealthProbeSlow":
+            v = s.tier_number(severity, d.op)
+            out["threshold"] = v
+            s.number(f"{service}.alerts.{rule_name}.threshold", str(int(v)), lambda x: x)
+        if own_window:
+            out["window"] = s.duration(f"{service}.alerts.{rule_name}.window")
+        return out
+
+    over: dict[str, Any]
+    if len(rs) == 1 and rs[0][0] == d.name:
+        over = settings(d.name, rs[0][1]["labels"][names.SEVERITY])
+        over["severity"] = rs[0][1]["labels"][names.SEVERITY]  # thresholds of one problem rise with the original's severities
+    else:
+        over = {"tiers": [{"name": n, "severity": r["labels"][names.SEVERITY], **settings(n, r["labels"][names.SEVERITY])}
+                          for n, r in rs]}
+        for t in over["tiers"]:
+            if "threshold" not in t:
+                t["threshold"] = s.tier_number(t["severity"], d.op)
+    if d.min_rate:
+        if no_guard:
+            over["min_rate"] = 0
+        else:
+            v = s.next_number()
+            over["min_rate"] = v
+            s.number(f"{service}.alerts.{d.name}.min_rate", str(int(v)), lambda x: _num(str(x)))
+    return over
 
 
 def _urls(rules: dict[str, dict[tuple[str, str], dict[str, Any]]]) -> dict[str, str]:
@@ -467,7 +736,10 @@ def _urls(rules: dict[str, dict[tuple[str, str], dict[str, Any]]]) -> dict[str, 
     return out
 
 
-def _load(inv: dict[str, Any]):
+def _load(inv: dict[str, Any], stand_in: bool = True):
+    """The inventory resolved; stand-in inventories keep samples long enough for any SLO window (retention shows in no rule)."""
+    if stand_in:
+        inv = {**inv, "stack": {**inv["stack"], "retention": {**inv["stack"].get("retention", {}), "time": "3650d"}}}
     with tempfile.TemporaryDirectory(prefix="monstack-roundtrip-") as tmp:
         path = Path(tmp) / "services.yaml"
         path.write_text(writer.dump_yaml(inv))
@@ -475,8 +747,9 @@ def _load(inv: dict[str, Any]):
         return resolve(parsed, src)
 
 
-def _final_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, Any]], custom: list[dict[str, Any]],
-                   found: dict[str, Any], sentinel_model: Any) -> dict[str, Any]:
+def _final_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, Any]], plan: dict[str, list[tuple[str, dict[str, Any]]]],
+                   forms: dict[str, tuple[bool, bool]], custom: list[dict[str, Any]], found: dict[str, Any],
+                   sentinel_model: Any) -> dict[str, Any]:
     name, kind = svc["name"], svc["kind"]
     out = json.loads(json.dumps(svc))
     prefix = f"{name}."
@@ -499,13 +772,20 @@ def _final_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, A
         out["slo"] = slo
     if kind in ("http", "worker"):
         keys = ("requests", "duration", "status_label", "route_label", "error_status", "db_pool_size", "db_pool_available",
-                "db_query_duration") if kind == "http" else ("queue_depth", "jobs", "status_label", "failed_value", "duration", "queue_label")
+                "db_pool_utilization", "db_query_duration") if kind == "http" else (
+                "queue_depth", "jobs", "status_label", "failed_value", "duration", "queue_label")
         metrics = {k: get(f"metrics.{k}") for k in keys if get(f"metrics.{k}") is not None}
+        for key, unit in _units(kind, rules).items():  # said only where the metric's name does not announce it
+            metric = metrics.get(key.removesuffix("_unit"))
+            if metric is not None and infer_duration_unit(metric) != unit:
+                metrics[key] = unit
         if metrics:
             out["metrics"] = metrics
         res = {k: get(f"resources.{k}") for k in ("memory_limit", "cpu_limit") if get(f"resources.{k}") is not None}
         if res:
             out["resources"] = res
+    if kind == "redis" and get("memory_limit") is not None:
+        out["memory_limit"] = get("memory_limit")
     if kind == "host":
         host = {k: get(f"host.{k}") for k in ("mountpoints", "exclude_fstypes", "exclude_disk_devices", "exclude_network_devices")
                 if get(f"host.{k}") is not None}
@@ -518,20 +798,26 @@ def _final_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, A
     sentinel_svc = next(x for x in sentinel_model.services if x.name == name)
     applicable = {a.name for a in catalogue.for_service(sentinel_svc)}
     for a in catalogue.for_kind(kind):
-        rule = rules.get(("alert", a.name))
-        if rule is None:
+        rs = plan.get(a.name)
+        if rs is None:
             if a.name in applicable:
                 alerts[a.name] = {"disabled": True}
             continue
-        o: dict[str, Any] = {}
-        severity = rule["labels"][names.SEVERITY]
-        if severity != a.severity:
-            o["severity"] = severity
-        if parse_duration(rule["for"]) != parse_duration(a.for_):
-            o["for"] = rule["for"]
-        t = get(f"alerts.{a.name}.threshold")
-        if t is not None and t != a.threshold:
-            o["threshold"] = t
+        own_window, no_guard = forms[a.name]
+        if len(rs) == 1 and rs[0][0] == a.name:
+            o = _override(a, a.name, rs[0][1], False, own_window, found, prefix)
+        else:  # tiers: each its own rule; its name is the alert's and its level unless it has one of its own
+            tiers = []
+            for rule_name, rule in rs:
+                t = _override(a, rule_name, rule, True, own_window, found, prefix)
+                default = f"{a.name}{t['severity']}"
+                tiers.append({"threshold": t.pop("threshold", None), "severity": t.pop("severity"), **t,
+                              **({"name": rule_name} if rule_name != default else {})})
+            o = {"tiers": tiers}
+        if a.min_rate:
+            rate = 0 if no_guard else get(f"alerts.{a.name}.min_rate")
+            if rate is not None and rate != a.min_rate:
+                o["min_rate"] = rate
         if o:
             alerts[a.name] = o
     if alerts:
@@ -557,6 +843,24 @@ def _final_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, A
     if links:
         out["links"] = links
     return out
+
+
+def _override(a: Any, rule_name: str, rule: dict[str, Any], tier: bool, own_window: bool, found: dict[str, Any],
+              prefix: str) -> dict[str, Any]:
+    """What one rule of catalogue alert `a` sets beyond the catalogue's defaults (a tier states threshold and severity)."""
+    o: dict[str, Any] = {}
+    severity = rule["labels"][names.SEVERITY]
+    if severity != a.severity or tier:
+        o["severity"] = severity
+    if parse_duration(rule["for"]) != parse_duration(a.for_):
+        o["for"] = rule["for"]
+    t = found.get(f"{prefix}alerts.{rule_name}.threshold")
+    if t is not None and (t != a.threshold or tier):
+        o["threshold"] = t
+    w = found.get(f"{prefix}alerts.{rule_name}.window")
+    if own_window and w is not None and w != a.window:
+        o["window"] = w
+    return o
 
 
 # --- custom rules from their expressions --------------------------------------------------------------
@@ -590,6 +894,12 @@ def _custom_rule(service: str, rule: dict[str, Any], rules: dict[tuple[str, str]
     m = re.fullmatch(rf"sum by \([^)]*\) \(rate\(({NAME})_sum{svc_sel}\}}\[([0-9a-z]+)\]\)\) / sum by \([^)]*\) \(rate\({NAME}_count{svc_sel}\}}\[[0-9a-z]+\]\)\) (\S+) ({NUMBER})", expr)
     if m:
         return {**out, "type": "histogram_mean", "metric": m.group(1), "window": m.group(2), "op": m.group(3), "threshold": _num(m.group(4))}
+    m = re.fullmatch(rf"sum by \(service, team, env((?:, {NAME})*)\) \(\((.+?) unless \2 offset ([0-9a-z]+)\) and on \(\) "
+                     rf"count\(up\{{job=\"[^\"]*\"\}} offset \3\) or increase\(\2\[\3\]\)\) > ({NUMBER})", expr)
+    if m:
+        by = [b for b in m.group(1).split(", ") if b]
+        return {**out, "type": "increase", "metric": _unscope(m.group(2), service), "window": m.group(3), "threshold": _num(m.group(4)),
+                **({"by": by} if by else {})}
     report.add(UNMAPPED, None, (), f"{service}: alert {name} is neither a catalogue alert nor a custom rule shape monstack renders; not imported")
     return None
 
@@ -608,7 +918,7 @@ def _unscope(selector: str, service: str) -> str:
 
 def _fix_texts(inv: dict[str, Any], rules: dict[str, dict[tuple[str, str], dict[str, Any]]]) -> None:
     """Custom rules' summary and description where the original's differ from what the recovered rule renders by default."""
-    model = _load(inv)
+    model = _load(inv, stand_in=False)
     from generator import alerting
 
     by_name = {s["name"]: s for s in inv["services"]}
