@@ -35,8 +35,9 @@ LAYERS: list[list[str]] = [
     ["generator.render"],
     ["generator.writer", "generator.checks"],
     ["generator.pipeline"],
-    ["generator.explain", "generator.testalerts", "generator.sinks", "generator.bench"],
+    ["generator.explain", "generator.testalerts", "generator.sinks"],
     ["generator.runner.*"],
+    ["generator.bench.*"],  # measurements: start stacks and processes of their own
     ["generator.cli"],
     ["generator.__main__"],
 ]

@@ -30,7 +30,7 @@ def variables(s: Service) -> list[dict[str, Any]]:
 def links(model: Model, s: Service) -> list[dict[str, Any]]:
     out = [b.dashboard_link("Overview", names.dashboard_uid(names.DASHBOARD_OVERVIEW), include_vars=False),
            b.tag_dropdown(f"Team {s.team}", ["monstack", f"team:{s.team}"])]
-    if any(i.service.name == s.name for i in sli.slis(model)):
+    if sli.service_slis(model, s):
         out.append(b.dashboard_link("SLO", names.dashboard_uid(names.DASHBOARD_SLO)))
     if s.kind == "host":
         out.append(b.dashboard_link("Infrastructure", names.dashboard_uid(names.DASHBOARD_INFRASTRUCTURE)))
@@ -59,7 +59,7 @@ def render_one(model: Model, s: Service) -> dict[str, Any]:
     env = {names.ENV: "$env"}
     raw = p.Scope({names.SERVICE: s.name}, env, instance=True)
     sections = [b.Section("Status", _status(model, s, raw))]
-    items = [i for i in sli.slis(model) if i.service.name == s.name]
+    items = list(sli.service_slis(model, s))
 
     if s.kind == "http" and s.scrape and isinstance(s.metrics, HttpMetrics):
         sections.append(b.Section("Requests: rate, errors, duration", p.http_red(model, s, s.metrics, raw)))

@@ -85,12 +85,44 @@ class Sli:
         return out
 
 
-def _recorded(s: Service) -> set[str]:
-    return {r["record"] for r in recording.rules_for(s) if "record" in r}
+def _recorded(s: Service) -> frozenset[str]:
+    found = _RECORDED.get(id(s))
+    if found is None or found[0] is not s:
+        found = _RECORDED[id(s)] = (s, frozenset(r["record"] for r in recording.rules_for(s) if "record" in r))
+    return found[1]
+
+
+# Memos keyed by object identity (the model's dataclasses hold dicts, so they are not hashable); each entry
+# keeps its object, so an id is never reused while its entry lives. Every dashboard asks for the same
+# objectives again: without these, per-service dashboards cost the square of the fleet size.
+_RECORDED: dict[int, tuple[Service, frozenset[str]]] = {}
+_SLIS: dict[int, tuple[Model, list[Sli], dict[str, list[Sli]]]] = {}
+
+
+def _memo(model: Model) -> tuple[Model, list[Sli], dict[str, list[Sli]]]:
+    found = _SLIS.get(id(model))
+    if found is None or found[0] is not model:
+        _SLIS.clear()
+        _RECORDED.clear()
+        items = _slis(model)
+        by_service: dict[str, list[Sli]] = {}
+        for i in items:
+            by_service.setdefault(i.service.name, []).append(i)
+        found = _SLIS[id(model)] = (model, items, by_service)
+    return found
 
 
 def slis(model: Model) -> list[Sli]:
-    """Every objective of every scraped http or worker service with an SLO."""
+    """Every objective of every scraped http or worker service with an SLO (the list is shared: do not change it)."""
+    return _memo(model)[1]
+
+
+def service_slis(model: Model, s: Service) -> list[Sli]:
+    """The objectives of one service (the list is shared: do not change it)."""
+    return _memo(model)[2].get(s.name, [])
+
+
+def _slis(model: Model) -> list[Sli]:
     out: list[Sli] = []
     for s in model.services:
         if not (s.slo and s.scrape and isinstance(s.metrics, (HttpMetrics, WorkerMetrics))):
