@@ -16,7 +16,7 @@ from typing import Any
 
 from generator import catalogue, names, recording
 from generator.catalogue import custom
-from generator.catalogue.core import AlertDef, Ctx, fill, text_values
+from generator.catalogue.core import AlertDef, Ctx, fast_interval, fill, text_values
 from generator.durations import Duration, parse_duration
 from generator.model import AlertSetting, CustomRule, Model, Service
 
@@ -46,6 +46,7 @@ class RuleGroup:
     name: str
     records: tuple[dict[str, Any], ...]
     alerts: tuple[Alert, ...]
+    interval: Duration | None = None  # its own evaluation interval; None: the stack's
 
 
 def service_alerts(model: Model, s: Service) -> list[Alert]:
@@ -73,17 +74,21 @@ def all_alerts(model: Model) -> list[Alert]:
 
 
 def service_groups(model: Model, s: Service) -> list[RuleGroup]:
-    """The service's groups in evaluation order. File <service>: recording, then alerts; file <service>.slo: the SLO group.
+    """The service's groups in evaluation order. File <service>: fast, recording, then alerts; file <service>.slo: the SLO group.
 
-    SLO rules live apart because their day-long windows are the expensive part:
-    their own group keeps a slow SLO evaluation from delaying the other alerts.
+    The fast group holds the hard-down alerts (catalogue `fast`), evaluated every fast_interval so an
+    outage pages within seconds of being seen. SLO rules live apart because their day-long windows are
+    the expensive part: their own group keeps a slow SLO evaluation from delaying the other alerts.
     """
     out: list[RuleGroup] = []
     alerts = service_alerts(model, s)
+    fast = tuple(a for a in alerts if not a.custom and a.definition.fast)
+    if fast:
+        out.append(RuleGroup(s.name, names.fast_group(s.name), (), fast, fast_interval(model)))
     records = recording.recording_rules(s) + [r for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r]
     if records:
         out.append(RuleGroup(s.name, names.recording_group(s.name), tuple(records), ()))
-    plain = tuple(a for a in alerts if not a.slo)
+    plain = tuple(a for a in alerts if not a.slo and not (not a.custom and a.definition.fast))
     if plain:
         out.append(RuleGroup(s.name, names.alerts_group(s.name), (), plain))
     slo_records, slo_alerts = recording.slo_rules(s), tuple(a for a in alerts if a.slo)

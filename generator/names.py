@@ -73,6 +73,11 @@ META_TEAM = "monstack"  # team label of the same; no team route matches it, so t
 
 
 # Rule groups of one service's rule file (prometheus/rules/<service>.yml), evaluated in this order.
+def fast_group(service: str) -> str:
+    """The service's hard-down alerts, evaluated more often than the rest (catalogue AlertDef.fast)."""
+    return f"{service}.fast"
+
+
 def recording_group(service: str) -> str:
     return f"{service}.recording"
 

@@ -14,10 +14,12 @@ from generator.catalogue.core import (
     Expected,
     Needs,
     beyond,
-    down_cases,
+    consecutive_cases,
+    consecutive_failures,
     eval_time,
     num,
     points,
+    probe_interval,
     threshold_cases,
 )
 from generator.promql import sel
@@ -29,27 +31,41 @@ SCRAPED_KINDS = ("http", "worker", "postgres", "redis", "host", "custom")
 ALL_KINDS = SCRAPED_KINDS + ("probe",)
 
 
+# Failed scrapes (probes) in a row before TargetDown (HealthProbeFailing) fires. Two, never one: a
+# single failed scrape or probe (a restart, a dropped packet) must not page, and its `for` (0s by
+# default) only adds to this. Both alerts sit in the fast rule group, so at a 15s scrape interval a dead
+# target fires about 20s after it died, and a dead health URL (probed every 10s) about 15s after.
+FAILURES_IN_A_ROW = 2
+
+
 def _up(ctx: Ctx) -> str:
     return sel("up", {"job": names.service_job(ctx.s.name)})
 
 
+def _target_down_expr(ctx: Ctx) -> str:
+    assert ctx.s.scrape is not None
+    return consecutive_failures("up", {"job": names.service_job(ctx.s.name)}, ctx.s.scrape.interval, FAILURES_IN_A_ROW)
+
+
 def _target_down_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
-    return down_cases(d, ctx, "up", S.target(ctx.model, ctx.s), "when the scrape fails (up == 0)", "while scrapes succeed")
+    assert ctx.s.scrape is not None
+    return consecutive_cases(d, ctx, "up", [S.target(ctx.model, ctx.s)], ctx.s.scrape.interval, FAILURES_IN_A_ROW, "failed scrapes")
 
 
 TARGET_DOWN = AlertDef(
     name="TargetDown",
     kinds=SCRAPED_KINDS,
     severity="P0",
-    for_="2m",  # one failed scrape is noise, eight in a row (at 15s) is an outage (scenario C: up == 0 for 2 min)
+    for_="0s",  # FAILURES_IN_A_ROW failed scrapes already tell an outage from a blip; `for` waits longer still
     threshold=None,
     unit="none",
     op="==",
     summary="{service}: target {{ $labels.instance }} is down",
-    description="Prometheus has not been able to scrape {{ $labels.instance }} (job {{ $labels.job }}) of {service} for {for}.",
-    expr=lambda c: f"{_up(c)} == 0",
+    description=f"The last {FAILURES_IN_A_ROW} scrapes of {{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}) of {{service}} failed.",
+    expr=_target_down_expr,
     query=_up,
     cases=_target_down_cases,
+    fast=True,
     meaning="Prometheus cannot scrape the target: the process is down, hung, or unreachable. Every other alert of the service is muted while this fires.",
     causes=("the process crashed, was stopped or is restarting in a loop", "a network, DNS or firewall change",
             "the /metrics handler hangs or takes longer than scrape_timeout", "TLS or authentication settings of the scrape are wrong"),
@@ -61,31 +77,30 @@ def _probe_success(ctx: Ctx) -> str:
     return sel("probe_success", {"job": names.probe_job(ctx.s.name)})
 
 
+def _probe_failing_expr(ctx: Ctx) -> str:
+    return consecutive_failures("probe_success", {"job": names.probe_job(ctx.s.name)}, probe_interval(ctx.model, ctx.s),
+                                FAILURES_IN_A_ROW)
+
+
 def _probe_failing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
-    at = eval_time("0s", ctx.setting.for_)
-    n = points(at)
-    probes = [(p, S.probe(ctx.model, ctx.s, p)) for p in ctx.s.probes]
-    failing = tuple(S.gauge("probe_success", lb, 0, n) for _, lb in probes)
-    passing = tuple(S.gauge("probe_success", lb, 1, n) for _, lb in probes)
-    return [
-        Case("HealthProbeFailing fires for every failing probe", failing, tuple(Expected(lb, 0) for _, lb in probes), at),
-        Case("HealthProbeFailing stays silent while probes succeed", passing, (), at),
-    ]
+    labels = [S.probe(ctx.model, ctx.s, p) for p in ctx.s.probes]
+    return consecutive_cases(d, ctx, "probe_success", labels, probe_interval(ctx.model, ctx.s), FAILURES_IN_A_ROW, "failed probes")
 
 
 HEALTH_PROBE_FAILING = AlertDef(
     name="HealthProbeFailing",
     kinds=ALL_KINDS,
     severity="P0",
-    for_="2m",  # a probe every 15s: eight failures in a row, not a single slow answer
+    for_="0s",  # as TargetDown: FAILURES_IN_A_ROW failed probes, never a single slow answer
     threshold=None,
     unit="none",
     op="==",
     summary="{service}: health probe {{ $labels.probe }} failing",
-    description="The blackbox probe {{ $labels.probe }} of {service} ({{ $labels.instance }}) has failed for {for}.",
-    expr=lambda c: f"{_probe_success(c)} == 0",
+    description=f"The last {FAILURES_IN_A_ROW} blackbox probes {{{{ $labels.probe }}}} of {{service}} ({{{{ $labels.instance }}}}) failed.",
+    expr=_probe_failing_expr,
     query=_probe_success,
     cases=_probe_failing_cases,
+    fast=True,
     meaning="The service's health URL does not answer successfully through the blackbox exporter. Users are likely affected. Every other alert of the service is muted while this fires.",
     causes=("the service is down or not ready", "a dependency its health check tests is down",
             "DNS, TLS or network problems between the blackbox exporter and the service"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator import names, targets
+from generator.catalogue.core import probe_interval, probe_timeout
 from generator.model import Model, Service
 from generator.topology import Topology
 
@@ -88,8 +89,7 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
 
 def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
     """Blackbox probes: the URL becomes the target parameter and the instance; the scrape goes to the exporter."""
-    interval = s.scrape.interval if s.scrape else model.stack.scrape_interval
-    timeout = s.scrape.timeout if s.scrape else min(model.stack.scrape_timeout, interval)
+    interval, timeout = probe_interval(model, s), probe_timeout(model, s)
     return {
         "job_name": names.probe_job(s.name),
         "metrics_path": "/probe",

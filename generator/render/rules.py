@@ -18,7 +18,11 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def group(model: Model, g: alerting.RuleGroup) -> dict[str, Any]:
-    return {"name": g.name, "rules": [*g.records, *(rule(model, a) for a in g.alerts)]}
+    out: dict[str, Any] = {"name": g.name}
+    if g.interval is not None:
+        out["interval"] = str(g.interval)
+    out["rules"] = [*g.records, *(rule(model, a) for a in g.alerts)]
+    return out
 
 
 def rule(model: Model, a: alerting.Alert) -> dict[str, Any]:
