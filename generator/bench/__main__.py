@@ -42,13 +42,13 @@ def main(argv: list[str] | None = None) -> int:
 
             render.run_validate([int(s) for s in args.validate_sizes.split(",") if s], say)
         elif section == "dashboards":
-            from generator.bench import dashboards
+            from generator.bench.dashboards import run as run_dashboards
 
-            dashboards.run(args.dashboard_services, args.seed, say)
+            run_dashboards(args.dashboard_services, args.seed, say)
         elif section == "outage":
-            from generator.bench import outage
+            from generator.bench.outage import run as run_outage
 
-            outage.run(args.trials, args.seed, say)
+            run_outage(args.trials, args.seed, say)
         say(f"({section}: {time.monotonic() - t:.0f}s)")
     say(f"\nbench finished in {time.monotonic() - start:.0f}s; figures merged into {common.RESULTS}")
     return 0

@@ -71,8 +71,8 @@ def child(inventory: Path, out: Path) -> dict[str, Any]:
 
 def run(sizes: list[int], out: Say) -> dict[str, Any]:
     folder = SCRATCH / "render"
-    results = []
-    rows = []
+    results: list[dict[str, Any]] = []
+    rows: list[list[Any]] = []
     for n in sizes:
         inv = inventory_file(n, folder)
         code, seconds, stdout = run_child([python(), "-m", "generator.bench.render", "--child", str(inv), str(folder / f"out-{n}")],
@@ -103,7 +103,8 @@ def run(sizes: list[int], out: Say) -> dict[str, Any]:
 
 def run_validate(sizes: list[int], out: Say) -> dict[str, Any]:
     folder = SCRATCH / "render"
-    results, rows = [], []
+    results: list[dict[str, Any]] = []
+    rows: list[list[Any]] = []
     for n in sizes:
         inv = inventory_file(n, folder)
         code, seconds, stdout = run_child([python(), "-m", "generator", "validate", "--inventory", str(inv)], TIMEOUT,
