@@ -35,7 +35,7 @@ class Alert:
 
     @property
     def slo(self) -> bool:
-        return not self.custom and self.definition in catalogue.slo.ALERTS
+        return not self.custom and id(self.definition) in _SLO_ALERTS
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class RuleGroup:
     records: tuple[dict[str, Any], ...]
     alerts: tuple[Alert, ...]
     interval: Duration | None = None  # its own evaluation interval; None: the stack's
+
+
+_SLO_ALERTS = frozenset(id(d) for d in catalogue.slo.ALERTS)  # by identity: comparing definitions field by field is slow
 
 
 def service_alerts(model: Model, s: Service) -> list[Alert]:

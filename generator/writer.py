@@ -41,8 +41,120 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def dump_yaml(data: Any) -> str:
+def _pyyaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10_000)
+
+
+def dump_yaml(data: Any) -> str:
+    """Block-style YAML, byte for byte what PyYAML writes with _Dumper (tests/test_writer.py compares them).
+
+    PyYAML represents every node in Python before libyaml emits it: most of a large render's time. Here
+    the structure is written directly and each distinct scalar is formatted once, by PyYAML itself, so
+    its quoting rules stay PyYAML's. Data this writer does not know (keys that are not short strings,
+    other types) goes to PyYAML whole.
+    """
+    out: list[str] = []
+    try:
+        if isinstance(data, dict) and data:
+            _mapping(data, 0, out)
+        elif isinstance(data, list) and data:
+            _sequence(data, 0, out)
+        else:
+            return _pyyaml(data)
+    except _Unusual:
+        return _pyyaml(data)
+    return "".join(out)
+
+
+class _Unusual(Exception):
+    """Data the direct writer leaves to PyYAML."""
+
+
+_SCALARS: dict[tuple[type, Any], tuple[str, tuple[str, ...]]] = {}
+_KEYS: dict[str, str] = {}
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def _scalar(value: Any) -> tuple[str, tuple[str, ...]]:
+    """(text after "key: " or "- ", lines of a literal block relative to its indentation) as PyYAML writes them."""
+    key = (type(value), value)
+    found = _SCALARS.get(key)
+    if found is None:
+        if type(value) not in _SCALAR_TYPES:
+            raise _Unusual(type(value))
+        text = _pyyaml({"k": value})[3:-1]  # "k: <scalar>\n"
+        head, _, body = text.partition("\n")
+        lines = tuple(line[2:] if line else line for line in body.split("\n")) if body else ()
+        found = _SCALARS[key] = (head, lines)
+        if len(_SCALARS) > 200_000:  # bounded: a render of a huge fleet has many distinct strings
+            _SCALARS.clear()
+    return found
+
+
+def _key(key: Any) -> str:
+    found = _KEYS.get(key) if type(key) is str else None
+    if found is None:
+        if type(key) is not str or len(key) >= 120 or "\n" in key:
+            raise _Unusual(key)
+        text = _pyyaml({key: 0})
+        if not text.endswith(": 0\n") or "\n" in text[:-1]:
+            raise _Unusual(key)
+        found = _KEYS[key] = text[:-4]
+    return found
+
+
+def _block(lines: tuple[str, ...], indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    for line in lines:
+        out.append(f"{pad}{line}\n" if line else "\n")
+
+
+def _mapping(data: dict, indent: int, out: list[str], inline: bool = False) -> None:
+    """Keys at column `indent`; inline: the first key continues a "- " already written."""
+    pad = " " * indent
+    for i, (k, v) in enumerate(data.items()):
+        key = _key(k)
+        lead = "" if inline and i == 0 else pad
+        if type(v) is dict:
+            if v:
+                out.append(f"{lead}{key}:\n")
+                _mapping(v, indent + 2, out)
+            else:
+                out.append(f"{lead}{key}: {{}}\n")
+        elif type(v) is list:
+            if v:
+                out.append(f"{lead}{key}:\n")
+                _sequence(v, indent, out)  # block sequences in mappings are not indented
+            else:
+                out.append(f"{lead}{key}: []\n")
+        else:
+            head, lines = _scalar(v)
+            out.append(f"{lead}{key}: {head}\n")
+            if lines:
+                _block(lines, indent + 2, out)
+
+
+def _sequence(data: list, indent: int, out: list[str], inline: bool = False) -> None:
+    pad = " " * indent
+    for i, v in enumerate(data):
+        lead = "" if inline and i == 0 else pad
+        if type(v) is dict:
+            if v:
+                out.append(f"{lead}- ")
+                _mapping(v, indent + 2, out, inline=True)
+            else:
+                out.append(f"{lead}- {{}}\n")
+        elif type(v) is list:
+            if v:
+                out.append(f"{lead}- ")
+                _sequence(v, indent + 2, out, inline=True)
+            else:
+                out.append(f"{lead}- []\n")
+        else:
+            head, lines = _scalar(v)
+            out.append(f"{lead}- {head}\n")
+            if lines:
+                _block(lines, indent + 2, out)
 
 
 def serialize(path: str, content: Any, source: str) -> bytes:

@@ -12,7 +12,9 @@ Run them with `monstack validate` (promtool test rules).
 """
 from __future__ import annotations
 
+import functools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -85,14 +87,22 @@ def test_files(stem: str, rule_files: list[str], groups: Sequence[alerting.RuleG
 def footprint(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> frozenset[str]:
     """Metric names an expression reads, through the recording rules it reads."""
     out: set[str] = set()
-    for vs in lint.selectors(promql_parser.parse(expr)):
-        name = lint.selector_name(vs)
+    for name in _metric_names(_STRINGS.sub('""', expr)):
         if name is None:  # a selector by regex on __name__: may read anything
             return frozenset({"*"})
         out.add(name)
         if name in records and name not in seen:
             out |= footprint(records[name], records, seen | {name})
     return frozenset(out)
+
+
+# Metric names do not depend on label values: every service's expressions parse once per shape.
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+@functools.lru_cache(maxsize=4096)
+def _metric_names(expr: str) -> tuple[str | None, ...]:
+    return tuple(lint.selector_name(vs) for vs in lint.selectors(promql_parser.parse(expr)))
 
 
 @dataclass

@@ -1,0 +1,42 @@
+"""The direct YAML writer writes exactly what PyYAML writes: on every rendered file, and on data made up to break it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT
+from generator import writer
+from generator.inventory.loader import load_inventory
+from generator.model import resolve
+from generator.render import render_all
+from generator.topology import COMPOSE
+
+INVENTORIES = [ROOT / "services.yaml", *sorted(ROOT.glob("examples/*/services.yaml")), *sorted(ROOT.glob("tests/inventories/good/*.yaml"))]
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES, ids=lambda p: str(Path(p).relative_to(ROOT)))
+def test_every_rendered_yaml_file_is_pyyaml_byte_for_byte(inventory: Path):
+    outputs = render_all(resolve(*load_inventory(inventory)), COMPOSE)
+    checked = 0
+    for path, data in outputs.items():
+        if path.endswith((".yml", ".yaml")):
+            assert writer.dump_yaml(data) == writer._pyyaml(data), path
+            checked += 1
+    assert checked > 5
+
+
+_text = st.one_of(st.text(alphabet=st.sampled_from(list("ab :#-'\"\\\n\t {}[]&*!|>%@`,?é0.1~")), max_size=12),
+                  st.sampled_from(["yes", "null", "1e3", "  ", "0x1f", "2024-01-01", "a\n\n b \n", "x\n "]))
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False), _text,
+                     st.text(max_size=8))
+_data = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                        st.dictionaries(_text, inner, max_size=4)), max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_data)
+def test_any_block_structure_is_pyyaml_byte_for_byte(data):
+    assert writer.dump_yaml(data) == writer._pyyaml(data)
