@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from generator import catalogue, names, recording
+from generator import catalogue, fleet, names, recording
 from generator.catalogue import custom
 from generator.catalogue.core import AlertDef, Ctx, fast_interval, fill, text_values
 from generator.durations import Duration, parse_duration
@@ -128,7 +128,11 @@ def runbook_url(model: Model, s: Service | None, alert: str) -> str:
 def dashboard_url(model: Model, s: Service | None) -> str:
     if s is None:
         return f"{model.stack.grafana_url}/d/{names.dashboard_uid('stack')}"
-    return s.dashboard_url or f"{model.stack.grafana_url}/d/{names.dashboard_uid('service', s.name)}"
+    if s.dashboard_url:
+        return s.dashboard_url
+    if fleet.enabled(model):
+        return f"{model.stack.grafana_url}/d/{fleet.shape_of(model, s.name).uid}?var-service={s.name}"
+    return f"{model.stack.grafana_url}/d/{names.dashboard_uid('service', s.name)}"
 
 
 def labels(model: Model, a: Alert) -> dict[str, str]:

@@ -20,6 +20,11 @@ FAST_EVALUATION_INTERVAL = "5s"
 # probes in a row page; at 10s a dead service pages about 20s after it dies, and one failed probe
 # never does. Each probe is one request to the service through the blackbox exporter.
 PROBE_INTERVAL = "10s"
+# Above this many services, services of the same shape share one templated dashboard (a `service`
+# variable) instead of one each, and the overview aggregates instead of asking per service
+# (generator/fleet.py). Per-service dashboards beyond it cost Grafana 40 KB each to provision and
+# make stack-wide panels of hundreds of queries.
+FLEET_DASHBOARDS_ABOVE = 100
 RETENTION_TIME = "15d"  # raise with remote_write off; lower on small disks
 SLO_WINDOW = "30d"  # the error-budget window; 28d aligns with weekly cycles
 
