@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -28,6 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     say(f"monstack bench at {info['commit'] or 'an unknown commit'}{' (with uncommitted changes)' if info['dirty'] else ''}; "
         f"{common.machine()['cpus']} CPUs, load average {common.machine()['load_average']} (the machine is shared: figures vary)")
     start = time.monotonic()
+    # SIGTERM ends the bench like Ctrl-C: every finally runs and every started process is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        _sections(args, only, say)
+    finally:
+        common.stop_everything()
+    say(f"\nbench finished in {time.monotonic() - start:.0f}s; figures merged into {common.RESULTS}")
+    return 0
+
+
+def _sections(args: argparse.Namespace, only: list[str], say: common.Say) -> None:
     for section in SECTIONS:
         if section not in only:
             continue
@@ -50,8 +62,6 @@ def main(argv: list[str] | None = None) -> int:
 
             run_outage(args.trials, args.seed, say)
         say(f"({section}: {time.monotonic() - t:.0f}s)")
-    say(f"\nbench finished in {time.monotonic() - start:.0f}s; figures merged into {common.RESULTS}")
-    return 0
 
 
 if __name__ == "__main__":

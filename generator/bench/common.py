@@ -10,6 +10,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,17 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: flo
         time.sleep(every)
 
 
+_LIVE: list["Processes"] = []  # every Processes not yet stopped: stop_everything() ends them all
+_STOPPING = threading.Event()
+
+
+def stop_everything() -> None:
+    """Stop every process any section started (on SIGTERM, Ctrl-C or an error); no new one starts after this."""
+    _STOPPING.set()
+    for ps in list(_LIVE):
+        ps.stop_all()
+
+
 @dataclass
 class Processes:
     """Children in their own process groups, all stopped (TERM, then KILL) when the block ends, however it ends."""
@@ -114,6 +126,10 @@ class Processes:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+        if _STOPPING.is_set():
+            raise RuntimeError("the bench is stopping: no new process")
+        if self not in _LIVE:
+            _LIVE.append(self)
         self.logs.mkdir(parents=True, exist_ok=True)
         with open(self.logs / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -129,8 +145,12 @@ class Processes:
         proc.wait(timeout=30)
 
     def stop_all(self) -> None:
+        if self in _LIVE:
+            _LIVE.remove(self)
         for name in reversed(list(self.procs)):
-            proc = self.procs.pop(name)
+            proc = self.procs.pop(name, None)
+            if proc is None:
+                continue
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
             try:

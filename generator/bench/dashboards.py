@@ -86,7 +86,8 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from p.get("panels", [])  # a collapsed row carries its panels
 
 
-def queries(dashboard: dict[str, Any], name: str) -> list[Query]:
+def queries(dashboard: dict[str, Any], name: str, service: str | None = None) -> list[Query]:
+    """The dashboard's queries; service: the service chosen on a fleet's shared dashboard (else All)."""
     out = []
     for p in panels(dashboard):
         w = p.get("gridPos", {}).get("w", 24)
@@ -94,15 +95,15 @@ def queries(dashboard: dict[str, Any], name: str) -> list[Query]:
         step = max(minimum, _round_interval(RANGE / (WIDTH_PX * w / 24)))
         rate = max(step + SCRAPE, 4 * SCRAPE)
         for t in p.get("targets", []):
-            expr = substitute(t["expr"], step, rate)
+            expr = substitute(t["expr"], step, rate, service)
             out.append(Query(name, p.get("title", ""), expr, bool(t.get("instant")), step))
     return out
 
 
-def substitute(expr: str, step: float, rate: float) -> str:
+def substitute(expr: str, step: float, rate: float, service: str | None = None) -> str:
     """Template variables as Grafana fills them: All is the variable's allValue (.+), env its one value."""
     values = {"__rate_interval": f"{int(rate)}s", "__interval": f"{int(step)}s", "__range": f"{RANGE}s",
-              "env": "production", "team": ".+", "service": ".+", "instance": ".+"}
+              "env": "production", "team": ".+", "service": service or ".+", "instance": ".+"}
     return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), expr)
 
 
@@ -251,15 +252,15 @@ def run(n: int, seed: int, out: Say) -> dict[str, Any]:
     for s in model.services:
         by_kind.setdefault(s.kind, []).append(s)
     sampled = {s.name for kind in sorted(by_kind) for s in rng.sample(by_kind[kind], min(PER_KIND, len(by_kind[kind])))}
-    service_board = {s.name: _service_dashboard(boards, s) for s in model.services}
+    service_board = {s.name: _service_dashboard(boards, model, s) for s in model.services}
 
     over_q = queries(overview, "overview")
     over_sel = selectors(q.expr for q in over_q)
-    per_q = [q for name in sorted(sampled) for q in queries(service_board[name] or {}, name)]
+    per_q = [q for name in sorted(sampled) for q in queries(service_board[name] or {}, name, name)]
     all_series: dict[tuple, Series] = {}
     for s in model.services:
         board = service_board[s.name]
-        exprs = [q.expr for q in queries(board, s.name)] if board else []
+        exprs = [q.expr for q in queries(board, s.name, s.name)] if board else []
         for key, x in service_series(model, s, exprs).items():
             x.dense = s.name in sampled or any(matches(sel, x) for sel in over_sel)
             all_series.setdefault(key, x)
@@ -332,8 +333,10 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
-def _service_dashboard(boards: dict[str, Any], s: Service) -> dict[str, Any] | None:
-    return boards.get(names.dashboard_file(s.team, s.name))
+def _service_dashboard(boards: dict[str, Any], model: Model, s: Service) -> dict[str, Any] | None:
+    from generator.render.dashboards import service
+
+    return boards.get(service.file_of(model, s))
 
 
 def _ready(url: str) -> bool:
