@@ -9,7 +9,7 @@ from generator import checks, writer
 from generator.errors import CheckFailed
 from generator.inventory.loader import load_inventory
 from generator.model import Model, resolve
-from generator.render import render_all
+from generator.render import iter_render, render_all
 from generator.topology import COMPOSE, Topology
 
 
@@ -35,8 +35,8 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
 
     Nothing in out_dir changes unless every check passed.
     """
-    b = build(inventory, topo)
-    staging = writer.stage(b.files, out_dir)
+    model = load_model(inventory)
+    staging, paths = writer.stage_iter(iter_render(model, topo), model.source, out_dir)
     try:
         results: list[checks.CheckResult] = []
         if run_checks:
@@ -44,15 +44,15 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
             failed = [r for r in results if not r.ok]
             if failed:
                 raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
-        return writer.commit(staging, b.files, out_dir), results
+        return writer.commit_staged(staging, paths, out_dir), results
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def validate(inventory: Path, work_dir: Path) -> list[checks.CheckResult]:
     """Render into a scratch folder and run every checker and generated test there; writes nothing else."""
-    b = build(inventory)
-    staging = writer.stage(b.files, work_dir)
+    model = load_model(inventory)
+    staging, _ = writer.stage_iter(iter_render(model, COMPOSE), model.source, work_dir)
     try:
         return checks.all_checks(staging)
     finally:

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -183,9 +183,61 @@ def serialize_all(outputs: Mapping[str, Any], source: str) -> dict[str, bytes]:
 
 
 def manifest(files: Mapping[str, bytes]) -> bytes:
+    return _manifest({path: hashlib.sha256(data).hexdigest() for path, data in files.items() if path != names.MANIFEST})
+
+
+def _manifest(digests: Mapping[str, str]) -> bytes:
     lines = [f"# {header_lines('the inventory')[0]}", "# sha256 and path of every generated file"]
-    lines += [f"{hashlib.sha256(data).hexdigest()}  {path}" for path, data in sorted(files.items()) if path != names.MANIFEST]
+    lines += [f"{digest}  {path}" for path, digest in sorted(digests.items())]
     return ("\n".join(lines) + "\n").encode()
+
+
+def stage_iter(outputs: Iterable[tuple[str, Any]], source: str, parent: Path) -> tuple[Path, list[str]]:
+    """Serialize and write each output into a fresh staging directory as it comes, keeping only its digest.
+
+    The same bytes as serialize_all + stage, without holding every file in memory: a large fleet's
+    rules and tests pass through one at a time. Returns the staging directory and every path (manifest included).
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".monstack-staging-", dir=parent))
+    digests: dict[str, str] = {}
+    made: set[Path] = set()
+    try:
+        for path, content in outputs:
+            data = serialize(path, content, source)
+            target = staging / path
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            target.write_bytes(data)
+            digests[path] = hashlib.sha256(data).hexdigest()
+        assert digests, "refusing to write nothing"
+        (staging / names.MANIFEST).write_bytes(_manifest(digests))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging, sorted([*digests, names.MANIFEST])
+
+
+class _Staged(Mapping[str, bytes]):
+    """A staged tree read back file by file: what commit() compares and moves, without holding it all."""
+
+    def __init__(self, staging: Path, paths: list[str]):
+        self._staging, self._paths = staging, paths
+
+    def __getitem__(self, path: str) -> bytes:
+        return (self._staging / path).read_bytes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+def commit_staged(staging: Path, paths: list[str], out_dir: Path) -> WriteResult:
+    """commit() for a tree stage_iter wrote."""
+    return commit(staging, _Staged(staging, paths), out_dir)
 
 
 def read_manifest(out_dir: Path) -> list[str]:

@@ -16,7 +16,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import promql_parser
 
@@ -38,8 +38,13 @@ TOLERANCE = 1e-9  # relative: float rounding in rate() and histogram_quantile()
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    return dict(iter_render(model, topo))
+
+
+def iter_render(model: Model, topo: Topology) -> Iterator[tuple[str, Any]]:
+    """The test files one service at a time, so a large fleet's tests need not be in memory at once."""
     for s in model.services:
+        out: dict[str, Any] = {}
         groups = alerting.service_groups(model, s)
         files = {g.file for g in groups}
         alerts = alerting.service_alerts(model, s)
@@ -54,9 +59,9 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
             by_step = alert_tests(model, [a for a in alerts if a.slo], _records(groups, loaded))
             by_step[MINUTE] = recording_tests(model, s, slo_rules(s)) + by_step.get(MINUTE, [])
             out.update(test_files(slo, loaded, groups, by_step))
+        yield from out.items()
     meta = alerting.meta_group(model)
-    out.update(test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], [meta], alert_tests(model, list(meta.alerts), {})))
-    return out
+    yield from test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], [meta], alert_tests(model, list(meta.alerts), {})).items()
 
 
 def _records(groups: Sequence[alerting.RuleGroup], loaded: list[str]) -> dict[str, str]:
