@@ -137,6 +137,7 @@ def rule_tests(root: Path) -> list[CheckResult]:
     if not every:
         return []
     tests = sorted(distinct_tests(root, every))
+    shared = shared_rule_files(root)
     workers = max(1, min(len(tests), os.cpu_count() or 1))
     chunks: list[list[str]] = [[] for _ in range(workers)]
     sizes = [0] * workers
@@ -153,7 +154,30 @@ def rule_tests(root: Path) -> list[CheckResult]:
         ok = ok and proc.returncode == 0
         outputs.append(out.strip())
     counted = f"{len(every)} files" if len(tests) == len(every) else f"{len(every)} files, {len(tests)} distinct up to names"
-    return [CheckResult(f"promtool test rules ({counted})", ok, "\n".join(outputs))]
+    results = [CheckResult(f"promtool test rules ({counted})", ok, "\n".join(outputs))]
+    if shared is not None:
+        results.append(shared)
+    return results
+
+
+def shared_rule_files(root: Path) -> CheckResult | None:
+    """A fleet's rule files tested through their representative's tests must be its rules up to names."""
+    path = root / names.RULE_TESTS_SHARED
+    if not path.is_file():
+        return None
+    listed = (yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("tested_once", {})
+    problems, covered = [], 0
+    for rep, members in listed.items():
+        want = _shape([(root / rep).read_text()]) if (root / rep).is_file() else None
+        if want is None:
+            problems.append(f"{rep}: missing, or its rules are not comparable up to names")
+            continue
+        for m in members:
+            if not (root / m).is_file() or _shape([(root / m).read_text()]) != want:
+                problems.append(f"{m} is not {rep} up to names: its rules are not covered by {rep}'s tests")
+            else:
+                covered += 1
+    return CheckResult(f"rule files tested through a service alike ({covered} files)", not problems, "\n".join(problems))
 
 
 def routing_tests(root: Path) -> list[CheckResult]:

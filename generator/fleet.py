@@ -46,10 +46,10 @@ def enabled(model: Model) -> bool:
     return len(model.services) > defaults.FLEET_DASHBOARDS_ABOVE
 
 
-def _key(s: Service) -> str:
+def _key(s: Service, keep_labels: bool = False) -> str:
     """Everything a service dashboard reads from the service, without what names it (name, team, targets, URLs)."""
     blank = dataclasses.replace(
-        s, name="", team="", description=None, labels={}, dashboard_url=None,
+        s, name="", team="", description=None, labels=s.labels if keep_labels else {}, dashboard_url=None,
         scrape=dataclasses.replace(s.scrape, targets=()) if s.scrape else None,
         probes=tuple(dataclasses.replace(p, url=p.url.split("://", 1)[0]) for p in s.probes))
     return repr(blank)
@@ -78,6 +78,24 @@ def _memo(model: Model) -> tuple[Model, dict[str, Shape], list[Shape]]:
         _MEMO.clear()
         found = _MEMO[id(model)] = (model, by_service, shapes)
     return found
+
+
+def test_groups(model: Model) -> list[list[Service]]:
+    """Services whose rules are the same up to their names (the alert labels they add too): a fleet tests one of each.
+
+    validate checks that each member's rule files are its representative's with the names changed
+    (checks.rule_tests), so the representative's promtool tests prove them.
+    """
+    groups: dict[str, list[Service]] = {}
+    for s in model.services:
+        key = _key(s, keep_labels=True) if enabled(model) and not _user_promql(s) else s.name
+        groups.setdefault(key, []).append(s)
+    return list(groups.values())
+
+
+def _user_promql(s: Service) -> bool:
+    """Custom rules with PromQL of the user's own (threshold, ratio): such a service is always tested on its own."""
+    return any(r.type in ("threshold", "ratio") for r in s.rules)
 
 
 def shapes(model: Model) -> list[Shape]:

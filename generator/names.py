@@ -47,6 +47,10 @@ def rule_tests_file(group: str, step: str | None = None) -> str:
     return f"{RULE_TESTS_DIR}/{group}.test.yml" if step is None else f"{RULE_TESTS_DIR}/{group}.every-{step}.test.yml"
 
 
+# A fleet's services alike share their tests: representative rule file -> the rule files it stands for.
+RULE_TESTS_SHARED = f"{RULE_TESTS_DIR}/shared.yml"
+
+
 def runbook_file(alert: str) -> str:
     return f"{RUNBOOKS_DIR}/{alert.lower()}.md"
 

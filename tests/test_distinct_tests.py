@@ -43,3 +43,25 @@ def test_names_inside_longer_names_are_not_renamed():
     other = 'x{service="svc-2"} and y{job="probe-svc-2"} and z{service="svc-10"}'
     assert checks._shape([one]) == checks._shape([other])
     assert checks._shape([one]) != checks._shape(['x{service="svc-1"} and y{job="probe-svc-1"} and z{service="svc-1"}'])
+
+
+def test_a_fleet_tests_services_alike_once_and_validate_checks_the_others_are_alike(tmp_path: Path):
+    from generator import names
+
+    inv = synthetic_inventory(105)
+    inv["services"][7]["alerts"] = {"HttpErrorRatioCritical": {"threshold": 0.2}}
+    root, tests = _staged(tmp_path, inv)
+    assert "prometheus/tests/svc-14.test.yml" not in tests  # tested through svc-0
+    assert "prometheus/tests/svc-7.test.yml" in tests  # its own threshold: its own tests
+    listed = yaml.safe_load((root / names.RULE_TESTS_SHARED).read_text())["tested_once"]
+    assert "prometheus/rules/svc-14.yml" in listed["prometheus/rules/svc-0.yml"]
+    assert "prometheus/rules/svc-14.slo.yml" in listed["prometheus/rules/svc-0.slo.yml"]
+    assert not any("svc-7.yml" in m for ms in listed.values() for m in ms)
+    result = checks.shared_rule_files(root)
+    assert result is not None and result.ok, result
+    # A member whose rules drifted from its representative's is reported, not silently trusted.
+    victim = root / "prometheus/rules/svc-14.yml"
+    victim.write_text(victim.read_text().replace("for: 0s", "for: 1m", 1))
+    result = checks.shared_rule_files(root)
+    assert result is not None and not result.ok
+    assert "prometheus/rules/svc-14.yml is not prometheus/rules/svc-0.yml up to names" in result.output

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import promql_parser
 
-from generator import alerting, alerttext, lint, names
+from generator import alerting, alerttext, fleet, lint, names
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
 from generator.catalogue.core import Case, example_value, fast_interval, num
@@ -42,8 +42,22 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def iter_render(model: Model, topo: Topology) -> Iterator[tuple[str, Any]]:
-    """The test files one service at a time, so a large fleet's tests need not be in memory at once."""
-    for s in model.services:
+    """The test files one service at a time, so a large fleet's tests need not be in memory at once.
+
+    In a fleet (generator/fleet.py) services whose rules are the same up to their names are tested
+    once: the first of each group gets test files, the others are listed in names.RULE_TESTS_SHARED.
+    """
+    shared: dict[str, list[str]] = {}
+    tested = []
+    for group in fleet.test_groups(model):
+        rep = group[0]
+        tested.append(rep)
+        if len(group) > 1:
+            # Members have the rule files their representative has (the same groups up to names).
+            for stem in sorted({g.file for g in alerting.service_groups(model, rep)}):
+                suffix = stem[len(rep.name):]
+                shared[names.rules_file(stem)] = [names.rules_file(m.name + suffix) for m in group[1:]]
+    for s in tested:
         out: dict[str, Any] = {}
         groups = alerting.service_groups(model, s)
         files = {g.file for g in groups}
@@ -62,6 +76,8 @@ def iter_render(model: Model, topo: Topology) -> Iterator[tuple[str, Any]]:
         yield from out.items()
     meta = alerting.meta_group(model)
     yield from test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], [meta], alert_tests(model, list(meta.alerts), {})).items()
+    if shared:
+        yield names.RULE_TESTS_SHARED, {"tested_once": dict(sorted(shared.items()))}
 
 
 def _records(groups: Sequence[alerting.RuleGroup], loaded: list[str]) -> dict[str, str]:
