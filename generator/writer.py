@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -75,15 +76,46 @@ _KEYS: dict[str, str] = {}
 _SCALAR_TYPES = (str, int, float, bool, type(None))
 
 
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+\Z")
+_RESOLVER = yaml.resolver.Resolver()
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _one_line(value: str) -> str | None:
+    """How PyYAML writes a one-line printable ASCII string as a block mapping value: plain or single-quoted.
+
+    The rules of PyYAML's (and libyaml's) scalar analysis for such text: plain unless the text would
+    read as something else (a number, a boolean, null), starts or ends with a space, starts with an
+    indicator, or holds ": " or " #"; otherwise single-quoted, as nothing in it needs escapes. None
+    for anything else (PyYAML decides those).
+    """
+    if len(value) > 4000 or not _PRINTABLE_ASCII.match(value):  # long lines: PyYAML may fold them
+        return None
+    first = value[0]
+    blocked = (first in "#,[]{}&*!|>'\"%@`" or value.startswith(("---", "..."))
+               or (first in "?:-" and (len(value) == 1 or value[1] == " "))
+               or ": " in value or " #" in value or value.endswith(":")
+               or first == " " or value[-1] == " ")
+    if not blocked and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG:
+        return value
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _scalar(value: Any) -> tuple[str, tuple[str, ...]]:
     """(text after "key: " or "- ", lines of a literal block relative to its indentation) as PyYAML writes them."""
-    key = (type(value), value)
+    key = (type(value), repr(value) if type(value) is float else value)  # 0.0 == -0.0, yet they print apart
     found = _SCALARS.get(key)
     if found is None:
         if type(value) not in _SCALAR_TYPES:
             raise _Unusual(type(value))
-        text = _pyyaml({"k": value})[3:-1]  # "k: <scalar>\n"
+        quick = _one_line(value) if type(value) is str and value else None
+        if quick is not None:
+            found = _SCALARS[key] = (quick, ())
+            return found
+        text = _pyyaml({"k": value, "z": 0})[3:-6]  # "k: <scalar>\nz: 0\n": not last, so no document end marker
         head, _, body = text.partition("\n")
+        if head.startswith(("|", ">")) and "+" in head:
+            raise _Unusual(value)  # kept trailing newlines: PyYAML ends the document with "..." after it
         lines = tuple(line[2:] if line else line for line in body.split("\n")) if body else ()
         found = _SCALARS[key] = (head, lines)
         if len(_SCALARS) > 200_000:  # bounded: a render of a huge fleet has many distinct strings

@@ -28,15 +28,17 @@ def test_every_rendered_yaml_file_is_pyyaml_byte_for_byte(inventory: Path):
     assert checked > 5
 
 
-_text = st.one_of(st.text(alphabet=st.sampled_from(list("ab :#-'\"\\\n\t {}[]&*!|>%@`,?é0.1~")), max_size=12),
-                  st.sampled_from(["yes", "null", "1e3", "  ", "0x1f", "2024-01-01", "a\n\n b \n", "x\n "]))
+_text = st.one_of(st.text(alphabet=st.sampled_from(list("ab :#-'\"\\\n\t {}[]&*!|>%@`,?é0.1~=<+$()/_")), max_size=12),
+                  st.sampled_from(["yes", "null", "1e3", "  ", "0x1f", "2024-01-01", "a\n\n b \n", "x\n ", "=", "<<", "---", "...",
+                                   "- a", "? a", ":a", "a:", "a :b", "1_000", "0o17", "+.inf", ".NaN", "Off", "~", "12:30:00",
+                                   "2001-12-14t21:59:43.10-05:00", "0b101", "-1", "3.", "a #b", "a# b"]))
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False), _text,
                      st.text(max_size=8))
 _data = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                         st.dictionaries(_text, inner, max_size=4)), max_leaves=25)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(_data)
 def test_any_block_structure_is_pyyaml_byte_for_byte(data):
     assert writer.dump_yaml(data) == writer._pyyaml(data)
