@@ -232,23 +232,33 @@ def stage_iter(outputs: Iterable[tuple[str, Any]], source: str, parent: Path) ->
     """
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".monstack-staging-", dir=parent))
-    digests: dict[str, str] = {}
-    made: set[Path] = set()
     try:
-        for path, content in outputs:
-            data = serialize(path, content, source)
-            target = staging / path
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            target.write_bytes(data)
-            digests[path] = hashlib.sha256(data).hexdigest()
-        assert digests, "refusing to write nothing"
-        (staging / names.MANIFEST).write_bytes(_manifest(digests))
+        return staging, finish_staging(staging, write_into(staging, outputs, source))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return staging, sorted([*digests, names.MANIFEST])
+
+
+def write_into(staging: Path, outputs: Iterable[tuple[str, Any]], source: str) -> dict[str, str]:
+    """Serialize and write outputs into an existing staging directory; {path: sha256}."""
+    digests: dict[str, str] = {}
+    made: set[Path] = set()
+    for path, content in outputs:
+        data = serialize(path, content, source)
+        target = staging / path
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        target.write_bytes(data)
+        digests[path] = hashlib.sha256(data).hexdigest()
+    return digests
+
+
+def finish_staging(staging: Path, digests: Mapping[str, str]) -> list[str]:
+    """Write the manifest of a staged tree; every path, the manifest's included."""
+    assert digests, "refusing to write nothing"
+    (staging / names.MANIFEST).write_bytes(_manifest(digests))
+    return sorted([*digests, names.MANIFEST])
 
 
 class _Staged(Mapping[str, bytes]):

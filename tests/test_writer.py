@@ -53,3 +53,21 @@ def test_streamed_staging_writes_the_same_tree_as_serialize_all(tmp_path: Path):
     staging, paths = writer.stage_iter(iter_render(b.model, COMPOSE), b.model.source, tmp_path)
     assert sorted(paths) == sorted(b.files)
     assert [p for p in paths if (staging / p).read_bytes() != b.files[p]] == []
+
+
+@pytest.mark.integration
+def test_rendering_in_two_processes_writes_the_same_tree(tmp_path: Path):
+    """From pipeline.PARALLEL_FROM services on, monstack render forks; the files and manifest are the sequential ones."""
+    import yaml
+
+    from generator import pipeline
+    from generator.bench import synthetic_inventory
+    from generator.render import iter_render
+
+    inv = tmp_path / "services.yaml"
+    inv.write_text(yaml.safe_dump(synthetic_inventory(pipeline.PARALLEL_FROM), sort_keys=False))
+    model = pipeline.load_model(inv)
+    one, paths_one = writer.stage_iter(iter_render(model, COMPOSE), model.source, tmp_path / "one")
+    two, paths_two = pipeline.stage(model, COMPOSE, tmp_path / "two")
+    assert paths_one == paths_two
+    assert [p for p in paths_one if (one / p).read_bytes() != (two / p).read_bytes()] == []

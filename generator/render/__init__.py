@@ -16,8 +16,14 @@ def render_all(model: Model, topo: Topology) -> Outputs:
     return dict(sorted(iter_render(model, topo)))
 
 
-def iter_render(model: Model, topo: Topology) -> Iterator[tuple[str, Any]]:
-    """(path, data) of every output, renderer by renderer; the big ones (rules, tests) file by file."""
+# Two shares of the work, about even on a large fleet (the rules and their tests; the runbooks and the
+# rest): `monstack render` renders them in two processes when the inventory is big enough to gain.
+PARTS = (("rules", "rule_tests"),
+         ("prometheus", "blackbox", "runbooks", "alertmanager", "routing_tests", "grafana", "dashboards", "compose"))
+
+
+def iter_render(model: Model, topo: Topology, part: int | None = None) -> Iterator[tuple[str, Any]]:
+    """(path, data) of every output (of one of PARTS), renderer by renderer; the big ones (rules, tests) file by file."""
     from generator.render import (
         alertmanager,
         blackbox,
@@ -33,6 +39,8 @@ def iter_render(model: Model, topo: Topology) -> Iterator[tuple[str, Any]]:
 
     seen: set[str] = set()
     for module in (prometheus, blackbox, rules, rule_tests, runbooks, alertmanager, routing_tests, grafana, dashboards, compose):
+        if part is not None and module.__name__.rsplit(".", 1)[-1] not in PARTS[part]:
+            continue
         lazy = getattr(module, "iter_render", None)
         for path, data in (lazy(model, topo) if lazy else module.render(model, topo).items()):
             assert path not in seen, f"two renderers produce {path}"
