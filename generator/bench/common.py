@@ -29,10 +29,11 @@ def say(msg: str) -> None:
 def commit() -> dict[str, Any]:
     """The commit the figures come from; dirty when files other than the results differ from it."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout
 
-    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
-    return {"commit": git("rev-parse", "HEAD") or None,
+    # Porcelain lines are "XY path": the leading space of " M" is part of the status.
+    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines() if line]
+    return {"commit": git("rev-parse", "HEAD").strip() or None,
             "dirty": any(p != str(RESULTS) for p in changed)}
 
 
