@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration,
 def lane(tmp_path: Path):
     sink = HttpSink("127.0.0.1", 0).start()
     try:
-        offset = 23000 + free_port() % 1000
+        offset = outage.free_offset(23000)
         lane = outage.Lane("monstack", 0, tmp_path, sink, free_port(), 0, 0)
         outage.configure_monstack(lane, offset)
         blackbox = outage.Processes(tmp_path / "logs")

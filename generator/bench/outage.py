@@ -187,6 +187,16 @@ def _start(lane: Lane, ps: Processes, data: Path) -> None:
     ps.start("prometheus", [_binary("prometheus"), *prom])
 
 
+def _alive(ps: Processes) -> bool:
+    """True while every process of the trial runs; one that exited (a port taken, a bad flag) ends the wait with its log."""
+    for name, proc in ps.procs.items():
+        if proc.poll() is not None:
+            log = ps.logs / f"{name}.log"
+            tail = log.read_text(errors="replace")[-600:] if log.is_file() else ""
+            raise OSError(f"{name} exited with {proc.returncode} during start-up: {tail.strip()}")
+    return True
+
+
 def _binary(component: str) -> str:
     found = find_binary(component)
     if found is None:
@@ -219,7 +229,7 @@ def kill_trial(lane: Lane, number: int, rng: random.Random, logs: Path) -> Trial
     ps = Processes(logs / f"{lane.profile}-{lane.index}-{number}")
     try:
         _start(lane, ps, data)
-        wait_for(lambda: _steady(lane, _jobs(lane)), READY_TIMEOUT, f"{lane.profile} lane {lane.index}: steady scrapes")
+        wait_for(lambda: _alive(ps) and _steady(lane, _jobs(lane)), READY_TIMEOUT, f"{lane.profile} lane {lane.index}: steady scrapes")
         time.sleep(delay)  # the random phase (recorded); the bench waits on conditions otherwise
         t_kill = time.time()
         ps.kill("exporter")
@@ -248,7 +258,7 @@ def blip_trial(lane: Lane, number: int, logs: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"lane": lane.index, "number": number}
     try:
         _start(lane, ps, data)
-        wait_for(lambda: _steady(lane, _jobs(lane)), READY_TIMEOUT, "steady scrapes")
+        wait_for(lambda: _alive(ps) and _steady(lane, _jobs(lane)), READY_TIMEOUT, "steady scrapes")
         t0 = time.time()
         requests.post(f"{lane.exporter}/control", json={"fail_metrics": 1, "fail_health": 1}, timeout=5).raise_for_status()
         # Both failures stored, then four good scrapes and probes after them (counted from the failure on).
@@ -351,8 +361,19 @@ def run(trials: int, seed: int, out: Say, lanes: int = 5, blips: int = 3) -> dic
     return figures
 
 
+def free_offset(start: int) -> int:
+    """A port offset at which Prometheus', Alertmanager's and the blackbox exporter's native ports are all free."""
+    from generator.runner import process
+
+    bases = [components.get(c).native_port for c in ("prometheus", "alertmanager", "blackbox-exporter")]
+    for offset in range(start, start + 5000, 7):
+        if all(process.port_free(b + offset) for b in bases):
+            return offset
+    raise RuntimeError(f"no free port offset from {start} on")
+
+
 def _offset(lane: int) -> int:
-    return 21000 + 100 * lane
+    return free_offset(21000 + 100 * lane)
 
 
 def _figures(results: dict[str, list[Trial]], blips: list[dict[str, Any]], seed: int, trials: int) -> dict[str, Any]:
