@@ -109,6 +109,10 @@ COMMON_FAULT_FIELDS: Dict[str, FaultField] = {
     "hang": FaultField(bool, False, help="/metrics, /health and app routes stop answering"),
     "unready": FaultField(bool, False, help="/ready answers 503"),
     "exit": FaultField(bool, False, help="process exits with code 1 after answering"),
+    # Counted, not timed: "the next scrape fails" is exact whatever the scrape interval, so a test can
+    # prove that one failed scrape or probe never pages without betting on timing.
+    "fail_metrics": FaultField(int, 0, 0, 1000, "the next N GET /metrics answer 503"),
+    "fail_health": FaultField(int, 0, 0, 1000, "the next N GET /health and /healthz answer 503"),
 }
 
 
@@ -158,6 +162,14 @@ class FaultState:
             self._values.update(coerced)
             self._sync_hang_event()
             return dict(self._values)
+
+    def take(self, name: str) -> bool:
+        """Use up one of a counted fault (fail_metrics, fail_health): True when this request must fail."""
+        with self._lock:
+            if self._values[name] > 0:
+                self._values[name] -= 1
+                return True
+            return False
 
     def reset(self) -> Dict[str, Any]:
         with self._lock:
@@ -453,6 +465,9 @@ class ExporterRequestHandler(BaseHTTPRequestHandler):
                 return self._method_not_allowed("GET")
             if path != "/":
                 self._block_if_hung()
+            counted = {"/metrics": "fail_metrics", "/health": "fail_health", "/healthz": "fail_health"}.get(path)
+            if counted and self.exporter.faults.take(counted):
+                return self._send_json(503, {"error": f"failed on purpose ({counted})"})
             return builtin[path]()
 
         routes = self.exporter.routes()

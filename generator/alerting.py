@@ -16,9 +16,9 @@ from typing import Any
 
 import promql_parser
 
-from generator import catalogue, lint, names, recording
+from generator import catalogue, fleet, lint, names, recording
 from generator.catalogue import custom
-from generator.catalogue.core import AlertDef, Ctx, fill, text_values
+from generator.catalogue.core import AlertDef, Ctx, fast_interval, fill, text_values
 from generator.durations import Duration, parse_duration
 from generator.model import AlertSetting, CustomRule, Model, Service
 
@@ -38,7 +38,7 @@ class Alert:
 
     @property
     def slo(self) -> bool:
-        return not self.custom and self.definition in catalogue.slo.ALERTS
+        return not self.custom and id(self.definition) in _SLO_ALERTS
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class RuleGroup:
     name: str
     records: tuple[dict[str, Any], ...]
     alerts: tuple[Alert, ...]
+    interval: Duration | None = None  # its own evaluation interval; None: the stack's
+
+
+_SLO_ALERTS = frozenset(id(d) for d in catalogue.slo.ALERTS)  # by identity: comparing definitions field by field is slow
 
 
 def service_alerts(model: Model, s: Service) -> list[Alert]:
@@ -78,17 +82,21 @@ def all_alerts(model: Model) -> list[Alert]:
 
 
 def service_groups(model: Model, s: Service) -> list[RuleGroup]:
-    """The service's groups in evaluation order. File <service>: recording, then alerts; file <service>.slo: the SLO group.
+    """The service's groups in evaluation order. File <service>: fast, recording, then alerts; file <service>.slo: the SLO group.
 
-    SLO rules live apart because their day-long windows are the expensive part:
-    their own group keeps a slow SLO evaluation from delaying the other alerts.
+    The fast group holds the hard-down alerts (catalogue `fast`), evaluated every fast_interval so an
+    outage pages within seconds of being seen. SLO rules live apart because their day-long windows are
+    the expensive part: their own group keeps a slow SLO evaluation from delaying the other alerts.
     """
     out: list[RuleGroup] = []
     alerts = service_alerts(model, s)
+    fast = tuple(a for a in alerts if not a.custom and a.definition.fast)
+    if fast:
+        out.append(RuleGroup(s.name, names.fast_group(s.name), (), fast, fast_interval(model)))
     records = recording.recording_rules(s) + [r for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r]
     if records:
         out.append(RuleGroup(s.name, names.recording_group(s.name), tuple(records), ()))
-    plain = tuple(a for a in alerts if not a.slo)
+    plain = tuple(a for a in alerts if not a.slo and not (not a.custom and a.definition.fast))
     if plain:
         out.append(RuleGroup(s.name, names.alerts_group(s.name), (), plain))
     slo_records, slo_alerts = recording.slo_rules(s), tuple(a for a in alerts if a.slo)
@@ -148,7 +156,8 @@ def detection(model: Model, a: Alert) -> Detection:
         records.update({r["record"]: r["expr"] for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r})
     window, recorded = _window(a.definition.expression(a.ctx), records)
     scrape = s.scrape.interval if s is not None and s.scrape else model.stack.scrape_interval
-    evaluation = model.stack.evaluation_interval
+    # Hard-down alerts are evaluated in the service's fast group (catalogue.core.fast_interval).
+    evaluation = fast_interval(model) if a.definition.fast else model.stack.evaluation_interval
     worst = scrape.ms + window + (evaluation.ms if recorded else 0) + a.ctx.setting.for_.ms + evaluation.ms
     return Detection(Duration(window), Duration(worst))
 
@@ -165,11 +174,18 @@ def runbook_url(model: Model, s: Service | None, alert: str) -> str:
 
 
 def dashboard_url(model: Model, s: Service | None) -> str:
-    """The service's (or the stack's) dashboard; Prometheus' alert page where Grafana does not run (native without it)."""
+    """The service's (or the stack's) dashboard; Prometheus' alert page where Grafana does not run (native without it).
+
+    In a fleet (generator/fleet.py) a service's dashboard is its shape's shared one, with the service chosen."""
     if s is not None and s.dashboard_url:
         return s.dashboard_url
     ui = model.stack.ui
-    return ui.dashboard(names.dashboard_uid("stack") if s is None else names.dashboard_uid("service", s.name)) or ui.alerts
+    if s is None:
+        return ui.dashboard(names.dashboard_uid("stack")) or ui.alerts
+    if fleet.enabled(model):
+        page = ui.dashboard(fleet.shape_of(model, s.name).uid)
+        return f"{page}?var-service={s.name}" if page else ui.alerts
+    return ui.dashboard(names.service_dashboard_uid(s.name)) or ui.alerts
 
 
 def labels(model: Model, a: Alert) -> dict[str, str]:

@@ -137,7 +137,7 @@ def dashboards(model: Model, only: str | None = None) -> str:
     from generator.render.dashboards import service as service_dash
     from generator.topology import COMPOSE
 
-    wanted = service_dash.file(model.service(only)) if only else None
+    wanted = service_dash.file_of(model, model.service(only)) if only else None
     blocks = []
     for path, d in dash.render(model, COMPOSE).items():
         if wanted and path != wanted:

@@ -59,6 +59,10 @@ def rule_tests_file(group: str, step: str | None = None) -> str:
     return f"{RULE_TESTS_DIR}/{group}.test.yml" if step is None else f"{RULE_TESTS_DIR}/{group}.every-{step}.test.yml"
 
 
+# A fleet's services alike share their tests: representative rule file -> the rule files it stands for.
+RULE_TESTS_SHARED = f"{RULE_TESTS_DIR}/shared.yml"
+
+
 def runbook_file(alert: str) -> str:
     return f"{RUNBOOKS_DIR}/{alert.lower()}.md"
 
@@ -86,6 +90,11 @@ META_TEAM = "monstack"  # team label of the same; no team route matches it, so t
 
 
 # Rule groups of one service's rule file (prometheus/rules/<service>.yml), evaluated in this order.
+def fast_group(service: str) -> str:
+    """The service's hard-down alerts, evaluated more often than the rest (catalogue AlertDef.fast)."""
+    return f"{service}.fast"
+
+
 def recording_group(service: str) -> str:
     return f"{service}.recording"
 

@@ -1,7 +1,10 @@
 """load -> validate -> model -> render -> serialize -> stage -> check -> write. Commands call these."""
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -11,7 +14,7 @@ from generator.errors import CheckFailed, InventoryError
 from generator.inventory import handwritten
 from generator.inventory.loader import parse, read_source
 from generator.model import Model, raw_problems, resolve
-from generator.render import render_all
+from generator.render import PARTS, iter_render, render_all
 from generator.topology import COMPOSE, Topology
 
 
@@ -33,6 +36,11 @@ def load_model(inventory: Path) -> Model:
     return resolve(inv, src, rules)
 
 
+def for_mode(model: Model, topo: Topology) -> Model:
+    """Links in rules, notifications and docs point where this mode serves its pages."""
+    return replace(model, stack=replace(model.stack, ui_override=topo.ui)) if topo.ui is not None else model
+
+
 @dataclass(frozen=True)
 class Build:
     model: Model
@@ -40,9 +48,8 @@ class Build:
 
 
 def build(inventory: Path, topo: Topology = COMPOSE) -> Build:
-    model = load_model(inventory)
-    if topo.ui is not None:  # links in rules, notifications and docs point where this mode serves its pages
-        model = replace(model, stack=replace(model.stack, ui_override=topo.ui))
+    """Every file in memory (drift checks, tests); `render` streams them to disk instead."""
+    model = for_mode(load_model(inventory), topo)
     return Build(model, writer.serialize_all(render_all(model, topo), model.source))
 
 
@@ -52,22 +59,63 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
 
     Nothing in out_dir changes unless every check passed.
     """
-    b = build(inventory, topo)
-    if unmanaged := writer.unmanaged_rules(b.files, out_dir):
-        raise CheckFailed("rule files monstack did not write would be loaded by Prometheus unchecked; nothing was written:\n"
-                          + "\n".join(f"  {p}: move it to {handwritten.FOLDER}/ beside the inventory (checked and tested there)"
-                                       for p in unmanaged))
-    staging = writer.stage(b.files, out_dir)
+    model = for_mode(load_model(inventory), topo)
+    staging, paths = stage(model, topo, out_dir)
     try:
+        if unmanaged := writer.unmanaged_rules(paths, out_dir):
+            raise CheckFailed("rule files monstack did not write would be loaded by Prometheus unchecked; nothing was written:\n"
+                              + "\n".join(f"  {p}: move it to {handwritten.FOLDER}/ beside the inventory (checked and tested there)"
+                                           for p in unmanaged))
         results: list[checks.CheckResult] = []
         if run_checks:
             results = checks.all_checks(staging) if full else checks.static_checks(staging)
             failed = [r for r in results if not r.ok]
             if failed:
                 raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
-        return writer.commit(staging, b.files, out_dir), results
+        return writer.commit_staged(staging, paths, out_dir), results
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# From this many services, rendering in two processes (render.PARTS) pays for starting the second.
+PARALLEL_FROM = 500
+
+
+def stage(model: Model, topo: Topology, parent: Path) -> tuple[Path, list[str]]:
+    """Render, serialize and write every file into a fresh staging directory under parent; (directory, paths).
+
+    A large inventory is rendered in two forked processes, one share of the renderers each: the
+    files and the manifest are the same bytes either way.
+    """
+    if len(model.services) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
+        return writer.stage_iter(iter_render(model, topo), model.source, parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".monstack-staging-", dir=parent))
+    try:
+        global _FORKED
+        _FORKED = (model, topo, staging)  # the forked workers inherit it: nothing is pickled
+        with multiprocessing.get_context("fork").Pool(len(PARTS)) as pool:
+            parts = pool.map(_stage_part, range(len(PARTS)))
+        digests: dict[str, str] = {}
+        for part in parts:
+            clash = digests.keys() & part.keys()
+            assert not clash, f"two renderers produce {sorted(clash)}"
+            digests.update(part)
+        return staging, writer.finish_staging(staging, digests)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        _FORKED = None
+
+
+_FORKED: tuple[Model, Topology, Path] | None = None
+
+
+def _stage_part(part: int) -> dict[str, str]:
+    assert _FORKED is not None
+    model, topo, staging = _FORKED
+    return writer.write_into(staging, iter_render(model, topo, part), model.source)
 
 
 @dataclass(frozen=True)
@@ -130,8 +178,8 @@ def has_kubernetes(out_dir: Path) -> bool:
 def validate(inventory: Path, work_dir: Path,
              report: Callable[[checks.CheckResult], None] | None = None) -> list[checks.CheckResult]:
     """Render into a scratch folder and run every checker and generated test there; writes nothing else."""
-    b = build(inventory)
-    staging = writer.stage(b.files, work_dir)
+    model = load_model(inventory)
+    staging, _ = stage(model, COMPOSE, work_dir)
     try:
         return checks.all_checks(staging, report)
     finally:

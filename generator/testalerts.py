@@ -9,7 +9,10 @@ content, time) and otherwise from Alertmanager's own counters
 release labels them so, else per integration).
 
 Fault mode (--fault) injects a real fault into a sample exporter and measures
-how long the real alert takes to reach its receivers.
+how long the real alert takes to reach its receivers. It watches every alert of
+the service, not only the one the fault is meant to raise: the report leads with
+the first page of any of them (the first notification at the expected alert's
+severity), which is what the on-call feels.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Any, Callable, Mapping
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from generator import names
+from generator import alerting, names
 from generator.components import SAMPLE_EXPORTERS, hostport
 from generator.errors import CheckFailed, UsageError
 from generator.model import EmailReceiver, Model, PagerDutyReceiver, Service, SlackReceiver, TimeInterval
@@ -410,11 +413,19 @@ class FaultResult:
     alert: str
     level: str
     milestones: list[tuple[str, float]] = field(default_factory=list)  # (what, seconds after the fault)
-    notified: dict[str, float] = field(default_factory=dict)
+    notified: dict[str, float] = field(default_factory=dict)  # receiver -> seconds, for `alert`
+    # Every firing notification of any alert of the service (sinks only): (seconds, alert, level, receiver).
+    pages: list[tuple[float, str, str, str]] = field(default_factory=list)
 
     @property
     def delay(self) -> float | None:
         return max(self.notified.values()) if self.notified else None
+
+    @property
+    def first_page(self) -> tuple[float, str, str, str] | None:
+        """The earliest notification at the expected severity, of whichever alert of the service sent it."""
+        found = [p for p in self.pages if p[2] == self.level]
+        return min(found) if found else None
 
 
 def fault_plan(model: Model, service: str | None) -> tuple[Service, str, dict[str, Any], str]:
@@ -451,6 +462,9 @@ def run_fault(model: Model, urls: Mapping[str, str | None], exporter_url: Callab
     receivers = expected_receivers(model, s.team, level)
     say(f"injecting {fault} into {exporter} ({control}); expecting {alertname} ({level}) on {s.name} -> "
         f"{', '.join(receivers)} in about {expected:.0f}s (for {setting.for_}, group_wait {model.levels[level].group_wait})")
+    # Any alert of the service may page first (a failing health probe before the error ratio, say).
+    candidates = sorted({(a.name, a.ctx.setting.severity) for a in alerting.service_alerts(model, s)})
+    all_receivers = tuple(dict.fromkeys(r for lv in names.LEVELS for r in expected_receivers(model, s.team, lv)))
     before = notification_counts(am)
     r = requests.post(control, json=fault, timeout=5)
     if r.status_code != 200:
@@ -468,15 +482,26 @@ def run_fault(model: Model, urls: Mapping[str, str | None], exporter_url: Callab
         while time.monotonic() - t0 < budget:
             time.sleep(1.0)
             for a in requests.get(f"{prom}/api/v1/alerts", timeout=5).json()["data"]["alerts"]:
-                if a["labels"].get("alertname") == alertname and a["labels"].get(names.SERVICE) == s.name:
-                    mark(f"{a['state']} in Prometheus")
+                if a["labels"].get(names.SERVICE) == s.name and a["labels"].get("alertname") != names.WATCHDOG_ALERT:
+                    name = a["labels"].get("alertname")
+                    mark(f"{a['state']} in Prometheus" if name == alertname else f"{name} {a['state']} in Prometheus")
             if am_alerts(am, {"alertname": alertname, names.SERVICE: s.name}):
                 mark("received by Alertmanager")
             if sink:
+                seen_pages = {(p[1], p[3]) for p in result.pages}
                 for c in captured(sink):
-                    if c.get("time", 0) >= t0_wall and capture_matches(c, alertname, level, "firing", s.name):
-                        for rcv in capture_receivers(model, c, receivers):
-                            if rcv in receivers and rcv not in result.notified:
+                    if c.get("time", 0) < t0_wall:
+                        continue
+                    for name, lv in candidates:
+                        if not capture_matches(c, name, lv, "firing", s.name):
+                            continue
+                        for rcv in capture_receivers(model, c, all_receivers):
+                            if (name, rcv) not in seen_pages:
+                                seen_pages.add((name, rcv))
+                                result.pages.append((round(c["time"] - t0_wall, 1), name, lv, rcv))
+                                if name != alertname:
+                                    mark(f"{name} ({lv}) notified {rcv}")
+                            if name == alertname and rcv in receivers and rcv not in result.notified:
                                 result.notified[rcv] = round(c["time"] - t0_wall, 1)
                                 mark(f"notified {rcv}")
             else:
@@ -502,8 +527,17 @@ def _pretty(seconds: float) -> str:
 
 def fault_text(res: FaultResult) -> str:
     if res.delay is None:
-        return f"{res.alert} ({res.level}) on {res.service}: not delivered in time"
-    return (f"{res.alert} ({res.level}) on {res.service}: fault to notification {_pretty(res.delay)} "
-            f"({', '.join(f'{r} +{_pretty(t)}' for r, t in sorted(res.notified.items()))})")
+        text = f"{res.alert} ({res.level}) on {res.service}: not delivered in time"
+    else:
+        text = (f"{res.alert} ({res.level}) on {res.service}: fault to notification {_pretty(res.delay)} "
+                f"({', '.join(f'{r} +{_pretty(t)}' for r, t in sorted(res.notified.items()))})")
+    first = res.first_page
+    if first is not None:
+        t, name, level, receiver = first
+        text += f"\nfirst page: {name} ({level}) to {receiver} after {_pretty(t)}"
+        others = sorted({(p[1], p[2]) for p in res.pages} - {(res.alert, res.level)})
+        if others:
+            text += f"\nalso notified: {', '.join(f'{n} ({lv})' for n, lv in others)}"
+    return text
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import ROOT
 from dashboard_support import ident, inventories, render
-from generator import components, names, pipeline
+from generator import components, fleet, names, pipeline
 from generator.render import grafana
 from generator.render.dashboards import lint
 from generator.topology import COMPOSE, native
@@ -45,14 +45,16 @@ def test_a_provider_per_folder_and_every_dashboard_in_one(inventory):
     providers = r.outputs[names.GRAFANA_DASHBOARD_PROVIDERS]["providers"]
     by_folder = {p["folder"]: p for p in providers}
     assert len(by_folder) == len(providers)
-    assert set(by_folder) == {names.GRAFANA_STACK_FOLDER} | set(r.model.teams)
+    big = fleet.enabled(r.model)  # a fleet's service dashboards are shared, in the stack's folder
+    assert set(by_folder) == {names.GRAFANA_STACK_FOLDER} | (set() if big else set(r.model.teams))
     assert len({p["folderUid"] for p in providers}) == len(providers) and len({p["name"] for p in providers}) == len(providers)
     for path in r.dashboards:
         folder = path.split("/")[-2]
         assert path == f"{names.DASHBOARDS_DIR}/{folder}/{path.rsplit('/', 1)[-1]}"
         assert by_folder[folder]["options"]["path"] == f"{names.GRAFANA_DASHBOARDS_MOUNT}/{folder}"
     for s in r.model.services:
-        assert names.dashboard_file(s.team, s.name) in r.dashboards  # a team's services land in the team's folder
+        # a team's services land in the team's folder; a fleet's in their shape's dashboard
+        assert (fleet.shape_of(r.model, s.name).file if big else names.dashboard_file(s.team, s.name)) in r.dashboards
     assert all(p["allowUiUpdates"] is False and p["disableDeletion"] is True for p in providers)
 
 

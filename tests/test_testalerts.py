@@ -204,3 +204,16 @@ def test_without_sinks_failed_deliveries_are_reported_from_alertmanager_counters
         pids = stack_pids(s)
         s.down()
     assert_torn_down(s, ports, pids)
+
+
+def test_fault_report_leads_with_the_first_page_of_any_alert():
+    """A hang fails the health probe before the scrape: the first page is HealthProbeFailing's, whichever alert was expected."""
+    res = testalerts.FaultResult("web", "demo-web", {"hang": True}, "TargetDown", "P0",
+                                 notified={"pager": 41.0},
+                                 pages=[(41.0, "TargetDown", "P0", "pager"), (23.5, "HealthProbeFailing", "P0", "pager"),
+                                        (12.0, "HttpLatencyHigh", "P2", "chat")])
+    assert res.first_page == (23.5, "HealthProbeFailing", "P0", "pager")
+    text = testalerts.fault_text(res)
+    assert text.splitlines()[0].startswith("TargetDown (P0) on web: fault to notification 41.0s")
+    assert "first page: HealthProbeFailing (P0) to pager after 23.5s" in text
+    assert "also notified: HealthProbeFailing (P0), HttpLatencyHigh (P2)" in text

@@ -166,8 +166,8 @@ def test_alerts_md_states_window_and_worst_case_detection(tmp_path: Path) -> Non
     assert re.search(r"\| \[RedisEvictions\]\(runbooks/redisevictions\.md\) \| cache \| P2 \| `[^`]+\[1m\]\)\) > 10` \| 1m \| 0s \| 1m30s \|", doc)
     # a gauge: no window; scrape 15s + for 2m + evaluation 15s
     assert re.search(r"\| \[HostDiskSpaceLowP0\]\(runbooks/hostdiskspacelow\.md\) \| hosts \| P0 \| `[^`]+` \| — \| 2m \| 2m30s \|", doc)
-    # recorded 5m error ratio: + one evaluation of the recording group
-    assert re.search(r"\| \[TargetDown\]\(runbooks/targetdown\.md\) \| cache \| P0 \| `[^`]+` \| — \| 2m \| 2m30s \|", doc)
+    # two failed scrapes in a row (a 31s window), evaluated in the fast group every 5s: scrape 15s + 31s + for 0s + 5s
+    assert re.search(r"\| \[TargetDown\]\(runbooks/targetdown\.md\) \| cache \| P0 \| `[^`]+` \| 31s \| 0s \| 51s \|", doc)
 
 
 BURST = 'job="cache", instance="redis-exporter:9121", service="cache", team="web", env="production", kind="redis"'

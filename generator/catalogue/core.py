@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from generator import alerttext, names
+from generator import alerttext, defaults, names
 from generator.catalogue import series as S
 from generator.catalogue.series import Series
 from generator.durations import Duration, parse_duration
@@ -119,6 +119,8 @@ class Case:
     alerts: tuple[Expected, ...]  # empty: the alert must stay silent
     at: Duration  # eval time, from the start of the series
     step: int = 1  # minutes between samples and between evaluations; coarser for day-long windows
+    interval: Duration | None = None  # seconds between samples, for fast alerts (evaluated at the fast group's interval)
+    silent_at: tuple[Duration, ...] = ()  # further eval times at which the alert must not be firing
 
     @property
     def fires(self) -> bool:
@@ -164,6 +166,7 @@ class AlertDef:
     window: str | None = None  # the rate window `window:` may override; None: the expression has none (a gauge, a state)
     window_fixed: bool = False  # the window is part of the definition (burn-rate pairs): no override
     min_rate: float | None = None  # ratio alerts: default events/s the service must see before it may fire
+    fast: bool = False  # evaluated in the service's fast rule group (alerting.fast_interval): hard-down alerts
 
     def applies(self, service: "Service") -> bool:
         return self.needs.test(service)
@@ -406,6 +409,77 @@ def down_cases(d: AlertDef, ctx: Ctx, metric: str, labels: Mapping[str, str], do
     n = points(at)
     return [Case(f"{d.name} fires {down}", (S.gauge(metric, labels, 0, n),), (Expected(dict(labels), 0),), at),
             Case(f"{d.name} stays silent {up}", (S.gauge(metric, labels, 1, n),), (), at)]
+
+
+_FAST = parse_duration(defaults.FAST_EVALUATION_INTERVAL)
+_PROBE_INTERVAL = parse_duration(defaults.PROBE_INTERVAL)
+
+
+def probe_interval(model: "Model", s: "Service") -> Duration:
+    """How often the service's health URLs are probed: defaults.PROBE_INTERVAL, or its scrape interval when shorter."""
+    scrape = s.scrape.interval if s.scrape else model.stack.scrape_interval
+    return min(scrape, _PROBE_INTERVAL)
+
+
+def probe_timeout(model: "Model", s: "Service") -> Duration:
+    """A probe's scrape timeout: the service's scrape timeout, never longer than the probe interval."""
+    timeout = s.scrape.timeout if s.scrape else model.stack.scrape_timeout
+    return min(timeout, probe_interval(model, s))
+
+
+def fast_interval(model: "Model") -> Duration:
+    """The evaluation interval of every service's fast rule group (never slower than the stack's)."""
+    return min(model.stack.evaluation_interval, _FAST)
+
+
+# A window one second longer than `failures` samples: a sample a few milliseconds late cannot leave a
+# steady outage with one sample in the window (which would resolve the alert for an evaluation).
+MARGIN_MS = 1000
+
+
+def consecutive_failures(metric: str, matchers: Mapping[str, str], interval: Duration, failures: int) -> str:
+    """Every sample of the last `failures` scrapes is 0, and there are that many: a run of failures, not one.
+
+    Between a failed scrape and the next one's result the window holds one sample, so the count keeps a
+    single failure from firing even when the next scrape is slow.
+    """
+    from generator.promql import sel
+
+    window = Duration(failures * interval.ms + MARGIN_MS)
+    s = sel(metric, matchers)
+    return f"max_over_time({s}[{window}]) == 0 and count_over_time({s}[{window}]) >= {failures}"
+
+
+def _ceil(ms: int, step: Duration) -> Duration:
+    return Duration(-(-ms // step.ms) * step.ms)
+
+
+def consecutive_cases(d: "AlertDef", ctx: Ctx, metric: str, labels: Sequence[Mapping[str, str]], interval: Duration,
+                      failures: int, what: str) -> list[Case]:
+    """Cases of a `consecutive_failures` alert, sampled every `interval` and evaluated every fast interval.
+
+    It fires once `failures` samples in a row are 0 (plus `for`), is silent one evaluation earlier, and a
+    run one failure shorter (one failed scrape, for two) never fires at any evaluation around it.
+    """
+    step = fast_interval(ctx.model)
+    lead = 3  # samples up before the failures start
+    for_ = ctx.setting.for_
+    visible = _ceil((lead + failures - 1) * interval.ms + MARGIN_MS, step)  # the first evaluation that sees the run
+    at = _ceil(visible.ms + for_.ms, step)
+    n = at.ms // interval.ms + failures + 3
+    down = " ".join(["1"] * lead + ["0"] * (n - lead))
+    fires = Case(f"{d.name} fires after {failures} {what} in a row", tuple(S.Series(metric, tuple(lb.items()), down) for lb in labels),
+                 tuple(Expected(dict(lb), 0) for lb in labels), at, interval=interval,
+                 silent_at=(Duration(visible.ms - step.ms),) if for_.ms == 0 else ())
+    short = ["1"] * lead + ["0"] * (failures - 1) + ["1"] * (n - lead - failures + 1)
+    first, last = lead * interval.ms, (lead + failures + 2) * interval.ms
+    times = tuple(Duration(t) for t in range(_ceil(first, step).ms, last + 1, step.ms))
+    blip = Case(f"{d.name} stays silent at every evaluation around a run one short of {failures} {what}",
+                tuple(S.Series(metric, tuple(lb.items()), " ".join(short)) for lb in labels), (), times[-1], interval=interval,
+                silent_at=times[:-1])
+    steady = Case(f"{d.name} stays silent while every sample succeeds",
+                  tuple(S.Series(metric, tuple(lb.items()), " ".join(["1"] * n)) for lb in labels), (), at, interval=interval)
+    return [fires, blip, steady]
 
 
 def minutes(d: Duration) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import promql_parser
 
 from generator import alerting, lint, names, targets
+from generator.catalogue.core import probe_interval, probe_timeout
 from generator.components import needed_components
 from generator.model import Model, Service
 from generator.topology import Topology
@@ -111,8 +112,7 @@ def metrics_read(model: Model, s: Service) -> list[str]:
 
 def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
     """Blackbox probes: the URL becomes the target parameter and the instance; the scrape goes to the exporter."""
-    interval = s.scrape.interval if s.scrape else model.stack.scrape_interval
-    timeout = s.scrape.timeout if s.scrape else min(model.stack.scrape_timeout, interval)
+    interval, timeout = probe_interval(model, s), probe_timeout(model, s)
     return {
         "job_name": names.probe_job(s.name),
         "metrics_path": "/probe",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator import names
+from generator import fleet, names
 from generator.model import Model
 from generator.render.dashboards import builder as b
 from generator.render.dashboards import panels as p
@@ -17,7 +17,7 @@ def uid() -> str:
 
 def render(model: Model) -> dict[str, Any] | None:
     found = p.business_services(model)
-    if not found:
+    if not found or fleet.enabled(model):  # a fleet's rule panels are on its shared service dashboards
         return None
     sections = []
     for s in found:

@@ -161,7 +161,7 @@ def firing_by_severity(scope: Scope, title: str = "Firing alerts", w: int = 6, h
 def targets_up(scope: Scope, by: str, legend: str, title: str = "Scrape targets", w: int = 12, h: int = 4,
                links: list[dict] | None = None) -> b.Panel:
     expr = f"min by ({by}) ({scope.raw('up', eq={names.PROBE: ''})})"
-    return b.stat(title, "Whether Prometheus can scrape the target (up). DOWN for 2 minutes fires TargetDown (P0).",
+    return b.stat(title, "Whether Prometheus can scrape the target (up). Two failed scrapes in a row fire TargetDown (P0).",
                   [b.Query(expr, legend)], unit="none", w=w, h=h, mappings=b.UP_DOWN,
                   steps=b.thresholds((None, b.RED), (1, b.GREEN)), text_mode="value_and_name", links=links or [])
 
@@ -170,7 +170,7 @@ def probes_up(scope: Scope, by: str, legend: str, title: str = "Health probes", 
               links: list[dict] | None = None) -> b.Panel:
     expr = f"min by ({by}) ({scope.probes().raw('probe_success')})"
     return b.stat(title, "Whether the health URL answers through the blackbox exporter (probe_success). "
-                  "DOWN for 2 minutes fires HealthProbeFailing (P0).",
+                  "Two failed probes in a row fire HealthProbeFailing (P0).",
                   [b.Query(expr, legend)], unit="none", w=w, h=h, mappings=b.UP_DOWN,
                   steps=b.thresholds((None, b.RED), (1, b.GREEN)), text_mode="value_and_name", links=links or [])
 
