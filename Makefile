@@ -13,6 +13,8 @@ EXAMPLES := $(sort $(wildcard examples/*/services.yaml))
 # its long-term store).
 APT_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter python3-venv \
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-pushgateway redis-server postgresql victoria-metrics
+# Test files run in parallel (pytest-xdist): most integration tests wait on scrapes and evaluations, not CPU.
+TEST_WORKERS ?= 3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps venv render schema validate check lint test test-fast golden up down status test-alerts bench clean
@@ -58,7 +60,7 @@ lint: venv ## ruff and mypy on generator/
 
 test: deps ## Run every test: drift check, validation, lint, type check, unit, integration and end-to-end tests
 	$(MAKE) --no-print-directory check validate lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: venv ## Unit tier: no process, no socket, no npm (seconds, not minutes)
 	@start=$$(date +%s); $(BIN)/pytest -q -m "not integration" && echo "test-fast: $$(( $$(date +%s) - start ))s"
