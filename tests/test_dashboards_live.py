@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,8 @@ def test_every_panel_returns_data_within_60s(tmp_path):
     rate_interval = f"{int(4 * model.stack.scrape_interval.seconds)}s"
     pending: dict[tuple[str, str, str], str] = {}
     required: set[str] = set()
-    for path, d in dashboards.render(model, COMPOSE).items():
+    # The dashboards as the native stack has them: no cAdvisor natively, so no Containers panels (compose only).
+    for path, d in dashboards.render(model, replace(COMPOSE, containers=False)).items():
         values = lint.variable_values(d, rate_interval)
         for q in lint.queries(d):
             pending[(d["uid"], q.panel, q.ref_id)] = lint.concrete(q.expr, values)
