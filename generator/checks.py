@@ -62,7 +62,8 @@ def static_checks(root: Path) -> list[CheckResult]:
     promtool, amtool = tool("promtool"), tool("amtool")
     # --syntax-only: secret and TLS files live at /run/secrets/... inside the containers, not here;
     # the rule files it would otherwise load are checked just below.
-    results.append(_run("promtool check config", [promtool, "check", "config", "--syntax-only", names.PROMETHEUS_CONFIG], root))
+    configs = [names.PROMETHEUS_CONFIG] + [f for f in _files(root, "prometheus/prometheus-*.yml")]  # an HA pair's second file
+    results.append(_run("promtool check config", [promtool, "check", "config", "--syntax-only", *configs], root))
     rules = _files(root, f"{names.RULES_DIR}/*.yml")
     if rules:
         results.append(_run("promtool check rules", [promtool, "check", "rules", *rules], root))

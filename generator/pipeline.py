@@ -33,20 +33,24 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
            full: bool = False) -> tuple[writer.WriteResult, list[checks.CheckResult]]:
     """Render, check the staged tree with promtool/amtool, then replace the output files.
 
-    Nothing in out_dir changes unless every check passed.
+    Nothing in out_dir changes unless every check passed; then it changes all at once (writer.commit).
     """
     b = build(inventory, topo)
-    staging = writer.stage(b.files, out_dir)
-    try:
-        results: list[checks.CheckResult] = []
-        if run_checks:
-            results = checks.all_checks(staging) if full else checks.static_checks(staging)
-            failed = [r for r in results if not r.ok]
-            if failed:
-                raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
-        return writer.commit(staging, b.files, out_dir), results
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with writer.locked(out_dir):
+        recovered = writer.recover(out_dir)
+        staging = writer.stage(b.files, out_dir)
+        try:
+            results: list[checks.CheckResult] = []
+            if run_checks:
+                results = checks.all_checks(staging) if full else checks.static_checks(staging)
+                failed = [r for r in results if not r.ok]
+                if failed:
+                    raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
+            result = writer.commit(staging, b.files, out_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    result.recovered = recovered
+    return result, results
 
 
 def validate(inventory: Path, work_dir: Path) -> list[checks.CheckResult]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator import names, targets
+from generator import components, names, targets
 from generator.model import Model, Service
 from generator.topology import Topology
 
@@ -22,35 +22,54 @@ SELF_COMPONENTS = (
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
-    return {names.PROMETHEUS_CONFIG: config(model, topo)}
+    """One file per Prometheus replica: an HA pair shares everything but its replica label."""
+    replicas = _replicas(model, "prometheus")
+    return {names.prometheus_config(i): config(model, topo, replica=name if len(replicas) > 1 else None)
+            for i, name in enumerate(replicas, start=1)}
 
 
-def config(model: Model, topo: Topology) -> dict[str, Any]:
+def _replicas(model: Model, component: str) -> list[str]:
+    return components.replica_names(components.get(component), model.stack)
+
+
+def config(model: Model, topo: Topology, replica: str | None = None) -> dict[str, Any]:
+    """replica: this Prometheus' name in an HA pair (its external label, dropped from the alerts it sends)."""
     stack = model.stack
+    alerting: dict[str, Any] = {
+        # Every Alertmanager replica: each gets every alert, the cluster sends each notification once.
+        "alertmanagers": [
+            {"api_version": "v2", "static_configs": [{"targets": [topo.component(am) for am in _replicas(model, "alertmanager")]}]}
+        ]
+    }
+    if replica:
+        # Both Prometheus of a pair send the same alerts; without their replica label they are equal, and
+        # Alertmanager deduplicates them into one notification.
+        alerting = {"alert_relabel_configs": [{"action": "labeldrop", "regex": names.PROMETHEUS_REPLICA_LABEL}], **alerting}
     cfg: dict[str, Any] = {
         "global": {
             "scrape_interval": str(stack.scrape_interval),
             "scrape_timeout": str(stack.scrape_timeout),
             "evaluation_interval": str(stack.evaluation_interval),
         },
-        "alerting": {
-            "alertmanagers": [
-                {"api_version": "v2", "static_configs": [{"targets": [topo.component("alertmanager")]}]}
-            ]
-        },
+        "alerting": alerting,
         "rule_files": ["rules/*.yml"],
         "scrape_configs": self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)],
     }
-    if stack.external_labels:
-        cfg["global"]["external_labels"] = dict(sorted(stack.external_labels.items()))
+    external = dict(stack.external_labels)
+    if replica:
+        external[names.PROMETHEUS_REPLICA_LABEL] = replica
+    if external:
+        cfg["global"]["external_labels"] = dict(sorted(external.items()))
     if stack.remote_write:
         cfg["remote_write"] = [remote_write(rw, topo) for rw in stack.remote_write]
     return cfg
 
 
 def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
-    """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them)."""
-    return [{"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": targets.self_labels(model)}]}
+    """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them);
+    every replica of each."""
+    return [{"job_name": job, "static_configs": [{"targets": [topo.component(r) for r in _replicas(model, component)],
+                                                  "labels": targets.self_labels(model)}]}
             for job, component in SELF_COMPONENTS]
 
 
