@@ -90,9 +90,11 @@ def schema(write: Optional[Path] = typer.Option(None, "--write", help=f"Write to
     if write is None:
         sys.stdout.write(data.decode())
         return
-    staging = writer.stage({write.name: data}, write.parent if str(write.parent) else Path("."))
-    (staging / write.name).replace(write)
-    staging.rmdir()
+    parent = write.parent if str(write.parent) else Path(".")
+    with writer.locked(parent):  # a render into the same folder removes staging folders it does not own
+        staging = writer.stage({write.name: data}, parent)
+        (staging / write.name).replace(write)
+        staging.rmdir()
     _say(f"wrote {write}")
 
 

@@ -86,21 +86,25 @@ def captured(stack: NativeStack, since: float) -> list[dict[str, Any]]:
     return out
 
 
-def of(caps: Iterable[dict[str, Any]], receiver: str, alert: str, level: str, status: str) -> list[dict[str, Any]]:
-    """The notifications `receiver` got about `alert` in `status` (PagerDuty resolves matched by the trigger's dedup key)."""
+def of(caps: Iterable[dict[str, Any]], receiver: str, alert: str, level: str, status: str,
+       service: str = SERVICE, triggers: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The notifications `receiver` got about `alert` in `status`. A PagerDuty resolve names no alert: it is matched by
+    the dedup key of a trigger for the alert, among `caps` and `triggers` (say, every capture of the stack)."""
+    caps = list(caps)
     mine = [c for c in caps if receiver in testalerts.capture_receivers(MODEL, c, (receiver,))]
     if status == "resolved" and any(c["kind"] == "pagerduty" for c in mine):
-        keys = {c["body"].get("dedup_key") for c in mine if testalerts.capture_matches(c, alert, level, "firing", SERVICE)}
+        keys = {c["body"].get("dedup_key") for c in [*caps, *triggers] if c.get("receiver") == receiver
+                and testalerts.capture_matches(c, alert, level, "firing", service)}
         return [c for c in mine if c["kind"] == "pagerduty" and c["body"].get("event_action") == "resolve"
                 and c["body"].get("dedup_key") in keys]
-    return [c for c in mine if testalerts.capture_matches(c, alert, level, status, SERVICE)]
+    return [c for c in mine if testalerts.capture_matches(c, alert, level, status, service)]
 
 
 def wait_notified(stack: NativeStack, receivers: Iterable[str], alert: str, level: str, status: str, since: float,
                   timeout: float) -> None:
     receivers = list(receivers)
-    wait_for(f"{alert} {status} at {', '.join(receivers)}",
-             lambda: all(of(captured(stack, since), r, alert, level, status) for r in receivers), timeout=timeout)
+    wait_for(f"{alert} {status} at {', '.join(receivers)}", lambda: all(
+        of(captured(stack, since), r, alert, level, status, triggers=captured(stack, 0)) for r in receivers), timeout=timeout)
 
 
 # --- figures -------------------------------------------------------------------------------------

@@ -185,7 +185,7 @@ def test_a_prometheus_restart_while_a_p0_fires_sends_no_resolve_and_no_second_pa
 
 
 def test_up_on_a_running_stack_reloads_nothing_unchanged_and_an_inhibited_p1_stays_inhibited(tmp_path: Path) -> None:
-    with running(tmp_path, first=1300) as stack:
+    with running(tmp_path, {"services": [service()]}, first=1300) as stack:
         am = stack.alertmanager_url
         t0 = time.time()
         control(stack, ERRORS)
@@ -300,7 +300,7 @@ def test_a_configuration_a_component_rejects_is_rolled_back_and_status_fails_unt
 
 @pytest.mark.slow
 def test_two_alertmanagers_notify_once_and_survive_the_sender_being_killed(tmp_path: Path) -> None:
-    with running(tmp_path, {"stack": {"replicas": {"alertmanager": 2}}}, first=1600) as stack:
+    with running(tmp_path, {"stack": {"replicas": {"alertmanager": 2}}, "services": [service()]}, first=1600) as stack:
         procs = stack._recorded()
         assert {"alertmanager", "alertmanager-2"} <= set(procs), sorted(procs)
         ams = [stack.component_url("alertmanager"), stack.component_url("alertmanager-2")]
@@ -335,7 +335,8 @@ def test_two_alertmanagers_notify_once_and_survive_the_sender_being_killed(tmp_p
 
 @pytest.mark.slow
 def test_a_prometheus_pair_pages_once(tmp_path: Path) -> None:
-    with running(tmp_path, {"stack": {"replicas": {"prometheus": 2, "alertmanager": 2}}}, first=1700) as stack:
+    with running(tmp_path, {"stack": {"replicas": {"prometheus": 2, "alertmanager": 2}}, "services": [service()]},
+                 first=1700) as stack:
         procs = stack._recorded()
         assert {"prometheus", "prometheus-2", "alertmanager", "alertmanager-2"} <= set(procs), sorted(procs)
         second = stack.component_url("prometheus-2")
@@ -445,7 +446,7 @@ def test_two_ups_at_once_give_one_stack_that_down_stops_completely(tmp_path: Pat
     reason = missing(CORE)
     if reason:
         pytest.skip(reason)
-    inv = inventory(tmp_path / "inventory")
+    inv = inventory(tmp_path / "inventory", {"services": [service()]})
     stack = new_stack(inv, tmp_path / ".monstack", first=2100)
     ports = stack.planned_ports()
     try:

@@ -289,7 +289,6 @@ class NativeStack:
             if (state.get("sinks"), state.get("port_offset"), state.get("inventory")) != (self.sinks, self.port_offset, str(self.inventory)):
                 raise UsageError(f"a stack started with other settings is running from {self.state_dir} "
                                  f"({', '.join(sorted(running))}): run `monstack down` first")
-        self._stop_strays(recorded)
         wanted = self.components(model)
         self._check_binaries(wanted)
         missing = missing_receiver_secrets(model, self.inventory)
@@ -304,6 +303,7 @@ class NativeStack:
         if problems:
             raise CheckFailed("not applied, nothing changed: files the configuration refers to cannot be used:\n"
                               + "\n".join(f"  {self.inventory.name}: {p}" for p in problems))
+        self._stop_strays(recorded)
         specs = {c: self.spec(c, model) for c in wanted}
         restart = {c: why for c in wanted if c in running and (why := self._restart_reason(c, specs[c], recorded[c]))}
         retire = [c for c in recorded if c in running and c not in wanted]
@@ -315,7 +315,9 @@ class NativeStack:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             _write_private(Path(path), PLACEHOLDER_SECRET)
         run_checks = checks.available("promtool") and checks.available("amtool")
-        good = apply.tree(self.good_dir) if running else {}
+        # What to go back to when a component rejects the new configuration: the last one every component confirmed,
+        # else (a stack started before monstack kept one) the one they were started with.
+        good = (apply.tree(self.good_dir) or apply.tree(self.config_dir)) if running else {}
         pipeline.render(self.inventory, self.config_dir, topo, run_checks=run_checks)
         files = apply.tree(self.config_dir)
         rendered = {c: d for c in wanted if c != SINKS and (d := apply.digest(files, c))}
@@ -372,8 +374,10 @@ class NativeStack:
             self._roll_back(exc, good, reloaded, started, model)
         except BaseException:
             if running:
-                self._say("start failed: stopping what this command started (the rest of the stack keeps running)")
-                for c in reversed(started):
+                # The rest of the stack keeps running; a restarted component stays for `status` to show with its log.
+                fresh = [c for c in started if c not in restart]
+                self._say("start failed" + (f": stopping what this command started ({', '.join(fresh)})" if fresh else ""))
+                for c in reversed(fresh):
                     self._stop_one(c, self._recorded().get(c))
             else:
                 self._say("start failed: stopping what was started")
