@@ -39,7 +39,7 @@ from stackutil import CORE, ROOT, assert_torn_down, missing, new_stack, stack_pi
 
 from generator import names, testalerts, writer
 from generator.runner import api, process
-from generator.runner.native import NativeStack, Spec
+from generator.runner.native import STOP_SIGNALS, NativeStack, Spec
 from generator.runner.state import read_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -111,10 +111,11 @@ def counter(url: str, name: str) -> float:
                if line.startswith((name + " ", name + "{")))
 
 
-def restart(stack: NativeStack, component: str) -> None:
-    """Stop a component with SIGTERM and start the same command again, as `systemctl restart` or a reboot would."""
+def restart(stack: NativeStack, component: str, sig: int = signal.SIGTERM) -> None:
+    """Stop a component (SIGTERM: `systemctl restart`, a reboot; SIGKILL: a crash) and start the same command again,
+    as a supervisor would."""
     rec = read_state(stack.state_dir)["processes"][component]
-    kill(stack, component, signal.SIGTERM)
+    kill(stack, component, sig)
     stack._start(Spec(component, tuple(rec["argv"]), tuple(rec["ports"]), rec["ready_url"]))
     wait_for(f"{component} ready again", lambda: api.ready(rec["ready_url"]), timeout=60, interval=0.2)
 
@@ -407,12 +408,8 @@ def test_alertmanager_stopped_after_it_notified(tmp_path: Path, how: str) -> Non
         t0 = time.time()
         control(stack, HANG)
         wait_notified(stack, P0_RECEIVERS, DOWN, "P0", "firing", t0, timeout=120)
-        p = stack._recorded()["alertmanager"]
-        if how == "down":
-            assert process.stop(p, sig=signal.SIGTERM) == "stopped"  # exactly what `down` does to it
-        else:
-            kill(stack, "alertmanager")
-        stack.up(timeout=90)
+        assert STOP_SIGNALS.get("alertmanager", signal.SIGTERM) == signal.SIGTERM  # what `down` sends it
+        restart(stack, "alertmanager", signal.SIGTERM if how == "down" else signal.SIGKILL)
         # Prometheus sends the firing alert again within its resend delay (1m); then group_wait and a margin.
         wait_for("the alert back in Alertmanager", lambda: am_alert(stack.alertmanager_url, DOWN), timeout=90)
         hold(8)
@@ -695,6 +692,7 @@ def test_a_crashed_component_is_reported_then_restarted_by_up(tmp_path: Path) ->
 def test_a_receiver_down_for_60s_during_a_p0_gets_it_once_it_is_back(tmp_path: Path) -> None:
     with running(tmp_path, {"services": [service()]}, first=2600) as stack:
         am = stack.alertmanager_url
+        rec = read_state(stack.state_dir)["processes"]["sinks"]
         kill(stack, "sinks")
         t_down = time.monotonic()
         t0 = time.time()
@@ -702,7 +700,8 @@ def test_a_receiver_down_for_60s_during_a_p0_gets_it_once_it_is_back(tmp_path: P
         wait_for("Alertmanager failing to notify the receivers", lambda: counter(am, "alertmanager_notifications_failed_total") > 0,
                  timeout=120)
         hold(60 - (time.monotonic() - t_down))  # the outage: 60 seconds
-        stack.up(timeout=90)  # the receivers are back (`up` restarts the sinks)
+        stack._start(Spec("sinks", tuple(rec["argv"]), tuple(rec["ports"]), rec["ready_url"]))  # the receivers are back
+        wait_for("the sinks answering again", lambda: api.ready(rec["ready_url"]), timeout=60)
         wait_notified(stack, P0_RECEIVERS, DOWN, "P0", "firing", t0, timeout=120)
         hold(6)
         fig = figures(9, "Receivers down for 60 s while a P0 fires", "sinks killed for 60 s", captured(stack, t0),
