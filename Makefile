@@ -36,8 +36,8 @@ $(MONSTACK): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-render: venv ## Render configs from services.yaml and every example inventory (checked by promtool/amtool)
-	$(MONSTACK) render --inventory $(INVENTORY)
+render: venv ## Render configs from services.yaml (compose and kubernetes/) and every example inventory (checked by promtool/amtool)
+	$(MONSTACK) render --inventory $(INVENTORY) --target all
 	$(MONSTACK) schema --write services.schema.json
 	@for inv in $(EXAMPLES); do $(MONSTACK) render --inventory $$inv --out $$(dirname $$inv) || exit $$?; done
 
@@ -45,7 +45,7 @@ schema: venv ## Write services.schema.json (JSON Schema for editors)
 	$(MONSTACK) schema --write services.schema.json
 
 validate: deps ## promtool/amtool checks plus the generated rule and routing tests, for every inventory
-	$(MONSTACK) validate --inventory $(INVENTORY)
+	$(MONSTACK) validate --inventory $(INVENTORY) --target all
 	@for inv in $(EXAMPLES); do $(MONSTACK) validate --inventory $$inv || exit $$?; done
 
 check: venv ## Fail when committed generated files drift from their inventory
@@ -85,8 +85,8 @@ status: venv ## Components, targets and firing alerts
 test-alerts: venv ## Fire a synthetic alert per severity and report which receivers got it (SERVICE=name, FAULT=1)
 	$(MONSTACK) test-alerts $(if $(SERVICE),--service $(SERVICE)) $(if $(FAULT),--fault)
 
-bench: venv ## Benchmarks: render time and memory at scale; prints numbers, writes .monstack/bench.json
-	$(BIN)/python -m generator.bench
+bench: deps ## Benchmarks (ONLY=render,validate,dashboards,outage,quality SIZES=100,1000,10000): prints tables, merges bench/results.json
+	$(BIN)/python -m generator.bench $(if $(ONLY),--only $(ONLY)) $(if $(SIZES),--sizes $(SIZES))
 
 clean: ## Remove the virtualenv, runtime state and caches (not generated configs)
 	rm -rf $(VENV) .monstack .pytest_cache .hypothesis *.egg-info

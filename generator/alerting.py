@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from generator import catalogue, names, recording
+import promql_parser
+
+from generator import catalogue, fleet, lint, names, recording
 from generator.catalogue import custom
-from generator.catalogue.core import AlertDef, Ctx, fill, text_values
+from generator.catalogue.core import AlertDef, Ctx, fast_interval, fill, text_values
 from generator.durations import Duration, parse_duration
 from generator.model import AlertSetting, CustomRule, Model, Service
 
@@ -31,11 +33,12 @@ class Alert:
 
     @property
     def name(self) -> str:
-        return self.definition.name
+        """The rule's alert name: the catalogue's, or a tier's own."""
+        return self.ctx.setting.name
 
     @property
     def slo(self) -> bool:
-        return not self.custom and self.definition in catalogue.slo.ALERTS
+        return not self.custom and id(self.definition) in _SLO_ALERTS
 
 
 @dataclass(frozen=True)
@@ -46,24 +49,30 @@ class RuleGroup:
     name: str
     records: tuple[dict[str, Any], ...]
     alerts: tuple[Alert, ...]
+    interval: Duration | None = None  # its own evaluation interval; None: the stack's
+
+
+_SLO_ALERTS = frozenset(id(d) for d in catalogue.slo.ALERTS)  # by identity: comparing definitions field by field is slow
 
 
 def service_alerts(model: Model, s: Service) -> list[Alert]:
-    out = [Alert(catalogue.get(a.name), Ctx(model, s, a)) for a in s.alerts]
+    out = [Alert(catalogue.get(a.catalogue_name), Ctx(model, s, a)) for a in s.alerts]
     out += [Alert(custom.definition(s, r), Ctx(model, s, custom_setting(r)), custom=True) for r in s.rules]
     return out
 
 
 def custom_setting(r: CustomRule) -> AlertSetting:
     """A custom rule's settings; a stalled rule's `for` is its window, so the alert itself fires at once."""
-    return AlertSetting(name=r.name, severity=r.severity, threshold=r.threshold, for_=r.for_ if r.type != "stalled" else Duration(0))
+    return AlertSetting(name=r.name, severity=r.severity, threshold=r.threshold, for_=r.for_ if r.type != "stalled" else Duration(0),
+                        window=r.window)
 
 
 def meta_alerts(model: Model) -> list[Alert]:
     """The stack's own alerts at their catalogue settings (they belong to no service to override them)."""
     out = []
     for d in catalogue.meta_for(model):
-        setting = AlertSetting(name=d.name, severity=d.severity, threshold=d.threshold, for_=parse_duration(d.for_))
+        setting = AlertSetting(name=d.name, severity=d.severity, threshold=d.threshold, for_=parse_duration(d.for_),
+                               window=parse_duration(d.window) if d.window else None)
         out.append(Alert(d, Ctx(model, None, setting)))
     return out
 
@@ -73,17 +82,21 @@ def all_alerts(model: Model) -> list[Alert]:
 
 
 def service_groups(model: Model, s: Service) -> list[RuleGroup]:
-    """The service's groups in evaluation order. File <service>: recording, then alerts; file <service>.slo: the SLO group.
+    """The service's groups in evaluation order. File <service>: fast, recording, then alerts; file <service>.slo: the SLO group.
 
-    SLO rules live apart because their day-long windows are the expensive part:
-    their own group keeps a slow SLO evaluation from delaying the other alerts.
+    The fast group holds the hard-down alerts (catalogue `fast`), evaluated every fast_interval so an
+    outage pages within seconds of being seen. SLO rules live apart because their day-long windows are
+    the expensive part: their own group keeps a slow SLO evaluation from delaying the other alerts.
     """
     out: list[RuleGroup] = []
     alerts = service_alerts(model, s)
+    fast = tuple(a for a in alerts if not a.custom and a.definition.fast)
+    if fast:
+        out.append(RuleGroup(s.name, names.fast_group(s.name), (), fast, fast_interval(model)))
     records = recording.recording_rules(s) + [r for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r]
     if records:
         out.append(RuleGroup(s.name, names.recording_group(s.name), tuple(records), ()))
-    plain = tuple(a for a in alerts if not a.slo)
+    plain = tuple(a for a in alerts if not a.slo and not (not a.custom and a.definition.fast))
     if plain:
         out.append(RuleGroup(s.name, names.alerts_group(s.name), (), plain))
     slo_records, slo_alerts = recording.slo_rules(s), tuple(a for a in alerts if a.slo)
@@ -106,6 +119,49 @@ def rule_files(model: Model) -> dict[str, list[RuleGroup]]:
     return out
 
 
+# --- detection delay ------------------------------------------------------------------------------
+
+
+def _window(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> tuple[int, bool]:
+    """(longest range in ms the expression reads, through the recording rules it reads; whether it reads one).
+
+    Ranges under `offset` look at the past (start-up guards, "seen before" checks), not at the
+    present: they delay nothing.
+    """
+    longest, recorded = 0, False
+    for node in lint.walk(promql_parser.parse(expr)):
+        if isinstance(node, promql_parser.MatrixSelector) and node.vector_selector.offset is None:
+            longest = max(longest, int(node.range.total_seconds() * 1000))
+        elif isinstance(node, promql_parser.VectorSelector):
+            name = lint.selector_name(node)
+            if name in records and name not in seen:
+                inner, _ = _window(records[name], records, seen | {name})
+                longest, recorded = max(longest, inner), True
+    return longest, recorded
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How late an alert can be: the condition must fill its window, hold for `for`, be scraped and evaluated."""
+
+    window: Duration
+    worst: Duration  # scrape interval + window (+ one evaluation of the recording rules it reads) + for + one evaluation
+
+
+def detection(model: Model, a: Alert) -> Detection:
+    s = a.ctx.service
+    records: dict[str, str] = {}
+    if s is not None:
+        records = {r["record"]: r["expr"] for r in recording.rules_for(s)}
+        records.update({r["record"]: r["expr"] for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r})
+    window, recorded = _window(a.definition.expression(a.ctx), records)
+    scrape = s.scrape.interval if s is not None and s.scrape else model.stack.scrape_interval
+    # Hard-down alerts are evaluated in the service's fast group (catalogue.core.fast_interval).
+    evaluation = fast_interval(model) if a.definition.fast else model.stack.evaluation_interval
+    worst = scrape.ms + window + (evaluation.ms if recorded else 0) + a.ctx.setting.for_.ms + evaluation.ms
+    return Detection(Duration(window), Duration(worst))
+
+
 # --- labels and annotations ---------------------------------------------------------------------
 
 def runbook_url(model: Model, s: Service | None, alert: str) -> str:
@@ -118,9 +174,18 @@ def runbook_url(model: Model, s: Service | None, alert: str) -> str:
 
 
 def dashboard_url(model: Model, s: Service | None) -> str:
+    """The service's (or the stack's) dashboard; Prometheus' alert page where Grafana does not run (native without it).
+
+    In a fleet (generator/fleet.py) a service's dashboard is its shape's shared one, with the service chosen."""
+    if s is not None and s.dashboard_url:
+        return s.dashboard_url
+    ui = model.stack.ui
     if s is None:
-        return f"{model.stack.grafana_url}/d/{names.dashboard_uid('stack')}"
-    return s.dashboard_url or f"{model.stack.grafana_url}/d/{names.dashboard_uid('service', s.name)}"
+        return ui.dashboard(names.dashboard_uid("stack")) or ui.alerts
+    if fleet.enabled(model):
+        page = ui.dashboard(fleet.shape_of(model, s.name).uid)
+        return f"{page}?var-service={s.name}" if page else ui.alerts
+    return ui.dashboard(names.service_dashboard_uid(s.name)) or ui.alerts
 
 
 def labels(model: Model, a: Alert) -> dict[str, str]:
@@ -154,6 +219,6 @@ def alert_annotations(model: Model, a: Alert) -> dict[str, str]:
         "description": description,
         # The measured value, humanized for its unit; notification templates show it next to the summary.
         "value": VALUE_BY_UNIT.get(getattr(d, "unit", "none"), "{{ $value | humanize }}"),
-        "runbook_url": runbook_url(model, a.ctx.service, a.name),
+        "runbook_url": runbook_url(model, a.ctx.service, a.definition.name),  # tiers share their alert's runbook
         "dashboard_url": dashboard_url(model, a.ctx.service),
     }

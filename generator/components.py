@@ -370,7 +370,7 @@ TABLE: tuple[Component, ...] = (
               publish="port",  # clients push to it from outside the compose network
               ui="/"),
     Component("victoria-metrics", 8428, 18428, stage=1, health="/health",
-              args=lambda c, p: [f"-storageDataPath={p.data(c)}", f"-retentionPeriod={victoria_metrics_retention(p.stack.retention_time)}",
+              args=lambda c, p: [f"-storageDataPath={p.data(c)}", f"-retentionPeriod={victoria_metrics_retention(p.stack.long_term_retention or p.stack.retention_time)}",
                                  f"-httpListenAddr={p.listen(c)}"],
               image=IMAGES["victoria-metrics"], binaries=("victoria-metrics", "victoria-metrics-prod"), package="victoria-metrics",
               volume="/storage", volumes=(DATA,)),

@@ -13,7 +13,7 @@ http services (group <service>.recording)
   service_route:http_errors:ratio_rate5m             share of requests that failed, per route
   service_status:http_requests:rate5m                requests per second per status code
   service:http_request_duration_seconds_bucket:rate5m  per-le bucket rates (sum by le)
-  service:http_request_duration_seconds:p50_5m|p95_5m|p99_5m   latency percentiles from those
+  service:http_request_duration_seconds:p50_5m|p95_5m|p99_5m   latency percentiles from those, in seconds
   service_route:http_request_duration_seconds_bucket:rate5m, service_route:...:p50_5m|p95_5m|p99_5m
   service:db_query_duration_seconds_bucket:rate5m, service:db_query_duration_seconds:p50_5m|p95_5m|p99_5m
                                                      when metrics.db_query_duration is set
@@ -23,6 +23,10 @@ worker services (group <service>.recording)
 services with an SLO (group <service>.slo), for each window W of 5m 30m 1h 2h 6h 1d 3d
   service:http_errors:ratio_rate<W> (service:jobs_failed:ratio_rate<W>)         availability SLI
   service:http_requests_slow:ratio_rate<W> (service:jobs_slow:ratio_rate<W>)    latency SLI: share slower than the threshold
+
+A histogram in milliseconds (metrics.duration_unit, or a _ms name) keeps its le labels in
+milliseconds, so its bucket rates are named ..._milliseconds_bucket:rate5m; the percentiles
+divide by 1000 once, so every percentile, alert and panel reads seconds.
 
 A ratio is (failures or all * 0) / all: 0, not absent, while no failure
 series exists yet. Percentiles are histogram_quantile over the recorded
@@ -36,7 +40,8 @@ from generator import names
 from generator.catalogue import recorded as R
 from generator.catalogue.slo import le_regex
 from generator.model import HttpMetrics, Service, WorkerMetrics
-from generator.promql import sel
+from generator.promql import num, sel
+from generator.units import duration_bound, duration_scale
 
 BY = f"{names.SERVICE}, {names.TEAM}, {names.ENV}"
 QUANTILES = R.QUANTILES
@@ -75,8 +80,10 @@ def _ratio(failures: str, total: str, window: str, by: str = BY) -> str:
     return f"({_rate(failures, window, by)} or {_rate(total, window, by)} * 0) / {_rate(total, window, by)}"
 
 
-def _percentiles(s: Service, buckets_record: str, target: Any) -> list[dict[str, Any]]:
-    return [_rule(target(label), f"histogram_quantile({q}, {sel(buckets_record, {names.SERVICE: s.name})})") for label, q in QUANTILES]
+def _percentiles(s: Service, buckets_record: str, target: Any, unit: str = "seconds") -> list[dict[str, Any]]:
+    scale = duration_scale(unit)
+    per = f" / {num(scale)}" if scale != 1 else ""
+    return [_rule(target(label), f"histogram_quantile({q}, {sel(buckets_record, {names.SERVICE: s.name})}){per}") for label, q in QUANTILES]
 
 
 def http_rules(s: Service, m: HttpMetrics) -> list[dict[str, Any]]:
@@ -91,14 +98,16 @@ def http_rules(s: Service, m: HttpMetrics) -> list[dict[str, Any]]:
         _rule(R.ROUTE_REQUESTS, _rate(requests, "5m", by_route)),
         _rule(R.ROUTE_ERROR_RATIO, _ratio(errors, requests, "5m", by_route)),
         _rule(R.STATUS_REQUESTS, _rate(requests, "5m", f"{BY}, {m.status_label}")),
-        _rule(R.HTTP_DURATION_BUCKETS, _rate(sel(m.duration + "_bucket", mine), "5m", f"{BY}, le")),
+        _rule(R.buckets("http_request_duration", m.duration_unit), _rate(sel(m.duration + "_bucket", mine), "5m", f"{BY}, le")),
     ]
-    rules += _percentiles(s, R.HTTP_DURATION_BUCKETS, R.http_latency)
-    rules.append(_rule(R.ROUTE_DURATION_BUCKETS, _rate(sel(m.duration + "_bucket", mine), "5m", f"{by_route}, le")))
-    rules += _percentiles(s, R.ROUTE_DURATION_BUCKETS, lambda q: R.http_latency(q, R.ROUTE))
+    rules += _percentiles(s, R.buckets("http_request_duration", m.duration_unit), R.http_latency, m.duration_unit)
+    route_buckets = R.buckets("http_request_duration", m.duration_unit, R.ROUTE)
+    rules.append(_rule(route_buckets, _rate(sel(m.duration + "_bucket", mine), "5m", f"{by_route}, le")))
+    rules += _percentiles(s, route_buckets, lambda q: R.http_latency(q, R.ROUTE), m.duration_unit)
     if m.db_query_duration:
-        rules.append(_rule(R.DB_QUERY_BUCKETS, _rate(sel(m.db_query_duration + "_bucket", mine), "5m", f"{BY}, le")))
-        rules += _percentiles(s, R.DB_QUERY_BUCKETS, R.db_query_latency)
+        db_buckets = R.buckets("db_query_duration", m.db_query_duration_unit)
+        rules.append(_rule(db_buckets, _rate(sel(m.db_query_duration + "_bucket", mine), "5m", f"{BY}, le")))
+        rules += _percentiles(s, db_buckets, R.db_query_latency, m.db_query_duration_unit)
     return rules
 
 
@@ -110,9 +119,9 @@ def worker_rules(s: Service, m: WorkerMetrics) -> list[dict[str, Any]]:
         _rule(R.JOBS, _rate(jobs, "5m")),
         _rule(R.JOBS_FAILED, f"{_rate(failed, '5m')} or {_rate(jobs, '5m')} * 0"),
         _rule(R.JOB_FAILURE_RATIO, f"{sel(R.JOBS_FAILED, mine)} / {sel(R.JOBS, mine)}"),
-        _rule(R.JOB_DURATION_BUCKETS, _rate(sel(m.duration + "_bucket", mine), "5m", f"{BY}, le")),
+        _rule(R.buckets("job_duration", m.duration_unit), _rate(sel(m.duration + "_bucket", mine), "5m", f"{BY}, le")),
     ]
-    return rules + _percentiles(s, R.JOB_DURATION_BUCKETS, R.job_latency)
+    return rules + _percentiles(s, R.buckets("job_duration", m.duration_unit), R.job_latency, m.duration_unit)
 
 
 def slo_rules(s: Service) -> list[dict[str, Any]]:
@@ -132,7 +141,7 @@ def slo_rules(s: Service) -> list[dict[str, Any]]:
                 rules.append(_rule(R.sli_errors(s.kind, w), _ratio(failed, total, w)))
     if s.slo.latency_threshold is not None:
         count = sel(m.duration + "_count", mine)
-        fast = sel(m.duration + "_bucket", mine, {"le": le_regex(s.slo.latency_threshold.seconds)})
+        fast = sel(m.duration + "_bucket", mine, {"le": le_regex(duration_bound(s.slo.latency_threshold.ms, m.duration_unit))})
         for w in R.SLI_WINDOWS:
             rules.append(_rule(R.sli_slow(s.kind, w), f"({_rate(count, w)} - {_rate(fast, w)}) / {_rate(count, w)}"))
     return rules

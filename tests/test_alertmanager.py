@@ -31,7 +31,7 @@ version: 1
 receivers:
   pager: {type: pagerduty, routing_key_file: secrets/pd}
   chat: {type: slack, webhook_url_file: secrets/slack, channel: "#alerts"}
-  chat-team: {type: slack, webhook_url_file: secrets/slack, channel: "#team"}
+  chat-team: {type: slack, webhook_url_file: secrets/slack_team, channel: "#team"}
   tickets: {type: webhook, url: "http://tickets:8080/hook"}
 severities:
   P0: {receivers: [pager, chat]}
@@ -134,11 +134,15 @@ def test_level_routes_fan_out_in_policy_order_and_every_leaf_carries_its_windows
     p0 = leaves(level_nodes[0])
     assert [leaf["receiver"] for leaf in p0] == ["pager", "chat"]
     assert [leaf.get("continue", False) for leaf in p0] == [True, False]
-    # Alertmanager does not inherit time intervals from a parent route: every leaf has them.
-    assert all(leaf["mute_time_intervals"] == ["upkeep", "nights"] for leaf in p0)
+    # Alertmanager does not inherit time intervals from a parent route: every leaf has them. A window named
+    # without levels (the global upkeep, the quiet team's freeze) mutes P1-P3 only; P0's own nights mute P0.
+    assert all(leaf["mute_time_intervals"] == ["nights"] for leaf in p0)
+    assert all(leaf["mute_time_intervals"] == ["upkeep"] for leaf in leaves(level_nodes[1]))
     assert all("mute_time_intervals" not in node for node in level_nodes)
     quiet_p0 = leaves(team_nodes['team="quiet"']["routes"][0])
-    assert all(leaf["mute_time_intervals"] == ["upkeep", "nights", "freeze"] for leaf in quiet_p0)
+    assert all(leaf["mute_time_intervals"] == ["nights"] for leaf in quiet_p0)
+    quiet_p1 = leaves(team_nodes['team="quiet"']["routes"][1])
+    assert all(leaf["mute_time_intervals"] == ["upkeep", "freeze"] for leaf in quiet_p1)
     payments_p0 = leaves(team_nodes['team="payments"']["routes"][0])
     assert [leaf["receiver"] for leaf in payments_p0] == ["pager", "chat-team"]
     assert team_nodes['team="payments"']["receiver"] == cfg["route"]["receiver"]  # unknown severity: catch-all
@@ -235,9 +239,11 @@ def test_the_schema_accepts_exactly_the_time_ranges_amtool_accepts(spec: str, ok
 
 def test_inhibition_sources_must_carry_the_labels_they_are_compared_on() -> None:
     rules = am.inhibit_rules()
-    down, *levels = rules
-    assert down["equal"] == [names.SERVICE]
-    assert 'service=~".+"' in down["source_matchers"]
+    instance, service, *levels = rules
+    assert instance["equal"] == [names.SERVICE, "instance"] and service["equal"] == [names.SERVICE]
+    for r in (instance, service):
+        assert 'service=~".+"' in r["source_matchers"]
+    assert 'instance=~".+"' in instance["source_matchers"]
     assert [r["source_matchers"][0] for r in levels] == ['severity="P0"', 'severity="P1"', 'severity="P2"']
     assert [r["target_matchers"] for r in levels] == [['severity=~"P1|P2|P3"'], ['severity=~"P2|P3"'], ['severity=~"P3"']]
     for r in levels:
@@ -269,7 +275,9 @@ def _render_template(tmp_path: Path, name: str, data: dict[str, Any], kind: str 
     tdir = tmp_path / "templates"
     tdir.mkdir(exist_ok=True)
     files = pipeline.build(inventory(tmp_path)).files  # the template exactly as written, header included
-    (tdir / "monstack.tmpl").write_bytes(files[f"{names.ALERTMANAGER_TEMPLATES_DIR}/monstack.tmpl"])
+    for path, body in files.items():
+        if path.startswith(names.ALERTMANAGER_TEMPLATES_DIR + "/"):
+            (tdir / path.rsplit("/", 1)[-1]).write_bytes(body)
     (tmp_path / "data.json").write_text(json.dumps(data))
     proc = subprocess.run([AMTOOL, "template", "render", f"--template.glob={tdir}/*.tmpl", f"--template.data={tmp_path / 'data.json'}",
                            f"--template.type={kind}", f'--template.text={{{{ template "{name}" . }}}}'], capture_output=True, text=True)

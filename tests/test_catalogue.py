@@ -89,8 +89,9 @@ def test_every_default_threshold_says_when_to_change_it():
 ])
 def test_test_values_sit_just_past_and_just_short_of_the_threshold(threshold, op, fire, silent):
     unit = "ratio" if threshold < 1 and threshold else "count"
-    assert core.beyond(threshold, op, unit, fire=True) == pytest.approx(fire)
-    assert core.beyond(threshold, op, unit, fire=False) == pytest.approx(silent)
+    # Within half a percent: a value on a text edge (1100 s prints 18m 20s or 18m 19s) is moved off it.
+    assert core.beyond(threshold, op, unit, fire=True) == pytest.approx(fire, rel=0.005)
+    assert core.beyond(threshold, op, unit, fire=False) == pytest.approx(silent, rel=0.005)
 
 
 def test_latency_slo_buckets_match_both_spellings():
@@ -104,6 +105,7 @@ def test_latency_slo_buckets_match_both_spellings():
 
 MINIMAL = textwrap.dedent("""\
     version: 1
+    stack: {retention: {time: 30d}}
     receivers: {hook: {type: webhook, url: "http://hook.internal/x"}}
     severities: {P0: {receivers: [hook]}, P1: {receivers: [hook]}, P2: {receivers: [hook]}, P3: {receivers: [hook]}}
     teams: {web: {}}
@@ -130,7 +132,7 @@ def test_overrides_change_threshold_for_and_severity_of_the_rendered_rule(tmp_pa
     s = model.service("api")
     by_name = {a.name: rules_render.rule(model, a) for a in alerting.service_alerts(model, s)}
     r = by_name["HttpErrorRatioHigh"]
-    assert r["expr"].endswith("> 0.02") and r["for"] == "7m" and r["labels"]["severity"] == "P2"
+    assert "> 0.02 and on" in r["expr"] and r["for"] == "7m" and r["labels"]["severity"] == "P2"
     assert "above 2% for 7m" in r["annotations"]["description"]
     assert "HttpLatencyP99High" not in by_name and "HttpLatencyP99High" in s.disabled_alerts
     # Alerts whose inputs the inventory does not declare are not generated.

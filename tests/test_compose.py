@@ -229,7 +229,7 @@ def test_compose_up_generates_grafana_and_database_passwords_and_refuses_missing
     with pytest.raises(ToolMissing) as exc:
         ComposeStack(inventory, tmp_path / ".monstack").up()
     text = str(exc.value)
-    for ref in ("secrets/pagerduty_routing_key", "secrets/slack_webhook_url", "secrets/smtp_password"):
+    for ref in ("secrets/pagerduty_routing_key", "secrets/slack_alerts_webhook_url", "secrets/smtp_password"):
         assert ref in text
     assert "monstack up --native" in text
     assert (tmp_path / names.COMPOSE_FILE).is_file()  # rendered beside the inventory, like `monstack render`

@@ -314,7 +314,7 @@ def test_control_get_merge_and_reset(running):
     web = running["demo-web"]
     defaults = web.get("/control").json()
     assert defaults == {"error_ratio": 0.0, "latency_seconds": 0.0, "queue_backlog": 0,
-                        "hang": False, "unready": False, "exit": False}
+                        "hang": False, "unready": False, "exit": False, "fail_metrics": 0, "fail_health": 0}
     after_first = web.control(error_ratio=0.25)
     assert after_first["error_ratio"] == 0.25
     merged = web.control(latency_seconds=0.5)
@@ -556,3 +556,14 @@ def test_cli_rejects_bad_arguments():
     bad = subprocess.run([sys.executable, "-m", "exporters", "demo-web", "--listen", "nope"],
                          cwd=REPO, capture_output=True, text=True, timeout=20)
     assert bad.returncode == 2 and "HOST:PORT" in bad.stderr
+
+
+@pytest.mark.integration
+def test_counted_faults_fail_exactly_that_many_scrapes_and_probes(running):
+    """fail_metrics / fail_health: the next N requests answer 503, then everything is fine again, however long it takes."""
+    web = running["demo-web"]
+    web.control(fail_metrics=2, fail_health=1)
+    assert [web.get("/metrics").status_code for _ in range(3)] == [503, 503, 200]
+    assert [web.get("/health").status_code for _ in range(2)] == [503, 200]
+    assert web.get("/control").json()["fail_metrics"] == 0
+    web.reset()

@@ -20,7 +20,7 @@ from rules_support import needs_promtool, promtool_test
 
 INVENTORY = textwrap.dedent("""\
     version: 1
-    stack: {name: sre, environment: production, scrape_interval: 15s, evaluation_interval: 15s}
+    stack: {name: sre, environment: production, scrape_interval: 15s, evaluation_interval: 15s, retention: {time: 30d}}
     receivers: {pager: {type: webhook, url: "http://pager.internal/hook"}}
     severities:
       P0: {receivers: [pager]}

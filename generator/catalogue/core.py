@@ -7,11 +7,12 @@ thresholds the rule uses) for a firing case and a silent one.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from generator import names
+from generator import alerttext, defaults, names
 from generator.catalogue import series as S
 from generator.catalogue.series import Series
 from generator.durations import Duration, parse_duration
@@ -27,6 +28,7 @@ MARGIN = 0.1
 
 BY = (names.SERVICE, names.TEAM, names.ENV)  # the labels recorded and aggregated series keep
 BY_TEXT = ", ".join(BY)
+WINDOW = "5m"  # the rate window of recorded series and of every alert that does not say otherwise
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,21 @@ class Ctx:
         return self.setting.threshold
 
     @property
+    def window(self) -> str:
+        """The rate window of the alert's expression: the inventory's `window:`, else the catalogue's (5m unless it says)."""
+        return str(self.setting.window) if self.setting.window is not None else WINDOW
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the alert may read the recorded 5m series (its window is theirs)."""
+        return self.window == WINDOW
+
+    @property
+    def min_rate(self) -> float:
+        """Events per second below which a ratio alert stays silent (0: no guard)."""
+        return self.setting.min_rate or 0.0
+
+    @property
     def env(self) -> str:
         return self.model.stack.environment
 
@@ -102,6 +119,8 @@ class Case:
     alerts: tuple[Expected, ...]  # empty: the alert must stay silent
     at: Duration  # eval time, from the start of the series
     step: int = 1  # minutes between samples and between evaluations; coarser for day-long windows
+    interval: Duration | None = None  # seconds between samples, for fast alerts (evaluated at the fast group's interval)
+    silent_at: tuple[Duration, ...] = ()  # further eval times at which the alert must not be firing
 
     @property
     def fires(self) -> bool:
@@ -144,6 +163,10 @@ class AlertDef:
     derived_threshold: Callable[["Service"], float | None] | None = None
     problem: str | None = None  # shared by tiers of one problem (P0/P1 error ratio); defaults to the name
     placeholders: Text | None = None
+    window: str | None = None  # the rate window `window:` may override; None: the expression has none (a gauge, a state)
+    window_fixed: bool = False  # the window is part of the definition (burn-rate pairs): no override
+    min_rate: float | None = None  # ratio alerts: default events/s the service must see before it may fire
+    fast: bool = False  # evaluated in the service's fast rule group (alerting.fast_interval): hard-down alerts
 
     def applies(self, service: "Service") -> bool:
         return self.needs.test(service)
@@ -213,8 +236,17 @@ def fill(text: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(sub, text)
 
 
+def spoken(d: Duration) -> str:
+    """A window as a sentence says it: 5 minutes, 1 hour, 90s."""
+    for size, word in ((86_400_000, "day"), (3_600_000, "hour"), (60_000, "minute")):
+        if d.ms and d.ms % size == 0:
+            n = d.ms // size
+            return f"{n} {word}" + ("s" if n != 1 else "")
+    return str(d)
+
+
 def text_values(d: AlertDef, ctx: Ctx) -> dict[str, str]:
-    values = {"for": str(ctx.setting.for_), "severity": ctx.setting.severity}
+    values = {"for": str(ctx.setting.for_), "severity": ctx.setting.severity, "window": spoken(parse_duration(ctx.window))}
     if ctx.service is not None:
         values["service"] = ctx.service.name
     if ctx.setting.threshold is not None:
@@ -224,11 +256,76 @@ def text_values(d: AlertDef, ctx: Ctx) -> dict[str, str]:
     return values
 
 
+# --- expressions over a window ----------------------------------------------------
+
+
+def rate_sum(selector: str, window: str, by: str = BY_TEXT) -> str:
+    return f"sum by ({by}) (rate({selector}[{window}]))"
+
+
+def ratio_over(failed: str, total: str, window: str) -> str:
+    """Share of failed events over window, 0 (not absent) before the first failure: what the recorded ratios compute."""
+    return f"({rate_sum(failed, window)} or {rate_sum(total, window)} * 0) / {rate_sum(total, window)}"
+
+
+def quantile_over(q: float, buckets: str, window: str, scale: float) -> str:
+    """The q-quantile in seconds of a histogram's buckets (selector) over window; scale: histogram units per second."""
+    per = f" / {num(scale)}" if scale != 1 else ""
+    return f"histogram_quantile({q}, sum by ({BY_TEXT}, le) (rate({buckets}[{window}]))){per}"
+
+
+def guarded(ctx: Ctx, compared: str, rate: str) -> str:
+    """`compared` only where the service sees at least ctx.min_rate events per second (rate: their per-second rate)."""
+    if not ctx.min_rate:
+        return compared
+    return f"{compared} and on ({BY_TEXT}) {rate} >= {num(ctx.min_rate)}"
+
+
 # --- test values -----------------------------------------------------------------
 
 
+# Prometheus computes a test's value through rate(), histogram_quantile() and division, so it may
+# end 1e-12 away from the value written here; humanizeDuration truncates to whole seconds and the
+# others round to 4 digits, so a value on such an edge (1100 s, printed 18m 20s or 18m 19s) would make
+# the expected annotation a coin toss. Test values are moved off those edges.
+NOISE = 1e-9  # relative: far above float noise, far below anything a person reads
+_TEXTS = (alerttext.humanize, alerttext.humanize1024, alerttext.humanize_percentage, alerttext.humanize_duration)
+
+
+def steady(value: float) -> bool:
+    """Every humanize function prints value exactly as it prints value off by float noise."""
+    for text in _TEXTS:
+        t = text(value)
+        if text(value * (1 - NOISE)) != t or text(value * (1 + NOISE)) != t:
+            return False
+    return True
+
+
+def compares(value: float, op: str, threshold: float) -> bool:
+    return {">": value > threshold, ">=": value >= threshold, "<": value < threshold, "<=": value <= threshold,
+            "==": value == threshold, "!=": value != threshold}[op]
+
+
+def off_the_edges(value: float, keep: Callable[[float], bool], shown: Callable[[float], float] | None = None) -> float:
+    """value, or a value near it (at most 5% away) that keeps `keep` true and whose shown value prints steadily.
+
+    Candidates step by 0.1% and add odd fractions of their sixth significant digit: round numbers
+    (whole seconds, x.xxx5) are exactly where the humanize functions truncate or round.
+    """
+    shown = shown or (lambda v: v)
+    for k in range(51):
+        for base in ((value,) if k == 0 else (value * (1 + k * 1e-3), value * (1 - k * 1e-3))):
+            b = nice(base)
+            digit = min(10 ** (math.floor(math.log10(abs(b))) - 5), 0.1) if b else 0.0
+            for frac in (0.0, 0.37, 0.61, 0.13, 0.89):
+                c = float(f"{b + frac * digit:.12g}")
+                if keep(c) and steady(shown(c)):
+                    return c
+    return value
+
+
 def beyond(threshold: float, op: str, unit: str, fire: bool) -> float:
-    """A value on the firing (or the silent) side of `value OP threshold`, MARGIN away from it.
+    """A value on the firing (or the silent) side of `value OP threshold`, MARGIN away from it and off the text edges.
 
     A silent value for a strict comparison with a zero threshold sits exactly
     on the threshold (0 errors must not fire `> 0`).
@@ -241,10 +338,13 @@ def beyond(threshold: float, op: str, unit: str, fire: bool) -> float:
         on = op == "=="
         return nice(threshold if fire == on else threshold + step)
     if fire == up:
-        return nice(threshold + step)
-    if threshold == 0 and op in (">", "<"):
+        value = nice(threshold + step)
+    elif threshold == 0 and op in (">", "<"):
         return 0.0
-    return nice(threshold - step)
+    else:
+        value = nice(threshold - step)
+    ceiling = 1.0 if unit == "ratio" and value <= 1 else math.inf
+    return off_the_edges(value, lambda c: compares(c, op, threshold) == fire and c <= ceiling and (c >= 0 or value < 0))
 
 
 def round_up_minutes(d: Duration) -> Duration:
@@ -266,6 +366,10 @@ def points(at: Duration) -> int:
     return at.ms // 60_000 + 5
 
 
+def _side(op: str, threshold: float, fire: bool) -> Callable[[float], bool]:
+    return lambda c: compares(c, op, threshold) == fire
+
+
 def threshold_cases(ctx: Ctx, d: AlertDef, build: Build, settle: str = "5m",
                     shown: Callable[[float], float] | None = None) -> list[Case]:
     """The standard pair: the measured value just past the threshold fires, just short of it stays silent.
@@ -278,6 +382,8 @@ def threshold_cases(ctx: Ctx, d: AlertDef, build: Build, settle: str = "5m",
     out = []
     for fire in (True, False):
         value = beyond(ctx.threshold, d.op, d.unit, fire)
+        if shown is not None:
+            value = off_the_edges(value, _side(d.op, ctx.threshold, fire), shown)
         series, labels = build(value, points(at))
         verb = "fires" if fire else "stays silent"
         title = f"{d.name} {verb} at {show(value, d.unit)} ({d.op} {show(ctx.threshold, d.unit)})"
@@ -303,6 +409,77 @@ def down_cases(d: AlertDef, ctx: Ctx, metric: str, labels: Mapping[str, str], do
     n = points(at)
     return [Case(f"{d.name} fires {down}", (S.gauge(metric, labels, 0, n),), (Expected(dict(labels), 0),), at),
             Case(f"{d.name} stays silent {up}", (S.gauge(metric, labels, 1, n),), (), at)]
+
+
+_FAST = parse_duration(defaults.FAST_EVALUATION_INTERVAL)
+_PROBE_INTERVAL = parse_duration(defaults.PROBE_INTERVAL)
+
+
+def probe_interval(model: "Model", s: "Service") -> Duration:
+    """How often the service's health URLs are probed: defaults.PROBE_INTERVAL, or its scrape interval when shorter."""
+    scrape = s.scrape.interval if s.scrape else model.stack.scrape_interval
+    return min(scrape, _PROBE_INTERVAL)
+
+
+def probe_timeout(model: "Model", s: "Service") -> Duration:
+    """A probe's scrape timeout: the service's scrape timeout, never longer than the probe interval."""
+    timeout = s.scrape.timeout if s.scrape else model.stack.scrape_timeout
+    return min(timeout, probe_interval(model, s))
+
+
+def fast_interval(model: "Model") -> Duration:
+    """The evaluation interval of every service's fast rule group (never slower than the stack's)."""
+    return min(model.stack.evaluation_interval, _FAST)
+
+
+# A window one second longer than `failures` samples: a sample a few milliseconds late cannot leave a
+# steady outage with one sample in the window (which would resolve the alert for an evaluation).
+MARGIN_MS = 1000
+
+
+def consecutive_failures(metric: str, matchers: Mapping[str, str], interval: Duration, failures: int) -> str:
+    """Every sample of the last `failures` scrapes is 0, and there are that many: a run of failures, not one.
+
+    Between a failed scrape and the next one's result the window holds one sample, so the count keeps a
+    single failure from firing even when the next scrape is slow.
+    """
+    from generator.promql import sel
+
+    window = Duration(failures * interval.ms + MARGIN_MS)
+    s = sel(metric, matchers)
+    return f"max_over_time({s}[{window}]) == 0 and count_over_time({s}[{window}]) >= {failures}"
+
+
+def _ceil(ms: int, step: Duration) -> Duration:
+    return Duration(-(-ms // step.ms) * step.ms)
+
+
+def consecutive_cases(d: "AlertDef", ctx: Ctx, metric: str, labels: Sequence[Mapping[str, str]], interval: Duration,
+                      failures: int, what: str) -> list[Case]:
+    """Cases of a `consecutive_failures` alert, sampled every `interval` and evaluated every fast interval.
+
+    It fires once `failures` samples in a row are 0 (plus `for`), is silent one evaluation earlier, and a
+    run one failure shorter (one failed scrape, for two) never fires at any evaluation around it.
+    """
+    step = fast_interval(ctx.model)
+    lead = 3  # samples up before the failures start
+    for_ = ctx.setting.for_
+    visible = _ceil((lead + failures - 1) * interval.ms + MARGIN_MS, step)  # the first evaluation that sees the run
+    at = _ceil(visible.ms + for_.ms, step)
+    n = at.ms // interval.ms + failures + 3
+    down = " ".join(["1"] * lead + ["0"] * (n - lead))
+    fires = Case(f"{d.name} fires after {failures} {what} in a row", tuple(S.Series(metric, tuple(lb.items()), down) for lb in labels),
+                 tuple(Expected(dict(lb), 0) for lb in labels), at, interval=interval,
+                 silent_at=(Duration(visible.ms - step.ms),) if for_.ms == 0 else ())
+    short = ["1"] * lead + ["0"] * (failures - 1) + ["1"] * (n - lead - failures + 1)
+    first, last = lead * interval.ms, (lead + failures + 2) * interval.ms
+    times = tuple(Duration(t) for t in range(_ceil(first, step).ms, last + 1, step.ms))
+    blip = Case(f"{d.name} stays silent at every evaluation around a run one short of {failures} {what}",
+                tuple(S.Series(metric, tuple(lb.items()), " ".join(short)) for lb in labels), (), times[-1], interval=interval,
+                silent_at=times[:-1])
+    steady = Case(f"{d.name} stays silent while every sample succeeds",
+                  tuple(S.Series(metric, tuple(lb.items()), " ".join(["1"] * n)) for lb in labels), (), at, interval=interval)
+    return [fires, blip, steady]
 
 
 def minutes(d: Duration) -> int:

@@ -2,10 +2,14 @@
 
 Rule types and the choices behind their PromQL:
 - threshold: the expression is recorded (names.custom_record) with the
-  service's labels and the alert compares the record. Tests feed the record:
-  they prove threshold, `for` and labels; the expression itself is only
-  parsed (and linted) because monstack cannot invent inputs for arbitrary
-  PromQL.
+  service's labels and the alert compares the record. Two kinds of tests:
+  the alert's, fed the record, prove threshold, `for`, labels and texts; the
+  expression's build input series for every metric it names (the service's
+  target labels, the selector's matchers, the labels it groups on), find
+  inputs on either side of the threshold with a small evaluator
+  (catalogue/evaluate.py) and assert what Prometheus records from them. An
+  expression that never crosses its threshold for any such input is an
+  inventory error; one the evaluator does not model keeps the first kind only.
 - absent: absent(metric{service=...}) for `for`.
 - stalled: no increase over the window (`for` is the window; the rule itself
   has `for: 0s`), or no sample at all over it. Both only once Prometheus has
@@ -20,28 +24,42 @@ Rule types and the choices behind their PromQL:
   service has been scraped for lookback + NEW_VALUE_FIRING, or every value
   would be "new" on a fresh Prometheus.
 - histogram_mean: sum(rate(x_sum)) / sum(rate(x_count)) over the window.
+- increase: the events a counter counted over the window, summed per service (and `by`
+  labels): increase() for series older than the window, and for a series that appeared within
+  it (a labelled counter created at its first increment, e.g. a new error type at 1) its whole
+  value, because increase() needs an earlier sample and misses that first event. New series
+  count only once Prometheus has scraped the service for the window, or every series would
+  look new on a fresh Prometheus.
 """
 from __future__ import annotations
 
+import functools
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import promql_parser
 
-from generator import alerttext, names
+from generator import alerttext, lint, names
+from generator.catalogue import evaluate
 from generator.catalogue import series as S
 from generator.catalogue.core import (
+    BY,
     BY_TEXT,
     AlertDef,
     Case,
     Ctx,
     Expected,
     aggregated,
+    beyond,
+    compares,
     eval_time,
     example_value,
+    minutes,
     num,
     points,
+    round_up_minutes,
     threshold_cases,
 )
 from generator.durations import Duration, parse_duration
@@ -53,7 +71,7 @@ if TYPE_CHECKING:
 
 NEW_VALUE_FIRING = "1h"  # how long a new label value keeps its alert firing; longer than any group_wait, short enough to read as "new"
 NEW_VALUE_MAX_FOR = "30m"  # a new-value rule's `for` must leave it time to fire within NEW_VALUE_FIRING
-NEEDS_SCRAPE = ("absent", "stalled", "ratio", "new_label_value", "histogram_mean")
+NEEDS_SCRAPE = ("absent", "stalled", "ratio", "new_label_value", "histogram_mean", "increase")
 OTHER = "monstack-other"
 
 # --- selectors -----------------------------------------------------------------
@@ -170,13 +188,24 @@ def expr(s: "Service", r: "CustomRule", threshold: float | None) -> str:
         m = r.metric or ""
         return (f"sum by ({BY_TEXT}) (rate({sel(m + '_sum', _mine(s))}[{r.window}])) / "
                 f"sum by ({BY_TEXT}) (rate({sel(m + '_count', _mine(s))}[{r.window}])) {r.op} {t}")
+    if r.type == "increase":
+        return f"{counted(s, r)} > {t}"
     raise AssertionError(r.type)
+
+
+def counted(s: "Service", r: "CustomRule") -> str:
+    """Events an increase rule's counter counted over its window, first appearances included."""
+    m = parse_selector(r.metric or "").scoped(s.name).text()
+    w = r.window
+    by = ", ".join((*BY, *r.by))
+    scraped = f"count({sel('up', {'job': names.service_job(s.name)})} offset {w})"
+    return f"sum by ({by}) (({m} unless {m} offset {w}) and on () {scraped} or increase({m}[{w}]))"
 
 
 def measured(s: "Service", r: "CustomRule") -> str:
     """The value to look at first (runbook): the expression without its comparison."""
     e = expr(s, r, r.threshold)
-    if r.type in ("threshold", "ratio", "histogram_mean"):
+    if r.type in ("threshold", "ratio", "histogram_mean", "increase"):
         return e.rsplit(f" {r.op} ", 1)[0]
     return e
 
@@ -212,6 +241,11 @@ def _texts(s: "Service", r: "CustomRule") -> tuple[str, str]:
     elif r.type == "new_label_value":
         summary = f"{s.name}: new {r.label} {{{{ $labels.{r.label} }}}} in {r.metric}"
         description = f"{r.metric} of {s.name} shows {r.label}={{{{ $labels.{r.label} }}}}, not seen in the {r.lookback} before."
+    elif r.type == "increase":
+        per = "".join(f" {{{{ $labels.{label} }}}}" for label in r.by)
+        summary = f"{s.name}:{per} {r.metric} counted {{{{ $value | humanize }}}} in {r.window}"
+        description = (f"{r.metric} of {s.name}{per} counted {{{{ $value | humanize }}}} events over the last {r.window} (alert above {t}); "
+                       "a series that first appeared in that window counts from 0.")
     else:
         summary = f"{s.name}: mean {r.metric} {{{{ $value | humanize }}}}"
         description = f"The mean of {r.metric} for {s.name} over {r.window} is {{{{ $value | humanize }}}} ({op} {t} for {r.for_})."
@@ -225,6 +259,7 @@ _MEANING = {
     "ratio": "The ratio of two counters crossed its threshold.",
     "new_label_value": "A label value never seen before appeared (e.g. a new kind of error).",
     "histogram_mean": "The mean of a histogram crossed its threshold.",
+    "increase": "A counter counted more events than allowed over its window (a counter's first appearance counts too).",
 }
 
 
@@ -255,9 +290,172 @@ def _cases(r: "CustomRule"):
             labels = S.target(ctx.model, s)
             return threshold_cases(ctx, d, lambda v, n: (S.histogram(r.metric or "", labels, 10, [], n, mean=v), [aggregated(ctx)]),
                                    settle=str(r.window))
+        if r.type == "increase":
+            return _increase_cases(ctx, d, r)
         raise AssertionError(r.type)
 
     return cases
+
+
+# --- the expression of a threshold rule, on generated input ----------------------------------------
+
+EXPR_TOLERANCE = 1e-9  # relative: float rounding between Prometheus and monstack's evaluator
+# Input sizes the search tries, 1e-4 to 1e4 in round steps: test input a person can read.
+_GRID = tuple(float(f"{m * 10 ** e:.6g}") for e in range(-4, 4) for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)) + (1e4,)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One generated input: a series (or a histogram's buckets) whose size is the parameter the search varies."""
+
+    metric: str
+    labels: tuple[tuple[str, str], ...]
+    kind: str  # "counter" (per-second rate), "gauge" (value), "bucket" (a histogram whose every event is at or below the value)
+
+    def inputs(self, p: float) -> list[evaluate.Input]:
+        base = {**dict(self.labels), "__name__": self.metric}
+        if self.kind == "bucket":
+            return [evaluate.Input(evaluate.labels_of({**base, "le": S.le(p)}), True, BUCKET_RATE),
+                    evaluate.Input(evaluate.labels_of({**base, "le": "+Inf"}), True, BUCKET_RATE)]
+        return [evaluate.Input(evaluate.labels_of(base), self.kind == "counter", p)]
+
+    def series(self, p: float, n: int) -> list[S.Series]:
+        if self.kind == "bucket":
+            return [S.counter(self.metric, {**dict(self.labels), "le": le}, BUCKET_RATE, n) for le in (S.le(p), "+Inf")]
+        if self.kind == "counter":
+            return [S.counter(self.metric, dict(self.labels), p, n)]
+        return [S.gauge(self.metric, dict(self.labels), p, n)]
+
+
+BUCKET_RATE = 10.0  # observations per second of a generated histogram
+
+
+@dataclass(frozen=True)
+class ExprCase:
+    fires: bool
+    sources: tuple[tuple[Source, float], ...]
+    outputs: tuple[tuple[tuple[tuple[str, str], ...], float], ...]  # recorded labels and value
+    at: Duration
+
+    def series(self) -> list[S.Series]:
+        n = self.at.ms // 60_000 + 5
+        return [x for src, p in self.sources for x in src.series(p, n)]
+
+
+def target_labels(s: "Service", env: str) -> dict[str, str]:
+    """What the service's scrape attaches to every series (as generator/targets.py does)."""
+    assert s.scrape is not None
+    extra = dict(sorted(s.scrape.labels.items()))
+    return {"job": names.service_job(s.name), "instance": s.scrape.targets[0], **extra,
+            names.SERVICE: s.name, names.TEAM: s.team, names.ENV: env, names.KIND: s.kind}
+
+
+def _sources(s: _Target, r: "CustomRule") -> list[Source]:
+    expr_ = r.expr or ""
+    grouping = {label: "monstack-test" for label in evaluate.grouping_labels(expr_)}
+    base = {**grouping, **dict(s.labels)}
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+    for vs, how in evaluate.selectors(expr_):
+        if vs.matchers.or_matchers:
+            raise evaluate.Unsupported("selectors with `or` matchers")
+        selector = Selector(vs.name, tuple((m.name, _OPS[str(m.op)], m.value) for m in vs.matchers.matchers))
+        metric, labels = selector.example(base)
+        kind = "bucket" if how == "bucket" and metric.endswith("_bucket") else ("counter" if how != "gauge" else "gauge")
+        labels = {k: v for k, v in labels.items() if k != "le"}
+        key = (metric, tuple(sorted(labels.items())))
+        if found.get(key) != "counter":
+            found[key] = kind if kind != "gauge" or key not in found else found[key]
+    if not found:
+        raise evaluate.Unsupported("no series selector")
+    return [Source(m, lb, kind) for (m, lb), kind in found.items()]
+
+
+def _eval_time(expr_: str) -> Duration:
+    longest = 0.0
+    for vs, _ in evaluate.selectors(expr_):
+        longest = max(longest, evaluate._secs(vs.offset))
+    for node in lint.walk(promql_parser.parse(expr_)):
+        if isinstance(node, promql_parser.MatrixSelector):
+            longest = max(longest, node.range.total_seconds() + evaluate._secs(node.vector_selector.offset))
+    return round_up_minutes(Duration(int(max(longest + 120, 600) * 1000)))
+
+
+def _outputs(s: _Target, env: str, expr_: str, sources: list[Source], params: list[float], at: Duration):
+    inputs = [i for src, p in zip(sources, params, strict=True) for i in src.inputs(p)]
+    own = {names.SERVICE: s.name, names.TEAM: s.team, names.ENV: env}
+    out = []
+    for lb, v in evaluate.Evaluator(inputs, at.ms / 1000).vector(expr_):
+        labels = {k: x for k, x in lb if k != "__name__"}
+        out.append((tuple(sorted({**labels, **own}.items())), v))
+    return out
+
+
+def expression_cases(s: "Service", r: "CustomRule", env: str) -> tuple[ExprCase, ExprCase]:
+    """A firing and a silent input for a threshold rule's expression; Unsupported or ValueError (why no input crosses)."""
+    return _expression_cases(_Target(s.name, s.team, s.kind, tuple(target_labels(s, env).items())), r, env)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What the search needs of a service, hashable: the model checks a rule and the test renderer tests it, one search."""
+
+    name: str
+    team: str
+    kind: str
+    labels: tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def _expression_cases(s: _Target, r: "CustomRule", env: str) -> tuple[ExprCase, ExprCase]:
+    expr_, op, t = r.expr or "", r.op or ">", r.threshold or 0.0
+    sources = _sources(s, r)
+    at = _eval_time(expr_)
+    # Sizes around 1, and around every number the expression states (its threshold, a 1e9 it divides by, time()).
+    scales = {1.0} | {abs(x) for x in _numbers(expr_) + [t, at.ms / 1000] if x and math.isfinite(x)}
+    trials: list[list[float]] = [[1.0] * len(sources)]
+    for i, src in enumerate(sources):
+        sizes = sorted({float(f"{g * k:.6g}") for g in _GRID for k in scales} | {0.0})
+        values = sizes + ([-g for g in sizes if g] if src.kind == "gauge" else [])
+        for g in values:
+            if src.kind == "bucket" and g <= 0:
+                continue
+            trials.append([g if k == i else 1.0 for k in range(len(sources))])
+        for j in range(i + 1, len(sources)):
+            for g in _GRID:
+                trials.append([g if k == i else 1 / g if k == j else 1.0 for k in range(len(sources))])
+    fire: tuple[float, list[float], list] | None = None
+    silent: tuple[float, list[float], list] | None = None
+    returned = False
+    for params in trials:
+        outputs = _outputs(s, env, expr_, sources, params, at)
+        if not outputs or not all(math.isfinite(v) for _, v in outputs):
+            continue
+        returned = True
+        hits = [compares(v, op, t) for _, v in outputs]
+        score = min(_score(v, t) for _, v in outputs)
+        if any(hits) and (fire is None or score < fire[0]):
+            fire = (score, params, outputs)
+        if not any(hits) and (silent is None or score < silent[0]):
+            silent = (score, params, outputs)
+    if not returned:
+        raise ValueError("returns no sample for the series it selects (check the label matching of its binary operations: "
+                         "on/ignoring, group_left, and by() of both sides)")
+    if fire is None or silent is None:
+        side = "crosses" if fire is None else "stays on the safe side of"
+        raise ValueError(f"never {side} its threshold ({op} {t:g}) for any input monstack can build: check the expression and the "
+                         "threshold (a ratio cannot exceed 1, a count cannot be negative)")
+    return tuple(ExprCase(fires, tuple(zip(sources, params, strict=True)), tuple(outputs), at)  # type: ignore[return-value]
+                 for fires, (_, params, outputs) in ((True, fire), (False, silent)))
+
+
+def _numbers(expr_: str) -> list[float]:
+    return [float(n.val) for n in lint.walk(promql_parser.parse(expr_)) if isinstance(n, promql_parser.NumberLiteral)]
+
+
+def _score(v: float, t: float) -> float:
+    """How well a value shows a threshold: about 10% from it is best, closer than 2% (float noise, rounding) is poor."""
+    margin = abs(v - t) / (abs(t) if t else 1.0)
+    return abs(math.log10(max(margin, 1e-12) / 0.1)) + (100 if margin < 0.02 else 0)
 
 
 def _ratio_series(ctx: Ctx, r: "CustomRule", v: float, n: int) -> list:
@@ -272,6 +470,35 @@ def _ratio_series(ctx: Ctx, r: "CustomRule", v: float, n: int) -> list:
     if other < 0:
         raise ValueError(f"{r.name}: the numerator is part of the denominator, so the ratio cannot exceed 1")
     return [S.counter(n_metric, n_labels, total * v, n), S.counter(d_metric, d_labels, other, n)]
+
+
+def _increase_cases(ctx: Ctx, d: AlertDef, r: "CustomRule") -> list[Case]:
+    s = ctx.s
+    w = r.window or parse_duration("5m")
+    threshold = r.threshold or 0.0
+    at = eval_time(w, ctx.setting.for_)
+    n = points(at)
+    up = S.gauge("up", S.target(ctx.model, s), 1, n)
+    selector = parse_selector(r.metric or "").scoped(s.name)
+    by = {label: "monstack-test" for label in r.by}
+    metric, labels = selector.example(S.target(ctx.model, s, **by))
+    expected = {**aggregated(ctx), **{label: labels[label] for label in r.by}}
+    over = beyond(threshold, ">", "count", True)
+    under = beyond(threshold, ">", "count", False)
+    per_second = over / w.seconds
+    # The series appears once the scrape guard is satisfied and is checked while still younger than the window.
+    appears = -(-w.ms // 60_000)
+    seen_at = Duration((appears + minutes(round_up_minutes(ctx.setting.for_)) + 1) * 60_000)
+    late = S.late(S.gauge(metric, labels, over, n - appears), appears)
+    return [
+        Case(f"{r.name} fires when a series of {metric} first appears at {over:g} (created at its first events)", (up, late),
+             (Expected(expected, over),), seen_at),
+        Case(f"{r.name} fires when {metric} counts {over:g} in {w}", (up, S.counter(metric, labels, per_second, n, start=7)),
+             (Expected(expected, over),), at),
+        Case(f"{r.name} stays silent at {under:g} in {w}", (up, S.counter(metric, labels, under / w.seconds, n, start=7)), (), at),
+        Case(f"{r.name} stays silent on a fresh Prometheus (the counter is at {over:g} already)",
+             (up, S.gauge(metric, labels, over, n)), (), Duration(w.ms - 60_000) if w.ms > 60_000 else w),
+    ]
 
 
 def _stalled_cases(ctx: Ctx, r: "CustomRule") -> list[Case]:
@@ -348,7 +575,7 @@ def definition(s: "Service", r: "CustomRule") -> AlertDef:
 # --- checks (the model reports these with the rule's path) --------------------------------------
 
 
-def problems(s: "Service", r: "CustomRule") -> list[tuple[str, str]]:
+def problems(s: "Service", r: "CustomRule", env: str = "production") -> list[tuple[str, str]]:
     """(field, message) for a rule monstack cannot render or test faithfully."""
     out: list[tuple[str, str]] = []
     for key in ("summary", "description"):
@@ -362,6 +589,25 @@ def problems(s: "Service", r: "CustomRule") -> list[tuple[str, str]]:
     if r.type == "threshold" and r.expr and _parses(r.expr):
         for why in histogram_quantile_problems(r.expr):
             out.append(("expr", why))
+        if s.scrape is not None and not out:
+            try:
+                expression_cases(s, r, env)
+            except evaluate.Unsupported:
+                pass  # tested through its recorded value only (docs/inventory.md)
+            except (ValueError, re.error) as exc:
+                out.append(("expr", f"the expression {exc}"))
+    if r.type == "increase" and r.window is not None and Duration(r.for_.ms + 60_000) >= r.window:
+        out.append(("for", f"must be shorter than the window ({r.window}) by a minute at least: a burst counts for one window only "
+                           f"(got {r.for_})"))
+    if r.type == "increase" and s.scrape is not None and r.metric and _selectors(r.metric):
+        try:
+            sel_ = parse_selector(r.metric).scoped(s.name)
+            if any(label == "__name__" and op != "=" for label, op, _ in sel_.matchers):
+                out.append(("metric", "must select one counter by name"))
+            else:
+                sel_.example({label: "monstack-test" for label in r.by})
+        except (ValueError, re.error) as exc:
+            out.append(("metric", f"{exc}: use = matchers or simple alternatives (a|b) so tests can be generated"))
     if r.type == "ratio" and s.scrape is not None and r.numerator and r.denominator and _selectors(r.numerator, r.denominator):
         try:
             num_sel = parse_selector(r.numerator).scoped(s.name)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Ctx, eval_time, instance, num, threshold_cases
+from generator.catalogue.core import BY_TEXT, SCRAPED, WINDOW, AlertDef, Ctx, eval_time, instance, num, threshold_cases
 from generator.promql import sel
 
 TEST_MOUNTPOINT = "/"
@@ -23,7 +23,7 @@ def _fs(ctx: Ctx, metric: str) -> str:
 
 def _cpu(ctx: Ctx) -> str:
     idle = sel("node_cpu_seconds_total", ctx.mine(mode="idle"))
-    return f"1 - avg by ({BY_TEXT}, instance) (rate({idle}[5m]))"
+    return f"1 - avg by ({BY_TEXT}, instance) (rate({idle}[{ctx.window}]))"
 
 
 def _cpu_cases(d: AlertDef, ctx: Ctx):
@@ -32,7 +32,7 @@ def _cpu_cases(d: AlertDef, ctx: Ctx):
                 + [S.counter("node_cpu_seconds_total", S.target(ctx.model, ctx.s, cpu=str(c), mode="user"), v, n) for c in range(2)],
                 [instance(ctx)])
 
-    return threshold_cases(ctx, d, build)
+    return threshold_cases(ctx, d, build, settle=ctx.window)
 
 
 def _memory(ctx: Ctx) -> str:
@@ -93,7 +93,7 @@ def _free_def(name: str, severity: str, threshold: float, for_: str, meaning: st
 
 
 def _fill(ctx: Ctx) -> str:
-    return f"predict_linear({_fs(ctx, 'node_filesystem_avail_bytes')}[6h], {num(ctx.threshold)} * 3600)"
+    return f"predict_linear({_fs(ctx, 'node_filesystem_avail_bytes')}[{ctx.window}], {num(ctx.threshold)} * 3600)"
 
 
 def _fill_expr(ctx: Ctx) -> str:
@@ -118,17 +118,17 @@ def _fill_cases(d: AlertDef, ctx: Ctx):
 
 
 def _io(ctx: Ctx) -> str:
-    return f"rate({sel('node_disk_io_time_seconds_total', ctx.mine(), nregex={'device': _h(ctx).exclude_disk_devices})}[5m])"
+    return f"rate({sel('node_disk_io_time_seconds_total', ctx.mine(), nregex={'device': _h(ctx).exclude_disk_devices})}[{ctx.window}])"
 
 
 def _io_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, device=TEST_DISK)
     return threshold_cases(ctx, d, lambda v, n: (
-        [S.counter("node_disk_io_time_seconds_total", labels, v, n)], [labels]))
+        [S.counter("node_disk_io_time_seconds_total", labels, v, n)], [labels]), settle=ctx.window)
 
 
 def _nic(ctx: Ctx, metric: str) -> str:
-    return f"rate({sel(metric, ctx.mine(), nregex={'device': _h(ctx).exclude_network_devices})}[5m])"
+    return f"rate({sel(metric, ctx.mine(), nregex={'device': _h(ctx).exclude_network_devices})}[{ctx.window}])"
 
 
 def _net(ctx: Ctx) -> str:
@@ -145,7 +145,7 @@ def _net_cases(d: AlertDef, ctx: Ctx):
                  S.counter("node_network_receive_errs_total", labels, 1000 * v, n), S.counter("node_network_transmit_errs_total", labels, 0, n)],
                 [labels])
 
-    return threshold_cases(ctx, d, build)
+    return threshold_cases(ctx, d, build, settle=ctx.window)
 
 
 def _clock(ctx: Ctx) -> str:
@@ -172,6 +172,7 @@ ALERTS = (
         meaning="The host's CPUs are saturated: every process on it competes for time and latency rises.",
         causes=("a runaway process (check top)", "more load than the host was sized for", "noisy neighbours or CPU steal on a VM"),
         needs=SCRAPED,
+        window=WINDOW,
     ),
     AlertDef(
         name="HostMemoryHigh",
@@ -203,13 +204,14 @@ ALERTS = (
         unit="hours",
         op="<",
         summary="{service}: {{ $labels.mountpoint }} on {{ $labels.instance }} fills within {threshold}",
-        description="At the rate of the last 6 hours, {{ $labels.mountpoint }} on {{ $labels.instance }} ({service}, {{ $value | humanizePercentage }} free now) is full within {threshold}.",
+        description="At the rate of the last {window}, {{ $labels.mountpoint }} on {{ $labels.instance }} ({service}, {{ $value | humanizePercentage }} free now) is full within {threshold}.",
         expr=_fill_expr,
         query=_fill,
         cases=_fill_cases,
         meaning="A filesystem is filling steadily and will be full within a day at this rate, well before the free-space thresholds page at night.",
         causes=("a log or dump growing without rotation", "a stuck job writing in a loop", "backups accumulating locally"),
         needs=SCRAPED,
+        window="6h",  # the trend: six hours of fill rate outlast a one-off large write
     ),
     AlertDef(
         name="HostDiskIoSaturated",
@@ -225,6 +227,7 @@ ALERTS = (
         meaning="A disk is busy nearly all the time: I/O waits grow and everything touching the disk slows down.",
         causes=("a database without enough memory for its working set", "swapping", "a backup, compaction or reindex"),
         needs=SCRAPED,
+        window=WINDOW,
     ),
     AlertDef(
         name="HostNetworkErrors",
@@ -234,12 +237,13 @@ ALERTS = (
         threshold=0.01,  # share of packets with receive or transmit errors; healthy links show none
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of packets on {{ $labels.device }} of {{ $labels.instance }} have errors",
-        description="{{ $value | humanizePercentage }} of the packets {{ $labels.instance }} ({service}) sent or received on {{ $labels.device }} had errors over 5 minutes (alert above {threshold} for {for}).",
+        description="{{ $value | humanizePercentage }} of the packets {{ $labels.instance }} ({service}) sent or received on {{ $labels.device }} had errors over {window} (alert above {threshold} for {for}).",
         query=_net,
         cases=_net_cases,
         meaning="A network interface reports errors: packets are lost and retransmitted, connections slow or drop.",
         causes=("a bad cable, port or NIC", "duplex or MTU mismatch", "driver problems"),
         needs=SCRAPED,
+        window=WINDOW,
     ),
     AlertDef(
         name="HostClockSkew",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, Needs, instance, num, show, threshold_cases
+from generator.catalogue.core import BY_TEXT, WINDOW, AlertDef, Ctx, Needs, instance, num, show, threshold_cases
 from generator.promql import sel
 
 KINDS = ("http", "worker")
@@ -43,13 +43,13 @@ def _bytes(n: int) -> str:
 
 
 def _cpu(ctx: Ctx) -> str:
-    return f"sum by ({BY_TEXT}, instance) (rate({sel('process_cpu_seconds_total', ctx.mine())}[5m])) / {num(ctx.s.cpu_limit or 0)}"
+    return f"sum by ({BY_TEXT}, instance) (rate({sel('process_cpu_seconds_total', ctx.mine())}[{ctx.window}])) / {num(ctx.s.cpu_limit or 0)}"
 
 
 def _cpu_cases(d: AlertDef, ctx: Ctx):
     limit = ctx.s.cpu_limit or 0
     return threshold_cases(ctx, d, lambda v, n: (
-        [S.counter("process_cpu_seconds_total", S.target(ctx.model, ctx.s), v * limit, n)], [instance(ctx)]))
+        [S.counter("process_cpu_seconds_total", S.target(ctx.model, ctx.s), v * limit, n)], [instance(ctx)]), settle=ctx.window)
 
 
 ALERTS = (
@@ -67,13 +67,14 @@ ALERTS = (
         threshold=0.9,  # share of resources.cpu_limit; above it the process is throttled
         unit="ratio",
         summary="{service}: {{ $labels.instance }} uses {{ $value | humanizePercentage }} of its CPU limit",
-        description="CPU use of {service} on {{ $labels.instance }} is {{ $value | humanizePercentage }} of {cpus} cores (alert above {threshold} for {for}).",
+        description="CPU use of {service} on {{ $labels.instance }} over {window} is {{ $value | humanizePercentage }} of {cpus} cores (alert above {threshold} for {for}).",
         query=_cpu,
         cases=_cpu_cases,
         meaning="The process uses nearly all the CPU it may; it is (or will be) throttled and latency rises.",
         causes=("more traffic than the instance can handle", "a hot loop or an expensive new code path", "GC pressure from memory growth"),
         needs=Needs(lambda s: s.scrape is not None and s.cpu_limit is not None, "resources.cpu_limit is not set"),
         placeholders=lambda c: {"cpus": f"{c.s.cpu_limit:g}"},
+        window=WINDOW,
     ),
 )
 

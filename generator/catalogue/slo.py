@@ -12,6 +12,9 @@ goes in days); the two slow pairs open a ticket at P3, which the severity
 policy reserves for ticket-only delivery (no page, within 24 hours). A 3x
 burn for a day still leaves about nine days of budget, enough for business
 hours. Override per service (alerts: {ErrorBudgetBurn1d: {severity: P2}}).
+
+Every pair also needs MIN_BAD_EVENTS bad events in its long window: on a
+quiet service one failed request makes a whole hour's ratio look like a burn.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from generator.catalogue.http import request_series
 from generator.catalogue.worker import job_series
 from generator.durations import Duration, parse_duration
 from generator.promql import sel
+from generator.units import duration_bound
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,13 @@ WINDOWS = (
 )
 # The short window already makes the alert reset fast and filters blips, hence `for: 0s` (the workbook's choice).
 
+# Bad events (failed or slow requests or jobs) the long window must hold before a burn-rate alert fires. A ratio
+# over a quiet hour is noise: a back-office API seeing a request a minute at night has a 1h error ratio of 1.7%,
+# above 14.4 x 0.1%, from one failed request, and paged for it (the alert-quality benchmark, `make bench`: about
+# one false page a week). Five failures in that hour do not happen by chance at a healthy error ratio, and a real
+# outage reaches five within minutes even at that traffic (busy services within a second).
+MIN_BAD_EVENTS = 5
+
 
 def factor(window: Duration, w: BurnWindow) -> float:
     """Burn rate at which `long` spends budget_share of the budget of an SLO over `window`."""
@@ -60,11 +71,11 @@ AVAILABILITY_SLO = Needs(lambda s: _slo(s) and slo_of(s).availability is not Non
 LATENCY_SLO = Needs(lambda s: _slo(s) and slo_of(s).latency_threshold is not None, "the service has no latency SLO (or no scrape targets)")
 
 
-def le_spellings(seconds: float) -> list[str]:
-    """How exporters print this bucket bound: Go clients 2 and 0.5, Python clients and Prometheus 3 2.0 and 0.5."""
-    spellings = {repr(float(seconds)), _go_shortest(seconds)}
-    if seconds == int(seconds):
-        spellings |= {str(int(seconds)), f"{int(seconds)}.0"}
+def le_spellings(bound: float) -> list[str]:
+    """How exporters print this bucket bound: Go and Node.js clients 2 and 0.5, Python clients and Prometheus 3 2.0 and 0.5."""
+    spellings = {repr(float(bound)), _go_shortest(bound)}
+    if bound == int(bound):
+        spellings |= {str(int(bound)), f"{int(bound)}.0"}
     return sorted(spellings)
 
 
@@ -73,8 +84,14 @@ def _go_shortest(v: float) -> str:
     return go_float(v)
 
 
-def le_regex(seconds: float) -> str:
-    return "|".join(s.replace(".", "\\.").replace("+", "\\+") for s in le_spellings(seconds))
+def le_regex(bound: float) -> str:
+    """Every spelling of a bucket bound, in the histogram's own unit (500 for 500ms of a milliseconds histogram)."""
+    return "|".join(s.replace(".", "\\.").replace("+", "\\+") for s in le_spellings(bound))
+
+
+def latency_bound(ctx: Ctx) -> float:
+    """The latency objective as a bucket bound of the service's duration histogram."""
+    return duration_bound(ctx.latency_threshold.ms, ctx.metrics.duration_unit)
 
 
 def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
@@ -88,7 +105,7 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
         limit = f"({num(ctx.threshold)} * {num(budget(ctx.s))})"
         long = sel(record(ctx.s.kind, w.long), ctx.mine())
         short = sel(record(ctx.s.kind, w.short), ctx.mine())
-        return f"{long} > {limit} and {short} > {limit}"
+        return f"{long} > {limit} and {short} > {limit} and {bad_events(ctx, kind, w.long, long)} >= {MIN_BAD_EVENTS}"
 
     def query(ctx: Ctx) -> str:
         return f"{sel(record(ctx.s.kind, w.long), ctx.mine())} / {num(budget(ctx.s))}"
@@ -99,7 +116,13 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
         def build(burn: float, n: int):
             return _sli_series(ctx, kind, burn * b, n), [aggregated(ctx)]
 
-        return threshold_cases(ctx, d, build, settle="5m", shown=lambda burn: burn * b)
+        out = threshold_cases(ctx, d, build, settle="5m", shown=lambda burn: burn * b)
+        # A quiet hour: one request a minute, half of them bad (far above any burn rate), fewer than
+        # MIN_BAD_EVENTS bad events in the window so far: silent.
+        at = out[0].at
+        quiet = _sli_series(ctx, kind, 0.5, points(at), per_second=1 / 60)
+        out.append(Case(f"{d.name} stays silent with fewer than {MIN_BAD_EVENTS} bad events in its window", tuple(quiet), (), at))
+        return out
 
     def placeholders(ctx: Ctx) -> dict[str, str]:
         b = budget(ctx.s)
@@ -133,24 +156,35 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
                                   "a new slow code path or a changed query plan"),
         needs=AVAILABILITY_SLO if kind == "errors" else LATENCY_SLO,
         placeholders=placeholders,
+        window=w.long,
+        window_fixed=True,
     )
 
 
-def _sli_series(ctx: Ctx, kind: str, bad_ratio: float, n: int) -> list:
+def bad_events(ctx: Ctx, kind: str, window: str, ratio: str) -> str:
+    """Bad requests or jobs of the service over window: the recorded ratio of bad ones times all of them."""
+    if kind == "errors":
+        total = sel(ctx.http.requests, ctx.mine()) if ctx.s.kind == "http" else sel(ctx.worker.jobs, ctx.mine())
+    else:
+        total = sel(ctx.metrics.duration + "_count", ctx.mine())
+    return f"{ratio} * sum by (service, team, env) (increase({total}[{window}]))"
+
+
+def _sli_series(ctx: Ctx, kind: str, bad_ratio: float, n: int, per_second: float = 100) -> list:
     """Traffic where bad_ratio of the events are bad (failed, or slower than the latency threshold)."""
     s = ctx.s
     if kind == "errors":
-        return request_series(ctx, 100, bad_ratio, n) if s.kind == "http" else job_series(ctx, 100, bad_ratio, n)
-    threshold = ctx.latency_threshold.seconds
+        return request_series(ctx, per_second, bad_ratio, n) if s.kind == "http" else job_series(ctx, per_second, bad_ratio, n)
+    threshold = latency_bound(ctx)
     base = S.target(ctx.model, s, **({"method": "GET", ctx.http.route_label: "/api/monstack-test"} if s.kind == "http" else {}))
     if s.kind == "worker" and (queue := ctx.worker.queue_label):
         base[queue] = "default"
-    return S.histogram(ctx.metrics.duration, base, 100, [(threshold, 1 - bad_ratio)], n, mean=threshold / 2)
+    return S.histogram(ctx.metrics.duration, base, per_second, [(threshold, 1 - bad_ratio)], n, mean=threshold / 2)
 
 
 def _bucket_missing(ctx: Ctx) -> str:
     count = f"sum by (service, team, env) (rate({sel(ctx.metrics.duration + '_count', ctx.mine())}[5m])) > 0"
-    bucket = f"sum by (service, team, env) (rate({sel(ctx.metrics.duration + '_bucket', ctx.mine(), {'le': le_regex(ctx.latency_threshold.seconds)})}[5m]))"
+    bucket = f"sum by (service, team, env) (rate({sel(ctx.metrics.duration + '_bucket', ctx.mine(), {'le': le_regex(latency_bound(ctx))})}[5m]))"
     return f"{count} unless on (service, team, env) {bucket}"
 
 
@@ -158,7 +192,7 @@ def _bucket_missing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     s = ctx.s
     at = eval_time("5m", ctx.setting.for_)
     n = points(at)
-    threshold = ctx.latency_threshold.seconds
+    threshold = latency_bound(ctx)
     base = S.target(ctx.model, s)
     other = threshold * 1.5
     return [

@@ -3,8 +3,26 @@ from __future__ import annotations
 
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Case, Ctx, Expected, aggregated, eval_time, num, points, threshold_cases
+from generator.catalogue.core import (
+    BY_TEXT,
+    SCRAPED,
+    WINDOW,
+    AlertDef,
+    Case,
+    Ctx,
+    Expected,
+    aggregated,
+    eval_time,
+    guarded,
+    num,
+    points,
+    quantile_over,
+    rate_sum,
+    ratio_over,
+    threshold_cases,
+)
 from generator.promql import sel
+from generator.units import duration_scale
 
 TEST_QUEUE = "default"
 
@@ -43,13 +61,36 @@ def _depth_cases(d: AlertDef, ctx: Ctx):
         [S.gauge(ctx.worker.queue_depth, labels, v, n)], [aggregated(ctx, **_queue_labels(ctx))]), settle="0s")
 
 
+def _selectors(ctx: Ctx) -> tuple[str, str]:
+    """(failed, all) jobs of the service, as raw selectors."""
+    m = ctx.worker
+    return sel(m.jobs, ctx.mine(**{m.status_label: m.failed_value})), sel(m.jobs, ctx.mine())
+
+
 def _failure_ratio(ctx: Ctx) -> str:
-    return sel(R.JOB_FAILURE_RATIO, ctx.mine())
+    if ctx.recorded:
+        return sel(R.JOB_FAILURE_RATIO, ctx.mine())
+    return ratio_over(*_selectors(ctx), ctx.window)
+
+
+def _failure_expr(ctx: Ctx) -> str:
+    rate = sel(R.JOBS, ctx.mine()) if ctx.recorded else rate_sum(_selectors(ctx)[1], ctx.window)
+    return guarded(ctx, f"{_failure_ratio(ctx)} > {num(ctx.threshold)}", rate)
+
+
+MIN_JOB_RATE = 0.1  # jobs/s: 30 jobs in the 5m window; below that a single failed job is a 3% "ratio"
 
 
 def _failure_def(name: str, severity: str, threshold: float, for_: str) -> AlertDef:
     def cases(d: AlertDef, ctx: Ctx):
-        return threshold_cases(ctx, d, lambda v, n: (job_series(ctx, 10, v, n), [aggregated(ctx)]))
+        rate = max(10.0, 4 * ctx.min_rate)
+        out = threshold_cases(ctx, d, lambda v, n: (job_series(ctx, rate, v, n), [aggregated(ctx)]), settle=ctx.window)
+        if ctx.min_rate:
+            at = eval_time(ctx.window, ctx.setting.for_)
+            slow = ctx.min_rate / 2
+            out.append(Case(f"{ctx.setting.name} stays silent at 50% failures below the minimum traffic ({num(slow)}/s < {num(ctx.min_rate)}/s)",
+                            tuple(job_series(ctx, slow, 0.5, points(at))), (), at))
+        return out
 
     return AlertDef(
         name=name,
@@ -59,29 +100,37 @@ def _failure_def(name: str, severity: str, threshold: float, for_: str) -> Alert
         threshold=threshold,
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of jobs fail",
-        description="{{ $value | humanizePercentage }} of the jobs {service} finished over the last 5 minutes failed (alert above {threshold} for {for}).",
+        description="{{ $value | humanizePercentage }} of the jobs {service} finished over the last {window} failed (alert above {threshold} for {for}{traffic}).",
         query=_failure_ratio,
+        expr=_failure_expr,
         cases=cases,
         problem="WorkerJobFailureRatio",
-        meaning="Jobs fail: work is lost or retried, and whatever waits on it is delayed.",
+        meaning="Jobs fail: work is lost or retried, and whatever waits on it is delayed. Below min_rate jobs per second it stays silent.",
         causes=("a failing downstream (API, database, SMTP)", "bad input data (invalid payloads)", "a bad deploy of the worker",
                 "timeouts set too short for the current load"),
         needs=SCRAPED,
+        window=WINDOW,
+        min_rate=MIN_JOB_RATE,
+        placeholders=lambda c: {"traffic": f", at {num(c.min_rate)} or more jobs per second" if c.min_rate else ""},
     )
 
 
 def _job_latency(ctx: Ctx) -> str:
-    return sel(R.job_latency("p95"), ctx.mine())
+    if ctx.recorded:
+        return sel(R.job_latency("p95"), ctx.mine())
+    m = ctx.worker
+    return quantile_over(0.95, sel(m.duration + "_bucket", ctx.mine()), ctx.window, duration_scale(m.duration_unit))
 
 
 def _job_latency_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
     return threshold_cases(ctx, d, lambda v, n: (
-        S.quantile_histogram(ctx.worker.duration, labels, 0.95, v, n), [aggregated(ctx)]))
+        S.quantile_histogram(ctx.worker.duration, labels, 0.95, v * duration_scale(ctx.worker.duration_unit), n), [aggregated(ctx)]),
+        settle=ctx.window)
 
 
 def _completed(ctx: Ctx) -> str:
-    return f"sum by ({_by(ctx)}) (rate({sel(ctx.worker.jobs, ctx.mine())}[10m]))"
+    return f"sum by ({_by(ctx)}) (rate({sel(ctx.worker.jobs, ctx.mine())}[{ctx.window}]))"
 
 
 def _stalled(ctx: Ctx) -> str:
@@ -90,7 +139,7 @@ def _stalled(ctx: Ctx) -> str:
 
 
 def _stalled_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
-    at = eval_time("10m", ctx.setting.for_)
+    at = eval_time(ctx.window, ctx.setting.for_)
     n = points(at)
     m = ctx.worker
     depth_labels = S.target(ctx.model, ctx.s, **_queue_labels(ctx))
@@ -138,12 +187,13 @@ ALERTS = (
         threshold=5.0,  # seconds; scenario A: jobs slower than 5 s are slow operations. Raise for batch jobs
         unit="seconds",
         summary="{service}: p95 job duration {{ $value | humanizeDuration }}",
-        description="The p95 of {service}'s job duration over 5 minutes is {{ $value | humanizeDuration }} (alert above {threshold} for {for}).",
+        description="The p95 of {service}'s job duration over {window} is {{ $value | humanizeDuration }} (alert above {threshold} for {for}).",
         query=_job_latency,
         cases=_job_latency_cases,
         meaning="Jobs take longer than usual; throughput drops and queues grow.",
         causes=("a slow dependency the jobs call", "larger inputs than usual", "CPU or memory pressure on the worker"),
         needs=SCRAPED,
+        window=WINDOW,
     ),
     AlertDef(
         name="WorkerStalled",
@@ -153,7 +203,7 @@ ALERTS = (
         threshold=0,  # jobs waiting above which finishing none counts as stalled
         unit="count",
         summary="{service}: no job finished while {{ $value | humanize }} wait in {{ $labels.queue }}",
-        description="{service} has finished no job (completed or failed) for at least 10 minutes while {{ $value | humanize }} jobs wait in queue {{ $labels.queue }}.",
+        description="{service} has finished no job (completed or failed) for at least {window} while {{ $value | humanize }} jobs wait in queue {{ $labels.queue }}.",
         expr=_stalled,
         query=lambda c: f"{_depth(c)} and on ({_by(c)}) {_completed(c)}",
         cases=_stalled_cases,
@@ -161,6 +211,7 @@ ALERTS = (
         causes=("a deadlock or a job that never returns", "the worker lost its connection to the queue backend (Redis)",
                 "all worker processes crashed but the metrics endpoint survives", "a paused queue"),
         needs=SCRAPED,
+        window="10m",  # a job may legitimately take minutes: ten without one finished is a stall
     ),
 )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator import names
+from generator import fleet, names
 from generator.components import needed_components
 from generator.model import Model
 from generator.topology import Topology
@@ -71,7 +71,9 @@ def datasources(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def folders(model: Model) -> list[str]:
-    """Dashboard folders: one for the stack-wide dashboards, one per team."""
+    """Dashboard folders: one for the stack-wide dashboards, one per team (a fleet's shared service dashboards are stack-wide)."""
+    if fleet.enabled(model):
+        return [names.GRAFANA_STACK_FOLDER]
     return list(dict.fromkeys([names.GRAFANA_STACK_FOLDER] + sorted(model.teams)))
 
 

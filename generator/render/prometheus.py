@@ -8,9 +8,14 @@ rule tests so they test what is really scraped).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from generator import components, names, targets
+import promql_parser
+
+from generator import alerting, components, lint, names, targets
+from generator.catalogue.core import probe_interval, probe_timeout
+from generator.components import needed_components
 from generator.model import Model, Service
 from generator.topology import Topology
 
@@ -35,25 +40,28 @@ def _replicas(model: Model, component: str) -> list[str]:
 def config(model: Model, topo: Topology, replica: str | None = None) -> dict[str, Any]:
     """replica: this Prometheus' name in an HA pair (its external label, dropped from the alerts it sends)."""
     stack = model.stack
-    alerting: dict[str, Any] = {
-        # Every Alertmanager replica: each gets every alert, the cluster sends each notification once.
-        "alertmanagers": [
-            {"api_version": "v2", "static_configs": [{"targets": [topo.component(am) for am in _replicas(model, "alertmanager")]}]}
-        ]
-    }
-    if replica:
-        # Both Prometheus of a pair send the same alerts; without their replica label they are equal, and
-        # Alertmanager deduplicates them into one notification.
-        alerting = {"alert_relabel_configs": [{"action": "labeldrop", "regex": names.PROMETHEUS_REPLICA_LABEL}], **alerting}
+    # Both Prometheus of a pair send the same alerts; without their replica label they are equal, and
+    # Alertmanager deduplicates them into one notification.
+    relabel: list[dict[str, Any]] = [{"action": "labeldrop", "regex": names.PROMETHEUS_REPLICA_LABEL}] if replica else []
+    # Rules written elsewhere say critical/warning/info: map them to levels so Alertmanager routes them.
+    relabel += [{"source_labels": [names.SEVERITY], "regex": re.escape(value), "target_label": names.SEVERITY,
+                 "replacement": level} for value, level in sorted(model.severity_map.items())]
     cfg: dict[str, Any] = {
         "global": {
             "scrape_interval": str(stack.scrape_interval),
             "scrape_timeout": str(stack.scrape_timeout),
             "evaluation_interval": str(stack.evaluation_interval),
         },
-        "alerting": alerting,
-        "rule_files": ["rules/*.yml"],
-        "scrape_configs": self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)],
+        "alerting": {
+            "alert_relabel_configs": relabel,
+            # Every Alertmanager replica: each gets every alert, the cluster sends each notification once.
+            "alertmanagers": [
+                {"api_version": "v2", "static_configs": [{"targets": [topo.component(am) for am in _replicas(model, "alertmanager")]}]}
+            ],
+        },
+        "rule_files": ["rules/*.yml"] + ([f"rules/{names.HANDWRITTEN}/*.yml"] if model.handwritten else []),
+        "scrape_configs": (self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)]
+                           + [dict(job) for job in model.extra_scrape_configs]),
     }
     external = dict(stack.external_labels)
     if replica:
@@ -67,10 +75,14 @@ def config(model: Model, topo: Topology, replica: str | None = None) -> dict[str
 
 def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
     """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them);
+    VictoriaMetrics too when the stack runs it as its long-term store (the stack dashboard shows its ingestion);
     every replica of each."""
+    jobs = list(SELF_COMPONENTS)
+    if "victoria-metrics" in needed_components(model):
+        jobs.append((names.SELF_VICTORIA_METRICS_JOB, "victoria-metrics"))
     return [{"job_name": job, "static_configs": [{"targets": [topo.component(r) for r in _replicas(model, component)],
                                                   "labels": targets.self_labels(model)}]}
-            for job, component in SELF_COMPONENTS]
+            for job, component in jobs]
 
 
 def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any]]:
@@ -99,16 +111,26 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
                 tls["insecure_skip_verify"] = True
             job["tls_config"] = tls
         job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": targets.scrape_labels(model, s)}]
+        if s.shares_targets_with:
+            # The endpoint is scraped for another service too: this job keeps only what this service's rules read.
+            job["metric_relabel_configs"] = [{"source_labels": ["__name__"], "regex": "|".join(metrics_read(model, s)), "action": "keep"}]
         jobs.append(job)
     if s.probes:
         jobs.append(probe_job(model, s, topo))
     return jobs
 
 
+def metrics_read(model: Model, s: Service) -> list[str]:
+    """Raw metric names the service's recording rules and alerts read (recorded names and `up` aside)."""
+    exprs = [r["expr"] for g in alerting.service_groups(model, s) for r in g.records]
+    exprs += [a.definition.expression(a.ctx) for a in alerting.service_alerts(model, s)]
+    found = {lint.selector_name(vs) for e in exprs for vs in lint.selectors(promql_parser.parse(e))}
+    return sorted(n for n in found if n and ":" not in n and n != "up" and not n.startswith("probe_"))
+
+
 def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
     """Blackbox probes: the URL becomes the target parameter and the instance; the scrape goes to the exporter."""
-    interval = s.scrape.interval if s.scrape else model.stack.scrape_interval
-    timeout = s.scrape.timeout if s.scrape else min(model.stack.scrape_timeout, interval)
+    interval, timeout = probe_interval(model, s), probe_timeout(model, s)
     return {
         "job_name": names.probe_job(s.name),
         "metrics_path": "/probe",

@@ -5,7 +5,7 @@ module only writes them in Prometheus' rule-file shape.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from generator import alerting, names
 from generator.model import Model
@@ -13,12 +13,24 @@ from generator.topology import Topology
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
-    return {names.rules_file(stem): {"groups": [group(model, g) for g in groups]}
-            for stem, groups in alerting.rule_files(model).items()}
+    return dict(iter_render(model, topo))
+
+
+def iter_render(model: Model, topo: Topology) -> Iterator[tuple[str, Any]]:
+    """The rule files one at a time, so a large fleet's rules need not be in memory at once."""
+    for stem, groups in alerting.rule_files(model).items():
+        yield names.rules_file(stem), {"groups": [group(model, g) for g in groups]}
+    # rules.d/ beside the inventory: as written, checked by promtool with the rest.
+    for f in model.handwritten:
+        yield names.handwritten_rules_file(f.name), {"groups": list(f.groups)}
 
 
 def group(model: Model, g: alerting.RuleGroup) -> dict[str, Any]:
-    return {"name": g.name, "rules": [*g.records, *(rule(model, a) for a in g.alerts)]}
+    out: dict[str, Any] = {"name": g.name}
+    if g.interval is not None:
+        out["interval"] = str(g.interval)
+    out["rules"] = [*g.records, *(rule(model, a) for a in g.alerts)]
+    return out
 
 
 def rule(model: Model, a: alerting.Alert) -> dict[str, Any]:

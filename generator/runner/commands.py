@@ -10,13 +10,13 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from generator import components, names, pipeline, testalerts
+from generator import components, links, names, pipeline, testalerts
 from generator.errors import CheckFailed, UsageError
 from generator.runner import choose_mode, process, running_stack
 from generator.runner import compose as compose_runner
 from generator.runner.lock import DEFAULT_WAIT, state_lock
 from generator.runner.native import NativeStack, missing_receiver_secrets, stop_strays
-from generator.runner.state import read_state
+from generator.runner.state import read_state, save_state
 
 Echo = Callable[[str], None]
 
@@ -48,6 +48,7 @@ def _up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, 
         stack: compose_runner.ComposeStack | NativeStack = compose_runner.ComposeStack(inventory, state_dir, progress=say)
         stack.up(timeout=max(timeout, 300))
         urls, notes = stack.urls(pipeline.load_model(inventory)), stack.notes
+        ui = pipeline.load_model(inventory).stack.ui
     else:
         if sinks is None:
             missing = missing_receiver_secrets(pipeline.load_model(inventory), Path(inventory).absolute())
@@ -58,21 +59,37 @@ def _up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, 
         stack = NativeStack(inventory, state_dir, sinks=sinks, port_offset=port_offset, progress=say, lock_wait=lock_wait)
         stack.up(timeout=timeout)
         urls, notes = stack.urls(pipeline.load_model(inventory)), stack.notes
+        ui = stack.ui()
+    state = read_state(state_dir)
+    if state is not None:  # `explain`, `silence` and docs read where the pages of the running stack are
+        save_state(state_dir, {**state, "ui": ui.to_json()})
     echo(f"monstack is up ({'docker compose' if mode == 'compose' else 'native processes, state in ' + str(state_dir)})")
-    echo(f"  Prometheus    {urls['prometheus']}   (alerts: {urls['prometheus']}/alerts, targets: {urls['prometheus']}/targets)")
-    echo(f"  Alertmanager  {urls['alertmanager']}")
-    if urls.get("grafana"):
-        echo(f"  Grafana       {urls['grafana']}   (user admin, password in {names.GRAFANA_ADMIN_PASSWORD_FILE})")
-    else:
-        echo(f"  Grafana       not running natively (grafana-server is not on PATH): use the Prometheus UI at {urls['prometheus']}")
-    if urls.get("victoria-metrics"):
-        echo(f"  VictoriaMetrics {urls['victoria-metrics']}   (long-term store Prometheus remote-writes to; Prometheus API at {urls['victoria-metrics']}/api/v1/query)")
-    if urls.get("sink"):
-        echo(f"  Sinks         {urls['sink']}/captured   (every Slack/PagerDuty/webhook/email notification; smtp {urls['sink_smtp']})")
+    echo(up_text(ui, urls))
     for note in notes:
         if not note.startswith("Grafana is not started"):  # said above
             echo(f"  note: {note}")
     echo("next: monstack status | make test-alerts | make down")
+
+
+def up_text(ui: links.Ui, urls: dict[str, str | None]) -> str:
+    """Every page the running stack serves, at the path its version serves it; what has no web UI says so."""
+    # URLs stand apart from punctuation, so a terminal's link detection takes them whole.
+    lines = [f"  Prometheus    {ui.prometheus}   alerts {ui.alerts}   targets {ui.targets}"]
+    if ui.alertmanager_ui:
+        lines.append(f"  Alertmanager  {ui.alertmanager}   (alerts and silences)")
+    else:
+        lines.append(f"  Alertmanager  {ui.alertmanager}   API only, this build has no web UI: silences with "
+                     f"`monstack silence add|list|expire`, alerts at {ui.alerts}")
+    if ui.grafana:
+        lines.append(f"  Grafana       {ui.grafana}   (user admin, password in {names.GRAFANA_ADMIN_PASSWORD_FILE})")
+    else:
+        lines.append(f"  Grafana       not running (grafana-server is not on PATH): graphs in Prometheus at {ui.graph('up')}")
+    if urls.get("victoria-metrics"):
+        lines.append(f"  VictoriaMetrics {urls['victoria-metrics']}   long-term store Prometheus remote-writes to; it answers "
+                     f"PromQL on the Prometheus API paths of this address")
+    if urls.get("sink"):
+        lines.append(f"  Sinks         {urls['sink']}/captured   (every Slack/PagerDuty/webhook/email notification; smtp {urls['sink_smtp']})")
+    return "\n".join(lines)
 
 
 def down(state_dir: Path, say: Echo, echo: Echo, lock_wait: float = DEFAULT_WAIT) -> None:

@@ -41,7 +41,10 @@ def available() -> tuple[bool, str]:
         return False, f"`docker compose version` failed: {exc}"
     if version.returncode != 0:
         first = (version.stderr or version.stdout).strip().splitlines()[:1]
-        return False, "`docker compose version` failed" + (f": {first[0]}" if first else "")
+        said = first[0] if first else ""
+        if not_a_plugin(said):
+            return False, "the Docker Compose plugin is not installed (`docker compose` is not a docker command here)"
+        return False, "`docker compose version` failed" + (f": {said}" if said else "")
     try:
         info = subprocess.run([exe, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -49,6 +52,12 @@ def available() -> tuple[bool, str]:
     if info.returncode != 0:
         return False, "no Docker daemon answers (`docker info` failed)"
     return True, f"docker compose {version.stdout.strip()}, Docker engine {info.stdout.strip()}"
+
+
+def not_a_plugin(message: str) -> bool:
+    """What docker says when `compose` is no plugin of it: newer CLIs name the command, older ones trip over the next flag."""
+    text = message.lower()
+    return "is not a docker command" in text or "unknown flag" in text or "unknown shorthand flag" in text
 
 
 class ComposeStack:

@@ -36,13 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from generator import checks, components, names, pipeline, topology
+from generator import checks, components, links, names, pipeline, topology
 from generator.components import SAMPLE_EXPORTERS, needed_components
 from generator.errors import CheckFailed, ToolMissing, UsageError
 from generator.model import Model
 from generator.runner import api, apply, process
 from generator.runner.lock import DEFAULT_WAIT, state_lock
 from generator.runner.state import read_state, save_state, state_file
+from generator.runner.ui import native as native_ui
 
 # Executables beside the components' own: PostgreSQL's cluster setup.
 HELPERS: dict[str, tuple[tuple[str, ...], str | None]] = {"initdb": (("initdb",), "postgresql")}
@@ -104,7 +105,7 @@ def missing_receiver_secrets(model: Model, inventory: Path) -> dict[str, list[st
     root = inventory.parent
     needs: dict[str, list[str]] = {}
     for r in model.receivers.values():
-        for attr in ("webhook_url_file", "routing_key_file", "auth_password_file", "bearer_token_file"):
+        for attr in ("webhook_url_file", "bot_token_file", "routing_key_file", "auth_password_file", "bearer_token_file"):
             ref = getattr(r, attr, None)
             if ref and not (Path(ref) if os.path.isabs(ref) else root / ref).is_file():
                 needs.setdefault(ref, []).append(r.name)
@@ -198,7 +199,7 @@ class NativeStack:
                    progress=progress, lock_wait=lock_wait)
 
     # --- plan -------------------------------------------------------------------
-    def topology(self, model: Model) -> topology.Topology:
+    def topology(self, model: Model, ui: links.Ui | None = None) -> topology.Topology:
         overrides = {}
         if self.sinks:
             # Alertmanager still reads e.g. routing_key_file before notifying a sink, and sends the key
@@ -207,7 +208,11 @@ class NativeStack:
                 overrides[ref] = str(self.state_dir / "sink-secrets" / names.secret_name(ref))
         return topology.native(str(self.inventory.parent), sink_http=self.sink_url and self.sink_url[len("http://"):],
                                sink_smtp=self.sink_smtp, port_offset=self.port_offset, secret_overrides=overrides,
-                               config_dir=str(self.config_dir))
+                               config_dir=str(self.config_dir), ui=ui)
+
+    def ui(self) -> links.Ui:
+        """Where this stack's pages are and which the binaries serve (links in rules, notifications, `up`)."""
+        return native_ui(self.port_offset)
 
     def plan_notes(self, model: Model) -> list[str]:
         """What the inventory asks for that does not run natively here."""
@@ -298,7 +303,7 @@ class NativeStack:
         elif self.sinks:
             self.notes.append(f"every receiver notifies the local sinks at {self.sink_url} (email: smtp {self.sink_smtp}); "
                               f"nothing leaves this machine")
-        topo = self.topology(model)
+        topo = self.topology(model, self.ui())
         problems = apply.preflight(model, topo)
         if problems:
             raise CheckFailed("not applied, nothing changed: files the configuration refers to cannot be used:\n"

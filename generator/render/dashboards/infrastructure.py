@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator import names
+from generator import fleet, names
 from generator.model import Model
 from generator.render.dashboards import builder as b
 from generator.render.dashboards import panels as p
@@ -39,7 +39,11 @@ def render(model: Model) -> dict[str, Any] | None:
     ]
     sections = [b.Section("Hosts", status), b.Section("CPU, memory, disk, network", p.host_panels(scope))]
     links = [b.dashboard_link("Overview", names.dashboard_uid(names.DASHBOARD_OVERVIEW))]
-    links += [b.dashboard_link(s.name, names.service_dashboard_uid(s.name)) for s in found]
+    if fleet.enabled(model):
+        shapes = {fleet.shape_of(model, s.name).uid: fleet.shape_of(model, s.name) for s in found}
+        links += [b.dashboard_link(sh.name, uid) for uid, sh in shapes.items()]
+    else:
+        links += [b.dashboard_link(s.name, names.service_dashboard_uid(s.name)) for s in found]
     return b.dashboard(uid(), f"{model.stack.name} / Infrastructure", source=model.source, tags=[NAME],
                        description="Hosts (node-exporter): CPU, memory, disk and network per host.",
                        sections=sections, variables=variables, links=links)
