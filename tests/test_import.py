@@ -202,7 +202,7 @@ def _promtool_fires(folder: Path, rule_files: list[str], spec: dict, name_key: s
         count = f'count(ALERTS{{alertname="{alert}", alertstate="firing"}}) or vector(0)'
         tests.append({
             "name": f"{case['alert']} ({alert})",
-            "interval": spec["interval"],
+            "interval": case.get("interval", spec["interval"]),
             "input_series": series,
             "promql_expr_test": [
                 {"expr": count, "eval_time": case["at"], "exp_samples": [{"labels": "{}", "value": case.get("firing", 1)}]},
