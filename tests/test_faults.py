@@ -155,14 +155,22 @@ def test_a_prometheus_restart_keeps_a_firing_alert_firing(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_a_prometheus_restart_while_a_p0_fires_sends_no_resolve_and_no_second_page(tmp_path: Path) -> None:
-    """A P0 with the catalogue's `for: 5m`: without restored state it went back to pending for 5 minutes,
-    Alertmanager timed it out (Prometheus' endsAt is 4 resend delays, 4m) and sent "resolved", then a second page
-    came when it fired again. Observed until well past the time that second page came."""
-    with running(tmp_path, {"services": [service(**{DOWN: {"for": "5m"}})]}, first=1200) as stack:
+@pytest.mark.parametrize("for_", ["5m", "0s"])
+def test_a_prometheus_restart_while_a_p0_fires_sends_no_resolve_and_no_second_page(tmp_path: Path, for_: str) -> None:
+    """for 5m (a catalogue `for` below Prometheus' default grace period): without restored state it went back to
+    pending for 5 minutes, Alertmanager timed it out (Prometheus' endsAt is 4 resend delays, 4m) and sent "resolved",
+    then a second page came when it fired again. Observed until well past the time that second page came.
+
+    for 0s (TargetDown's default: two failed scrapes in a row, in the fast group): the restarted Prometheus may
+    evaluate before it has two scrapes of the target again and has no alert for a moment; Alertmanager keeps the
+    one it has until the endsAt of its last delivery, long after the restarted Prometheus sends it again. Observed
+    past that endsAt, when a false "resolved" would come."""
+    slow_for = for_ != "0s"
+    with running(tmp_path, {"services": [service(**{DOWN: {"for": for_}})]}, first=1200 if slow_for else 2700) as stack:
         t0 = time.time()
         control(stack, HANG)
         wait_notified(stack, P0_RECEIVERS, DOWN, "P0", "firing", t0, timeout=420)
+        ends_before = stamp(am_alert(stack.alertmanager_url, DOWN)["endsAt"])
         restart(stack, "prometheus")
         t_restart = time.time()
 
@@ -171,12 +179,19 @@ def test_a_prometheus_restart_while_a_p0_fires_sends_no_resolve_and_no_second_pa
             return [f"{r}: {len(of(caps, r, DOWN, 'P0', s))} {s}" for r in P0_RECEIVERS for s in ("firing", "resolved")
                     if len(of(caps, r, DOWN, "P0", s)) > (1 if s == "firing" else 0)]
 
-        hold(5 * 60 + 40 - (time.time() - t_restart), wrong)  # past `for` after the restart, when the old second page came
+        if slow_for:
+            hold(5 * 60 + 40 - (time.time() - t_restart), wrong)  # past `for` after the restart, when the old second page came
+        else:
+            # Past the endsAt Alertmanager had before the restart, plus a group_interval and a margin.
+            hold(ends_before + 20 - time.time(), wrong)
+            assert stamp(am_alert(stack.alertmanager_url, DOWN)["endsAt"]) > ends_before, "the restarted Prometheus never sent it"
         t_clear = time.time()
         control(stack, None)
         wait_notified(stack, P0_RECEIVERS, DOWN, "P0", "resolved", t_clear, timeout=120)
         hold(4)
-        fig = figures(1, "Prometheus restarted while a P0 (for: 5m) fires", "1 restart (SIGTERM, same command again)",
+        what = ("a P0 (for: 5m) fires" if slow_for
+                else "a fast P0 fires (TargetDown: two failed scrapes in a row, for: 0s)")
+        fig = figures(1, f"Prometheus restarted while {what}", "1 restart (SIGTERM, same command again)",
                       captured(stack, t0), {(r, DOWN, "P0", s): 1 for r in P0_RECEIVERS for s in ("firing", "resolved")},
                       note="the resolves counted are the real ones, after the fault was cleared")
         assert fig.lost == 0 and fig.duplicated == 0, fig

@@ -22,6 +22,7 @@ from generator.catalogue.core import (
     num,
     points,
     probe_interval,
+    still_failing,
     threshold_cases,
 )
 from generator.durations import Duration
@@ -61,7 +62,8 @@ def _target_down_expr(ctx: Ctx) -> str:
     # TargetDown stays silent, whichever of the two counted its run of failures first. With HealthProbeFailing
     # disabled, TargetDown is the only page and never steps aside.
     assert ctx.s.scrape is not None
-    down = consecutive_failures("up", {"job": names.service_job(ctx.s.name)}, ctx.s.scrape.interval, FAILURES_IN_A_ROW)
+    job = {"job": names.service_job(ctx.s.name)}
+    down = still_failing(consecutive_failures("up", job, ctx.s.scrape.interval, FAILURES_IN_A_ROW), ctx, "up", job, ("instance", "job"))
     return f"({down}) unless on ({names.SERVICE}) ({_probe_failed_lately(ctx)})" if _probe_pages(ctx) else down
 
 
@@ -109,8 +111,9 @@ def _probe_success(ctx: Ctx) -> str:
 
 
 def _probe_failing_expr(ctx: Ctx) -> str:
-    return consecutive_failures("probe_success", {"job": names.probe_job(ctx.s.name)}, probe_interval(ctx.model, ctx.s),
-                                FAILURES_IN_A_ROW)
+    job = {"job": names.probe_job(ctx.s.name)}
+    return still_failing(consecutive_failures("probe_success", job, probe_interval(ctx.model, ctx.s), FAILURES_IN_A_ROW),
+                         ctx, "probe_success", job, ("instance", "job", "probe"))
 
 
 def _probe_failing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
