@@ -61,7 +61,7 @@ test: deps ## Run every test: drift check, validation, lint, type check, unit, i
 	$(BIN)/pytest -q -m "not slow"
 
 FIGURES := .monstack/fault-figures.json
-test-faults: deps ## Every fault scenario, the slow ones included (~20 min); prints the figures table of docs/reliability.md
+test-faults: deps ## Every fault scenario, the slow ones included (~25 min); prints the figures table of docs/reliability.md
 	@mkdir -p .monstack && rm -f $(FIGURES)
 	@start=$$(date +%s); MONSTACK_FAULT_FIGURES=$(CURDIR)/$(FIGURES) $(BIN)/pytest -q -m fault tests/test_faults.py; rc=$$?; \
 	  $(BIN)/python tests/tools/faults_table.py $(FIGURES) || rc=$$((rc ? rc : 1)); \
