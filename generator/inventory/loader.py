@@ -69,6 +69,8 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
     for i, step in enumerate(loc):
         if step == "[key]":
             return tuple(path), True
+        if isinstance(node, dict) and i < len(loc) - 1 and any(node.get(k) == step for k in _TAG_KEYS):
+            continue  # a union tag (type: threshold) before a field of that member, even where a key has the same name
         if isinstance(node, dict) and step in node:
             path.append(step)
             node = node[step]
@@ -101,6 +103,11 @@ def _message(err: dict[str, Any]) -> str:
         return f"unknown {ctx.get('discriminator', '').strip(chr(39))} {ctx.get('tag')!r}: must be one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
         return f"missing {ctx.get('discriminator', '').strip(chr(39))}: every entry needs one"
+    if kind == "finite_number":
+        return f"must be a finite number{got}"
+    if kind == "too_long" and "max_length" in ctx:
+        actual = ctx.get("actual_length") or (len(value) if isinstance(value, (dict, list, str)) else None)
+        return f"at most {ctx['max_length']:,} entries" + (f" (got {actual:,})" if actual is not None else "")
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     if kind == "inline_secret":

@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from generator import defaults
+from generator import defaults, textsafety
 from generator.catalogue import host as host_defaults
 from generator.durations import parse_duration
+from generator.inventory import limits, promqlguard
 
 SCHEMA_VERSION = 1
 
@@ -30,6 +31,8 @@ _HOSTPORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-
 _URL = re.compile(r"^(https?)://[^\s/?#]+(/[^\s]*)?$")
 _PROBE_URL = re.compile(r"^(https?|tcp|icmp|dns)://[^\s/?#]+(/[^\s]*)?$")
 _BYTES = re.compile(r"^[0-9]+(\.[0-9]+)?(B|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB)$")
+# Alertmanager runs `to` and `from` as templates and joins `to` with commas: no braces, quotes, angle brackets or commas.
+_EMAIL = re.compile(r'^[^@\s{}"<>,;\\]+@[^@\s{}"<>,;\\]+$')
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
@@ -49,6 +52,23 @@ def _check_duration(value: Any) -> str:
         raise ValueError(f"must be a duration like 30s, 5m, 1h30m or 15d (got {value!r})")
     parse_duration(value)  # raises ValueError with an example of a valid value
     return value
+
+
+def _duration(positive: bool = False, at_least: str = "0s", at_most: str = limits.MAX_DURATION) -> Any:
+    """A duration type with bounds: Prometheus and Alertmanager refuse some values, and the generated tests must stay small."""
+    low, high = parse_duration(at_least), parse_duration(at_most)
+
+    def check(value: Any) -> str:
+        d = parse_duration(_check_duration(value))
+        if positive and d.ms == 0:
+            raise ValueError(f"must be longer than 0s (got {value!r})")
+        if d < low:
+            raise ValueError(f"must be at least {at_least} (got {value!r})")
+        if d > high:
+            raise ValueError(f"must be at most {at_most} (got {value!r})")
+        return value
+
+    return Annotated[str, BeforeValidator(check)]
 
 
 def _check_label_name(value: str) -> str:
@@ -71,6 +91,8 @@ def _check_url(value: str) -> str:
         raise ValueError(f"must be an http(s) URL, e.g. https://grafana.example.com (got {value!r})")
     if re.match(r"^https?://[^/@\s]+@", value):
         raise ValueError("must not carry credentials (user:password@); use a *_file field instead")
+    if why := textsafety.url_problem(value):
+        raise ValueError(why)
     return value
 
 
@@ -79,18 +101,44 @@ def _check_probe_url(value: str) -> str:
         raise ValueError(f"must be a URL with scheme http, https, tcp, icmp or dns, e.g. http://api:3000/health (got {value!r})")
     if re.match(r"^[a-z]+://[^/@\s]+@", value):
         raise ValueError("must not carry credentials (user:password@)")
+    if why := textsafety.url_problem(value):
+        raise ValueError(why)
     return value
 
 
 def _check_file_ref(value: str) -> str:
-    if not value or value.strip() != value or "\n" in value:
+    if not value or value.strip() != value or textsafety.value_problem(value):
         raise ValueError(f"must be the path of a file holding the secret, e.g. secrets/slack_webhook_url (got {value!r})")
     if re.match(r"^[a-z]+://", value):
         raise ValueError("must be a path to a file holding the secret, not the secret itself")
     return value
 
 
-Duration = Annotated[str, BeforeValidator(_check_duration)]
+def _check_promql_size(value: str) -> str:
+    if why := promqlguard.problem(value):
+        raise ValueError(why)
+    return value
+
+
+_NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
+def _yaml_number(value: Any) -> Any:
+    """YAML 1.1 reads 1e-3 (no dot) as a string: take it as the number it spells; true, "yes" and .nan stay errors."""
+    return float(value) if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) else value
+
+
+def _check_value(value: str) -> str:
+    """A label value: Prometheus templates alert label values, so no delimiters; one line."""
+    if why := textsafety.value_problem(value):
+        raise ValueError(why)
+    return value
+
+
+Duration = _duration()
+Interval = _duration(positive=True)  # how often or how long something runs: 0s would mean never or always
+For = _duration(at_most=limits.MAX_FOR)  # an alert's `for`; its generated tests feed series that long
+Window = _duration(positive=True, at_most=limits.MAX_FOR)  # a rule's range window
 Name = Annotated[str, _matches(_NAME, "a lowercase name of letters, digits and dashes starting with a letter", "checkout-api")]
 LabelName = Annotated[str, AfterValidator(_check_label_name)]
 MetricName = Annotated[str, _matches(_METRIC, "a Prometheus metric name", "http_requests_total")]
@@ -100,17 +148,22 @@ Url = Annotated[str, AfterValidator(_check_url)]
 ProbeUrl = Annotated[str, AfterValidator(_check_probe_url)]
 FileRef = Annotated[str, AfterValidator(_check_file_ref)]
 Bytes = Annotated[str, _matches(_BYTES, "a size with a unit", "512MiB or 10GB")]
-PromQL = Annotated[str, Field(min_length=1, description="A PromQL expression; parsed when the inventory is resolved.")]
-Percent = Annotated[float, Field(gt=0, lt=100)]
+PromQL = Annotated[str, Field(min_length=1, description="A PromQL expression; parsed when the inventory is resolved."),
+                   AfterValidator(_check_promql_size)]
+Number = Annotated[float, BeforeValidator(_yaml_number)]
+Percent = Annotated[Number, Field(gt=0, lt=100)]
+Threshold = Annotated[Number, Field(ge=-limits.MAX_THRESHOLD, le=limits.MAX_THRESHOLD)]
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
 
-_LABEL_VALUE = Annotated[str, Field(max_length=1024)]
+_LABEL_VALUE = Annotated[str, Field(max_length=1024), AfterValidator(_check_value)]
 
 
 class Strict(BaseModel):
     """Every schema object: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: YAML's true, "yes" and "2" stay what they are (no bool for a number, no string for a bool or a number);
+    # no inf/nan: every number must render and compare.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 # Fields that would put a secret inline, and the file field to use instead.
@@ -148,7 +201,7 @@ class _NoInlineSecrets(Strict):
 
 
 class Retention(Strict):
-    time: Duration = Field(defaults.RETENTION_TIME, description="How long Prometheus keeps samples (--storage.tsdb.retention.time).")
+    time: Interval = Field(defaults.RETENTION_TIME, description="How long Prometheus keeps samples (--storage.tsdb.retention.time).")
     size: Bytes | None = Field(None, description="Upper bound on TSDB size (--storage.tsdb.retention.size), e.g. 10GB.")
 
 
@@ -185,17 +238,23 @@ class RemoteWrite(_NoInlineSecrets):
 class Stack(Strict):
     name: Name = "monstack"
     environment: Annotated[str, _matches(re.compile(r"^[a-z][a-z0-9_-]*$"), "a lowercase environment name", "production")] = "production"
-    scrape_interval: Duration = defaults.SCRAPE_INTERVAL
-    scrape_timeout: Duration = defaults.SCRAPE_TIMEOUT
-    evaluation_interval: Duration = defaults.EVALUATION_INTERVAL
+    scrape_interval: Interval = defaults.SCRAPE_INTERVAL
+    scrape_timeout: Interval = defaults.SCRAPE_TIMEOUT
+    evaluation_interval: Interval = defaults.EVALUATION_INTERVAL
     retention: Retention = Retention()
-    external_labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict)
+    external_labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS)
     urls: StackUrls = StackUrls()
     replicas: Replicas = Replicas()
     remote_write: list[RemoteWrite] = Field(default_factory=list)
     # A lambda: _check_time_zone is defined with the time intervals further down.
     timezone: Annotated[str, AfterValidator(lambda v: _check_time_zone(v))] = Field(
         defaults.TIMEZONE, description="IANA time zone of built-in time intervals (the default P3 business hours), e.g. Europe/Berlin.")
+    secrets_dir: Annotated[str, Field(min_length=1), AfterValidator(lambda v: _check_file_ref(v))] = Field(
+        defaults.SECRETS_DIR, description="The folder every *_file must lie in (after following symlinks), relative to the "
+                                          "inventory's folder or absolute; it must not hold the inventory itself.")
+    allow_always_muted: bool = Field(False, description=(
+        "Accept (with a warning) a mute time interval that always matches on P0, a team or every level: paging stays off "
+        "until it is removed. Without it such an interval is an error."))
 
 
 # --- receivers -------------------------------------------------------------
@@ -219,8 +278,8 @@ class PagerDutyReceiver(_Receiver):
 
 class EmailReceiver(_Receiver):
     type: Literal["email"]
-    to: Annotated[list[Annotated[str, _matches(re.compile(r"^[^@\s]+@[^@\s]+$"), "an email address", "oncall@example.com")]], Field(min_length=1)]
-    from_: Annotated[str, _matches(re.compile(r"^[^@\s]+@[^@\s]+$"), "an email address", "alerts@example.com")] = Field(alias="from")
+    to: Annotated[list[Annotated[str, _matches(_EMAIL, "an email address", "oncall@example.com")]], Field(min_length=1)]
+    from_: Annotated[str, _matches(_EMAIL, "an email address", "alerts@example.com")] = Field(alias="from")
     smarthost: HostPort
     auth_username: str | None = None
     auth_password_file: FileRef | None = Field(None, description=(
@@ -251,9 +310,9 @@ class LevelPolicy(Strict):
     """How one severity level is delivered. Timings default per level (see docs/inventory.md)."""
 
     receivers: Annotated[list[Name], Field(min_length=1)]
-    group_wait: Duration | None = None
-    group_interval: Duration | None = None
-    repeat_interval: Duration | None = None
+    group_wait: _duration(at_most=limits.MAX_GROUP_WAIT) | None = None
+    group_interval: Interval | None = None
+    repeat_interval: Interval | None = None
     active_time_intervals: list[Name] | None = Field(None, description=(
         "Notify only inside these time intervals. Omitted: P3 notifies only during business-hours (yours if you define a time "
         "interval of that name, else Monday to Friday 09:00-17:00 in stack.timezone), P0-P2 always. [] means always."))
@@ -264,6 +323,13 @@ class LevelPolicy(Strict):
 class TimeRange(Strict):
     start_time: Annotated[str, _matches(_CLOCK, "a time of day HH:MM", "09:00")]
     end_time: Annotated[str, _matches(_CLOCK, "a time of day HH:MM", "17:30")]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeRange":
+        if self.end_time <= self.start_time:  # HH:MM compares as text; Alertmanager refuses these
+            raise ValueError(f"end_time must be after start_time (got {self.start_time}-{self.end_time}); "
+                             "for a range past midnight write two ranges, e.g. 22:00-24:00 and 00:00-06:00")
+        return self
 
 
 def _check_weekday_range(value: str) -> str:
@@ -330,7 +396,7 @@ class Watchdog(Strict):
     """The always-firing Watchdog alert, routed to an external dead-man's switch."""
 
     receiver: Name
-    repeat_interval: Duration = "1m"
+    repeat_interval: Interval = "1m"
 
 
 class Team(Strict):
@@ -356,12 +422,12 @@ class Tls(Strict):
 
 
 class Scrape(Strict):
-    targets: Annotated[list[HostPort], Field(min_length=1)]
+    targets: Annotated[list[HostPort], Field(min_length=1, max_length=limits.MAX_TARGETS)]
     path: Annotated[str, _matches(re.compile(r"^/[^\s?#]*$"), "an absolute URL path", "/api/metrics")] = "/metrics"
     scheme: Literal["http", "https"] = "http"
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, description="Extra labels on every series of this job.")
+    interval: Interval | None = None
+    timeout: Interval | None = None
+    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS, description="Extra labels on every series of this job.")
     honor_labels: bool = False
     basic_auth: BasicAuth | None = None
     tls: Tls | None = None
@@ -373,23 +439,23 @@ class Probe(Strict):
     url: ProbeUrl
     name: Annotated[str, _matches(re.compile(r"^[a-z][a-z0-9_-]*$"), "a short lowercase name", "liveness")] | None = None
     module: Literal["http_2xx", "http_post_2xx", "tcp_connect", "icmp", "dns"] | None = Field(None, description="Blackbox module; derived from the URL scheme when omitted.")
-    max_duration: Duration | None = Field(None, description="Alert when the probe is slower than this (e.g. 50ms for liveness).")
+    max_duration: Interval | None = Field(None, description="Alert when the probe is slower than this (e.g. 50ms for liveness).")
 
 
 class LatencySlo(Strict):
-    threshold: Duration = Field(description="A request slower than this is bad; should be a histogram bucket boundary.")
+    threshold: Interval = Field(description="A request slower than this is bad; should be a histogram bucket boundary.")
     percentile: Percent = Field(95, description="The share of requests (in %) that must be faster than threshold.")
 
 
 class Slo(Strict):
     availability: Percent | None = Field(None, description="Target share of successful requests, in %, e.g. 99.9.")
     latency: LatencySlo | None = None
-    window: Duration = defaults.SLO_WINDOW
+    window: _duration(at_least=limits.MIN_SLO_WINDOW, at_most=limits.MAX_SLO_WINDOW) = defaults.SLO_WINDOW
 
 
 class AlertOverride(Strict):
-    threshold: float | None = None
-    for_: Duration | None = Field(None, alias="for")
+    threshold: Threshold | None = None
+    for_: For | None = Field(None, alias="for")
     severity: Level | None = None
     disabled: bool = False
 
@@ -401,14 +467,14 @@ class Links(Strict):
 
 class Resources(Strict):
     memory_limit: Bytes | None = Field(None, description="Memory the process may use; saturation alerts compare RSS with it.")
-    cpu_limit: float | None = Field(None, gt=0, description="CPU cores the process may use.")
+    cpu_limit: Number | None = Field(None, gt=0, description="CPU cores the process may use.")
 
 
 class _Rule(Strict):
     name: AlertName
     problem: AlertName | None = Field(None, description="Rules sharing a problem are tiers of it: a firing higher severity mutes the lower.")
     severity: Level = "P2"
-    for_: Duration = Field("5m", alias="for")
+    for_: For = Field("5m", alias="for")
     summary: Annotated[str, Field(max_length=300)] | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
     unit: Annotated[str, _matches(re.compile(r"^[A-Za-z][A-Za-z0-9:/%._()-]*$"), "a Grafana unit id", "percentunit")] | None = Field(
@@ -420,7 +486,7 @@ class ThresholdRule(_Rule):
     type: Literal["threshold"]
     expr: PromQL
     op: Comparison = ">"
-    threshold: float
+    threshold: Threshold
 
 
 class AbsentRule(_Rule):
@@ -433,7 +499,7 @@ class StalledRule(_Rule):
 
     type: Literal["stalled"]
     metric: MetricName
-    for_: Duration = Field("15m", alias="for")
+    for_: For = Field("15m", alias="for")
 
 
 class RatioRule(_Rule):
@@ -442,9 +508,9 @@ class RatioRule(_Rule):
     type: Literal["ratio"]
     numerator: PromQL
     denominator: PromQL
-    window: Duration = "5m"
+    window: Window = "5m"
     op: Comparison = "<"
-    threshold: float
+    threshold: Threshold
 
 
 class NewLabelValueRule(_Rule):
@@ -453,9 +519,9 @@ class NewLabelValueRule(_Rule):
     type: Literal["new_label_value"]
     metric: MetricName
     label: LabelName
-    lookback: Duration = "1d"
+    lookback: _duration(positive=True, at_most=limits.MAX_LOOKBACK) = "1d"
     severity: Level = "P3"
-    for_: Duration = Field("0s", alias="for")
+    for_: For = Field("0s", alias="for")
 
 
 class MeanRule(_Rule):
@@ -463,9 +529,9 @@ class MeanRule(_Rule):
 
     type: Literal["histogram_mean"]
     metric: MetricName
-    window: Duration = "30m"
+    window: Window = "30m"
     op: Comparison = "<"
-    threshold: float
+    threshold: Threshold
 
 
 CustomRule = Annotated[
@@ -515,11 +581,11 @@ class _Service(Strict):
     team: Name
     description: Annotated[str, Field(max_length=500)] | None = None
     scrape: Scrape | None = None
-    health: list[Probe] = Field(default_factory=list)
+    health: list[Probe] = Field(default_factory=list, max_length=limits.MAX_PROBES)
     alerts: dict[AlertName, AlertOverride] = Field(default_factory=dict, description="Per-alert overrides of the catalogue for this kind.")
-    rules: list[CustomRule] = Field(default_factory=list)
+    rules: list[CustomRule] = Field(default_factory=list, max_length=limits.MAX_RULES)
     links: Links = Links()
-    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, description="Extra labels on this service's alerts.")
+    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS, description="Extra labels on this service's alerts.")
 
 
 class HttpService(_Service):
