@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from generator.errors import InventoryError, Problem
-from generator.inventory import references, schema
+from generator.inventory import limits, references, schema
 from generator.inventory.yamlsource import Source, format_path, load
 
 _TAG_KEYS = ("kind", "type")
@@ -17,11 +17,18 @@ _TAG_KEYS = ("kind", "type")
 def read_source(path: Path) -> Source:
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(limits.MAX_BYTES + 1)  # never more: a huge file (or /dev/zero) is an error, not a memory load
+        if len(raw) > limits.MAX_BYTES:
+            raise InventoryError([Problem(name, 0, "", f"larger than {limits.MAX_BYTES // 2**20} MiB: an inventory of "
+                                                       f"{limits.MAX_SERVICES:,} services takes about 2 MiB")])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise InventoryError([Problem(name, 0, "", "no such file (create one, or pass --inventory PATH)")]) from None
     except UnicodeDecodeError as exc:
         raise InventoryError([Problem(name, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    except IsADirectoryError:
+        raise InventoryError([Problem(name, 0, "", "is a folder, not a file (pass --inventory PATH/services.yaml)")]) from None
     except OSError as exc:
         raise InventoryError([Problem(name, 0, "", f"cannot read: {exc.strerror}")]) from None
     return load(text, name)
