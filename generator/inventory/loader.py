@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from generator.errors import InventoryError, Problem
-from generator.inventory import limits, references, schema
+from generator.inventory import limits, references, schema, secrets
 from generator.inventory.yamlsource import Source, format_path, load
 
 _TAG_KEYS = ("kind", "type")
@@ -46,6 +46,7 @@ def parse(src: Source) -> schema.Inventory:
     except ValidationError as exc:
         found += [_problem(src, err) for err in exc.errors(include_url=False)]
         raise InventoryError(found) from None
+    found += secrets.problems(inv, src)
     if found:
         raise InventoryError(found)
     return inv
