@@ -8,15 +8,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 import yaml
 
 from generator import names
+from generator.errors import InventoryError, Problem
 
 
 def header_lines(source: str) -> tuple[str, str]:
@@ -77,11 +79,41 @@ def manifest(files: Mapping[str, bytes]) -> bytes:
 
 
 def read_manifest(out_dir: Path) -> list[str]:
+    """The paths the previous render wrote; InventoryError (exit 2) when one leads out of out_dir.
+
+    The manifest is a committed file anyone can edit: a line `../victim` or `/etc/x` must never
+    become a file this writer removes.
+    """
     try:
-        text = (out_dir / names.MANIFEST).read_text()
-    except FileNotFoundError:
+        text = (out_dir / names.MANIFEST).read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    return [line.split("  ", 1)[1] for line in text.splitlines() if line and not line.startswith("#") and "  " in line]
+    paths, problems = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line or line.startswith("#") or "  " not in line:
+            continue
+        path = line.split("  ", 1)[1]
+        if why := outside(out_dir, path):
+            problems.append(Problem(str(out_dir / names.MANIFEST), number, "", f"{why}: {path!r} (the manifest was edited "
+                                                                                 "by hand; restore it from git or delete it)"))
+        else:
+            paths.append(path)
+    if problems:
+        raise InventoryError(problems)
+    return paths
+
+
+def outside(out_dir: Path, path: str) -> str | None:
+    """Why out_dir/path is not a place inside out_dir (following symlinks), or None."""
+    if not path or "\x00" in path or posixpath.isabs(path) or os.path.isabs(path):
+        return "not a relative path"
+    if ".." in PurePosixPath(path).parts or path != posixpath.normpath(path):
+        return "leads out of the output folder"
+    root = os.path.realpath(out_dir)
+    parent = os.path.realpath(os.path.join(out_dir, posixpath.dirname(path)))
+    if parent != root and not parent.startswith(root + os.sep):
+        return f"leads out of the output folder through a symlink (to {parent})"
+    return None
 
 
 def stage(files: Mapping[str, bytes], parent: Path) -> Path:
@@ -106,6 +138,9 @@ def commit(staging: Path, files: Mapping[str, bytes], out_dir: Path) -> WriteRes
     """Move staged files into place one atomic rename each; remove files the previous render made and this one did not."""
     result = WriteResult()
     previous = set(read_manifest(out_dir))
+    escapes = [Problem(str(out_dir / path), 0, "", why) for path in files if (why := outside(out_dir, path))]
+    if escapes:
+        raise InventoryError(escapes)
     for path in sorted(files):
         if path == names.MANIFEST:
             continue
@@ -146,6 +181,10 @@ class Drift:
 
 
 def drift(files: Mapping[str, bytes], out_dir: Path) -> list[Drift]:
+    previous = read_manifest(out_dir)
+    escapes = [Problem(str(out_dir / path), 0, "", why) for path in files if (why := outside(out_dir, path))]
+    if escapes:
+        raise InventoryError(escapes)
     found: list[Drift] = []
     for path, data in sorted(files.items()):
         target = out_dir / path
@@ -153,7 +192,7 @@ def drift(files: Mapping[str, bytes], out_dir: Path) -> list[Drift]:
             found.append(Drift(path, "missing"))
         elif target.read_bytes() != data:
             found.append(Drift(path, "changed"))
-    for path in sorted(set(read_manifest(out_dir)) - set(files)):
+    for path in sorted(set(previous) - set(files)):
         if (out_dir / path).exists():
             found.append(Drift(path, "stale"))
     return found
