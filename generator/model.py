@@ -14,7 +14,7 @@ import promql_parser
 from generator import catalogue, defaults, names
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
-from generator.inventory import schema
+from generator.inventory import regex, schema
 from generator.inventory.yamlsource import Source
 
 # --- receivers ---------------------------------------------------------------
@@ -347,7 +347,7 @@ class _Resolver:
                 self.problem(path + (i,), f"{what} {item!r} is listed twice")
 
     def promql(self, path: tuple[Any, ...], expr: str | None, selector: bool = False) -> None:
-        if expr is not None and (err := check_promql(expr, selector)):
+        if expr is not None and (err := check_promql(expr, selector) or regex.promql_problem(expr)):
             self.problem(path, f"invalid PromQL: {err} (in {expr!r})")
 
     # ---------------------------------------------------------------------
@@ -513,15 +513,17 @@ class _Resolver:
             m = s.metrics
             metrics = HttpMetrics(m.requests, m.duration, m.status_label, m.route_label, m.error_status,
                                   m.db_pool_size, m.db_pool_available, m.db_query_duration)
-            self.regex(base + ("metrics", "error_status"), m.error_status)
+            self.regex(base + ("metrics", "error_status"), m.error_status, matches="use a regex that matches the error statuses, e.g. 5..",
+                       misses="no request could count as successful; use a regex for the error statuses only, e.g. 5..")
         elif isinstance(s, schema.WorkerService):
             m = s.metrics
             metrics = WorkerMetrics(m.queue_depth, m.jobs, m.status_label, m.failed_value, m.duration, m.queue_label)
         host = None
         if isinstance(s, schema.HostService):
             h = s.host
-            for key in ("mountpoints", "exclude_fstypes", "exclude_disk_devices", "exclude_network_devices"):
-                self.regex(base + ("host", key), getattr(h, key))
+            self.regex(base + ("host", "mountpoints"), h.mountpoints, matches="the disk-space alerts would watch no filesystem")
+            for key in ("exclude_fstypes", "exclude_disk_devices", "exclude_network_devices"):
+                self.regex(base + ("host", key), getattr(h, key), misses="it excludes everything, so its alerts could never fire")
             host = HostSettings(h.mountpoints, h.exclude_fstypes, h.exclude_disk_devices, h.exclude_network_devices)
         resources = getattr(s, "resources", None)
         for key in s.labels:
@@ -537,11 +539,9 @@ class _Resolver:
         )
         return self.alerts(base, s, service)
 
-    def regex(self, path: tuple[Any, ...], pattern: str) -> None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            self.problem(path, f"invalid regular expression: {exc}")
+    def regex(self, path: tuple[Any, ...], pattern: str, matches: str | None = None, misses: str | None = None) -> None:
+        if why := regex.problem(pattern, matches, misses):
+            self.problem(path, why)
 
     def probes(self, base: tuple[Any, ...], health: list[schema.Probe]) -> tuple[Probe, ...]:
         out: list[Probe] = []

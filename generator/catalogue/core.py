@@ -255,14 +255,22 @@ def minutes(d: Duration) -> int:
 
 
 _MATCHING = ("500", "503", "failed", "error", "errors", "5xx", "timeout", "true", "1")
-_NOT_MATCHING = ("200", "204", "ok", "success", "completed", "false", "0")
+_NOT_MATCHING = ("200", "204", "ok", "success", "completed", "false", "0", "monstack-other", "#", "~ ~")
+# Inventory text tried as a value is kept short: Python's backtracking matcher is exponential on some patterns.
+_MAX_CANDIDATE = 16
 
 
 def example_value(regex: str, matching: bool = True) -> str:
     """A label value that (does not) fully match regex, for test series; ValueError when none is found."""
+    from generator.inventory.regex import example
+
     pattern = re.compile(regex)
-    candidates = _MATCHING + tuple(regex.split("|")) + (regex,) if matching else _NOT_MATCHING + ("monstack-other",)
+    own = tuple(c for c in (*regex.split("|"), regex) if len(c) <= _MAX_CANDIDATE)
+    candidates = _MATCHING + own if matching else _NOT_MATCHING
     for c in candidates:
         if bool(pattern.fullmatch(c)) == matching:
             return c
+    built = example(regex) if matching else None
+    if built is not None:
+        return built
     raise ValueError(f"cannot find a label value {'matching' if matching else 'not matching'} {regex!r}")

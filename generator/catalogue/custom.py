@@ -31,10 +31,11 @@ import promql_parser
 
 from generator import alerttext, names
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, example_value, num, points, threshold_cases
+from generator.catalogue.core import BY, BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, example_value, num, points, threshold_cases
 from generator.durations import Duration, parse_duration
 from generator.lint import histogram_quantile_problems
 from generator.promql import quote, sel
+from generator.textsafety import literal
 
 if TYPE_CHECKING:
     from generator.model import AlertSetting, CustomRule, Service
@@ -187,7 +188,7 @@ def _texts(s: "Service", r: "CustomRule") -> tuple[str, str]:
     op, t = r.op or "", f"{r.threshold:g}" if r.threshold is not None else ""
     if r.type == "threshold":
         summary = f"{s.name}: {r.name} ({{{{ $value | humanize }}}} {op} {t})"
-        description = f"The value of {r.expr} is {{{{ $value | humanize }}}} ({op} {t} for {r.for_})."
+        description = f"The value of {literal(r.expr or '')} is {{{{ $value | humanize }}}} ({op} {t} for {r.for_})."
     elif r.type == "absent":
         summary = f"{s.name}: {r.metric} is missing"
         description = f"{s.name} has exported no {r.metric} series for {r.for_}."
@@ -196,7 +197,7 @@ def _texts(s: "Service", r: "CustomRule") -> tuple[str, str]:
         description = f"{r.metric} of {s.name} has not increased (or has not been exported) for {r.for_} while the service is scraped."
     elif r.type == "ratio":
         summary = f"{s.name}: {r.name} at {{{{ $value | humanizePercentage }}}}"
-        description = (f"{r.numerator} / {r.denominator} of {s.name} over {r.window} is {{{{ $value | humanizePercentage }}}} "
+        description = (f"{literal(r.numerator or '')} / {literal(r.denominator or '')} of {s.name} over {r.window} is {{{{ $value | humanizePercentage }}}} "
                        f"({op} {t} for {r.for_}).")
     elif r.type == "new_label_value":
         summary = f"{s.name}: new {r.label} {{{{ $labels.{r.label} }}}} in {r.metric}"
@@ -355,22 +356,29 @@ def setting(r: "CustomRule") -> "AlertSetting":
 def problems(s: "Service", r: "CustomRule") -> list[tuple[str, str]]:
     """(field, message) for a rule monstack cannot render or test faithfully."""
     out: list[tuple[str, str]] = []
+    known = sample_labels(r)
     for key in ("summary", "description"):
         text = getattr(r, key)
-        if text and (why := alerttext.check(text)):
+        if text and (why := alerttext.check(text, known)):
             out.append((key, why))
     if r.type == "new_label_value" and r.for_ >= parse_duration(NEW_VALUE_MAX_FOR):
         out.append(("for", f"must be under {NEW_VALUE_MAX_FOR}: a value counts as new for {NEW_VALUE_FIRING} only (got {r.for_})"))
     if r.type in NEEDS_SCRAPE and s.scrape is None:
         out.append(("type", f"a {r.type} rule reads the service's own series: the service needs scrape.targets"))
     if r.type == "threshold" and r.expr and _parses(r.expr):
+        if why := _shape(r.expr):
+            out.append(("expr", why))
         for why in histogram_quantile_problems(r.expr):
             out.append(("expr", why))
-    if r.type == "ratio" and s.scrape is not None and r.numerator and r.denominator and _parses(r.numerator, r.denominator):
+    if r.type == "ratio" and s.scrape is not None and r.numerator and r.denominator and _selectors(r.numerator, r.denominator):
         try:
             num_sel = parse_selector(r.numerator).scoped(s.name)
             den_sel = parse_selector(r.denominator).scoped(s.name)
             for key, sel_ in (("numerator", num_sel), ("denominator", den_sel)):
+                if any(label == names.SERVICE and (op, value) != ("=", s.name) for label, op, value in sel_.matchers):
+                    out.append((key, f"must not select another service's series: monstack scopes it to "
+                                     f"{names.SERVICE}={quote(s.name)}; drop the {names.SERVICE} matcher"))
+                    return out
                 if any(label == "__name__" and op != "=" for label, op, _ in sel_.matchers):
                     out.append((key, "must select one metric name: rate() over several names fails with 'vector cannot contain "
                                      "metrics with the same labelset'; write a threshold rule that sums each metric instead"))
@@ -380,6 +388,72 @@ def problems(s: "Service", r: "CustomRule") -> list[tuple[str, str]]:
         except (ValueError, re.error) as exc:
             out.append(("numerator", f"{exc}: use = matchers or simple alternatives (a|b) so tests can be generated"))
     return out
+
+
+def _shape(expr: str) -> str | None:
+    """Why a threshold rule's expression cannot be recorded and alerted on, or None."""
+    node = promql_parser.parse(expr)
+    while type(node).__name__ == "ParenExpr":
+        node = node.expr
+    kind = type(node).__name__
+    if kind in ("MatrixSelector", "SubqueryExpr"):
+        return "returns a range vector, which a rule cannot record: wrap it in a function such as rate(...) or max_over_time(...)"
+    if kind == "StringLiteral":
+        return "returns a string: an alert needs a number per series"
+    if not _reads_series(node):
+        return "reads no series: a constant expression would always or never fire"
+    return None
+
+
+def _reads_series(node) -> bool:
+    if type(node).__name__ == "VectorSelector":
+        return True
+    for attr in ("expr", "lhs", "rhs", "param", "args", "vector_selector"):
+        child = getattr(node, attr, None)
+        for c in child if isinstance(child, list) else [child] if child is not None else []:
+            if _reads_series(c):
+                return True
+    return False
+
+
+def _selectors(*exprs: str) -> bool:
+    """Numerators and denominators that are not plain selectors are reported by the model already."""
+    try:
+        return all(type(promql_parser.parse(e)).__name__ == "VectorSelector" for e in exprs)
+    except (ValueError, TypeError):
+        return False
+
+
+def sample_labels(r: "CustomRule") -> frozenset[str] | None:
+    """The labels an alert of rule r carries before its rule labels ($labels in its texts); None when the expression decides."""
+    if r.type == "absent":
+        return frozenset({names.SERVICE})
+    if r.type == "new_label_value":
+        return frozenset(BY) | {r.label or ""}
+    if r.type != "threshold":
+        return frozenset(BY)
+    try:
+        node = promql_parser.parse(r.expr or "")
+    except (ValueError, TypeError):
+        return None
+    while True:
+        kind = type(node).__name__
+        if kind == "ParenExpr":
+            node = node.expr
+        elif kind == "BinaryExpr" and type(node.rhs).__name__ == "NumberLiteral":
+            node = node.lhs
+        elif kind == "BinaryExpr" and type(node.lhs).__name__ == "NumberLiteral":
+            node = node.rhs
+        else:
+            break
+    if type(node).__name__ != "AggregateExpr":
+        return None  # the series' own labels pass through: monstack cannot know them
+    modifier = node.modifier
+    if modifier is None:
+        return frozenset(BY)
+    if str(modifier.type).endswith("By"):
+        return frozenset(BY) | set(modifier.labels)
+    return None
 
 
 def _parses(*exprs: str) -> bool:

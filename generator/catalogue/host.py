@@ -1,8 +1,10 @@
 """Hosts through node_exporter: CPU, memory, disk space and fill rate, disk I/O, network errors, clock."""
 from __future__ import annotations
 
+import re
+
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, eval_time, num, threshold_cases
+from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, eval_time, example_value, num, threshold_cases
 from generator.promql import sel
 
 # Filesystems never worth a disk-space page: pseudo filesystems and read-only images.
@@ -16,6 +18,13 @@ TEST_MOUNTPOINT = "/"
 TEST_FSTYPE = "ext4"
 TEST_DISK = "sda"
 TEST_NIC = "eth0"
+
+
+def test_label(usual: str, pattern: str, matching: bool) -> str:
+    """The usual test label value, unless the inventory's pattern rules it out (ValueError when no value fits)."""
+    if bool(re.fullmatch(pattern, usual)) == matching:
+        return usual
+    return example_value(pattern, matching)
 
 
 def _scraped(s) -> bool:
@@ -72,7 +81,9 @@ def _free(ctx: Ctx) -> str:
 
 
 def _fs_labels(ctx: Ctx) -> dict[str, str]:
-    return S.target(ctx.model, ctx.s, device="/dev/sda1", fstype=TEST_FSTYPE, mountpoint=TEST_MOUNTPOINT)
+    h = _h(ctx)
+    return S.target(ctx.model, ctx.s, device="/dev/sda1", fstype=test_label(TEST_FSTYPE, h.exclude_fstypes, False),
+                    mountpoint=test_label(TEST_MOUNTPOINT, h.mountpoints, True))
 
 
 def _free_cases(name: str):
@@ -140,7 +151,7 @@ def _io(ctx: Ctx) -> str:
 
 
 def _io_cases(ctx: Ctx):
-    labels = S.target(ctx.model, ctx.s, device=TEST_DISK)
+    labels = S.target(ctx.model, ctx.s, device=test_label(TEST_DISK, _h(ctx).exclude_disk_devices, False))
     return threshold_cases(ctx, _BY_NAME["HostDiskIoSaturated"], lambda v, n: (
         [S.counter("node_disk_io_time_seconds_total", labels, v, n)], [labels]))
 
@@ -156,7 +167,7 @@ def _net(ctx: Ctx) -> str:
 
 
 def _net_cases(ctx: Ctx):
-    labels = S.target(ctx.model, ctx.s, device=TEST_NIC)
+    labels = S.target(ctx.model, ctx.s, device=test_label(TEST_NIC, _h(ctx).exclude_network_devices, False))
 
     def build(v: float, n: int):
         return ([S.counter("node_network_receive_packets_total", labels, 500, n), S.counter("node_network_transmit_packets_total", labels, 500, n),
