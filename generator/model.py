@@ -14,7 +14,7 @@ import promql_parser
 from generator import catalogue, defaults, names
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
-from generator.inventory import regex, schema
+from generator.inventory import policy, regex, schema
 from generator.inventory.yamlsource import Source
 
 # --- receivers ---------------------------------------------------------------
@@ -289,6 +289,7 @@ class Model:
     teams: Mapping[str, Team]
     services: tuple[Service, ...]
     secret_files: tuple[str, ...] = field(default=())  # every *_file the inventory references, sorted
+    warnings: tuple[Problem, ...] = field(default=())  # accepted, but worth saying (generator/inventory/policy.py)
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -336,9 +337,13 @@ class _Resolver:
         self.inv = inv
         self.src = src
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         self.problems.append(self.src.problem(path, message))
+
+    def warn(self, path: tuple[Any, ...], message: str) -> None:
+        self.warnings.append(self.src.problem(path, message))
 
     def unique(self, path: tuple[Any, ...], items: list[str], what: str) -> None:
         """A name listed twice would notify twice (each route is its own notification group)."""
@@ -368,6 +373,8 @@ class _Resolver:
             watchdog = Watchdog(inv.watchdog.receiver, parse_duration(inv.watchdog.repeat_interval))
         teams = {name: self.team(name, t, levels, receivers, intervals) for name, t in inv.teams.items()}
         services = self.services(stack, teams)
+        for path, message, fatal in policy.problems(inv, intervals, levels, services):
+            (self.problem if fatal else self.warn)(path, message)
         if self.problems:
             raise InventoryError(self.problems)
         return Model(
@@ -382,6 +389,7 @@ class _Resolver:
             teams=teams,
             services=services,
             secret_files=tuple(sorted(_secret_files(inv))),
+            warnings=tuple(sorted(set(self.warnings))),
         )
 
     def stack(self, s: schema.Stack) -> Stack:

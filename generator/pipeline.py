@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from generator.topology import COMPOSE, Topology
 
 def load_model(inventory: Path) -> Model:
     inv, src = load_inventory(inventory)
-    return resolve(inv, src)
+    model = resolve(inv, src)
+    for w in model.warnings:  # accepted, but a policy a reader should see (generator/inventory/policy.py)
+        print(f"warning: {w}", file=sys.stderr)
+    return model
 
 
 @dataclass(frozen=True)
