@@ -15,7 +15,7 @@ APT_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prom
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-pushgateway redis-server postgresql victoria-metrics
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps venv render schema validate check test test-fast up down status test-alerts bench clean
+.PHONY: help deps venv render schema validate check test test-fast up down status test-alerts bench fuzz clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ test-alerts: venv ## Fire a synthetic alert per severity and report which receiv
 
 bench: venv ## Benchmarks: render time and memory at scale; prints numbers, writes .monstack/bench.json
 	$(BIN)/python -m generator.bench
+
+fuzz: venv ## Long fuzzing run: 100,000 random inventories, accepted ones rendered and checked (FUZZ_EXAMPLES=n); writes .monstack/fuzz/
+	$(BIN)/python tests/fuzz.py --examples $(or $(FUZZ_EXAMPLES),100000) --render-every 20 --check-every 5 --validate-every 5
 
 clean: ## Remove the virtualenv, runtime state and caches (not generated configs)
 	rm -rf $(VENV) .monstack .pytest_cache .hypothesis *.egg-info
