@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amrunner import Alertmanager, free_port
-from generator import alerttext, names, pipeline, textsafety
+from generator import alerttext, names, pipeline
 from generator.sinks import Sinks
 from generator.topology import native
 
@@ -37,6 +37,8 @@ NASTY = [
 @settings(max_examples=300, derandomize=True, database=None)
 @given(st.text(alphabet=st.sampled_from(list("{}$. -\"'`\\\nab|/*")), max_size=40) | st.sampled_from(NASTY))
 def test_the_escape_prints_any_text_exactly(text: str):
+    from generator import textsafety
+
     escaped = textsafety.literal(text)
     assert alerttext.check(escaped) is None, escaped
     assert alerttext.expand(escaped, {}, 0.0) == text
@@ -45,6 +47,8 @@ def test_the_escape_prints_any_text_exactly(text: str):
 @pytest.mark.integration
 def test_promtool_prints_escaped_text_literally(tmp_path: Path):
     """Go's own template engine, through a promtool rule test: each escaped annotation expands to the original text."""
+    from generator import textsafety
+
     annotations = {f"a{i}": textsafety.literal(t) for i, t in enumerate(NASTY)}
     rules = {"groups": [{"name": "g", "rules": [{"alert": "Nasty", "expr": "up > 0", "for": "0s", "annotations": annotations}]}]}
     test = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [{
@@ -105,6 +109,8 @@ def description() -> str:
 
 
 def test_hostile_text_is_accepted_and_escaped_only_where_monstack_quotes_it(tmp_path: Path):
+    from generator import textsafety
+
     model = pipeline.load_model(write_inventory(tmp_path))
     rule = pipeline.build(tmp_path / "services.yaml").files[names.rules_file("api")]
     alert = next(r for g in yaml.safe_load(rule)["groups"] for r in g["rules"] if r.get("alert") == "Injected")

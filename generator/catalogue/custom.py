@@ -402,18 +402,29 @@ def _shape(expr: str) -> str | None:
         return "returns a string: an alert needs a number per series"
     if not _reads_series(node):
         return "reads no series: a constant expression would always or never fire"
+    if made := _makes_series(node):
+        return (f"{made}() makes a series of its own when nothing matches, which the generated tests cannot tell from the "
+                f"recorded value" + ("; for a missing metric use a rule of type absent" if made.startswith("absent") else ""))
     return None
 
 
-def _reads_series(node) -> bool:
-    if type(node).__name__ == "VectorSelector":
-        return True
+def _children(node) -> list:
+    out = []
     for attr in ("expr", "lhs", "rhs", "param", "args", "vector_selector"):
         child = getattr(node, attr, None)
-        for c in child if isinstance(child, list) else [child] if child is not None else []:
-            if _reads_series(c):
-                return True
-    return False
+        out += child if isinstance(child, list) else [child] if child is not None else []
+    return out
+
+
+def _reads_series(node) -> bool:
+    return type(node).__name__ == "VectorSelector" or any(_reads_series(c) for c in _children(node))
+
+
+def _makes_series(node) -> str | None:
+    """The first function in node that returns a series without reading one (absent, absent_over_time, vector)."""
+    if type(node).__name__ == "Call" and node.func.name in ("absent", "absent_over_time", "vector"):
+        return node.func.name
+    return next((made for c in _children(node) if (made := _makes_series(c))), None)
 
 
 def _selectors(*exprs: str) -> bool:
