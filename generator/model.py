@@ -543,7 +543,7 @@ class _Resolver:
             memory_limit_bytes=parse_bytes(resources.memory_limit) if resources and resources.memory_limit else None,
             cpu_limit=resources.cpu_limit if resources else None,
             labels=dict(s.labels), runbook_base=s.links.runbook_base.rstrip("/") if s.links.runbook_base else None,
-            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host,
+            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules, scrape.interval if scrape else stack.scrape_interval), host=host,
         )
         return self.alerts(base, s, service)
 
@@ -567,10 +567,15 @@ class _Resolver:
             out.append(Probe(name, p.url, module, parse_duration(p.max_duration) if p.max_duration else None))
         return tuple(out)
 
-    def rules(self, base: tuple[Any, ...], rules: list[Any]) -> tuple[CustomRule, ...]:
+    def rules(self, base: tuple[Any, ...], rules: list[Any], scrape_interval: Duration) -> tuple[CustomRule, ...]:
         out: list[CustomRule] = []
         for j, r in enumerate(rules):
             path = base + ("rules", j)
+            window = r.for_ if r.type == "stalled" else getattr(r, "window", None)
+            if window is not None and parse_duration(window) < scrape_interval * 2:
+                self.problem(path + ("for" if r.type == "stalled" else "window",),
+                             f"{window} holds fewer than two samples of the {scrape_interval} scrape interval, so rate() and "
+                             f"increase() over it find nothing: make it at least {scrape_interval * 2} (four intervals are safer)")
             self.promql(path + ("expr",), getattr(r, "expr", None))
             for key in ("numerator", "denominator"):
                 self.promql(path + (key,), getattr(r, key, None), selector=True)

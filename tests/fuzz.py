@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         counts[kind] += 1
         n = counts[kind]
         if n <= 20:  # enough to debug; the count says how many
-            (failures / f"{kind}-{n:02d}.yaml").write_text(text, encoding="utf-8", errors="replace")
-            (failures / f"{kind}-{n:02d}.txt").write_text(detail)
+            stem = failures / f"{kind.replace('/', '-').replace(' ', '-')}-{n:02d}"
+            stem.with_suffix(".yaml").write_text(text, encoding="utf-8", errors="replace")
+            stem.with_suffix(".txt").write_text(detail)
         examples.setdefault(kind, []).append(detail.strip().splitlines()[-1][:300] if detail.strip() else kind)
 
     @settings(max_examples=args.examples, database=None, derandomize=False, deadline=None, phases=[Phase.generate],

@@ -169,6 +169,16 @@ def test_any_mutation_gives_a_model_that_renders_or_located_problems(data, tmp_p
         rendered(result)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=plausible())
+def test_plausible_edits_mostly_give_models_that_render(data, tmp_path_factory):
+    path: Path = tmp_path_factory.mktemp("fuzz") / "services.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    result = outcome(path)
+    if isinstance(result, Model):
+        rendered(result)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(text=yaml_text())
 def test_yaml_edits_give_a_model_or_located_problems(text, tmp_path_factory):

@@ -21,6 +21,9 @@ MAX_TARGETS = 1_000  # scrape targets of one service
 # feed a series sample per minute over an alert's `for` and window, so those stay within days.
 MAX_DURATION = "3650d"  # any duration
 MAX_FOR = "7d"  # an alert's `for` (a stalled rule's window included) and a ratio or mean rule's window
+MAX_SCRAPE_INTERVAL = "2m30s"  # the catalogue's rate() windows are 5m: a longer interval leaves fewer than two samples
+MAX_EVALUATION_INTERVAL = "5m"  # rules run this often: a longer interval delays every alert by as much
+MIN_WINDOW = "1m"  # a rule's range window (a stalled rule's `for` too): rate() and increase() need two samples in it
 MAX_LOOKBACK = "30d"  # a new_label_value rule's lookback
 MAX_GROUP_WAIT = "1h"  # the first notification of a group waits at most this long
 MIN_SLO_WINDOW = "1h"  # shorter windows make the burn-rate factors meaningless (0d pages on a single error)

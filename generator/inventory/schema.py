@@ -138,7 +138,8 @@ def _check_value(value: str) -> str:
 Duration = _duration()
 Interval = _duration(positive=True)  # how often or how long something runs: 0s would mean never or always
 For = _duration(at_most=limits.MAX_FOR)  # an alert's `for`; its generated tests feed series that long
-Window = _duration(positive=True, at_most=limits.MAX_FOR)  # a rule's range window
+ScrapeInterval = _duration(positive=True, at_most=limits.MAX_SCRAPE_INTERVAL)
+Window = _duration(at_least=limits.MIN_WINDOW, at_most=limits.MAX_FOR)  # a rule's range window: rate() needs two samples
 Name = Annotated[str, _matches(_NAME, "a lowercase name of letters, digits and dashes starting with a letter", "checkout-api")]
 LabelName = Annotated[str, AfterValidator(_check_label_name)]
 MetricName = Annotated[str, _matches(_METRIC, "a Prometheus metric name", "http_requests_total")]
@@ -238,9 +239,9 @@ class RemoteWrite(_NoInlineSecrets):
 class Stack(Strict):
     name: Name = "monstack"
     environment: Annotated[str, _matches(re.compile(r"^[a-z][a-z0-9_-]*$"), "a lowercase environment name", "production")] = "production"
-    scrape_interval: Interval = defaults.SCRAPE_INTERVAL
+    scrape_interval: ScrapeInterval = defaults.SCRAPE_INTERVAL
     scrape_timeout: Interval = defaults.SCRAPE_TIMEOUT
-    evaluation_interval: Interval = defaults.EVALUATION_INTERVAL
+    evaluation_interval: _duration(positive=True, at_most=limits.MAX_EVALUATION_INTERVAL) = defaults.EVALUATION_INTERVAL
     retention: Retention = Retention()
     external_labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS)
     urls: StackUrls = StackUrls()
@@ -425,7 +426,7 @@ class Scrape(Strict):
     targets: Annotated[list[HostPort], Field(min_length=1, max_length=limits.MAX_TARGETS)]
     path: Annotated[str, _matches(re.compile(r"^/[^\s?#]*$"), "an absolute URL path", "/api/metrics")] = "/metrics"
     scheme: Literal["http", "https"] = "http"
-    interval: Interval | None = None
+    interval: ScrapeInterval | None = None
     timeout: Interval | None = None
     labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS, description="Extra labels on every series of this job.")
     honor_labels: bool = False
@@ -499,7 +500,7 @@ class StalledRule(_Rule):
 
     type: Literal["stalled"]
     metric: MetricName
-    for_: For = Field("15m", alias="for")
+    for_: Window = Field("15m", alias="for")
 
 
 class RatioRule(_Rule):
