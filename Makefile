@@ -75,7 +75,7 @@ bench: venv ## Benchmarks: render time and memory at scale; prints numbers, writ
 	$(BIN)/python -m generator.bench
 
 fuzz: venv ## Long fuzzing run: 100,000 random inventories, accepted ones rendered and checked (FUZZ_EXAMPLES=n); writes .monstack/fuzz/
-	$(BIN)/python tests/fuzz.py --examples $(or $(FUZZ_EXAMPLES),100000) --render-every 20 --check-every 5 --validate-every 5
+	$(BIN)/python tests/fuzz.py --examples $(or $(FUZZ_EXAMPLES),100000) --render-every 5 --check-every 10 --validate-every 5
 
 clean: ## Remove the virtualenv, runtime state and caches (not generated configs)
 	rm -rf $(VENV) .monstack .pytest_cache .hypothesis *.egg-info

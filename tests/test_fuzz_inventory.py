@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import INVENTORIES, ROOT
@@ -189,6 +189,15 @@ def test_yaml_edits_give_a_model_or_located_problems(text, tmp_path_factory):
 
 @settings(max_examples=100, deadline=None)
 @given(text=st.text(max_size=200))
+@example(text="=")
+@example(text="!Ref x")
+@example(text="a: &a [*a]")
+@example(text="a: *b")
+@example(text="a: 2024-02-30")
+@example(text="<<: {}")
+@example(text="? [a]\n: b")
+@example(text="a: 1\n---\nb: 2")
+@example(text="a: " + "9" * 5000)
 def test_arbitrary_text_never_crashes_the_loader(text, tmp_path_factory):
     path = tmp_path_factory.mktemp("fuzz") / "services.yaml"
     path.write_text(text)

@@ -115,6 +115,10 @@ def test_a_file_at_the_limits_is_accepted(tmp_path: Path):
     svc["labels"] = {f"l{i}": "v" for i in range(limits.MAX_LABELS)}
     svc["scrape"]["targets"] = [f"10.0.{i // 256}.{i % 256}:9100" for i in range(limits.MAX_TARGETS)]
     svc["alerts"] = {"HttpErrorRatioHigh": {"threshold": "1e-3", "for": limits.MAX_FOR}}
+    svc["rules"] = [
+        {"name": "R", "type": "ratio", "numerator": "a_total", "denominator": "b_total", "threshold": 0.1, "window": limits.MAX_WINDOW},
+        {"name": "S", "type": "stalled", "metric": "jobs_total", "for": limits.MAX_WINDOW},
+    ]
     model = pipeline.load_model(write(tmp_path, yaml.safe_dump(data)))
     assert model.service("api").alert("HttpErrorRatioHigh").threshold == 0.001
 

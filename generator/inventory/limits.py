@@ -20,7 +20,8 @@ MAX_TARGETS = 1_000  # scrape targets of one service
 # Durations (Prometheus spelling). Prometheus refuses durations past ~292 years; the generated promtool tests
 # feed a series sample per minute over an alert's `for` and window, so those stay within days.
 MAX_DURATION = "3650d"  # any duration
-MAX_FOR = "7d"  # an alert's `for` (a stalled rule's window included) and a ratio or mean rule's window
+MAX_FOR = "7d"  # an alert's `for`
+MAX_WINDOW = "2d"  # a rule's range window (ratio, histogram_mean, a stalled rule's `for`): a 7d window's tests overrun promtool's sample limit
 MAX_SCRAPE_INTERVAL = "2m30s"  # the catalogue's rate() windows are 5m: a longer interval leaves fewer than two samples
 MAX_EVALUATION_INTERVAL = "5m"  # rules run this often: a longer interval delays every alert by as much
 MIN_WINDOW = "1m"  # a rule's range window (a stalled rule's `for` too): rate() and increase() need two samples in it

@@ -139,7 +139,7 @@ Duration = _duration()
 Interval = _duration(positive=True)  # how often or how long something runs: 0s would mean never or always
 For = _duration(at_most=limits.MAX_FOR)  # an alert's `for`; its generated tests feed series that long
 ScrapeInterval = _duration(positive=True, at_most=limits.MAX_SCRAPE_INTERVAL)
-Window = _duration(at_least=limits.MIN_WINDOW, at_most=limits.MAX_FOR)  # a rule's range window: rate() needs two samples
+Window = _duration(at_least=limits.MIN_WINDOW, at_most=limits.MAX_WINDOW)  # a rule's range window: rate() needs two samples
 Name = Annotated[str, _matches(_NAME, "a lowercase name of letters, digits and dashes starting with a letter", "checkout-api")]
 LabelName = Annotated[str, AfterValidator(_check_label_name)]
 MetricName = Annotated[str, _matches(_METRIC, "a Prometheus metric name", "http_requests_total")]
