@@ -15,7 +15,7 @@ APT_PACKAGES := prometheus prometheus-alertmanager prometheus-node-exporter prom
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-pushgateway redis-server postgresql victoria-metrics
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps venv render schema validate check test test-fast up down status test-alerts bench fuzz clean
+.PHONY: help deps venv render schema validate check lint test test-fast golden up down status test-alerts bench fuzz clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,8 +36,8 @@ $(MONSTACK): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-render: venv ## Render configs from services.yaml and every example inventory (checked by promtool/amtool)
-	$(MONSTACK) render --inventory $(INVENTORY)
+render: venv ## Render configs from services.yaml (compose and kubernetes/) and every example inventory (checked by promtool/amtool)
+	$(MONSTACK) render --inventory $(INVENTORY) --target all
 	$(MONSTACK) schema --write services.schema.json
 	@for inv in $(EXAMPLES); do $(MONSTACK) render --inventory $$inv --out $$(dirname $$inv) || exit $$?; done
 
@@ -45,19 +45,26 @@ schema: venv ## Write services.schema.json (JSON Schema for editors)
 	$(MONSTACK) schema --write services.schema.json
 
 validate: deps ## promtool/amtool checks plus the generated rule and routing tests, for every inventory
-	$(MONSTACK) validate --inventory $(INVENTORY)
+	$(MONSTACK) validate --inventory $(INVENTORY) --target all
 	@for inv in $(EXAMPLES); do $(MONSTACK) validate --inventory $$inv || exit $$?; done
 
 check: venv ## Fail when committed generated files drift from their inventory
 	$(MONSTACK) check --inventory $(INVENTORY)
 	@for inv in $(EXAMPLES); do $(MONSTACK) check --inventory $$inv --out $$(dirname $$inv) || exit $$?; done
 
-test: deps ## Run every test: drift check, validation, unit, integration and end-to-end tests
-	$(MAKE) --no-print-directory check validate
+lint: venv ## ruff and mypy on generator/
+	$(BIN)/ruff check generator
+	$(BIN)/mypy
+
+test: deps ## Run every test: drift check, validation, lint, type check, unit, integration and end-to-end tests
+	$(MAKE) --no-print-directory check validate lint
 	$(BIN)/pytest -q
 
-test-fast: venv ## Unit tests only (no Prometheus/Alertmanager processes)
-	$(BIN)/pytest -q -m "not integration"
+test-fast: venv ## Unit tier: no process, no socket, no npm (seconds, not minutes)
+	@start=$$(date +%s); $(BIN)/pytest -q -m "not integration" && echo "test-fast: $$(( $$(date +%s) - start ))s"
+
+golden: venv ## Rewrite tests/golden/*/expected after an intended change (review the diff)
+	MONSTACK_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py
 
 up: deps ## Bring the stack up (docker compose when it works, native processes otherwise)
 	$(MONSTACK) up --inventory $(INVENTORY)
@@ -71,8 +78,8 @@ status: venv ## Components, targets and firing alerts
 test-alerts: venv ## Fire a synthetic alert per severity and report which receivers got it (SERVICE=name, FAULT=1)
 	$(MONSTACK) test-alerts $(if $(SERVICE),--service $(SERVICE)) $(if $(FAULT),--fault)
 
-bench: venv ## Benchmarks: render time and memory at scale; prints numbers, writes .monstack/bench.json
-	$(BIN)/python -m generator.bench
+bench: deps ## Benchmarks (ONLY=render,validate,dashboards,outage,quality SIZES=100,1000,10000): prints tables, merges bench/results.json
+	$(BIN)/python -m generator.bench $(if $(ONLY),--only $(ONLY)) $(if $(SIZES),--sizes $(SIZES))
 
 fuzz: venv ## Long fuzzing run: 100,000 random inventories, accepted ones rendered and checked (FUZZ_EXAMPLES=n); writes .monstack/fuzz/
 	$(BIN)/python tests/fuzz.py --examples $(or $(FUZZ_EXAMPLES),100000) --render-every 5 --check-every 10 --validate-every 5

@@ -109,6 +109,10 @@ COMMON_FAULT_FIELDS: Dict[str, FaultField] = {
     "hang": FaultField(bool, False, help="/metrics, /health and app routes stop answering"),
     "unready": FaultField(bool, False, help="/ready answers 503"),
     "exit": FaultField(bool, False, help="process exits with code 1 after answering"),
+    # Counted, not timed: "the next scrape fails" is exact whatever the scrape interval, so a test can
+    # prove that one failed scrape or probe never pages without betting on timing.
+    "fail_metrics": FaultField(int, 0, 0, 1000, "the next N GET /metrics answer 503"),
+    "fail_health": FaultField(int, 0, 0, 1000, "the next N GET /health and /healthz answer 503"),
 }
 
 
@@ -159,6 +163,14 @@ class FaultState:
             self._sync_hang_event()
             return dict(self._values)
 
+    def take(self, name: str) -> bool:
+        """Use up one of a counted fault (fail_metrics, fail_health): True when this request must fail."""
+        with self._lock:
+            if self._values[name] > 0:
+                self._values[name] -= 1
+                return True
+            return False
+
     def reset(self) -> Dict[str, Any]:
         with self._lock:
             self._values = self.defaults()
@@ -185,6 +197,26 @@ class FaultState:
 # --------------------------------------------------------------------------
 # Small helpers shared by the simulations
 # --------------------------------------------------------------------------
+
+
+class EvenShare:
+    """Picks exactly `ratio` of a stream of events, evenly spread: thread-safe, no randomness.
+
+    With error_ratio 0.03 every window of n consecutive requests holds at most ceil(0.03 n)
+    failures, so a 3% fault cannot look like 5% to an alert that waits for enough traffic.
+    """
+
+    def __init__(self) -> None:
+        self._owed = 0.0
+        self._lock = threading.Lock()
+
+    def pick(self, ratio: float) -> bool:
+        with self._lock:
+            self._owed += ratio
+            if self._owed >= 1.0 - 1e-9:
+                self._owed -= 1.0
+                return True
+            return False
 
 
 def clamp(value: float, low: float, high: float) -> float:
@@ -433,6 +465,9 @@ class ExporterRequestHandler(BaseHTTPRequestHandler):
                 return self._method_not_allowed("GET")
             if path != "/":
                 self._block_if_hung()
+            counted = {"/metrics": "fail_metrics", "/health": "fail_health", "/healthz": "fail_health"}.get(path)
+            if counted and self.exporter.faults.take(counted):
+                return self._send_json(503, {"error": f"failed on purpose ({counted})"})
             return builtin[path]()
 
         routes = self.exporter.routes()

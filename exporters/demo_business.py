@@ -26,6 +26,10 @@ RATES = {
 }
 
 SYNC_ERROR_TYPES = {"timeout": 0.5, "rate_limited": 0.3, "auth": 0.2}
+#: Application errors by type (errors_total{type, severity}); the inventory's NewErrorType watches `type`.
+ERROR_TYPES = {"validation": 0.5, "not_found": 0.3, "upstream": 0.2}
+NEW_ERROR_TYPE = "payment_declined"  # the type the new_error_type fault introduces
+ERROR_RATE = 0.2  # application errors per second at activity 1.0 and no fault
 VOICE_INTENTS = {"search_product": 0.35, "add_to_cart": 0.25, "checkout": 0.15,
                  "order_status": 0.2, "cancel_order": 0.05}
 CHAT_MODELS = {"gpt-4o-mini": 0.6, "claude-3-haiku": 0.4}
@@ -35,6 +39,7 @@ BUSINESS_FAULT_FIELDS = {
     "confidence": FaultField(float, 0.8, 0.0, 1.0,
                              help="centre of the recommendation/intent confidence distributions"),
     "conversion": FaultField(float, 0.3, 0.0, 1.0, help="orders created per voice command"),
+    "new_error_type": FaultField(bool, False, help=f"application errors of a type never seen before ({NEW_ERROR_TYPE})"),
 }
 
 
@@ -80,6 +85,10 @@ class DemoBusiness(Exporter):
             "chat_queries_total", "Assistant chat queries, by model and status.",
             ["model", "status"], registry=r)
 
+        self.errors = Counter(
+            "errors", "Application errors, by type and severity.", ["type", "severity"], registry=r)
+        for error_type in ERROR_TYPES:
+            self.errors.labels(error_type, "error")
         for error_type in SYNC_ERROR_TYPES:
             self.sync_errors.labels(error_type)
         for intent in VOICE_INTENTS:
@@ -126,6 +135,11 @@ class DemoBusiness(Exporter):
 
         for _ in range(self._count("meeting", dt)):
             self.meetings.inc()
+
+        for _ in range(poisson(self.rng, ERROR_RATE * self.activity * (1 + 10 * error_ratio) * dt)):
+            self.errors.labels(weighted_choice(self.rng, ERROR_TYPES), "error" if self.rng.random() < 0.7 else "warning").inc()
+        if f["new_error_type"]:
+            self.errors.labels(NEW_ERROR_TYPE, "error").inc()
 
         for _ in range(self._count("chat", dt)):
             status = "error" if self.rng.random() < error_ratio else "success"

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from .common import Exporter, RouteHandler, clamp, weighted_choice
+from .common import EvenShare, Exporter, RouteHandler, clamp, weighted_choice
 
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
 DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
@@ -103,6 +103,7 @@ class DemoWeb(Exporter):
         self.db_pool_available.set(DB_POOL_SIZE)
         self.active_users.set(0)
         self._last_gauges = 0.0
+        self._failures = EvenShare()
 
     # -- building blocks ---------------------------------------------------
     def _lognormal(self, median: float, sigma: float = 0.5) -> float:
@@ -144,7 +145,7 @@ class DemoWeb(Exporter):
                    simulated: bool) -> Tuple[int, Any, float]:
         """Serve one API request; record RED metrics; return (status, payload, seconds)."""
         faults = self.faults.snapshot()
-        failing = self.rng.random() < faults["error_ratio"]
+        failing = self._failures.pick(faults["error_ratio"])
         seconds = self._lognormal(0.002, 0.3)  # framework overhead
         status, payload = 200, None
 

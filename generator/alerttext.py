@@ -105,6 +105,7 @@ def go_float(value: float) -> str:
         return "-0" if math.copysign(1, value) < 0 else "0"
     d = Decimal(repr(value))
     sign, digits, exp = d.as_tuple()
+    assert isinstance(exp, int)  # a letter exponent means NaN or infinity, handled above
     text = "".join(map(str, digits)).rstrip("0") or "0"
     point = len(digits) + exp  # decimal exponent of the first digit, plus one
     x = point - 1

@@ -1,23 +1,345 @@
-"""Which of the stack's own components (names.COMPONENTS) an inventory runs.
+"""The stack's own components, one row each: what compose.yaml and the native runner both run.
 
-One answer for every runner and renderer: compose.yaml lists these services, the
-native runner starts these processes, Grafana gets a datasource for the long-term
-store only when it runs.
+A row says everything about one component once: its image (pinned in
+generator/images/Dockerfile), its Debian package and binaries, its ports, its
+health path, its data folder, its flags and environment, the secrets it reads,
+what it depends on and when an inventory needs it. The compose renderer
+(generator/render/compose.py) and the native runner (generator/runner/native.py)
+are loops over this table: adding a component or a flag is one edit here.
+
+Flags and environment are functions of a Place, which says where things are in
+the running mode: compose (service names, container paths, /run/secrets) or
+native (127.0.0.1 on shifted ports, the state folder, the secrets' real paths).
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Callable, Literal
 from urllib.parse import urlsplit
 
 from generator import names
-from generator.model import Model
+from generator.durations import victoria_metrics_retention
+from generator.units import parse_bytes
 
-# Run whatever the inventory says.
-ALWAYS = ("prometheus", "alertmanager", "grafana", "blackbox-exporter")
-# A component that needs another to have anything to watch.
-DEPENDS = {"postgres-exporter": "postgres", "redis-exporter": "redis"}
-# The sample exporters (exporters/), components like the others.
-SAMPLE_EXPORTERS = ("demo-web", "demo-worker", "demo-business")
+if TYPE_CHECKING:
+    from generator.model import Model, Stack
 
+
+# --- images --------------------------------------------------------------------------------------
+
+def _pinned_images() -> dict[str, str]:
+    """component -> image:tag, from the FROM lines of generator/images/Dockerfile."""
+    text = resources.files("generator").joinpath("images").joinpath("Dockerfile").read_text()
+    return {m.group(2): m.group(1) for m in re.finditer(r"^FROM\s+(\S+)\s+AS\s+(\S+)\s*$", text, re.M | re.I)}
+
+
+IMAGES = _pinned_images()
+SAMPLE_IMAGE = "monstack-demo-exporters:local"  # built from exporters/Dockerfile
+
+
+def image_ref(pinned: str, mirror: str | None) -> str:
+    """The pinned image pulled through a registry mirror: the mirror replaces the registry host (docker.io if none)."""
+    if not mirror:
+        return pinned
+    first, _, rest = pinned.partition("/")
+    path = rest if rest and ("." in first or ":" in first or first == "localhost") else pinned
+    return f"{mirror.rstrip('/')}/{path}"
+
+
+# --- where things are ----------------------------------------------------------------------------
+
+class Place:
+    """Where a component finds its configuration, data, secrets and peers in one running mode."""
+
+    mode: str
+    stack: "Stack"
+
+    def port(self, c: "Component") -> int:
+        raise NotImplementedError
+
+    def listen(self, c: "Component") -> str:
+        """--web.listen-address style: what the component binds."""
+        raise NotImplementedError
+
+    def bind(self, c: "Component") -> str:
+        """host:port for programs that need an explicit host."""
+        raise NotImplementedError
+
+    def address(self, name: str) -> str:
+        """host:port at which the other components reach `name`."""
+        raise NotImplementedError
+
+    def external_url(self, c: "Component") -> str:
+        """The URL people (and links in notifications) use for the component."""
+        raise NotImplementedError
+
+    def config(self, c: "Component", rel: str) -> str:
+        """Where component c reads the generated file `rel` (a path relative to the output root)."""
+        raise NotImplementedError
+
+    def data(self, c: "Component") -> str | None:
+        """The component's data folder, None when it keeps no data in this mode."""
+        raise NotImplementedError
+
+    def secret(self, ref: str) -> str:
+        """Where a secret file reference is read from."""
+        raise NotImplementedError
+
+    def logs(self) -> str | None:
+        """The folder process logs go to (native), None where the runtime collects them."""
+        return None
+
+    def binary(self, c: "Component") -> str:
+        """The executable that runs c natively."""
+        raise NotImplementedError
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mount:
+    """A generated folder or file (relative to the output root) mounted read-only into a compose service."""
+
+    source: str
+    target: str
+
+
+DATA: Literal["data"] = "data"  # in Component.volumes: the component's data volume goes here
+
+Args = Callable[["Component", Place], "list[str] | None"]
+Env = Callable[["Component", Place], "dict[str, str]"]
+Secrets = Callable[["Model"], "list[str]"]
+
+
+def _no_args(c: "Component", p: Place) -> list[str] | None:
+    return None
+
+
+def _no_env(c: "Component", p: Place) -> dict[str, str]:
+    return {}
+
+
+def _no_secrets(model: "Model") -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    port: int  # its port inside the compose network (and the service address other components use)
+    native_port: int  # its 127.0.0.1 port natively, clear of the Debian packages' system services
+    stage: int  # native start order: databases 0, targets 1, Alertmanager 2, Prometheus 3, Grafana 4
+    health: str  # HTTP path answering 200 once ready; "tcp" when an open port is all it offers
+    args: Args = _no_args  # flags (after the executable); None: the image's own command
+    env: Env = _no_env
+    secrets: Secrets = _no_secrets  # secret file references it reads
+    image: str | None = None  # image:tag; None: built locally (the sample exporters)
+    binaries: tuple[str, ...] = ()  # native executables, the first found wins
+    package: str | None = None  # the Debian package shipping binaries[0]
+    module: str | None = None  # natively run as `python -m module` instead of a binary
+    volume: str | None = None  # container path of its data volume (compose)
+    volumes: tuple[Mount | Literal["data"], ...] = ()  # compose mounts in order; DATA places the data volume
+    depends: tuple[str, ...] = ()  # needs these to run (pulled in when it runs) and healthy first
+    always: bool = False  # every stack runs it; the others run when the inventory addresses them
+    publish: Literal["ui", "port", "native"] | None = None  # compose: published on 127.0.0.1 (see render/compose.py)
+    start_period: str = "20s"  # compose healthcheck grace after start
+    compose_health: tuple[str, ...] | None = None  # compose healthcheck command when an HTTP GET of `health` will not do
+    compose_extra: tuple[tuple[str, object], ...] = ()  # further compose service keys (pid, cap_add, extra volumes)
+    ui: str | None = None  # path of its web UI, None when it has none
+
+    @property
+    def sample(self) -> bool:
+        return self.module is not None
+
+
+def retention_bytes(size: str) -> str:
+    """--storage.tsdb.retention.size: Prometheus reads KB/MB/GB as powers of 2; plain bytes keep the inventory's meaning."""
+    return f"{parse_bytes(size)}B"
+
+
+def _prometheus_args(c: Component, p: Place) -> list[str]:
+    st = p.stack
+    out = [f"--config.file={p.config(c, names.PROMETHEUS_CONFIG)}", f"--storage.tsdb.path={p.data(c)}",
+           f"--storage.tsdb.retention.time={st.retention_time}"]
+    if st.retention_size:
+        out.append(f"--storage.tsdb.retention.size={retention_bytes(st.retention_size)}")
+    return out + ["--web.enable-lifecycle", f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
+
+
+def prometheus_secrets(model: "Model") -> list[str]:
+    """Secret files Prometheus reads: scrape basic auth and TLS files, remote_write credentials."""
+    refs: list[str] = []
+    for s in model.services:
+        if s.scrape and s.scrape.basic_auth:
+            refs.append(s.scrape.basic_auth.password_file)
+        if s.scrape and s.scrape.tls:
+            refs += [f for f in (s.scrape.tls.ca_file, s.scrape.tls.cert_file, s.scrape.tls.key_file) if f]
+    for rw in model.stack.remote_write:
+        if rw.basic_auth:
+            refs.append(rw.basic_auth.password_file)
+        if rw.bearer_token_file:
+            refs.append(rw.bearer_token_file)
+    return sorted(set(refs))
+
+
+def _alertmanager_args(c: Component, p: Place) -> list[str]:
+    return [f"--config.file={p.config(c, names.ALERTMANAGER_CONFIG)}", f"--storage.path={p.data(c)}",
+            f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}",
+            "--cluster.listen-address="]  # one replica: no gossip; reloads go to POST /-/reload
+
+
+def _grafana_env(c: Component, p: Place) -> dict[str, str]:
+    env = {
+        "GF_SECURITY_ADMIN_USER": "admin",
+        "GF_SECURITY_ADMIN_PASSWORD__FILE": p.secret(names.GRAFANA_ADMIN_PASSWORD_FILE),
+        "GF_AUTH_ANONYMOUS_ENABLED": "false",
+        "GF_AUTH_DISABLE_LOGIN_FORM": "false",
+        "GF_USERS_ALLOW_SIGN_UP": "false",
+        "GF_SERVER_ROOT_URL": p.external_url(c),
+        "GF_ANALYTICS_REPORTING_ENABLED": "false",
+        "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+    }
+    if p.mode == "native":
+        # Natively Grafana finds nothing by convention: every path points into the state folder.
+        data = p.data(c)
+        host, port = p.bind(c).rsplit(":", 1)
+        env.update({"GF_PATHS_DATA": f"{data}", "GF_PATHS_LOGS": f"{p.logs()}", "GF_PATHS_PLUGINS": f"{data}/plugins",
+                    "GF_PATHS_PROVISIONING": p.config(c, "grafana/provisioning"), "GF_SERVER_HTTP_ADDR": host,
+                    "GF_SERVER_HTTP_PORT": port})
+    return env
+
+
+def _grafana_args(c: Component, p: Place) -> list[str] | None:
+    if p.mode == "compose":
+        return None
+    # Debian-style installs keep conf/defaults.ini two levels above the binary; others under /usr/share/grafana.
+    from pathlib import Path
+
+    home = Path(p.binary(c)).resolve().parent.parent
+    return [f"--homepath={home if (home / 'conf' / 'defaults.ini').is_file() else Path('/usr/share/grafana')}"]
+
+
+def _node_exporter_args(c: Component, p: Place) -> list[str]:
+    if p.mode == "compose":
+        # On the compose network (Prometheus scrapes node-exporter:9100 as the inventory says),
+        # reading the host's filesystems and processes through /host.
+        return ["--path.rootfs=/host", f"--web.listen-address={p.listen(c)}"]
+    return [f"--web.listen-address={p.listen(c)}", f"--collector.textfile.directory={p.data(c)}"]
+
+
+def _postgres_password(model: "Model") -> list[str]:
+    return [names.POSTGRES_PASSWORD_FILE]
+
+
+def _postgres_exporter_env(c: Component, p: Place) -> dict[str, str]:
+    return {"DATA_SOURCE_URI": f"{p.address('postgres')}/postgres?sslmode=disable", "DATA_SOURCE_USER": "postgres",
+            "DATA_SOURCE_PASS_FILE": p.secret(names.POSTGRES_PASSWORD_FILE)}
+
+
+def _postgres_args(c: Component, p: Place) -> list[str] | None:
+    if p.mode == "compose":
+        return None  # the image's entrypoint creates the cluster from POSTGRES_* and runs it
+    # TCP on 127.0.0.1 only; no unix socket, so no socket folder to share with the system cluster.
+    return ["-D", f"{p.data(c)}", "-p", str(p.port(c)), "-c", f"listen_addresses={p.bind(c).rsplit(':', 1)[0]}",
+            "-c", "unix_socket_directories=", "-c", "logging_collector=off"]
+
+
+def _redis_args(c: Component, p: Place) -> list[str]:
+    if p.mode == "compose":
+        return ["redis-server", "--save", "", "--appendonly", "no"]
+    host, port = p.bind(c).rsplit(":", 1)
+    return ["--port", port, "--bind", host, "--save", "", "--appendonly", "no", "--dir", f"{p.data(c)}",
+            "--daemonize", "no", "--protected-mode", "yes"]
+
+
+def _sample_args(c: Component, p: Place) -> list[str]:
+    return [c.name, "--listen", p.bind(c)]
+
+
+def _listen_only(c: Component, p: Place) -> list[str]:
+    return [f"--web.listen-address={p.listen(c)}"]
+
+
+def _pushgateway_args(c: Component, p: Place) -> list[str]:
+    data = p.data(c)
+    return [f"--web.listen-address={p.listen(c)}"] + ([f"--persistence.file={data}/pushgateway.db"] if data else [])
+
+
+def _sample(name: str, native_port: int) -> Component:
+    return Component(name, 8080, native_port, stage=1, health="/health", args=_sample_args, module="exporters",
+                     publish="native", start_period="10s",
+                     compose_health=("CMD", "python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen("
+                                     "'http://127.0.0.1:8080/health', timeout=3).status != 200)"))
+
+
+# Table order is compose.yaml's service order.
+TABLE: tuple[Component, ...] = (
+    Component("prometheus", 9090, 19090, stage=3, health="/-/ready", args=_prometheus_args, secrets=prometheus_secrets,
+              image=IMAGES["prometheus"], binaries=("prometheus",), package="prometheus", volume="/prometheus",
+              volumes=(Mount("prometheus", "/etc/prometheus"), DATA), always=True, publish="ui",
+              start_period="60s",  # TSDB replay after a restart takes a while
+              ui="/"),
+    Component("alertmanager", 9093, 19093, stage=2, health="/-/ready", args=_alertmanager_args,
+              secrets=lambda model: model.receiver_secret_files(), image=IMAGES["alertmanager"],
+              binaries=("prometheus-alertmanager", "alertmanager"), package="prometheus-alertmanager", volume="/alertmanager",
+              volumes=(Mount("alertmanager", "/etc/alertmanager"), DATA), always=True, publish="ui", ui="/"),
+    Component("grafana", 3000, 13000, stage=4, health="/api/health", args=_grafana_args, env=_grafana_env,
+              secrets=lambda model: [names.GRAFANA_ADMIN_PASSWORD_FILE], image=IMAGES["grafana"], binaries=("grafana-server",),
+              volume="/var/lib/grafana",
+              volumes=(DATA, Mount("grafana/provisioning", "/etc/grafana/provisioning"),
+                       Mount("grafana/dashboards", names.GRAFANA_DASHBOARDS_MOUNT)),
+              depends=("prometheus",), always=True, publish="ui",
+              start_period="60s",  # first start runs the database migrations
+              ui="/"),
+    Component("node-exporter", 9100, 19100, stage=1, health="/", args=_node_exporter_args, image=IMAGES["node-exporter"],
+              binaries=("prometheus-node-exporter", "node_exporter"), package="prometheus-node-exporter",
+              compose_extra=(("pid", "host"), ("volumes", ["/:/host:ro,rslave"]))),
+    Component("blackbox-exporter", 9115, 19115, stage=1, health="/-/healthy",
+              args=lambda c, p: [f"--config.file={p.config(c, names.BLACKBOX_CONFIG)}", f"--web.listen-address={p.listen(c)}"],
+              image=IMAGES["blackbox-exporter"], binaries=("prometheus-blackbox-exporter", "blackbox_exporter"),
+              package="prometheus-blackbox-exporter", volumes=(Mount(names.BLACKBOX_CONFIG, "/etc/blackbox_exporter/config.yml"),),
+              always=True, compose_extra=(("cap_add", ["NET_RAW"]),)),  # icmp probes
+    _sample("demo-web", 18081),
+    _sample("demo-worker", 18082),
+    _sample("demo-business", 18083),
+    Component("postgres-exporter", 9187, 19187, stage=1, health="/", args=_listen_only, env=_postgres_exporter_env,
+              secrets=_postgres_password, image=IMAGES["postgres-exporter"],
+              binaries=("prometheus-postgres-exporter", "postgres_exporter"), package="prometheus-postgres-exporter",
+              depends=("postgres",)),
+    Component("redis-exporter", 9121, 19121, stage=1, health="/health", args=_listen_only,
+              env=lambda c, p: {"REDIS_ADDR": f"redis://{p.address('redis')}"}, image=IMAGES["redis-exporter"],
+              binaries=("prometheus-redis-exporter", "redis_exporter"), package="prometheus-redis-exporter", depends=("redis",)),
+    Component("pushgateway", 9091, 19091, stage=1, health="/-/ready", args=_pushgateway_args, image=IMAGES["pushgateway"],
+              binaries=("prometheus-pushgateway", "pushgateway"), package="prometheus-pushgateway",
+              publish="port",  # clients push to it from outside the compose network
+              ui="/"),
+    Component("victoria-metrics", 8428, 18428, stage=1, health="/health",
+              args=lambda c, p: [f"-storageDataPath={p.data(c)}", f"-retentionPeriod={victoria_metrics_retention(p.stack.long_term_retention or p.stack.retention_time)}",
+                                 f"-httpListenAddr={p.listen(c)}"],
+              image=IMAGES["victoria-metrics"], binaries=("victoria-metrics", "victoria-metrics-prod"), package="victoria-metrics",
+              volume="/storage", volumes=(DATA,)),
+    # Throwaway databases the postgres/redis exporters of the demo stack watch.
+    Component("postgres", 5432, 15432, stage=0, health="tcp", args=_postgres_args,
+              env=lambda c, p: {"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD_FILE": p.secret(names.POSTGRES_PASSWORD_FILE)}
+              if p.mode == "compose" else {},
+              secrets=_postgres_password, image=IMAGES["postgres"], binaries=("postgres",), package="postgresql",
+              volume="/var/lib/postgresql/data", volumes=(DATA,),
+              compose_health=("CMD", "pg_isready", "-U", "postgres", "-d", "postgres")),
+    Component("redis", 6379, 16379, stage=0, health="tcp", args=_redis_args, image=IMAGES["redis"], binaries=("redis-server",),
+              package="redis-server", compose_health=("CMD", "redis-cli", "ping")),
+)
+BY_NAME: dict[str, Component] = {c.name: c for c in TABLE}
+SAMPLE_EXPORTERS = tuple(c.name for c in TABLE if c.sample)
+assert set(IMAGES) == {c.name for c in TABLE if not c.sample}, "generator/images/Dockerfile and the component table disagree"
+
+
+def get(name: str) -> Component:
+    return BY_NAME[name]
+
+
+# --- which components an inventory runs ----------------------------------------------------------
 
 def hostport(text: str) -> tuple[str, int | None]:
     """(host, port) of a host:port or a URL; port None when the URL has none."""
@@ -31,7 +353,7 @@ def hostport(text: str) -> tuple[str, int | None]:
     return (parts.hostname or ""), port
 
 
-def _addresses(model: Model) -> list[str]:
+def _addresses(model: "Model") -> list[str]:
     found: list[str] = []
     for s in model.services:
         if s.scrape:
@@ -41,16 +363,16 @@ def _addresses(model: Model) -> list[str]:
     return found
 
 
-def needed_components(model: Model) -> list[str]:
-    """The stack components this inventory runs, in names.COMPONENTS order: the ones it
-    addresses by their compose address (demo-web:8080, http://victoria-metrics:8428/...),
-    what those depend on, and ALWAYS."""
-    wanted = set(ALWAYS)
+def needed_components(model: "Model") -> list[str]:
+    """The components this inventory runs, in table order: the ones it addresses by their compose
+    address (demo-web:8080, http://victoria-metrics:8428/...), what those depend on, and the ones
+    every stack runs."""
+    wanted = {c.name for c in TABLE if c.always}
     for address in _addresses(model):
         host, port = hostport(address)
-        if host in names.COMPONENTS and port in (None, names.COMPONENTS[host][0]):
+        if host in BY_NAME and port in (None, BY_NAME[host].port):
             wanted.add(host)
-    for component, dependency in DEPENDS.items():
-        if component in wanted:
-            wanted.add(dependency)
-    return [c for c in names.COMPONENTS if c in wanted]
+    for c in TABLE:
+        if c.name in wanted:
+            wanted.update(c.depends)
+    return [c.name for c in TABLE if c.name in wanted]

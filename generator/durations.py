@@ -1,6 +1,7 @@
 """Prometheus durations: parse once, print canonically."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -19,20 +20,25 @@ class Duration:
         return self.ms / 1000
 
     def __str__(self) -> str:
-        if self.ms == 0:
-            return "0s"
-        out, rest = "", self.ms
-        for unit, secs in _UNITS[2:]:
-            size = int(secs * 1000)
-            if rest >= size:
-                out += f"{rest // size}{unit}"
-                rest %= size
-        return out
+        return _text(self.ms)
 
     def __mul__(self, k: float) -> "Duration":
         return Duration(int(round(self.ms * k)))
 
     __rmul__ = __mul__
+
+
+@functools.lru_cache(maxsize=4096)  # a handful of distinct durations are printed hundreds of thousands of times
+def _text(ms: int) -> str:
+    if ms == 0:
+        return "0s"
+    out, rest = "", ms
+    for unit, secs in _UNITS[2:]:
+        size = int(secs * 1000)
+        if rest >= size:
+            out += f"{rest // size}{unit}"
+            rest %= size
+    return out
 
 
 def victoria_metrics_retention(d: Duration) -> str:
@@ -47,7 +53,7 @@ def parse_duration(text: str) -> Duration:
     if not m or not text:
         raise ValueError(f"must be a duration like 30s, 5m, 1h30m or 15d (got {text!r})")
     ms = 0
-    for value, (_, secs) in zip(m.groups(), _UNITS):
+    for value, (_, secs) in zip(m.groups(), _UNITS, strict=True):
         if value:
             ms += int(value) * int(secs * 1000)
     return Duration(ms)

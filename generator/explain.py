@@ -1,12 +1,13 @@
 """Plain-text explanations of what an inventory produces: scrapes, alerts, routing, dashboards."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
 
-from generator import names
+from generator import alerting, links, names
 from generator.model import Model, Service, TimeInterval
 from generator.render import alertmanager as am_render
-from generator.render import rules as rules_render
 
 
 def receivers_for(model: Model, team: str, level: str) -> tuple[str, ...]:
@@ -53,7 +54,7 @@ def service_text(model: Model, s: Service) -> str:
         lines.append(f"    {level} {name:<34} {cond:<24} -> {to} ({_when(model, s.team, level)})")
     if s.disabled_alerts:
         lines.append(f"  disabled: {', '.join(s.disabled_alerts)}")
-    lines.append(f"  dashboard: {rules_render.dashboard_url(model, s)}")
+    lines.append(f"  dashboard: {alerting.dashboard_url(model, s)}")
     return "\n".join(lines)
 
 
@@ -99,15 +100,32 @@ def routing_table(model: Model) -> str:
         for name, entries in model.time_intervals.items():
             lines.append(f"  {name}: " + " or ".join(_interval_text(t) for t in entries))
     lines.append("inhibition (the first alert mutes the second while it fires):")
-    lines.append(f"  {' or '.join(names.DOWN_ALERTS)} of a service -> every other alert of that service")
+    lines.append(f"  {' or '.join(names.INSTANCE_DOWN_ALERTS)} of an instance -> the other alerts of that instance")
+    lines.append(f"  {' or '.join(names.SERVICE_DOWN_ALERTS)} of a service -> every other alert of that service (TargetDown steps aside)")
     for i, level in enumerate(names.LEVELS[:-1]):
         lower = names.LEVELS[i + 1:]
         lines.append(f"  {level} -> {lower[0] if len(lower) == 1 else lower[0] + '-' + lower[-1]} of the same service and {names.PROBLEM}")
     return "\n".join(lines)
 
 
+def for_running(model: Model, inventory: Path, state: Mapping[str, Any] | None) -> Model:
+    """The model with the pages of the stack `monstack up` started from this inventory (its links then lead somewhere)."""
+    if not state or not state.get("ui") or Path(str(state.get("inventory", ""))) != Path(inventory).absolute():
+        return model
+    return replace(model, stack=replace(model.stack, ui_override=links.Ui.from_json(state["ui"])))
+
+
+def pages_text(model: Model) -> str:
+    ui = model.stack.ui
+    where = "the running native stack" if ui.mode == "native" else "docker compose (stack.urls)"
+    am = ui.alertmanager + ("" if ui.alertmanager_ui else "   (API only: monstack silence add|list|expire)")
+    return "\n".join([f"pages of {where}:", f"  Prometheus    {ui.prometheus}   alerts {ui.alerts}   targets {ui.targets}",
+                      f"  Alertmanager  {am}", f"  Grafana       {ui.grafana or 'not running'}"])
+
+
 def services(model: Model, only: str | None = None) -> str:
     parts = [service_text(model, s) for s in model.services if only in (None, s.name)]
+    parts.append(pages_text(model))
     if only is None:
         parts.append(routing_table(model))
     return "\n\n".join(parts)
@@ -119,7 +137,7 @@ def dashboards(model: Model, only: str | None = None) -> str:
     from generator.render.dashboards import service as service_dash
     from generator.topology import COMPOSE
 
-    wanted = service_dash.file(model.service(only)) if only else None
+    wanted = service_dash.file_of(model, model.service(only)) if only else None
     blocks = []
     for path, d in dash.render(model, COMPOSE).items():
         if wanted and path != wanted:
@@ -142,3 +160,58 @@ def dashboards(model: Model, only: str | None = None) -> str:
                     lines.append(f"      {t['refId']} {t['legendFormat']!r}: {t['expr']}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+# --- the same as data (`monstack explain --json`) ----------------------------------------------
+
+
+def _ui_data(model: Model) -> dict[str, Any]:
+    ui = model.stack.ui
+    return {"mode": ui.mode, "prometheus": ui.prometheus, "prometheus_alerts": ui.alerts, "prometheus_targets": ui.targets,
+            "alertmanager": ui.alertmanager, "alertmanager_ui": ui.alertmanager_ui, "grafana": ui.grafana}
+
+
+def service_data(model: Model, s: Service) -> dict[str, Any]:
+    def routed(level: str) -> dict[str, Any]:
+        return {"receivers": list(receivers_for(model, s.team, level)), "when": _when(model, s.team, level)}
+
+    alerts: list[dict[str, Any]] = [{"name": a.name, "severity": a.severity, "threshold": a.threshold, "for": str(a.for_),
+                                     "custom": False, **routed(a.severity)} for a in s.alerts]
+    alerts += [{"name": r.name, "severity": r.severity, "threshold": r.threshold, "for": str(r.for_), "custom": True, "type": r.type,
+                "op": r.op, **routed(r.severity)} for r in s.rules]
+    return {
+        "name": s.name, "kind": s.kind, "team": s.team,
+        "scrape": None if not s.scrape else {"job": names.service_job(s.name), "interval": str(s.scrape.interval),
+                                              "scheme": s.scrape.scheme, "targets": list(s.scrape.targets), "path": s.scrape.path},
+        "probes": [{"name": p.name, "url": p.url, "module": p.module, "max_duration": str(p.max_duration) if p.max_duration else None}
+                   for p in s.probes],
+        "alerts": sorted(alerts, key=lambda a: (a["severity"], a["name"])),
+        "disabled_alerts": list(s.disabled_alerts),
+        "dashboard": alerting.dashboard_url(model, s),
+    }
+
+
+def services_data(model: Model, only: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"services": [service_data(model, s) for s in model.services if only in (None, s.name)], "pages": _ui_data(model)}
+    if only is None:
+        out["routing"] = [{"level": r.level, "team": r.team, "receivers": list(r.receivers), "team_override": r.overridden, "when": r.when}
+                          for r in routing_rows(model)]
+    return out
+
+
+def dashboards_data(model: Model, only: str | None = None) -> dict[str, Any]:
+    from generator.render import dashboards as dash
+    from generator.render.dashboards import lint
+    from generator.render.dashboards import service as service_dash
+    from generator.topology import COMPOSE
+
+    wanted = service_dash.file(model.service(only)) if only else None
+    boards = []
+    for path, d in dash.render(model, COMPOSE).items():
+        if wanted and path != wanted:
+            continue
+        boards.append({"path": path, "uid": d["uid"], "title": d["title"], "variables": [v["name"] for v in d["templating"]["list"]],
+                       "panels": [{"title": p.get("title"), "type": p.get("type"), "unit": p.get("fieldConfig", {}).get("defaults", {}).get("unit"),
+                                   "queries": [{"ref_id": t["refId"], "legend": t["legendFormat"], "expr": t["expr"]} for t in p.get("targets", [])]}
+                                  for p in lint.panels(d)]})
+    return {"dashboards": boards}

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Literal
 
-LEVELS = ("P0", "P1", "P2", "P3")
+LEVELS: tuple[Literal["P0", "P1", "P2", "P3"], ...] = ("P0", "P1", "P2", "P3")
 
 # Labels on every series and alert -------------------------------------------
 SERVICE = "service"
@@ -19,6 +20,7 @@ PROBE = "probe"  # which health probe of a service (liveness, readiness, ...)
 SYNTHETIC = "synthetic"  # set on alerts that `monstack test-alerts` posts
 SYNTHETIC_ALERT = "MonstackSyntheticTest"  # alertname of the alerts `monstack test-alerts` posts
 MONSTACK_JOB_LABEL = "monstack"  # on the stack's own scrape jobs: "self"
+BACKTEST_FILTER_LABEL = "__monstack_backtest_keep"  # scratch label inside backtest queries (filters by label); never stored
 
 # Generated files, relative to the output root --------------------------------
 PROMETHEUS_CONFIG = "prometheus/prometheus.yml"
@@ -37,13 +39,28 @@ COMPOSE_FILE = "compose.yaml"
 MANIFEST = ".monstack-generated"  # list of generated files with their sha256, for stale-file cleanup and drift
 
 
+HANDWRITTEN = "handwritten"  # subfolder of RULES_DIR and RULE_TESTS_DIR for rules.d/ beside the inventory
+
+
 def rules_file(group: str) -> str:
     return f"{RULES_DIR}/{group}.yml"
+
+
+def handwritten_rules_file(name: str) -> str:
+    return f"{RULES_DIR}/{HANDWRITTEN}/{name}.yml"
+
+
+def handwritten_tests_file(name: str) -> str:
+    return f"{RULE_TESTS_DIR}/{HANDWRITTEN}/{name}.test.yml"
 
 
 def rule_tests_file(group: str, step: str | None = None) -> str:
     """promtool tests of one rule file; tests evaluated every `step` (not the default minute) get their own file."""
     return f"{RULE_TESTS_DIR}/{group}.test.yml" if step is None else f"{RULE_TESTS_DIR}/{group}.every-{step}.test.yml"
+
+
+# A fleet's services alike share their tests: representative rule file -> the rule files it stands for.
+RULE_TESTS_SHARED = f"{RULE_TESTS_DIR}/shared.yml"
 
 
 def runbook_file(alert: str) -> str:
@@ -66,12 +83,18 @@ def probe_job(service: str) -> str:
 SELF_PROMETHEUS_JOB = "prometheus"
 SELF_ALERTMANAGER_JOB = "alertmanager"
 SELF_BLACKBOX_JOB = "blackbox-exporter"
+SELF_VICTORIA_METRICS_JOB = "victoria-metrics"  # scraped when the stack runs VictoriaMetrics as its long-term store
 META_RULES_GROUP = "monstack-meta"  # rule file and group for meta-monitoring
 META_SERVICE = "monstack"  # service label of the stack's own series and alerts
 META_TEAM = "monstack"  # team label of the same; no team route matches it, so the severity policy applies
 
 
 # Rule groups of one service's rule file (prometheus/rules/<service>.yml), evaluated in this order.
+def fast_group(service: str) -> str:
+    """The service's hard-down alerts, evaluated more often than the rest (catalogue AlertDef.fast)."""
+    return f"{service}.fast"
+
+
 def recording_group(service: str) -> str:
     return f"{service}.recording"
 
@@ -99,6 +122,12 @@ def record(level: str, metric: str, operations: str) -> str:
 DATASOURCE_PROMETHEUS_UID = "monstack-prometheus"
 DATASOURCE_ALERTMANAGER_UID = "monstack-alertmanager"
 DATASOURCE_VICTORIA_METRICS_UID = "monstack-victoria-metrics"  # the long-term store, when the stack remote-writes to it
+# The stack-wide dashboards (folder GRAFANA_STACK_FOLDER); dashboards link each other by dashboard_uid(name).
+DASHBOARD_OVERVIEW = "overview"
+DASHBOARD_SLO = "slo"
+DASHBOARD_INFRASTRUCTURE = "infrastructure"
+DASHBOARD_BUSINESS = "business"
+DASHBOARD_STACK = "stack"
 GRAFANA_STACK_FOLDER = "monstack"  # folder of the stack-wide dashboards; each team gets a folder of its own
 GRAFANA_DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards"  # where Grafana reads grafana/dashboards (compose mount)
 _UID_MAX = 40  # Grafana's limit
@@ -107,6 +136,10 @@ _UID_MAX = 40  # Grafana's limit
 def folder_uid(folder: str) -> str:
     """The uid of a provisioned dashboard folder, fixed so links and permissions survive re-provisioning."""
     return dashboard_uid("folder", folder)
+
+
+def service_dashboard_uid(service: str) -> str:
+    return dashboard_uid("service", service)
 
 
 def dashboard_uid(*parts: str) -> str:
@@ -118,27 +151,8 @@ def dashboard_uid(*parts: str) -> str:
     return f"{slug[: _UID_MAX - 9]}-{digest}"
 
 
-# Stack components: compose service name and port; native 127.0.0.1 port ---
-# Native ports stay clear of the Debian packages' system services (9090, 9093, 9100, 9115, ...).
-COMPONENTS: dict[str, tuple[int, int]] = {
-    "prometheus": (9090, 19090),
-    "alertmanager": (9093, 19093),
-    "grafana": (3000, 13000),
-    "node-exporter": (9100, 19100),
-    "blackbox-exporter": (9115, 19115),
-    "demo-web": (8080, 18081),
-    "demo-worker": (8080, 18082),
-    "demo-business": (8080, 18083),
-    "postgres-exporter": (9187, 19187),
-    "redis-exporter": (9121, 19121),
-    "pushgateway": (9091, 19091),
-    "victoria-metrics": (8428, 18428),
-    # Throwaway databases the postgres/redis exporters watch in the demo stack.
-    "postgres": (5432, 15432),
-    "redis": (6379, 16379),
-}
-ALERTMANAGER_CLUSTER_PORT = 9094
-NATIVE_ALERTMANAGER_CLUSTER_PORT = 19094
+# Ports of the stack's own components live in their table (generator/components.py); these are the native
+# runner's local stand-ins for Slack/PagerDuty/webhooks (HTTP) and email (SMTP).
 NATIVE_SINK_HTTP_PORT = 19980
 NATIVE_SINK_SMTP_PORT = 19925
 
@@ -157,10 +171,51 @@ PROBLEM = "problem"  # alerts that are tiers of one problem share it; a higher t
 # Alertmanager -----------------------------------------------------------------
 NULL_RECEIVER = "monstack-null"  # swallows the Watchdog when the inventory names no heartbeat receiver
 WATCHDOG_ALERT = "Watchdog"  # the always-firing meta alert routed to the heartbeat receiver
-DOWN_ALERTS = ("TargetDown", "HealthProbeFailing", "PostgresDown", "RedisDown")  # a service is down: these mute its other alerts
+# Something is down: these mute the alerts they explain. A target (or the server behind an exporter) explains the
+# other alerts of its instance; a failing health URL explains every alert of its service.
+INSTANCE_DOWN_ALERTS = ("TargetDown", "PostgresDown", "RedisDown")
+SERVICE_DOWN_ALERTS = ("HealthProbeFailing",)
+DOWN_ALERTS = INSTANCE_DOWN_ALERTS + SERVICE_DOWN_ALERTS
 BUSINESS_HOURS = "business-hours"  # time interval P3 notifies in by default; built in unless the inventory defines it
 
 
 def secret_name(ref: str) -> str:
     """The compose secret name of a secret file reference (also its /run/secrets/ file name)."""
     return re.sub(r"[^a-z0-9_]+", "_", ref.lower()).strip("_")
+
+# Kubernetes output (monstack render --target kubernetes), relative to its own root -----------
+KUBERNETES_DIR = "kubernetes"  # the tree's root under --out; it keeps its own MANIFEST
+KUSTOMIZATION = "kustomization.yaml"
+KUBE_RULES_DIR = "prometheus-rules"
+KUBE_SCRAPE_DIR = "scrape-configs"
+KUBE_POD_MONITORS_DIR = "pod-monitors"
+KUBE_PROBES_DIR = "probes"
+KUBE_ALERTMANAGER_DIR = "alertmanager"
+KUBE_GRAFANA_DIR = "grafana"
+KUBE_README = "README.md"
+# Where the Operator mounts things in the Alertmanager pod: the config Secret's keys, and each of spec.secrets.
+KUBE_ALERTMANAGER_CONFIG_MOUNT = "/etc/alertmanager/config"
+KUBE_ALERTMANAGER_SECRETS_MOUNT = "/etc/alertmanager/secrets"
+KUBE_ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml"  # the key the Operator reads from the config Secret
+# The Grafana sidecar's defaults (kube-prometheus-stack): which ConfigMaps it loads, and the folder annotation.
+GRAFANA_SIDECAR_DASHBOARD_LABEL = "grafana_dashboard"
+GRAFANA_SIDECAR_DATASOURCE_LABEL = "grafana_datasource"
+GRAFANA_SIDECAR_FOLDER_ANNOTATION = "grafana_folder"
+KUBE_MANAGED_BY = "monstack"
+KUBE_ADDITIONAL_SCRAPE_KEY = "scrape-configs.yaml"  # key of the Secret Prometheus' spec.additionalScrapeConfigs reads
+KUBE_ALERT_RELABEL_KEY = "alert-relabel-configs.yaml"  # key of the Secret Prometheus' spec.additionalAlertRelabelConfigs reads
+
+
+def kube_object(stack: str, *parts: str) -> str:
+    """An object name: the stack's name first, so two stacks can share a namespace; DNS-1123 characters only."""
+    return re.sub(r"[^a-z0-9.-]+", "-", "-".join((stack,) + parts).lower()).strip("-.")[:253]
+
+
+def kube_receivers_secret(stack: str) -> str:
+    """The Secret users create from their receiver secret files; Alertmanager mounts it (spec.secrets)."""
+    return kube_object(stack, "alertmanager-secrets")
+
+
+def kube_scrape_secret(stack: str) -> str:
+    """The Secret users create from their scrape secret files (passwords, TLS keys and certificates)."""
+    return kube_object(stack, "scrape-secrets")

@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["HttpSink", "SmtpSink", "Sinks", "Capture", "main"]
@@ -211,7 +211,7 @@ class _SinkRequestHandler(BaseHTTPRequestHandler):
     server_version = "monstack-sink/1.0"
     timeout = 60
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
@@ -267,7 +267,7 @@ class _SinkRequestHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         if parts.path in ("/captured", "/captured/"):
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-            fields = {k: query[k] for k in ("kind", "receiver") if k in query}
+            fields: Dict[str, Any] = {k: query[k] for k in ("kind", "receiver") if k in query}
             items = [c for c in self.server.sink.all_captured() if _matcher(None, fields)(c)]
             return self._json(200, items)
         if parts.path in ("/health", "/healthz", "/"):
@@ -283,7 +283,7 @@ class _SinkRequestHandler(BaseHTTPRequestHandler):
             return self._json(400, {"error": str(exc)})
         if parts.path in ("/captured/reset", "/captured/reset/"):
             return self._json(200, {"cleared": self.server.sink.clear_all()})
-        for kind, pattern in _ROUTES:
+        for kind, pattern in _ROUTES:  # noqa: B007 (the matching route's kind is used after the loop)
             m = pattern.match(parts.path)
             if m:
                 break
@@ -407,7 +407,8 @@ def _decoded_part(msg: email.message.EmailMessage, subtype: str) -> Optional[str
     try:
         content = part.get_content()
     except (LookupError, ValueError):
-        content = (part.get_payload(decode=True) or b"").decode("utf-8", errors="replace")
+        payload = part.get_payload(decode=True)  # bytes for a text part (typeshed also allows a Message)
+        content = (payload if isinstance(payload, bytes) else b"").decode("utf-8", errors="replace")
     return content.replace("\r\n", "\n")  # SMTP line endings -> Python's
 
 
@@ -508,6 +509,8 @@ class SmtpSink(_StoreSink):
     def start(self) -> "SmtpSink":
         if self._controller is not None:
             return self
+        import asyncio
+
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import SMTP
 
@@ -525,7 +528,7 @@ class SmtpSink(_StoreSink):
 
             def _trigger_server(self) -> None:
                 # Support port 0: learn the bound port before aiosmtpd connects to it.
-                if self.port == 0 and self.server is not None and self.server.sockets:
+                if self.port == 0 and isinstance(self.server, asyncio.Server) and self.server.sockets:
                     self.port = self.server.sockets[0].getsockname()[1]
                 super()._trigger_server()
 
@@ -580,7 +583,7 @@ class _JsonlWriter:
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._fh = open(path, "a", encoding="utf-8")
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the sink's lifetime, closed in close())
 
     def __call__(self, capture: Capture) -> None:
         line = json.dumps(capture, sort_keys=True, default=str)
@@ -619,7 +622,7 @@ class Sinks(_CaptureView):
         if self.http is not None and self.smtp is not None:
             self.http.attach(self.smtp)
 
-    def _sinks(self) -> Iterable[_StoreSink]:
+    def _sinks(self) -> Iterable[Union[HttpSink, SmtpSink]]:
         return [s for s in (self.http, self.smtp) if s is not None]
 
     def _on_capture(self, capture: Capture) -> None:

@@ -9,7 +9,10 @@ content, time) and otherwise from Alertmanager's own counters
 release labels them so, else per integration).
 
 Fault mode (--fault) injects a real fault into a sample exporter and measures
-how long the real alert takes to reach its receivers.
+how long the real alert takes to reach its receivers. It watches every alert of
+the service, not only the one the fault is meant to raise: the report leads with
+the first page of any of them (the first notification at the expected alert's
+severity), which is what the on-call feels.
 """
 from __future__ import annotations
 
@@ -22,10 +25,10 @@ from typing import Any, Callable, Mapping
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from generator import names
+from generator import alerting, names
+from generator.components import SAMPLE_EXPORTERS, hostport
 from generator.errors import CheckFailed, UsageError
 from generator.model import EmailReceiver, Model, PagerDutyReceiver, Service, SlackReceiver, TimeInterval
-from generator.components import SAMPLE_EXPORTERS, hostport
 
 Say = Callable[[str], None]
 SYNTHETIC_SERVICE = "monstack"  # service and team of synthetic alerts without --service: the policy's own routes
@@ -66,30 +69,69 @@ def interval_matches(t: TimeInterval, when: dt.datetime) -> bool:
         if not _in(local.day, spans):
             return False
     if t.months:
-        month = lambda m: int(m) if m.isdigit() else MONTHS.index(m) + 1  # noqa: E731
+        month = lambda m: int(m) if m.isdigit() else MONTHS.index(m) + 1
         if not _in(local.month, _ranges(t.months, month)):
             return False
-    if t.years and not _in(local.year, _ranges(t.years, int)):
-        return False
-    return True
+    return not (t.years and not _in(local.year, _ranges(t.years, int)))
 
 
 def active(model: Model, interval: str, when: dt.datetime) -> bool:
     return any(interval_matches(t, when) for t in model.time_intervals.get(interval, ()))
 
 
+def _zone(t: TimeInterval) -> dt.tzinfo:
+    return zoneinfo.ZoneInfo(t.location) if t.location and t.location != "Local" else dt.timezone.utc
+
+
+def next_open(model: Model, intervals: tuple[str, ...], when: dt.datetime, days: int = 400) -> dt.datetime | None:
+    """The first instant after `when` inside any of the named intervals: a window opens at one of its start times
+    (or at midnight when it names no times) on some day, so those are the only instants to try."""
+    found: list[dt.datetime] = []
+    for name in intervals:
+        for t in model.time_intervals.get(name, ()):
+            zone = _zone(t)
+            day = when.astimezone(zone).date()
+            starts = sorted({(int(r.start_time[:2]), int(r.start_time[3:])) for r in t.times if r.start_time != "24:00"}) or [(0, 0)]
+            for d in range(days):
+                date = day + dt.timedelta(days=d)
+                hits = [c for h, m in starts if (c := dt.datetime(date.year, date.month, date.day, h, m, tzinfo=zone)) > when
+                        and interval_matches(t, c)]
+                if hits:
+                    found.append(min(hits))
+                    break
+    return min(found) if found else None
+
+
+def mute_ends(model: Model, interval: str, when: dt.datetime, days: int = 8) -> dt.datetime | None:
+    """The first minute after `when` outside the interval (maintenance windows are minutes to hours long)."""
+    t = when.replace(second=0, microsecond=0)
+    for _ in range(days * 24 * 60):
+        t += dt.timedelta(minutes=1)
+        if not active(model, interval, t):
+            return t
+    return None
+
+
+def _at(instant: dt.datetime, zone: dt.tzinfo, now: dt.datetime) -> str:
+    left = int((instant - now).total_seconds() // 60)
+    span = f"{left // 1440}d {left % 1440 // 60}h {left % 60}m" if left >= 1440 else f"{left // 60}h {left % 60}m"
+    return f"{instant.astimezone(zone):%a %Y-%m-%d %H:%M %Z} (in {span})"
+
+
 def held_reason(model: Model, level: str, team: str | None, when: dt.datetime) -> str | None:
-    """Why Alertmanager would not notify now (outside the active intervals, inside a mute), or None."""
+    """Why Alertmanager would not notify now (outside the active intervals, inside a mute), and until when; or None."""
     policy = model.levels[level]
     if policy.active_time_intervals and not any(active(model, i, when) for i in policy.active_time_intervals):
         names_ = ", ".join(policy.active_time_intervals)
-        return f"held until {names_} (notifies only inside {names_})"
-    mutes = list(model.mute_time_intervals) + list(policy.mute_time_intervals)
-    if team in model.teams:
-        mutes += list(model.teams[team].mute_time_intervals)
-    for m in dict.fromkeys(mutes):
+        opens = next_open(model, policy.active_time_intervals, when)
+        zone = next((_zone(t) for i in policy.active_time_intervals for t in model.time_intervals.get(i, ())), dt.timezone.utc)
+        when_text = f": opens {_at(opens, zone, when)}" if opens else ""
+        return f"held until {names_} (notifies only inside {names_}){when_text}"
+    for m in model.mutes(level, team):
         if active(model, m, when):
-            return f"muted now by time interval {m}"
+            ends = mute_ends(model, m, when)
+            zone = next((_zone(t) for t in model.time_intervals.get(m, ())), dt.timezone.utc)
+            return f"muted now by time interval {m}" + (f" until {_at(ends, zone, when)}" if ends else "")
     return None
 
 
@@ -177,8 +219,8 @@ def capture_receivers(model: Model, capture: Mapping[str, Any], candidates: tupl
     if capture.get("kind") != "email":
         return [capture["receiver"]] if capture.get("receiver") else []
     rcpts = {r.lower() for r in capture.get("rcpt_tos", [])}
-    return [c for c in candidates if isinstance(model.receivers.get(c), EmailReceiver)
-            and {t.lower() for t in model.receivers[c].to} == rcpts]
+    return [c for c in candidates if isinstance(rec := model.receivers.get(c), EmailReceiver)
+            and {t.lower() for t in rec.to} == rcpts]
 
 
 def captured(sink_url: str) -> list[dict[str, Any]]:
@@ -277,7 +319,7 @@ def run(model: Model, urls: Mapping[str, str | None], service: str | None = None
     longest = max(model.levels[lv].group_wait.seconds for lv in names.LEVELS) + MARGIN
     ends = t_post + dt.timedelta(seconds=(timeout or longest) + 120)
     alerts = [synthetic_alert(model, service, lv, t_post, ends) for lv in names.LEVELS]
-    outcomes = [Outcome(lv, a["labels"], held=held_reason(model, lv, team, t_post)) for lv, a in zip(names.LEVELS, alerts)]
+    outcomes = [Outcome(lv, a["labels"], held=held_reason(model, lv, team, t_post)) for lv, a in zip(names.LEVELS, alerts, strict=True)]
     before = notification_counts(am)
     post_alerts(am, alerts)
     start = time.monotonic()
@@ -371,11 +413,19 @@ class FaultResult:
     alert: str
     level: str
     milestones: list[tuple[str, float]] = field(default_factory=list)  # (what, seconds after the fault)
-    notified: dict[str, float] = field(default_factory=dict)
+    notified: dict[str, float] = field(default_factory=dict)  # receiver -> seconds, for `alert`
+    # Every firing notification of any alert of the service (sinks only): (seconds, alert, level, receiver).
+    pages: list[tuple[float, str, str, str]] = field(default_factory=list)
 
     @property
     def delay(self) -> float | None:
         return max(self.notified.values()) if self.notified else None
+
+    @property
+    def first_page(self) -> tuple[float, str, str, str] | None:
+        """The earliest notification at the expected severity, of whichever alert of the service sent it."""
+        found = [p for p in self.pages if p[2] == self.level]
+        return min(found) if found else None
 
 
 def fault_plan(model: Model, service: str | None) -> tuple[Service, str, dict[str, Any], str]:
@@ -388,7 +438,9 @@ def fault_plan(model: Model, service: str | None) -> tuple[Service, str, dict[st
         if s.alert("HttpErrorRatioCritical"):
             return s, exporter, {"error_ratio": 1.0}, "HttpErrorRatioCritical"
         if s.alert("TargetDown"):
-            return s, exporter, {"hang": True}, "TargetDown"
+            # A hung process fails its scrape and its health probes: with a probe, HealthProbeFailing is the one page.
+            down = "HealthProbeFailing" if s.probes and s.alert("HealthProbeFailing") else "TargetDown"
+            return s, exporter, {"hang": True}, down
     where = f"service {service}" if service else model.source
     raise UsageError(f"--fault needs a service scraped from a sample exporter ({', '.join(SAMPLE_EXPORTERS)}) "
                      f"with HttpErrorRatioCritical or TargetDown enabled; none in {where}")
@@ -406,9 +458,13 @@ def run_fault(model: Model, urls: Mapping[str, str | None], exporter_url: Callab
     control = exporter_url(exporter) + "/control"
     result = FaultResult(s.name, exporter, fault, alertname, level)
     prom, am, sink = urls["prometheus"], urls["alertmanager"], urls.get("sink")
+    assert am is not None, "the stack state has no Alertmanager URL"
     receivers = expected_receivers(model, s.team, level)
     say(f"injecting {fault} into {exporter} ({control}); expecting {alertname} ({level}) on {s.name} -> "
         f"{', '.join(receivers)} in about {expected:.0f}s (for {setting.for_}, group_wait {model.levels[level].group_wait})")
+    # Any alert of the service may page first (a failing health probe before the error ratio, say).
+    candidates = sorted({(a.name, a.ctx.setting.severity) for a in alerting.service_alerts(model, s)})
+    all_receivers = tuple(dict.fromkeys(r for lv in names.LEVELS for r in expected_receivers(model, s.team, lv)))
     before = notification_counts(am)
     r = requests.post(control, json=fault, timeout=5)
     if r.status_code != 200:
@@ -426,15 +482,26 @@ def run_fault(model: Model, urls: Mapping[str, str | None], exporter_url: Callab
         while time.monotonic() - t0 < budget:
             time.sleep(1.0)
             for a in requests.get(f"{prom}/api/v1/alerts", timeout=5).json()["data"]["alerts"]:
-                if a["labels"].get("alertname") == alertname and a["labels"].get(names.SERVICE) == s.name:
-                    mark(f"{a['state']} in Prometheus")
+                if a["labels"].get(names.SERVICE) == s.name and a["labels"].get("alertname") != names.WATCHDOG_ALERT:
+                    name = a["labels"].get("alertname")
+                    mark(f"{a['state']} in Prometheus" if name == alertname else f"{name} {a['state']} in Prometheus")
             if am_alerts(am, {"alertname": alertname, names.SERVICE: s.name}):
                 mark("received by Alertmanager")
             if sink:
+                seen_pages = {(p[1], p[3]) for p in result.pages}
                 for c in captured(sink):
-                    if c.get("time", 0) >= t0_wall and capture_matches(c, alertname, level, "firing", s.name):
-                        for rcv in capture_receivers(model, c, receivers):
-                            if rcv in receivers and rcv not in result.notified:
+                    if c.get("time", 0) < t0_wall:
+                        continue
+                    for name, lv in candidates:
+                        if not capture_matches(c, name, lv, "firing", s.name):
+                            continue
+                        for rcv in capture_receivers(model, c, all_receivers):
+                            if (name, rcv) not in seen_pages:
+                                seen_pages.add((name, rcv))
+                                result.pages.append((round(c["time"] - t0_wall, 1), name, lv, rcv))
+                                if name != alertname:
+                                    mark(f"{name} ({lv}) notified {rcv}")
+                            if name == alertname and rcv in receivers and rcv not in result.notified:
                                 result.notified[rcv] = round(c["time"] - t0_wall, 1)
                                 mark(f"notified {rcv}")
             else:
@@ -460,8 +527,17 @@ def _pretty(seconds: float) -> str:
 
 def fault_text(res: FaultResult) -> str:
     if res.delay is None:
-        return f"{res.alert} ({res.level}) on {res.service}: not delivered in time"
-    return (f"{res.alert} ({res.level}) on {res.service}: fault to notification {_pretty(res.delay)} "
-            f"({', '.join(f'{r} +{_pretty(t)}' for r, t in sorted(res.notified.items()))})")
+        text = f"{res.alert} ({res.level}) on {res.service}: not delivered in time"
+    else:
+        text = (f"{res.alert} ({res.level}) on {res.service}: fault to notification {_pretty(res.delay)} "
+                f"({', '.join(f'{r} +{_pretty(t)}' for r, t in sorted(res.notified.items()))})")
+    first = res.first_page
+    if first is not None:
+        t, name, level, receiver = first
+        text += f"\nfirst page: {name} ({level}) to {receiver} after {_pretty(t)}"
+        others = sorted({(p[1], p[2]) for p in res.pages} - {(res.alert, res.level)})
+        if others:
+            text += f"\nalso notified: {', '.join(f'{n} ({lv})' for n, lv in others)}"
+    return text
 
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from generator import names
+from generator import components, links, names
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,12 @@ class Topology:
     secret_overrides: Mapping[str, str] = field(default_factory=dict)
     # Where Grafana reads the generated grafana/dashboards folder from.
     dashboards_dir: str = names.GRAFANA_DASHBOARDS_MOUNT
+    # Where people open the pages in this mode (None: compose, at the inventory's stack URLs); see generator/links.py.
+    ui: links.Ui | None = None
 
     def component(self, name: str) -> str:
-        compose_port, native_port = names.COMPONENTS[name]
-        return f"{name}:{compose_port}" if self.mode == "compose" else f"127.0.0.1:{native_port + self.port_offset}"
+        c = components.get(name)
+        return f"{name}:{c.port}" if self.mode == "compose" else f"127.0.0.1:{c.native_port + self.port_offset}"
 
     def address(self, hostport: str) -> str:
         return self.rewrites.get(hostport, hostport)
@@ -57,11 +59,12 @@ COMPOSE = Topology(mode="compose", secrets_root="/run/secrets")
 
 
 def native(secrets_root: str, sink_http: str | None = None, sink_smtp: str | None = None, port_offset: int = 0,
-           secret_overrides: Mapping[str, str] | None = None, config_dir: str | None = None) -> Topology:
+           secret_overrides: Mapping[str, str] | None = None, config_dir: str | None = None,
+           ui: links.Ui | None = None) -> Topology:
     """config_dir: where the native runner renders the configuration, so a native Grafana finds the dashboards."""
-    rewrites = {f"{n}:{cp}": f"127.0.0.1:{np + port_offset}" for n, (cp, np) in names.COMPONENTS.items()}
+    rewrites = {f"{c.name}:{c.port}": f"127.0.0.1:{c.native_port + port_offset}" for c in components.TABLE}
     return Topology(mode="native", secrets_root=os.path.abspath(secrets_root), rewrites=rewrites,
                     sink_http=sink_http, sink_smtp=sink_smtp, port_offset=port_offset,
-                    secret_overrides=dict(secret_overrides or {}),
+                    secret_overrides=dict(secret_overrides or {}), ui=ui,
                     dashboards_dir=(os.path.join(os.path.abspath(config_dir), names.DASHBOARDS_DIR) if config_dir
                                     else names.GRAFANA_DASHBOARDS_MOUNT))

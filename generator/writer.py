@@ -9,11 +9,12 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -43,8 +44,151 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def dump_yaml(data: Any) -> str:
+def _pyyaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10_000)
+
+
+def dump_yaml(data: Any) -> str:
+    """Block-style YAML, byte for byte what PyYAML writes with _Dumper (tests/test_writer.py compares them).
+
+    PyYAML represents every node in Python before libyaml emits it: most of a large render's time. Here
+    the structure is written directly and each distinct scalar is formatted once, by PyYAML itself, so
+    its quoting rules stay PyYAML's. Data this writer does not know (keys that are not short strings,
+    other types) goes to PyYAML whole.
+    """
+    out: list[str] = []
+    try:
+        if isinstance(data, dict) and data:
+            _mapping(data, 0, out)
+        elif isinstance(data, list) and data:
+            _sequence(data, 0, out)
+        else:
+            return _pyyaml(data)
+    except _Unusual:
+        return _pyyaml(data)
+    return "".join(out)
+
+
+class _Unusual(Exception):
+    """Data the direct writer leaves to PyYAML."""
+
+
+_SCALARS: dict[tuple[type, Any], tuple[str, tuple[str, ...]]] = {}
+_KEYS: dict[str, str] = {}
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+\Z")
+_RESOLVER = yaml.resolver.Resolver()
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _one_line(value: str) -> str | None:
+    """How PyYAML writes a one-line printable ASCII string as a block mapping value: plain or single-quoted.
+
+    The rules of PyYAML's (and libyaml's) scalar analysis for such text: plain unless the text would
+    read as something else (a number, a boolean, null), starts or ends with a space, starts with an
+    indicator, or holds ": " or " #"; otherwise single-quoted, as nothing in it needs escapes. None
+    for anything else (PyYAML decides those).
+    """
+    if len(value) > 4000 or not _PRINTABLE_ASCII.match(value):  # long lines: PyYAML may fold them
+        return None
+    first = value[0]
+    blocked = (first in "#,[]{}&*!|>'\"%@`" or value.startswith(("---", "..."))
+               or (first in "?:-" and (len(value) == 1 or value[1] == " "))
+               or ": " in value or " #" in value or value.endswith(":")
+               or first == " " or value[-1] == " ")
+    if not blocked and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG:
+        return value
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _scalar(value: Any) -> tuple[str, tuple[str, ...]]:
+    """(text after "key: " or "- ", lines of a literal block relative to its indentation) as PyYAML writes them."""
+    key = (type(value), repr(value) if type(value) is float else value)  # 0.0 == -0.0, yet they print apart
+    found = _SCALARS.get(key)
+    if found is None:
+        if type(value) not in _SCALAR_TYPES:
+            raise _Unusual(type(value))
+        quick = _one_line(value) if type(value) is str and value else None
+        if quick is not None:
+            found = _SCALARS[key] = (quick, ())
+            return found
+        text = _pyyaml({"k": value, "z": 0})[3:-6]  # "k: <scalar>\nz: 0\n": not last, so no document end marker
+        head, _, body = text.partition("\n")
+        if head.startswith(("|", ">")) and "+" in head:
+            raise _Unusual(value)  # kept trailing newlines: PyYAML ends the document with "..." after it
+        lines = tuple(line[2:] if line else line for line in body.split("\n")) if body else ()
+        found = _SCALARS[key] = (head, lines)
+        if len(_SCALARS) > 200_000:  # bounded: a render of a huge fleet has many distinct strings
+            _SCALARS.clear()
+    return found
+
+
+def _key(key: Any) -> str:
+    found = _KEYS.get(key) if type(key) is str else None
+    if found is None:
+        if type(key) is not str or len(key) >= 120 or "\n" in key:
+            raise _Unusual(key)
+        text = _pyyaml({key: 0})
+        if not text.endswith(": 0\n") or "\n" in text[:-1]:
+            raise _Unusual(key)
+        found = _KEYS[key] = text[:-4]
+    return found
+
+
+def _block(lines: tuple[str, ...], indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    for line in lines:
+        out.append(f"{pad}{line}\n" if line else "\n")
+
+
+def _mapping(data: dict, indent: int, out: list[str], inline: bool = False) -> None:
+    """Keys at column `indent`; inline: the first key continues a "- " already written."""
+    pad = " " * indent
+    for i, (k, v) in enumerate(data.items()):
+        key = _key(k)
+        lead = "" if inline and i == 0 else pad
+        if type(v) is dict:
+            if v:
+                out.append(f"{lead}{key}:\n")
+                _mapping(v, indent + 2, out)
+            else:
+                out.append(f"{lead}{key}: {{}}\n")
+        elif type(v) is list:
+            if v:
+                out.append(f"{lead}{key}:\n")
+                _sequence(v, indent, out)  # block sequences in mappings are not indented
+            else:
+                out.append(f"{lead}{key}: []\n")
+        else:
+            head, lines = _scalar(v)
+            out.append(f"{lead}{key}: {head}\n")
+            if lines:
+                _block(lines, indent + 2, out)
+
+
+def _sequence(data: list, indent: int, out: list[str], inline: bool = False) -> None:
+    pad = " " * indent
+    for i, v in enumerate(data):
+        lead = "" if inline and i == 0 else pad
+        if type(v) is dict:
+            if v:
+                out.append(f"{lead}- ")
+                _mapping(v, indent + 2, out, inline=True)
+            else:
+                out.append(f"{lead}- {{}}\n")
+        elif type(v) is list:
+            if v:
+                out.append(f"{lead}- ")
+                _sequence(v, indent + 2, out, inline=True)
+            else:
+                out.append(f"{lead}- []\n")
+        else:
+            head, lines = _scalar(v)
+            out.append(f"{lead}- {head}\n")
+            if lines:
+                _block(lines, indent + 2, out)
 
 
 def serialize(path: str, content: Any, source: str) -> bytes:
@@ -73,9 +217,73 @@ def serialize_all(outputs: Mapping[str, Any], source: str) -> dict[str, bytes]:
 
 
 def manifest(files: Mapping[str, bytes]) -> bytes:
+    return _manifest({path: hashlib.sha256(data).hexdigest() for path, data in files.items() if path != names.MANIFEST})
+
+
+def _manifest(digests: Mapping[str, str]) -> bytes:
     lines = [f"# {header_lines('the inventory')[0]}", "# sha256 and path of every generated file"]
-    lines += [f"{hashlib.sha256(data).hexdigest()}  {path}" for path, data in sorted(files.items()) if path != names.MANIFEST]
+    lines += [f"{digest}  {path}" for path, digest in sorted(digests.items())]
     return ("\n".join(lines) + "\n").encode()
+
+
+def stage_iter(outputs: Iterable[tuple[str, Any]], source: str, parent: Path) -> tuple[Path, list[str]]:
+    """Serialize and write each output into a fresh staging directory as it comes, keeping only its digest.
+
+    The same bytes as serialize_all + stage, without holding every file in memory: a large fleet's
+    rules and tests pass through one at a time. Returns the staging directory and every path (manifest included).
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".monstack-staging-", dir=parent))
+    try:
+        return staging, finish_staging(staging, write_into(staging, outputs, source))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_into(staging: Path, outputs: Iterable[tuple[str, Any]], source: str) -> dict[str, str]:
+    """Serialize and write outputs into an existing staging directory; {path: sha256}."""
+    digests: dict[str, str] = {}
+    made: set[Path] = set()
+    for path, content in outputs:
+        if why := outside(staging, path):  # output paths carry inventory names (services, rules.d files, namespaces)
+            raise InventoryError([Problem(path, 0, "", why)])
+        data = serialize(path, content, source)
+        target = staging / path
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        target.write_bytes(data)
+        digests[path] = hashlib.sha256(data).hexdigest()
+    return digests
+
+
+def finish_staging(staging: Path, digests: Mapping[str, str]) -> list[str]:
+    """Write the manifest of a staged tree; every path, the manifest's included."""
+    assert digests, "refusing to write nothing"
+    (staging / names.MANIFEST).write_bytes(_manifest(digests))
+    return sorted([*digests, names.MANIFEST])
+
+
+class _Staged(Mapping[str, bytes]):
+    """A staged tree read back file by file: what commit() compares and moves, without holding it all."""
+
+    def __init__(self, staging: Path, paths: list[str]):
+        self._staging, self._paths = staging, paths
+
+    def __getitem__(self, path: str) -> bytes:
+        return (self._staging / path).read_bytes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+def commit_staged(staging: Path, paths: list[str], out_dir: Path) -> WriteResult:
+    """commit() for a tree stage_iter wrote."""
+    return commit(staging, _Staged(staging, paths), out_dir)
 
 
 def read_manifest(out_dir: Path) -> list[str]:
@@ -121,6 +329,9 @@ def stage(files: Mapping[str, bytes], parent: Path) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".monstack-staging-", dir=parent))
     for path, data in files.items():
+        if why := outside(staging, path):
+            shutil.rmtree(staging, ignore_errors=True)
+            raise InventoryError([Problem(path, 0, "", why)])
         target = staging / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
@@ -134,13 +345,22 @@ class WriteResult:
     removed: list[str] = field(default_factory=list)
 
 
+def check_tree(paths: Iterable[str], out_dir: Path) -> list[str]:
+    """The previous render's paths; InventoryError (exit 2) when one of them or of `paths` leads out of out_dir.
+
+    Cheap: callers run it before the tools' checks, and commit() runs it again before it touches anything.
+    """
+    previous = read_manifest(out_dir)
+    escapes = [Problem(str(out_dir / path), 0, "", why) for path in paths if (why := outside(out_dir, path))]
+    if escapes:
+        raise InventoryError(escapes)
+    return previous
+
+
 def commit(staging: Path, files: Mapping[str, bytes], out_dir: Path) -> WriteResult:
     """Move staged files into place one atomic rename each; remove files the previous render made and this one did not."""
     result = WriteResult()
-    previous = set(read_manifest(out_dir))
-    escapes = [Problem(str(out_dir / path), 0, "", why) for path in files if (why := outside(out_dir, path))]
-    if escapes:
-        raise InventoryError(escapes)
+    previous = set(check_tree(files, out_dir))
     for path in sorted(files):
         if path == names.MANIFEST:
             continue
@@ -176,15 +396,24 @@ class Drift:
     def __str__(self) -> str:
         why = {"changed": "differs from what the inventory renders (edited by hand, or not re-rendered)",
                "missing": "is missing (run monstack render)",
-               "stale": "is left over from an earlier render (run monstack render to remove it)"}[self.status]
+               "stale": "is left over from an earlier render (run monstack render to remove it)",
+               "unmanaged": "was not written by monstack: Prometheus loads it unchecked (move it to rules.d/ beside the inventory)",
+               }[self.status]
         return f"{self.path} {why}"
 
 
+def unmanaged_rules(files: Iterable[str], out_dir: Path) -> list[str]:
+    """Rule files in the output's rule folder that this render does not write and no earlier one wrote (put there by hand)."""
+    known = set(files) | set(read_manifest(out_dir))
+    folder = out_dir / names.RULES_DIR
+    if not folder.is_dir():
+        return []
+    found = (str(p.relative_to(out_dir)) for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".yml", ".yaml"))
+    return [p for p in found if p not in known]
+
+
 def drift(files: Mapping[str, bytes], out_dir: Path) -> list[Drift]:
-    previous = read_manifest(out_dir)
-    escapes = [Problem(str(out_dir / path), 0, "", why) for path in files if (why := outside(out_dir, path))]
-    if escapes:
-        raise InventoryError(escapes)
+    previous = check_tree(files, out_dir)
     found: list[Drift] = []
     for path, data in sorted(files.items()):
         target = out_dir / path
@@ -195,4 +424,5 @@ def drift(files: Mapping[str, bytes], out_dir: Path) -> list[Drift]:
     for path in sorted(set(previous) - set(files)):
         if (out_dir / path).exists():
             found.append(Drift(path, "stale"))
+    found += [Drift(path, "unmanaged") for path in unmanaged_rules(files, out_dir)]
     return found

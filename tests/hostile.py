@@ -56,6 +56,7 @@ class Setup:
     out: Path
     # Files that must still be there, byte for byte, after every command (a victim outside the output tree).
     untouched: dict[Path, bytes] = field(default_factory=dict)
+    render_args: tuple[str, ...] = ()  # more arguments of render (e.g. --target all)
 
 
 # --- cases from files ------------------------------------------------------------------------------
@@ -200,10 +201,63 @@ def _symlinked_stale_folder(work: Path) -> Setup:
     return setup
 
 
+def _symlinked_kubernetes(work: Path) -> Setup:
+    """OUT/kubernetes, the Kubernetes tree's own root, is a symlink to a folder elsewhere holding a manifest."""
+    setup = _write(work, MINIMAL.read_text())
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine\n")
+    (elsewhere / ".monstack-generated").write_text(f"{'0' * 64}  keep.txt\n")
+    setup.out.mkdir()
+    (setup.out / "kubernetes").symlink_to(elsewhere, target_is_directory=True)
+    setup.untouched = {elsewhere / "keep.txt": b"mine\n", elsewhere / ".monstack-generated": f"{'0' * 64}  keep.txt\n".encode()}
+    setup.render_args = ("--target", "all")
+    return setup
+
+
+def _rules_d(files: dict[str, str], links: dict[str, Path] | None = None) -> Callable[[Path], Setup]:
+    """rules.d/ beside the minimal inventory: files by name, and symlinks by name to a file outside it."""
+
+    def build(work: Path) -> Setup:
+        setup = _write(work, MINIMAL.read_text())
+        folder = work / "rules.d"
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        for name, target in (links or {}).items():
+            (folder / name).symlink_to(target)
+        return setup
+
+    return build
+
+
+def _rules_d_symlink(work: Path) -> Setup:
+    """A rules.d file that is a symlink to a file elsewhere, written as a valid rule file: render would copy it into the tree."""
+    secret = work.parent / f"{work.name}-outside.yml"  # beside the case's folder, not in it
+    secret.write_text("groups: [{name: leaked, rules: [{record: token, expr: vector(1), labels: {token: s3cr3t-value}}]}]\n")
+    setup = _rules_d({}, {"shared.yml": secret})(work)
+    setup.untouched = {secret: secret.read_bytes()}
+    return setup
+
+
+_RULE_WITH_TEMPLATE_LABEL = """groups:
+  - name: handwritten
+    rules:
+      - alert: QueueBacklog
+        expr: sum(queue_depth) > 100
+        labels: {severity: warning, owner: "{{ $labels.owner }}"}
+        annotations: {summary: "{{ $value }} jobs waiting"}
+"""
+
+
 def _render_quietly(inventory: Path, out: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "generator.cli", "render", "--no-check", "--inventory", str(inventory), "--out", str(out)],
-                            capture_output=True, text=True, env=_env(ROOT), timeout=TIMEOUT)
-    assert result.returncode == 0, result.stderr
+    """The tree a case starts from, rendered by this checkout in this process (whichever checkout the case then runs)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from generator import pipeline
+    finally:
+        sys.path.remove(str(ROOT))
+    pipeline.render(inventory, out, run_checks=False)
 
 
 def built_cases() -> list[Case]:
@@ -226,6 +280,12 @@ def built_cases() -> list[Case]:
         Case("built_manifest_inner_parent", 2, "a manifest line that climbs out from inside the tree", _manifest("prometheus/../../victim.txt"), writer),
         Case("built_manifest_symlinked_folder", 2, "a stale file under a folder that is now a symlink out of the tree", _symlinked_stale_folder, writer),
         Case("built_output_symlink", 2, "an output folder that is a symlink to a folder elsewhere", _symlinked_output, writer),
+        Case("built_kubernetes_symlink", 2, "OUT/kubernetes is a symlink to a folder elsewhere: render --target all wrote there",
+             _symlinked_kubernetes, writer),
+        Case("built_rules_d_symlink", 1, "a rules.d file that is a symlink to a file outside: render copied it into the tree",
+             _rules_d_symlink),
+        Case("built_rules_d_label_template", 3, "a hand-written alert whose label value is a template (labels route)",
+             _rules_d({"queue.yml": _RULE_WITH_TEMPLATE_LABEL})),
     ]
 
 
@@ -259,9 +319,10 @@ class Outcome:
         """The located problem lines, with the inventory's (or output folder's) path cut off."""
         out = []
         for line in self.stderr.splitlines():
-            for prefix in (f"{setup.inventory}:", f"{setup.out}/"):
+            for prefix in (f"{setup.inventory}:", f"{setup.out}/", f"{setup.inventory.parent}/"):  # the last: rules.d/
                 if line.startswith(prefix):
                     out.append(line[len(prefix):])
+                    break
         return out
 
     @property
@@ -291,6 +352,8 @@ def args_for(command: str, setup: Setup) -> list[str]:
     args = [command, "--inventory", str(setup.inventory)]
     if command in ("render", "check"):
         args += ["--out", str(setup.out)]
+    if command == "render":
+        args += list(setup.render_args)
     return args
 
 

@@ -31,7 +31,7 @@ version: 1
 receivers:
   pager: {type: pagerduty, routing_key_file: secrets/pd}
   chat: {type: slack, webhook_url_file: secrets/slack, channel: "#alerts"}
-  chat-team: {type: slack, webhook_url_file: secrets/slack, channel: "#team"}
+  chat-team: {type: slack, webhook_url_file: secrets/slack_team, channel: "#team"}
   tickets: {type: webhook, url: "http://tickets:8080/hook"}
 severities:
   P0: {receivers: [pager, chat]}
@@ -83,6 +83,7 @@ def amtool_check(tmp_path: Path, files: dict[str, bytes]) -> subprocess.Complete
 # --- amtool accepts what every inventory renders ----------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("inv", ALL_INVENTORIES, ids=lambda p: str(p.relative_to(ROOT)))
 @pytest.mark.parametrize("topology", ["compose", "native"])
 def test_amtool_accepts_the_config_of_every_inventory(inv: Path, topology: str, tmp_path: Path) -> None:
@@ -133,11 +134,15 @@ def test_level_routes_fan_out_in_policy_order_and_every_leaf_carries_its_windows
     p0 = leaves(level_nodes[0])
     assert [leaf["receiver"] for leaf in p0] == ["pager", "chat"]
     assert [leaf.get("continue", False) for leaf in p0] == [True, False]
-    # Alertmanager does not inherit time intervals from a parent route: every leaf has them.
-    assert all(leaf["mute_time_intervals"] == ["upkeep", "nights"] for leaf in p0)
+    # Alertmanager does not inherit time intervals from a parent route: every leaf has them. A window named
+    # without levels (the global upkeep, the quiet team's freeze) mutes P1-P3 only; P0's own nights mute P0.
+    assert all(leaf["mute_time_intervals"] == ["nights"] for leaf in p0)
+    assert all(leaf["mute_time_intervals"] == ["upkeep"] for leaf in leaves(level_nodes[1]))
     assert all("mute_time_intervals" not in node for node in level_nodes)
     quiet_p0 = leaves(team_nodes['team="quiet"']["routes"][0])
-    assert all(leaf["mute_time_intervals"] == ["upkeep", "nights", "freeze"] for leaf in quiet_p0)
+    assert all(leaf["mute_time_intervals"] == ["nights"] for leaf in quiet_p0)
+    quiet_p1 = leaves(team_nodes['team="quiet"']["routes"][1])
+    assert all(leaf["mute_time_intervals"] == ["upkeep", "freeze"] for leaf in quiet_p1)
     payments_p0 = leaves(team_nodes['team="payments"']["routes"][0])
     assert [leaf["receiver"] for leaf in payments_p0] == ["pager", "chat-team"]
     assert team_nodes['team="payments"']["receiver"] == cfg["route"]["receiver"]  # unknown severity: catch-all
@@ -215,6 +220,7 @@ def test_a_receiver_listed_twice_is_an_inventory_error(tmp_path: Path) -> None:
     ('times: [{start_time: "09:00", end_time: "17:00"}]', True), ('times: [{start_time: "17:00", end_time: "09:00"}]', False),
     ('times: [{start_time: "10:00", end_time: "10:00"}]', False), ('times: [{start_time: "22:00", end_time: "24:00"}]', True),
 ])
+@pytest.mark.integration
 def test_the_schema_accepts_exactly_the_time_ranges_amtool_accepts(spec: str, ok: bool, tmp_path: Path) -> None:
     text = BASE.replace("P3: {receivers: [tickets]}", "P3: {receivers: [tickets], active_time_intervals: [window]}")
     text += f"time_intervals:\n  window: [{{{spec}}}]\n"
@@ -235,9 +241,11 @@ def test_the_schema_accepts_exactly_the_time_ranges_amtool_accepts(spec: str, ok
 
 def test_inhibition_sources_must_carry_the_labels_they_are_compared_on() -> None:
     rules = am.inhibit_rules()
-    down, *levels = rules
-    assert down["equal"] == [names.SERVICE]
-    assert 'service=~".+"' in down["source_matchers"]
+    instance, service, *levels = rules
+    assert instance["equal"] == [names.SERVICE, "instance"] and service["equal"] == [names.SERVICE]
+    for r in (instance, service):
+        assert 'service=~".+"' in r["source_matchers"]
+    assert 'instance=~".+"' in instance["source_matchers"]
     assert [r["source_matchers"][0] for r in levels] == ['severity="P0"', 'severity="P1"', 'severity="P2"']
     assert [r["target_matchers"] for r in levels] == [['severity=~"P1|P2|P3"'], ['severity=~"P2|P3"'], ['severity=~"P3"']]
     for r in levels:
@@ -269,7 +277,9 @@ def _render_template(tmp_path: Path, name: str, data: dict[str, Any], kind: str 
     tdir = tmp_path / "templates"
     tdir.mkdir(exist_ok=True)
     files = pipeline.build(inventory(tmp_path)).files  # the template exactly as written, header included
-    (tdir / "monstack.tmpl").write_bytes(files[f"{names.ALERTMANAGER_TEMPLATES_DIR}/monstack.tmpl"])
+    for path, body in files.items():
+        if path.startswith(names.ALERTMANAGER_TEMPLATES_DIR + "/"):
+            (tdir / path.rsplit("/", 1)[-1]).write_bytes(body)
     (tmp_path / "data.json").write_text(json.dumps(data))
     proc = subprocess.run([AMTOOL, "template", "render", f"--template.glob={tdir}/*.tmpl", f"--template.data={tmp_path / 'data.json'}",
                            f"--template.type={kind}", f'--template.text={{{{ template "{name}" . }}}}'], capture_output=True, text=True)
@@ -288,11 +298,13 @@ def _data(severity: str | None, status: str = "firing", **annotations: str) -> d
             "commonAnnotations": annotations, "externalURL": "http://am.example.com:9093"}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("severity, expected", [*am.PAGERDUTY_SEVERITY.items(), (None, "info"), ("P9", "info")])
 def test_pagerduty_severity_follows_the_mapping(severity: str | None, expected: str, tmp_path: Path) -> None:
     assert _render_template(tmp_path, "monstack.pagerduty.severity", _data(severity)) == expected
 
 
+@pytest.mark.integration
 def test_messages_carry_severity_service_summary_value_and_links(tmp_path: Path) -> None:
     ann = {"summary": "checkout-api: 2% of requests fail", "description": "More than 1% fail.", "value": "0.02",
            "runbook_url": "https://runbooks.example.com/httperrorratiohigh", "dashboard_url": "https://grafana.example.com/d/x"}
@@ -310,6 +322,7 @@ def test_messages_carry_severity_service_summary_value_and_links(tmp_path: Path)
     assert "resolved: 2026-01-05 10:05:00 UTC" in _render_template(tmp_path, "monstack.email.text", resolved)
 
 
+@pytest.mark.integration
 def test_links_fall_back_to_alertmanager_when_an_alert_has_none(tmp_path: Path) -> None:
     data = _data("P0", runbook_url="docs/runbooks/x.md")  # a repository path, not a URL
     assert _render_template(tmp_path, "monstack.runbook.href", data) == "http://am.example.com:9093/#/alerts?receiver=slack-alerts"

@@ -21,6 +21,7 @@ TEMPLATES = {
 }
 
 
+@pytest.mark.integration
 @needs_promtool
 def test_expansions_match_what_prometheus_prints(tmp_path: Path):
     rule = {"alert": "Value", "expr": "probe_value > -1e300", "annotations": TEMPLATES}

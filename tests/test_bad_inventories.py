@@ -96,6 +96,15 @@ EXPECTED: dict[str, list[str]] = {
         "15: services[0].name: must be a lowercase name",
         "16: services[0].team: unknown team 'web' (defined: Web Team)",
     ],
+    "one_pass": [  # every error of the file in one run: the service with an unknown kind still has its other errors checked
+        '13: time_intervals.hours[0].times[0].end_time: must be a string (got 1020): YAML reads an unquoted 17:00 as the number 1020 (base 60); write it in quotes: "17:00"',
+        "17: services[0]: unknown kind 'htp' (did you mean 'http'?)",
+        "20: services[0].scrape.interval: must be a duration like 30s, 5m, 1h30m or 15d (got '5 minutes')",
+        "22: services[0].alerts.HttpErrorRatioHigh.for: must be a duration like 30s, 5m, 1h30m or 15d (got '10 minutes')",
+        "23: services[0].alerts.NoSuchAlert: unknown alert 'NoSuchAlert': no kind of service has it",
+        "29: services[1].alerts.Bogus: unknown alert 'Bogus' for a worker service",
+        "30: services[1].alerts.WorkerStalled.for: must be a duration like 30s, 5m, 1h30m or 15d (got '5 minutes')",
+    ],
 }
 
 

@@ -77,6 +77,7 @@ def test_the_schema_used_is_the_current_compose_specification() -> None:
     assert "name" in schema["properties"] and "develop" in schema["$defs"]["service"]["properties"]
 
 
+@pytest.mark.integration
 def test_docker_compose_config_accepts_the_file_where_docker_compose_is_installed(tmp_path: Path) -> None:
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
@@ -208,6 +209,7 @@ def test_retention_size_is_passed_in_bytes_so_prometheus_reads_the_inventory_s_u
     assert "--storage.tsdb.retention.size=10000000000B" in cmd
 
 
+@pytest.mark.integration
 def test_mode_detection_falls_back_to_native_and_says_why() -> None:
     from generator.runner import choose_mode, compose as compose_runner
 
@@ -219,6 +221,7 @@ def test_mode_detection_falls_back_to_native_and_says_why() -> None:
     assert choose_mode("native") == ("native", "--native given")
 
 
+@pytest.mark.integration
 def test_compose_up_generates_grafana_and_database_passwords_and_refuses_missing_receiver_secrets(tmp_path: Path) -> None:
     import stat
 
@@ -230,7 +233,7 @@ def test_compose_up_generates_grafana_and_database_passwords_and_refuses_missing
     with pytest.raises(ToolMissing) as exc:
         ComposeStack(inventory, tmp_path / ".monstack").up()
     text = str(exc.value)
-    for ref in ("secrets/pagerduty_routing_key", "secrets/slack_webhook_url", "secrets/smtp_password"):
+    for ref in ("secrets/pagerduty_routing_key", "secrets/slack_alerts_webhook_url", "secrets/smtp_password"):
         assert ref in text
     assert "monstack up --native" in text
     assert (tmp_path / names.COMPOSE_FILE).is_file()  # rendered beside the inventory, like `monstack render`

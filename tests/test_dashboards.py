@@ -21,8 +21,8 @@ from generator import names
 from generator.checks import tool
 from generator.catalogue import recorded as R
 from generator.catalogue import slo as slo_alerts
-from generator.render import recording
-from generator.render.dashboards import builder, lint, panels, service, slo
+from generator import recording
+from generator.render.dashboards import builder, lint, panels, service, sli, slo
 
 INVENTORIES = inventories()
 SERVICES_YAML = ROOT / "services.yaml"
@@ -59,6 +59,7 @@ def test_every_query_parses(inventory):
     assert failures == []
 
 
+@pytest.mark.integration
 def test_every_query_parses_with_promtool(tmp_path):
     """Prometheus's own parser (promtool check rules) accepts every panel query of every inventory."""
     exprs = [expr for inv in INVENTORIES for _, _, expr in all_queries(inv)]
@@ -88,6 +89,7 @@ for inv in sys.argv[1:]:
 """
 
 
+@pytest.mark.integration
 def test_rendering_is_byte_identical_across_runs():
     """Fresh interpreters with different hash seeds write the same Grafana bytes, for every inventory."""
     runs = []
@@ -193,6 +195,10 @@ def test_a_panel_per_custom_rule_showing_what_its_alert_compares(inventory):
                 assert f"{value} == 0" in rules[rule.name]
             if rule.type in ("ratio", "histogram_mean", "threshold", "stalled"):
                 assert p["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
+        for k in s.kpis:  # and a panel per KPI, queried as written, without an alert
+            p = titled.pop(k.title)
+            assert p["targets"][0]["expr"] == k.expr and p["fieldConfig"]["defaults"]["unit"] == k.unit
+            assert p["type"] == ("stat" if k.panel == "stat" else "timeseries")
     assert titled == {}  # and no other panel
 
 
@@ -206,11 +212,11 @@ def test_a_rules_unit_reaches_its_panel():
 
 def test_slo_burn_rate_lines_are_the_burn_alerts_thresholds():
     thirty = render(SERVICES_YAML)
-    checkout = {(i.service.name, i.kind): i for i in slo.slis(thirty.model)}[("checkout-api", "availability")]
+    checkout = {(i.service.name, i.kind): i for i in sli.slis(thirty.model)}[("checkout-api", "availability")]
     assert [m.value for m in checkout.burn_marks()] == [14.4, 6, 3, 1]  # the SRE workbook's, for 30 days
     assert [m.severity for m in checkout.burn_marks()] == [checkout.service.alert(m.alert).severity for m in checkout.burn_marks()]
     edge = render(EDGE)
-    ranker = {(i.service.name, i.kind): i for i in slo.slis(edge.model)}[("recommendation-ranking-service-for-storefront", "latency")]
+    ranker = {(i.service.name, i.kind): i for i in sli.slis(edge.model)}[("recommendation-ranking-service-for-storefront", "latency")]
     assert [m.value for m in ranker.burn_marks()] == [slo_alerts.factor(ranker.window, w) for w in slo_alerts.WINDOWS]  # 28 days
     assert [m.value for m in ranker.burn_marks()][0] == pytest.approx(13.44)
     assert ranker.budget == pytest.approx(0.01)
@@ -242,12 +248,14 @@ def test_slo_dashboard_covers_every_objective():
 def test_variables_are_defined_used_and_all_means_non_empty():
     d = render(SERVICES_YAML).by_uid("ms-overview")
     variables = {v["name"]: v for v in d["templating"]["list"]}
-    assert list(variables) == ["env", "team", "service"]
+    # services.yaml's 30-day SLO windows outlast Prometheus' 15 days: the budget panels read the long-term store's picker.
+    assert list(variables) == ["datasource", "longterm", "env", "team", "service"]
     used = set().union(*(builder.variables_in(q.expr) for q in lint.queries(d)))
     assert {"env", "team", "service"} <= used
-    assert all(v["allValue"] == ".+" and v["datasource"]["uid"] == names.DATASOURCE_PROMETHEUS_UID for v in variables.values())
+    labels = [v for v in variables.values() if v["type"] == "query"]
+    assert all(v["allValue"] == ".+" and v["datasource"]["uid"] == "${datasource}" for v in labels)
     per_service = render(SERVICES_YAML).by_uid("ms-service-order-worker")
-    assert [v["name"] for v in per_service["templating"]["list"]] == ["env", "instance"]
+    assert [v["name"] for v in per_service["templating"]["list"]] == ["datasource", "env", "instance"]
 
 
 def test_lint_reports_what_it_checks():
@@ -267,6 +275,12 @@ def test_lint_reports_what_it_checks():
     for message in ("duplicate panel ids", "outside the 24-column grid", "overlap", "datasource uid 'elsewhere' is not provisioned",
                     "uses $undefined", "has no unit", "has no legend", "points to dashboard 'ms-nope'"):
         assert message in found
+    # The data source variable must exist and default to a provisioned data source.
+    second["datasource"] = {"type": "prometheus", "uid": "${nosuch}"}
+    d["templating"]["list"][0]["current"]["value"] = "gone-uid"
+    found = "\n".join(lint.problems(d, r.provisioned_uids, r.uids))
+    assert "'${nosuch}' names no data source variable" in found
+    assert "data source variable 'datasource' defaults to 'gone-uid', which is not provisioned" in found
 
 
 def test_concrete_substitutes_every_variable_form():

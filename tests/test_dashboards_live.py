@@ -17,7 +17,7 @@ import requests
 import yaml
 
 from conftest import INVENTORIES
-from generator import names, pipeline
+from generator import components, names, pipeline
 from generator.render import dashboards
 from generator.render.dashboards import lint
 from generator.runner import NativeStack
@@ -50,7 +50,7 @@ def _inventory(tmp_path: Path) -> tuple[Path, list[str]]:
 
 def _free_offset() -> int:
     """A port offset at which every native port of the stack is free (a user's stack may be running)."""
-    ports = [native for _, native in names.COMPONENTS.values()] + [names.NATIVE_SINK_HTTP_PORT, names.NATIVE_SINK_SMTP_PORT]
+    ports = [c.native_port for c in components.TABLE] + [names.NATIVE_SINK_HTTP_PORT, names.NATIVE_SINK_SMTP_PORT]
     candidates = [1000 + 7 * k for k in range(1, 400)]
     random.Random().shuffle(candidates)
     for offset in candidates:

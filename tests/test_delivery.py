@@ -34,10 +34,10 @@ version: 1
 stack: {{name: delivery, timezone: UTC, allow_always_muted: true}}  # team quiet: muted all the time, on purpose
 receivers:
   pagerduty-oncall: {{type: pagerduty, routing_key_file: secrets/pagerduty_routing_key}}
-  slack-incidents: {{type: slack, webhook_url_file: secrets/slack_webhook_url, channel: "#incidents"}}
-  slack-alerts: {{type: slack, webhook_url_file: secrets/slack_webhook_url, channel: "#alerts"}}
-  slack-engineering: {{type: slack, webhook_url_file: secrets/slack_webhook_url, channel: "#engineering"}}
-  slack-payments: {{type: slack, webhook_url_file: secrets/slack_webhook_url, channel: "#payments-alerts"}}
+  slack-incidents: {{type: slack, webhook_url_file: secrets/slack_incidents, channel: "#incidents"}}
+  slack-alerts: {{type: slack, webhook_url_file: secrets/slack_alerts, channel: "#alerts"}}
+  slack-engineering: {{type: slack, webhook_url_file: secrets/slack_engineering, channel: "#engineering"}}
+  slack-payments: {{type: slack, webhook_url_file: secrets/slack_payments, channel: "#payments-alerts"}}
   email-oncall:
     {{type: email, to: [oncall@example.com], from: alerts@example.com, smarthost: "smtp.example.com:587",
      auth_username: {user}, auth_password_file: secrets/smtp_password}}
@@ -91,7 +91,8 @@ def write_inventory(root: Path, business_hours: str) -> Path:
     secrets = root / "secrets"
     secrets.mkdir(parents=True)
     (secrets / "pagerduty_routing_key").write_text(PD_KEY + "\n")
-    (secrets / "slack_webhook_url").write_text("https://hooks.slack.com/services/T0/B0/not-used-with-sinks\n")
+    for channel in ("incidents", "alerts", "engineering", "payments"):
+        (secrets / f"slack_{channel}").write_text("https://hooks.slack.com/services/T0/B0/not-used-with-sinks\n")
     (secrets / "smtp_password").write_text(SMTP_PASSWORD)
     (secrets / "ticket_token").write_text(TICKET_TOKEN + "\n")
     inv = root / "services.yaml"
@@ -122,8 +123,8 @@ def annotations(name: str, service: str) -> dict[str, str]:
     }
 
 
-def make(name: str, severity: str | None, team: str, service: str, problem: str | None = None) -> dict[str, Any]:
-    labels = {"alertname": name, "team": team, "service": service}
+def make(name: str, severity: str | None, team: str, service: str, problem: str | None = None, **extra: str) -> dict[str, Any]:
+    labels = {"alertname": name, "team": team, "service": service, **extra}
     if severity:
         labels["severity"] = severity
     if problem:
@@ -191,16 +192,17 @@ def run_delivery(am: Alertmanager, sinks: Sinks) -> None:
                      {"summary": "alive"}, starts=now())
     unknown = make("Unclassified", "P9", "platform", "odd-svc")
     no_severity = make("NoSeverity", None, "payments", "odd-svc")
-    muted = make("MaintenanceP0", "P0", "quiet", "quiet-svc", problem="MaintenanceP0")
+    muted = make("MaintenanceP1", "P1", "quiet", "quiet-svc", problem="MaintenanceP1")  # a window by name mutes P1-P3
     # Inhibition: the source fires, the target reaches nobody; controls prove the rules are narrow.
-    down = make("TargetDown", "P0", "platform", "down-svc", problem="TargetDown")
-    down_symptom = make("HttpErrorRatioHigh", "P1", "platform", "down-svc", problem="HttpErrorRatio")
+    down = make("TargetDown", "P0", "platform", "down-svc", problem="TargetDown", instance="down-1:80")
+    down_symptom = make("ProcessMemoryHigh", "P1", "platform", "down-svc", problem="ProcessMemory", instance="down-1:80")
+    down_service_wide = make("HttpErrorRatioHigh", "P1", "platform", "down-svc", problem="HttpErrorRatio")  # not explained by one target
     tier_high = make("HttpErrorRatioCritical", "P0", "platform", "tier-svc", problem="HttpErrorRatio")
     tier_low = make("HttpErrorRatioHigh", "P1", "platform", "tier-svc", problem="HttpErrorRatio")
     tier_other_problem = make("HttpLatencyP95High", "P2", "platform", "tier-svc", problem="HttpLatency")
     same_problem_other_service = make("HttpErrorRatioHigh", "P1", "platform", "calm-svc", problem="HttpErrorRatio")
 
-    posted = [*by_team_level.values(), watchdog, unknown, no_severity, muted, down, down_symptom, tier_high, tier_low,
+    posted = [*by_team_level.values(), watchdog, unknown, no_severity, muted, down, down_symptom, down_service_wide, tier_high, tier_low,
               tier_other_problem, same_problem_other_service]
     am.post(posted)
 
@@ -213,8 +215,8 @@ def run_delivery(am: Alertmanager, sinks: Sinks) -> None:
     expected[("heartbeat", "Watchdog", "monstack", "firing")] += 1
     expected[("slack-alerts", *key(unknown), "firing")] += 1  # the catch-all: default receiver = first P1 receiver
     expected[("slack-alerts", *key(no_severity), "firing")] += 1
-    for a, team, lv in ((down, "platform", "P0"), (tier_high, "platform", "P0"), (tier_other_problem, "platform", "P2"),
-                        (same_problem_other_service, "platform", "P1")):
+    for a, team, lv in ((down, "platform", "P0"), (down_service_wide, "platform", "P1"), (tier_high, "platform", "P0"),
+                        (tier_other_problem, "platform", "P2"), (same_problem_other_service, "platform", "P1")):
         expected.update((r, *key(a), "firing") for r in POLICY[(team, lv)])
 
     got = collect(sinks, expected)
@@ -224,7 +226,7 @@ def run_delivery(am: Alertmanager, sinks: Sinks) -> None:
     status = {key(a): a["status"] for a in am.alerts()}
     assert status[key(down_symptom)]["inhibitedBy"] and status[key(tier_low)]["inhibitedBy"]
     assert status[key(down_symptom)]["state"] == "suppressed"
-    for a in (down, tier_high, tier_other_problem, same_problem_other_service, by_team_level[("platform", "P1")]):
+    for a in (down, down_service_wide, tier_high, tier_other_problem, same_problem_other_service, by_team_level[("platform", "P1")]):
         assert not status[key(a)]["inhibitedBy"], key(a)
 
     check_payloads(sinks)

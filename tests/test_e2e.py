@@ -81,17 +81,20 @@ def test_real_faults_reach_the_expected_sinks_then_resolve_and_teardown_leaves_n
             and c["body"].get("dedup_key") == pd["body"]["dedup_key"]], timeout=30)[0]
         timings["reset -> resolved"] = resolve["time"] - t2
 
-        # 4. Kill the target: demo-web exits, Prometheus cannot scrape it, TargetDown pages.
+        # 4. Kill the target: demo-web exits, its scrape and its health probe fail. One outage, one page:
+        # HealthProbeFailing pages, TargetDown steps aside (its expression is silent while a probe of the service fails).
         t3 = time.time()
         requests.post(f"{web}/control", json={"exit": True}, timeout=5)
-        down_pd = wait_for("TargetDown at PagerDuty", lambda: _for(
-            "pagerduty", "pagerduty-oncall", "TargetDown", "P0", "firing", t3)(stack), timeout=60)[0]
-        down_slack = wait_for("TargetDown in #incidents", lambda: _for(
-            "slack", "slack-incidents", "TargetDown", "P0", "firing", t3)(stack), timeout=30)[0]
-        timings["exit -> TargetDown page"] = down_pd["time"] - t3
-        assert str(stack.port("demo-web")) in down_slack["body"]["attachments"][0]["text"]  # the instance that is down
-        firing = {(a.name, a.state) for a in api.alerts(stack.prometheus_url)}
-        assert ("TargetDown", "firing") in firing
+        down_pd = wait_for("HealthProbeFailing at PagerDuty", lambda: _for(
+            "pagerduty", "pagerduty-oncall", "HealthProbeFailing", "P0", "firing", t3)(stack), timeout=60)[0]
+        wait_for("HealthProbeFailing in #incidents", lambda: _for(
+            "slack", "slack-incidents", "HealthProbeFailing", "P0", "firing", t3)(stack), timeout=30)
+        timings["exit -> one P0 page"] = down_pd["time"] - t3
+        states = {(a.name, a.state) for a in api.alerts(stack.prometheus_url)}
+        assert ("HealthProbeFailing", "firing") in states
+        assert not {s for s in states if s[0] == "TargetDown"}, states  # not even pending
+        pages = [c for c in captures(stack, t3) if c["kind"] == "pagerduty" and c["body"].get("event_action") == "trigger"]
+        assert [c["body"]["payload"]["custom_details"]["alertname"] for c in pages] == ["HealthProbeFailing"], pages
         print("e2e timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     finally:
         pids = stack_pids(stack)

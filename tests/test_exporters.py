@@ -206,6 +206,7 @@ def promtool_verdict(returncode: int, output: str) -> Tuple[bool, str]:
     return False, output
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", NAMES)
 def test_metrics_pass_promtool(running, name):
     r = running[name].get("/metrics")
@@ -218,6 +219,7 @@ def test_metrics_pass_promtool(running, name):
     assert ok, f"promtool check metrics exited {check.returncode}:\n{why}"
 
 
+@pytest.mark.integration
 def test_promtool_verdict_rejects_parse_errors():
     """The tolerance above cannot hide a broken exposition."""
     bad = subprocess.run([PROMTOOL, "check", "metrics"], input=b"broken{ 1\n",
@@ -226,6 +228,7 @@ def test_promtool_verdict_rejects_parse_errors():
     assert bad.returncode != 0 and not ok
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", NAMES)
 def test_expected_metric_families(running, name):
     text = running[name].get("/metrics").text
@@ -241,6 +244,7 @@ def _bucket_bounds(samples: Samples, name: str) -> List[float]:
     return sorted({float(dict(lbls)["le"]) for n, lbls in samples if n == name + "_bucket"})
 
 
+@pytest.mark.integration
 def test_histogram_buckets(running):
     web = running["demo-web"].scrape()
     assert _bucket_bounds(web, "http_request_duration_seconds") == [
@@ -254,6 +258,7 @@ def test_histogram_buckets(running):
     assert _bucket_bounds(biz, "intent_confidence") == expected
 
 
+@pytest.mark.integration
 def test_label_sets(running):
     web = running["demo-web"].scrape()
     routes = {dict(l)["route"] for n, l in web if n == "http_requests_total"}
@@ -265,6 +270,7 @@ def test_label_sets(running):
     assert {dict(l)["status"] for n, l in worker if n == "jobs_total"} == {"completed", "failed"}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", NAMES)
 def test_background_activity_moves_metrics(running, name):
     counter = {"demo-web": "http_requests_total", "demo-worker": "jobs_total",
@@ -275,6 +281,7 @@ def test_background_activity_moves_metrics(running, name):
         f"{counter} did not move without outside load"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", NAMES)
 def test_one_log_line_per_start(running, name):
     lines = running[name].log.read_text().splitlines()
@@ -286,6 +293,7 @@ def test_one_log_line_per_start(running, name):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", NAMES)
 def test_health_and_readiness(running, name):
     exporter = running[name]
@@ -301,11 +309,12 @@ def test_health_and_readiness(running, name):
     assert exporter.get("/ready").status_code == 200
 
 
+@pytest.mark.integration
 def test_control_get_merge_and_reset(running):
     web = running["demo-web"]
     defaults = web.get("/control").json()
     assert defaults == {"error_ratio": 0.0, "latency_seconds": 0.0, "queue_backlog": 0,
-                        "hang": False, "unready": False, "exit": False}
+                        "hang": False, "unready": False, "exit": False, "fail_metrics": 0, "fail_health": 0}
     after_first = web.control(error_ratio=0.25)
     assert after_first["error_ratio"] == 0.25
     merged = web.control(latency_seconds=0.5)
@@ -332,6 +341,7 @@ BAD_BODIES = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("body,needle", BAD_BODIES)
 def test_bad_control_input_is_400(running, body, needle):
     web = running["demo-web"]
@@ -342,6 +352,7 @@ def test_bad_control_input_is_400(running, body, needle):
     assert web.get("/control").json() == before, "a rejected request must change nothing"
 
 
+@pytest.mark.integration
 def test_business_only_fields(running):
     biz = running["demo-business"]
     r = biz.post("/control", json={"confidence": "high"})
@@ -350,6 +361,7 @@ def test_business_only_fields(running):
     assert state["sync_stalled"] is True and state["confidence"] == 0.5 and state["conversion"] == 1.0
 
 
+@pytest.mark.integration
 def test_partial_bad_update_is_atomic(running):
     web = running["demo-web"]
     r = web.post("/control", json={"error_ratio": 0.5, "hang": "nope"})
@@ -370,6 +382,7 @@ def _by_class(samples: Samples) -> Tuple[float, float]:
     return ok, err
 
 
+@pytest.mark.integration
 def test_web_error_ratio_turns_requests_into_500s(running):
     web = running["demo-web"]
     web.control(error_ratio=1.0)
@@ -392,6 +405,7 @@ def test_web_error_ratio_turns_requests_into_500s(running):
     assert wait_until(lambda: _by_class(web.scrape())[0] > ok1)
 
 
+@pytest.mark.integration
 def test_web_real_routes_and_latency(fresh):
     web = fresh("demo-web", "--activity", "0")  # only our requests move the counters
     assert web.get("/api/orders").json()["orders"]
@@ -415,6 +429,7 @@ def test_web_real_routes_and_latency(fresh):
     assert le_025 == 1
 
 
+@pytest.mark.integration
 def test_hang_blocks_metrics_but_not_control(running):
     web = running["demo-web"]
     web.control(hang=True)
@@ -431,6 +446,7 @@ def test_hang_blocks_metrics_but_not_control(running):
     assert web.get("/health", timeout=2).status_code == 200
 
 
+@pytest.mark.integration
 def test_worker_error_ratio_fails_jobs(running):
     worker = running["demo-worker"]
     worker.control(error_ratio=1.0)
@@ -444,6 +460,7 @@ def test_worker_error_ratio_fails_jobs(running):
         total(s1, "jobs_total", status="failed") - total(s0, "jobs_total", status="failed")
 
 
+@pytest.mark.integration
 def test_worker_backlog_stalls_processing(running):
     worker = running["demo-worker"]
     worker.control(queue_backlog=500)
@@ -460,6 +477,7 @@ def test_worker_backlog_stalls_processing(running):
     assert total(worker.scrape(), "queue_depth", queue="default") < 500
 
 
+@pytest.mark.integration
 def test_business_faults(running):
     biz = running["demo-business"]
 
@@ -498,6 +516,7 @@ def test_business_faults(running):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_exit_fault_exits_with_code_1(fresh):
     worker = fresh("demo-worker")
     r = worker.post("/control", json={"exit": True})
@@ -508,6 +527,7 @@ def test_exit_fault_exits_with_code_1(fresh):
 @pytest.mark.parametrize("name,sig", [("demo-web", signal.SIGTERM),
                                       ("demo-worker", signal.SIGTERM),
                                       ("demo-business", signal.SIGINT)])
+@pytest.mark.integration
 def test_signal_shuts_down_cleanly(fresh, name, sig):
     exporter = fresh(name)
     assert exporter.get("/health").status_code == 200
@@ -517,6 +537,7 @@ def test_signal_shuts_down_cleanly(fresh, name, sig):
     assert "Traceback" not in log and len(log.splitlines()) == 1
 
 
+@pytest.mark.integration
 def test_sigterm_while_hung(fresh):
     """A request stuck in a hang must not keep the process alive."""
     web = fresh("demo-web")
@@ -527,6 +548,7 @@ def test_sigterm_while_hung(fresh):
     assert web.proc.wait(timeout=5) == 0
 
 
+@pytest.mark.integration
 def test_cli_rejects_bad_arguments():
     bad = subprocess.run([sys.executable, "-m", "exporters", "demo-nope"], cwd=REPO,
                          capture_output=True, text=True, timeout=20)
@@ -534,3 +556,14 @@ def test_cli_rejects_bad_arguments():
     bad = subprocess.run([sys.executable, "-m", "exporters", "demo-web", "--listen", "nope"],
                          cwd=REPO, capture_output=True, text=True, timeout=20)
     assert bad.returncode == 2 and "HOST:PORT" in bad.stderr
+
+
+@pytest.mark.integration
+def test_counted_faults_fail_exactly_that_many_scrapes_and_probes(running):
+    """fail_metrics / fail_health: the next N requests answer 503, then everything is fine again, however long it takes."""
+    web = running["demo-web"]
+    web.control(fail_metrics=2, fail_health=1)
+    assert [web.get("/metrics").status_code for _ in range(3)] == [503, 503, 200]
+    assert [web.get("/health").status_code for _ in range(2)] == [503, 200]
+    assert web.get("/control").json()["fail_metrics"] == 0
+    web.reset()

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import ROOT
 from dashboard_support import ident, inventories, render
-from generator import names, pipeline
+from generator import components, fleet, names, pipeline
 from generator.render import grafana
 from generator.render.dashboards import lint
 from generator.topology import COMPOSE, native
@@ -19,7 +19,23 @@ def test_every_datasource_a_dashboard_uses_is_provisioned(inventory):
     assert len(uids) == len(set(uids))
     used = {t["datasource"]["uid"] for d in r.dashboards.values() for p in lint.panels(d) for t in p.get("targets", [])}
     used |= {v["datasource"]["uid"] for d in r.dashboards.values() for v in d["templating"]["list"] if "datasource" in v}
-    assert used and used <= set(uids)
+    # Every query goes through a data source variable of its dashboard: ${datasource}, which defaults to the provisioned
+    # Prometheus and lists every Prometheus-type data source (the long-term store among them); and, when an SLO window
+    # outlasts Prometheus' retention, ${longterm} for the panels over that whole window, defaulting to the long-term store.
+    long_term = r.model.stack.long_term_retention is not None
+    assert used == ({"${datasource}", "${longterm}"} if long_term else {"${datasource}"})
+    for d in r.dashboards.values():
+        picker = d["templating"]["list"][0]
+        assert picker["type"] == "datasource" and picker["name"] == "datasource" and picker["query"] == "prometheus"
+        assert picker["current"]["value"] == names.DATASOURCE_PROMETHEUS_UID
+        pickers = {v["name"]: v for v in d["templating"]["list"] if v["type"] == "datasource"}
+        reads_long_term = "${longterm}" in {t["datasource"]["uid"] for p in lint.panels(d) for t in p.get("targets", [])}
+        assert ("longterm" in pickers) == reads_long_term, d["uid"]
+        if reads_long_term:
+            assert pickers["longterm"]["query"] == "prometheus"
+            assert pickers["longterm"]["current"]["value"] == names.DATASOURCE_VICTORIA_METRICS_UID
+            assert names.DATASOURCE_VICTORIA_METRICS_UID in uids
+    assert all(ds["type"] == "prometheus" for ds in datasources if ds["uid"] != names.DATASOURCE_ALERTMANAGER_UID)
     assert [ds["uid"] for ds in datasources if ds.get("isDefault")] == [names.DATASOURCE_PROMETHEUS_UID]
 
 
@@ -29,14 +45,16 @@ def test_a_provider_per_folder_and_every_dashboard_in_one(inventory):
     providers = r.outputs[names.GRAFANA_DASHBOARD_PROVIDERS]["providers"]
     by_folder = {p["folder"]: p for p in providers}
     assert len(by_folder) == len(providers)
-    assert set(by_folder) == {names.GRAFANA_STACK_FOLDER} | set(r.model.teams)
+    big = fleet.enabled(r.model)  # a fleet's service dashboards are shared, in the stack's folder
+    assert set(by_folder) == {names.GRAFANA_STACK_FOLDER} | (set() if big else set(r.model.teams))
     assert len({p["folderUid"] for p in providers}) == len(providers) and len({p["name"] for p in providers}) == len(providers)
     for path in r.dashboards:
         folder = path.split("/")[-2]
         assert path == f"{names.DASHBOARDS_DIR}/{folder}/{path.rsplit('/', 1)[-1]}"
         assert by_folder[folder]["options"]["path"] == f"{names.GRAFANA_DASHBOARDS_MOUNT}/{folder}"
     for s in r.model.services:
-        assert names.dashboard_file(s.team, s.name) in r.dashboards  # a team's services land in the team's folder
+        # a team's services land in the team's folder; a fleet's in their shape's dashboard
+        assert (fleet.shape_of(r.model, s.name).file if big else names.dashboard_file(s.team, s.name)) in r.dashboards
     assert all(p["allowUiUpdates"] is False and p["disableDeletion"] is True for p in providers)
 
 
@@ -51,10 +69,10 @@ def test_datasources_point_at_the_topologys_components():
     model = pipeline.load_model(ROOT / "services.yaml")
     compose = {ds["uid"]: ds for ds in grafana.datasources(model, COMPOSE)["datasources"]}
     local = {ds["uid"]: ds for ds in grafana.datasources(model, native(str(ROOT)))["datasources"]}
-    prom_port, am_port = names.COMPONENTS["prometheus"], names.COMPONENTS["alertmanager"]
-    assert compose[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://prometheus:{prom_port[0]}"
-    assert compose[names.DATASOURCE_ALERTMANAGER_UID]["url"] == f"http://alertmanager:{am_port[0]}"
-    assert local[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://127.0.0.1:{prom_port[1]}"
+    prom, am = components.get("prometheus"), components.get("alertmanager")
+    assert compose[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://prometheus:{prom.port}"
+    assert compose[names.DATASOURCE_ALERTMANAGER_UID]["url"] == f"http://alertmanager:{am.port}"
+    assert local[names.DATASOURCE_PROMETHEUS_UID]["url"] == f"http://127.0.0.1:{prom.native_port}"
     # $__rate_interval is only right when Grafana knows the scrape interval.
     assert compose[names.DATASOURCE_PROMETHEUS_UID]["jsonData"]["timeInterval"] == str(model.stack.scrape_interval)
     assert compose[names.DATASOURCE_PROMETHEUS_UID]["jsonData"]["alertmanagerUid"] == names.DATASOURCE_ALERTMANAGER_UID
@@ -80,5 +98,5 @@ def test_the_long_term_store_is_a_datasource_exactly_when_the_stack_writes_to_it
     assert (names.DATASOURCE_VICTORIA_METRICS_UID in by_uid) == writes
     if writes:
         ds = by_uid[names.DATASOURCE_VICTORIA_METRICS_UID]
-        assert ds["type"] == "prometheus" and ds["url"] == f"http://victoria-metrics:{names.COMPONENTS['victoria-metrics'][0]}"
+        assert ds["type"] == "prometheus" and ds["url"] == f"http://victoria-metrics:{components.get('victoria-metrics').port}"
         assert not ds.get("isDefault")

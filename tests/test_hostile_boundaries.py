@@ -56,6 +56,24 @@ def test_a_secrets_folder_elsewhere_is_named_in_full_and_may_itself_be_a_symlink
         "version: 1\n", f"version: 1\nstack: {{secrets_dir: {vault}}}\n")))[0]
 
 
+def test_extra_scrape_configs_may_name_files_in_the_secrets_folder(tmp_path: Path):
+    extra = ("extra_scrape_configs:\n  - {job_name: nodes, static_configs: [{targets: ['n:9100']}], "
+             "basic_auth: {username: u, password_file: secrets/nodes_password}, tls_config: {ca_file: secrets/ca.pem}}\n")
+    model = pipeline.load_model(write(tmp_path, MINIMAL + extra))
+    assert model.extra_scrape_configs[0]["basic_auth"]["password_file"] == "secrets/nodes_password"
+
+
+def test_a_rules_d_folder_that_is_itself_a_symlink_is_read(tmp_path: Path):
+    """Shared community rules kept elsewhere: the folder may be a symlink; its files must lie in it."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "queue.yml").write_text("groups: [{name: shared, rules: [{alert: QueueBacklog, expr: 'sum(queue_depth) > 100', "
+                                      "labels: {severity: warning}, annotations: {summary: '{{ $value }} jobs'}}]}]\n")
+    inv = write(tmp_path / "project", MINIMAL)
+    (inv.parent / "rules.d").symlink_to(shared, target_is_directory=True)
+    assert [f.name for f in pipeline.load_model(inv).handwritten] == ["queue"]
+
+
 # --- 2. the writer ------------------------------------------------------------------------------------
 
 
@@ -144,8 +162,12 @@ ALWAYS = "time_intervals:\n  always: [{weekdays: ['sunday:saturday']}]\n"
 @pytest.mark.parametrize("edit, warning", [
     (lambda t: t.replace("P2: {receivers: [slack]}", "P2: {receivers: [slack], mute_time_intervals: [always]}") + ALWAYS,
      "severities.P2.mute_time_intervals[0]: time interval 'always' always matches: P2 alerts never notify anyone"),
-    (lambda t: t.replace("version: 1\n", "version: 1\nstack: {allow_always_muted: true}\n") + ALWAYS + "mute_time_intervals: [always]\n",
-     "mute_time_intervals[0]: time interval 'always' always matches: it mutes every level, P0 included, so nobody is ever notified"),
+    (lambda t: t.replace("version: 1\n", "version: 1\nstack: {allow_always_muted: true}\n") + ALWAYS
+     + "mute_time_intervals: [{interval: always, levels: [P0, P1, P2, P3]}]\n",
+     "mute_time_intervals[0]: time interval 'always' always matches and mutes P0, P1, P2, P3 of every team: nobody is ever paged"),
+    # A window named on its own mutes P1-P3 only: pages still go out.
+    (lambda t: t + ALWAYS + "mute_time_intervals: [always]\n",
+     "mute_time_intervals[0]: time interval 'always' always matches: P1, P2, P3 alerts of every team never notify anyone"),
     (lambda t: t.replace("P0: {receivers: [slack]}", "P0: {receivers: [slack], active_time_intervals: [office]}")
      + "time_intervals:\n  office: [{weekdays: ['monday:friday']}]\n", "severities.P0.active_time_intervals: P0 notifies only inside office"),
     (lambda t: t + "    slo: {availability: 99.9, window: 2d}\n", "ErrorBudgetBurn1h pages at a burn rate of 0.96, below 1"),

@@ -19,7 +19,7 @@ import pytest
 import requests
 import yaml
 
-from generator import catalogue, lint, names, pipeline
+from generator import alerting, catalogue, components, lint, names, pipeline, targets
 from generator.catalogue import series
 from generator.render import blackbox, rules as rules_render
 from generator.topology import COMPOSE
@@ -65,8 +65,8 @@ def stack(tmp_path_factory):
     (tmp / "meta.yml").write_text(yaml.safe_dump(meta))
     (tmp / "blackbox.yml").write_text(yaml.safe_dump(blackbox.config()))
     (tmp / "am.yml").write_text(yaml.safe_dump({"route": {"receiver": "nowhere"}, "receivers": [{"name": "nowhere"}]}))
-    self_labels = series.self_labels(model)
-    assert [rw.url for rw in model.stack.remote_write] == [f"http://victoria-metrics:{names.COMPONENTS['victoria-metrics'][0]}/api/v1/write"]
+    self_labels = targets.self_labels(model)
+    assert [rw.url for rw in model.stack.remote_write] == [f"http://victoria-metrics:{components.get('victoria-metrics').port}/api/v1/write"]
     scrape = [
         {"job_name": names.SELF_PROMETHEUS_JOB, "static_configs": [{"targets": [f"127.0.0.1:{ports['prometheus']}"], "labels": self_labels}]},
         {"job_name": names.SELF_ALERTMANAGER_JOB,
@@ -122,7 +122,7 @@ def _query(url: str, expr: str) -> list:
 def _catalogue_names(kind: str) -> set[str]:
     model = pipeline.load_model(ROOT / "services.yaml")
     found = set()
-    for a in rules_render.all_alerts(model):
+    for a in alerting.all_alerts(model):
         if a.ctx.service is None and kind == "meta" or a.ctx.service is not None and a.ctx.service.kind == kind:
             found |= {lint.selector_name(vs) for vs in lint.selectors(promql_parser.parse(a.definition.expression(a.ctx)))}
     return {n for n in found if n and ":" not in n}
@@ -152,7 +152,7 @@ def test_samples_reach_the_remote_store_and_the_remote_write_metrics_name_it(sta
     assert _query(prom, 'prometheus_remote_storage_samples_failed_total{remote_name="victoria-metrics"} > 0') == []
     # What the remote-write alerts measure, on the real metrics: one value per queue, healthy.
     model = pipeline.load_model(ROOT / "services.yaml")
-    measured = {a.definition.name: a.definition.query(a.ctx) for a in rules_render.meta_alerts(model)}
+    measured = {a.definition.name: a.definition.query(a.ctx) for a in alerting.meta_alerts(model)}
     lag = _wait("the remote-write lag measured", lambda: _query(prom, measured["PrometheusRemoteWriteBehind"]))
     assert [r["metric"]["remote_name"] for r in lag] == ["victoria-metrics"] and 0 <= float(lag[0]["value"][1]) < 120
     failing = _wait("the remote-write failure ratio measured", lambda: _query(prom, measured["PrometheusRemoteWriteFailing"]))

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from generator import names, pipeline
+from generator import components, names, pipeline
 from generator.errors import CheckFailed, ToolMissing
 from generator.runner import process
-from generator.runner.native import NativeStack, read_state
+from generator.runner.native import NativeStack
+from generator.runner.state import read_state
 from stackutil import E2E_INVENTORY, ROOT, assert_torn_down, missing, new_stack, stack_pids, wait_for
 
 ROOT_COMPONENTS = ["prometheus", "alertmanager", "blackbox-exporter", "node-exporter", "postgres-exporter",
@@ -30,6 +31,7 @@ ROOT_COMPONENTS = ["prometheus", "alertmanager", "blackbox-exporter", "node-expo
 # --- process helpers, on real processes -------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_process_group_is_stopped_with_its_children() -> None:
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"monstack-test-{os.getpid()}.log"
     started, proc = process.spawn("two-sleeps", ["/bin/sh", "-c", "sleep 60 & sleep 60; wait"], log, Path("/"))
@@ -45,10 +47,13 @@ def test_a_process_group_is_stopped_with_its_children() -> None:
         log.unlink(missing_ok=True)
 
 
+@pytest.mark.integration
 def test_a_recycled_or_foreign_pid_is_never_signalled(tmp_path: Path) -> None:
     """down() only stops a pid whose start time and command are the ones recorded."""
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
+        # Popen returns once the child is forked; its command line is sleep's only after exec.
+        wait_for("the child to exec sleep", lambda: process.cmdline(sleeper.pid) == ("sleep", "60"), timeout=10, interval=0.01)
         real = process.Started("stranger", sleeper.pid, ("sleep", "60"), process.start_ticks(sleeper.pid) or 0)
         assert process.alive(real)
         forged = process.Started("demo-web", sleeper.pid, ("sleep", "60"), real.start_ticks + 1)
@@ -65,6 +70,7 @@ def test_a_recycled_or_foreign_pid_is_never_signalled(tmp_path: Path) -> None:
         sleeper.wait()
 
 
+@pytest.mark.integration
 def test_a_taken_port_is_named_with_the_process_holding_it(tmp_path: Path) -> None:
     stack = NativeStack(E2E_INVENTORY, tmp_path, sinks=True, port_offset=2500)
     port = stack.port("prometheus")
@@ -102,14 +108,15 @@ def test_the_native_topology_shifts_every_port_and_routes_receivers_to_the_sinks
 
     model = pipeline.load_model(E2E_INVENTORY)
     topo = stack.topology(model)
-    assert topo.component("prometheus") == f"127.0.0.1:{names.COMPONENTS['prometheus'][1] + 1234}"
-    assert topo.address("demo-web:8080") == f"127.0.0.1:{names.COMPONENTS['demo-web'][1] + 1234}"
+    assert topo.component("prometheus") == f"127.0.0.1:{components.get('prometheus').native_port + 1234}"
+    assert topo.address("demo-web:8080") == f"127.0.0.1:{components.get('demo-web').native_port + 1234}"
     assert topo.sink_http == f"127.0.0.1:{names.NATIVE_SINK_HTTP_PORT + 1234}"
     # Every receiver secret is a stand-in under the state dir: no real key can reach a sink's capture log.
-    assert set(topo.secret_overrides) == {"secrets/pagerduty_routing_key", "secrets/slack_webhook_url", "secrets/smtp_password"}
+    assert set(topo.secret_overrides) == {"secrets/pagerduty_routing_key", "secrets/slack_incidents_webhook_url", "secrets/slack_alerts_webhook_url",
+                                          "secrets/slack_engineering_webhook_url", "secrets/smtp_password"}
     assert all(p.startswith(str(tmp_path)) for p in topo.secret_overrides.values())
     assert stack.planned_ports() == sorted({names.NATIVE_SINK_HTTP_PORT + 1234, names.NATIVE_SINK_SMTP_PORT + 1234} | {
-        names.COMPONENTS[c][1] + 1234 for c in ("prometheus", "alertmanager", "blackbox-exporter", "demo-web")})
+        components.get(c).native_port + 1234 for c in ("prometheus", "alertmanager", "blackbox-exporter", "demo-web")})
 
 
 # --- whole stacks --------------------------------------------------------------------
@@ -135,7 +142,7 @@ def test_the_root_inventory_comes_up_natively_with_every_target_up_and_goes_down
         assert all(c["running"] and c["ready"] for c in st["components"]), st["components"]
         down = [t for t in st["targets"] if t["health"] != "up"]
         assert not down, down
-        assert len(st["targets"]) == 13
+        assert len(st["targets"]) == 14  # the stack (4 with VictoriaMetrics), 6 service jobs, 4 probes
         # The exporters watch real databases: PostgreSQL and Redis answer them.
         pg = requests.get(f"http://127.0.0.1:{stack.port('postgres-exporter')}/metrics", timeout=10).text
         assert "\npg_up 1" in pg

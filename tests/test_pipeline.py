@@ -28,6 +28,7 @@ def out(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.integration
 def test_render_writes_every_target_and_the_checkers_accept_it(out: Path):
     for path in REQUIRED_OUTPUTS:
         assert (out / path).is_file(), path
@@ -41,6 +42,7 @@ def test_render_writes_every_target_and_the_checkers_accept_it(out: Path):
     assert results and all(r.ok for r in results), "\n".join(map(str, results))
 
 
+@pytest.mark.integration
 def test_rendering_twice_gives_identical_bytes(out: Path, tmp_path_factory):
     other = tmp_path_factory.mktemp("again")
     assert monstack("render", "--inventory", str(ROOT / "services.yaml"), "--out", str(other)).returncode == 0
@@ -49,6 +51,7 @@ def test_rendering_twice_gives_identical_bytes(out: Path, tmp_path_factory):
     assert "0 written" in again.stderr
 
 
+@pytest.mark.integration
 def test_generated_files_carry_the_do_not_edit_header(out: Path):
     for path in out.rglob("*"):
         if path.suffix in (".yml", ".yaml") and path.is_file():
@@ -58,6 +61,7 @@ def test_generated_files_carry_the_do_not_edit_header(out: Path):
             assert "do not edit" in data.get("description", "").lower(), path
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("victim", [names.PROMETHEUS_CONFIG, names.ALERTMANAGER_CONFIG, names.GRAFANA_DATASOURCES])
 def test_check_fails_after_a_hand_edit(out: Path, victim: str):
     assert monstack("check", "--inventory", str(ROOT / "services.yaml"), "--out", str(out)).returncode == 0
@@ -68,6 +72,7 @@ def test_check_fails_after_a_hand_edit(out: Path, victim: str):
     assert f"drift: {victim} differs" in result.stdout
 
 
+@pytest.mark.integration
 def test_check_reports_missing_and_stale_files(out: Path):
     rule = next((out / names.RULES_DIR).glob("*.yml"))
     rule.unlink()
@@ -80,6 +85,7 @@ def test_check_reports_missing_and_stale_files(out: Path):
     assert "old-service.yml is left over" in result.stdout
 
 
+@pytest.mark.integration
 def test_render_removes_files_a_service_no_longer_produces(tmp_path: Path):
     inventory = tmp_path / "services.yaml"
     data = yaml.safe_load(MINIMAL.read_text())
@@ -97,6 +103,7 @@ def test_render_removes_files_a_service_no_longer_produces(tmp_path: Path):
     assert monstack("check", "--inventory", str(inventory), "--out", str(out)).returncode == 0
 
 
+@pytest.mark.integration
 def test_a_config_the_checkers_reject_is_not_written(tmp_path: Path, monkeypatch):
     """The writer stages, runs promtool/amtool, and only then replaces: a rejected render leaves the tree alone."""
     out = tmp_path / "out"
@@ -167,7 +174,20 @@ def test_committed_output_matches_services_yaml():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_copying_a_rendered_tree_keeps_it_in_sync(out: Path, tmp_path_factory):
     copy = tmp_path_factory.mktemp("copy") / "tree"
     shutil.copytree(out, copy)
     assert monstack("check", "--inventory", str(ROOT / "services.yaml"), "--out", str(copy)).returncode == 0
+
+
+@pytest.mark.integration
+def test_the_installed_command_runs_as_a_process(tmp_path):
+    """The one test of the CLI as a real subprocess (every other CLI test runs it in-process)."""
+    from conftest import monstack_process
+
+    ok = monstack_process("render", "--inventory", str(INVENTORIES / "good" / "minimal.yaml"), "--out", str(tmp_path))
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "prometheus" / "prometheus.yml").is_file()
+    bad = monstack_process("check", "--inventory", str(tmp_path / "missing.yaml"), "--out", str(tmp_path))
+    assert bad.returncode == 2 and "no such file" in bad.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import checks, names, pipeline, writer
+from generator import components, checks, names, pipeline, writer
 from generator.render import blackbox, prometheus
 from generator.topology import COMPOSE, native
 from rules_support import needs_promtool
@@ -96,12 +96,13 @@ def test_every_health_url_is_probed_through_the_blackbox_exporter_with_its_modul
 def test_the_stack_scrapes_itself(model):
     jobs = _jobs(prometheus.config(model, native("/tmp")))
     for job, component in prometheus.SELF_COMPONENTS:
-        assert jobs[job]["static_configs"][0]["targets"] == [f"127.0.0.1:{names.COMPONENTS[component][1]}"]
+        assert jobs[job]["static_configs"][0]["targets"] == [f"127.0.0.1:{components.get(component).native_port}"]
         assert jobs[job]["static_configs"][0]["labels"][names.MONSTACK_JOB_LABEL] == "self"
         assert jobs[job]["static_configs"][0]["labels"][names.SERVICE] == names.META_SERVICE
     assert _jobs(prometheus.config(model, native("/tmp")))[names.probe_job("api")]["relabel_configs"][2]["replacement"] == "127.0.0.1:19115"
 
 
+@pytest.mark.integration
 @needs_promtool
 def test_promtool_accepts_the_config(model, tmp_path: Path):
     """Syntax only: the secret files the config names exist on the Prometheus host, not here."""

@@ -90,7 +90,7 @@ def test_an_error_rate_that_is_not_a_ratio_is_caught():
     model = pipeline.load_model(INVENTORIES[0])
     fams = _families(model)
     bad = [
-        'sum(rate(http_requests_total{status=~"5.."}[5m])) > 0.05',  # the bug of SCENARIOS B
+        'sum(rate(http_requests_total{status=~"5.."}[5m])) > 0.05',  # the bug scenario B's team had
         'rate(http_requests_total{status="500"}[5m]) / rate(http_requests_total{status="200"}[5m])',  # errors over successes
         f'{R.HTTP_ERRORS}{{service="x"}} > 1',
         'sum(rate(jobs_total{status="failed"}[5m]))',

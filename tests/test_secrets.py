@@ -86,6 +86,7 @@ def planted(tmp_path: Path) -> Planted:
     return Planted(tmp_path / "inventory", http_port=free_port(), smtp_port=free_port(), closed_port=free_port())
 
 
+@pytest.mark.integration
 def test_rendered_files_reference_secret_files_and_never_hold_secrets(planted: Planted) -> None:
     model = pipeline.load_model(planted.inventory)
     assert {f"secrets/{n}" for n in SECRET_FILES} == set(model.secret_files)
@@ -106,6 +107,7 @@ def test_rendered_files_reference_secret_files_and_never_hold_secrets(planted: P
         assert topo.secret("secrets/pagerduty_routing_key") in am
 
 
+@pytest.mark.integration
 def test_cli_output_never_holds_secrets(planted: Planted, tmp_path: Path) -> None:
     runs = [
         monstack("render", "--inventory", str(planted.inventory), "--out", str(tmp_path / "out")),

@@ -52,6 +52,7 @@ def http_sink():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_slack_capture(http_sink):
     payload = {"channel": "#alerts", "username": "Alertmanager",
                "attachments": [{"title": "[FIRING:1] HighErrorRate", "color": "danger"}]}
@@ -67,6 +68,7 @@ def test_slack_capture(http_sink):
     assert http_sink.url == f"http://127.0.0.1:{http_sink.port}" and http_sink.port > 0
 
 
+@pytest.mark.integration
 def test_pagerduty_capture(http_sink):
     event = {"routing_key": "0123456789abcdef", "event_action": "trigger",
              "dedup_key": "group-key-1",
@@ -83,6 +85,7 @@ def test_pagerduty_capture(http_sink):
     assert caps[0]["path"] == "/pagerduty/oncall/v2/enqueue"
 
 
+@pytest.mark.integration
 def test_webhook_capture_json_and_raw_text(http_sink):
     r = requests.post(f"{http_sink.url}/webhook/audit", json={"version": "4", "alerts": []},
                       headers={"Authorization": "Bearer t0ken"}, timeout=5)
@@ -96,6 +99,7 @@ def test_webhook_capture_json_and_raw_text(http_sink):
     assert second["body"] == "not json at all"
 
 
+@pytest.mark.integration
 def test_unknown_paths_are_404_and_not_captured(http_sink):
     for path in ("/nope", "/slack/", "/slack/a/b", "/pagerduty/x/v1/enqueue", "/webhook"):
         r = requests.post(http_sink.url + path, json={"x": 1}, timeout=5)
@@ -104,6 +108,7 @@ def test_unknown_paths_are_404_and_not_captured(http_sink):
     assert http_sink.captured == []
 
 
+@pytest.mark.integration
 def test_captured_endpoint_and_reset(http_sink):
     for receiver in ("a", "b"):
         requests.post(http_sink.slack_url(receiver), json={"text": receiver}, timeout=5)
@@ -120,6 +125,7 @@ def test_captured_endpoint_and_reset(http_sink):
     assert http_sink.clear() == 1 and http_sink.captured == []
 
 
+@pytest.mark.integration
 def test_captured_is_a_snapshot(http_sink):
     requests.post(http_sink.slack_url("a"), json={"text": "x"}, timeout=5)
     snapshot = http_sink.captured
@@ -128,6 +134,7 @@ def test_captured_is_a_snapshot(http_sink):
     assert http_sink.captured[0]["body"] == {"text": "x"}
 
 
+@pytest.mark.integration
 def test_wait_for_waits_for_a_later_post(http_sink):
     def later():
         time.sleep(0.3)
@@ -141,6 +148,7 @@ def test_wait_for_waits_for_a_later_post(http_sink):
     assert caps[0]["body"] == {"text": "hi"} and time.monotonic() - t0 < 4
 
 
+@pytest.mark.integration
 def test_wait_for_timeout_summarises_what_was_captured(http_sink):
     requests.post(http_sink.slack_url("team-a"), json={"text": "x"}, timeout=5)
     t0 = time.monotonic()
@@ -156,6 +164,7 @@ def test_wait_for_timeout_summarises_what_was_captured(http_sink):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_smtp_without_auth_captures_subject_text_html():
     with SmtpSink() as sink:
         assert sink.port > 0 and sink.url == f"smtp://127.0.0.1:{sink.port}"
@@ -174,6 +183,7 @@ def test_smtp_without_auth_captures_subject_text_html():
     assert cap["authenticated_as"] is None
 
 
+@pytest.mark.integration
 def test_smtp_html_only_and_plain_only():
     with SmtpSink() as sink:
         html_only = EmailMessage()
@@ -190,6 +200,7 @@ def test_smtp_html_only_and_plain_only():
     assert second["html"] is None and second["text"] == "just text\n"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
 def test_smtp_auth_accepts_the_configured_pair(mechanism):
     with SmtpSink(username=USER, password=PASSWORD) as sink:
@@ -210,6 +221,7 @@ def test_smtp_auth_accepts_the_configured_pair(mechanism):
     assert PASSWORD not in everything
 
 
+@pytest.mark.integration
 def test_smtp_auth_login_prompts_match_what_alertmanager_expects():
     """Alertmanager's AUTH LOGIN accepts only the prompts "Username:" and "Password:"
     (compared case-insensitively), and it tries LOGIN first when it is advertised first."""
@@ -227,6 +239,7 @@ def test_smtp_auth_login_prompts_match_what_alertmanager_expects():
         assert sink.wait_for(kind="email", timeout=3)[0]["authenticated_as"] == USER
 
 
+@pytest.mark.integration
 def test_smtp_wrong_password_and_no_auth_are_refused():
     with SmtpSink(username=USER, password=PASSWORD) as sink:
         with smtplib.SMTP(sink.host, sink.port, timeout=5) as client:
@@ -255,6 +268,7 @@ def test_smtp_sink_requires_both_credentials():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_sinks_combined_list_and_jsonl(tmp_path, capfd):
     jsonl = tmp_path / "captures.jsonl"
     with Sinks(smtp_username=USER, smtp_password=PASSWORD, jsonl_path=str(jsonl)) as sinks:
@@ -277,6 +291,7 @@ def test_sinks_combined_list_and_jsonl(tmp_path, capfd):
     assert PASSWORD not in jsonl.read_text() + out + err
 
 
+@pytest.mark.integration
 def test_cli_runs_both_sinks_until_sigterm(tmp_path):
     jsonl = tmp_path / "cli.jsonl"
     http_port, smtp_port = free_port(), free_port()
@@ -327,6 +342,7 @@ def test_cli_runs_both_sinks_until_sigterm(tmp_path):
     assert PASSWORD not in text + out + err
 
 
+@pytest.mark.integration
 def test_cli_refuses_username_without_password(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MONSTACK_SINK_SMTP_PASSWORD"}
     r = subprocess.run([sys.executable, "-m", "generator.sinks", "--smtp", "127.0.0.1:0",
@@ -338,6 +354,7 @@ def test_cli_refuses_username_without_password(tmp_path):
     assert r.returncode == 2
 
 
+@pytest.mark.integration
 def test_cli_password_file(tmp_path):
     secret = tmp_path / "pw"
     secret.write_text(PASSWORD + "\n")

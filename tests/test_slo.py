@@ -20,7 +20,7 @@ from rules_support import needs_promtool, promtool_test
 
 INVENTORY = textwrap.dedent("""\
     version: 1
-    stack: {name: sre, environment: production, scrape_interval: 15s, evaluation_interval: 15s}
+    stack: {name: sre, environment: production, scrape_interval: 15s, evaluation_interval: 15s, retention: {time: 30d}}
     receivers: {pager: {type: webhook, url: "http://pager.internal/hook"}}
     severities:
       P0: {receivers: [pager]}
@@ -86,6 +86,7 @@ def test_the_workbook_burn_rates_follow_from_the_slo_window():
     assert [w.severity for w in catalogue.slo.WINDOWS] == ["P0", "P0", "P3", "P3"]
 
 
+@pytest.mark.integration
 @needs_promtool
 def test_a_total_outage_pages_within_a_minute_and_resets_after_the_short_window(rules_dir: Path):
     step = 15  # seconds: scrape and evaluation interval
@@ -116,6 +117,7 @@ def test_a_total_outage_pages_within_a_minute_and_resets_after_the_short_window(
     _run(rules_dir, "outage", f"{step}s", _series(ok, failed), checks)
 
 
+@pytest.mark.integration
 @needs_promtool
 def test_a_steady_2x_burn_opens_a_ticket_and_pages_nobody(rules_dir: Path):
     minutes = 7 * 60  # long enough for the 6h short window of the 3d/6h pair

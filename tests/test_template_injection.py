@@ -137,6 +137,53 @@ def test_the_generated_rule_tests_expect_the_literal_text_and_promtool_agrees(tm
         assert a["exp_annotations"]["summary"].endswith("\nsecond line")
 
 
+# An increase rule's metric is a selector; its matcher values are the user's text and reach both annotations.
+INCREASE_METRIC = 'errors_total{note="{{ .Evil }} `q`"}'
+INCREASE = f"""\
+version: 1
+receivers:
+  slack: {{type: slack, webhook_url_file: secrets/slack_webhook_url, channel: "#alerts"}}
+severities:
+  P0: {{receivers: [slack]}}
+  P1: {{receivers: [slack]}}
+  P2: {{receivers: [slack]}}
+  P3: {{receivers: [slack]}}
+teams:
+  web: {{}}
+services:
+  - name: api
+    team: web
+    kind: http
+    scrape: {{targets: ["api.internal:3000"]}}
+    rules: [{{name: Errs, type: increase, metric: {json.dumps(INCREASE_METRIC)}, severity: P2}}]
+"""
+
+
+def test_an_increase_rules_selector_is_escaped_in_its_texts(tmp_path: Path):
+    from generator import textsafety
+
+    inv = tmp_path / "services.yaml"
+    inv.write_text(INCREASE)
+    rule = pipeline.build(inv).files[names.rules_file("api")]
+    alert = next(r for g in yaml.safe_load(rule)["groups"] for r in g["rules"] if r.get("alert") == "Errs")
+    for key in ("summary", "description"):
+        assert textsafety.literal(INCREASE_METRIC) in alert["annotations"][key]
+        assert alerttext.check(alert["annotations"][key]) is None
+        assert INCREASE_METRIC in alerttext.expand(alert["annotations"][key], {}, 1.0)
+
+
+@pytest.mark.integration
+def test_an_increase_rules_generated_tests_expect_its_selector_literally(tmp_path: Path):
+    inv = tmp_path / "inventory" / "services.yaml"
+    inv.parent.mkdir()
+    inv.write_text(INCREASE)
+    results = pipeline.validate(inv, tmp_path / "check")
+    assert all(r.ok for r in results), "\n".join(str(r) for r in results)
+    tests = yaml.safe_load(pipeline.build(inv).files["prometheus/tests/api.test.yml"])
+    expected = [a for t in tests["tests"] for rt in t.get("alert_rule_test", []) if rt["alertname"] == "Errs" for a in rt["exp_alerts"]]
+    assert expected and all(INCREASE_METRIC in a["exp_annotations"]["summary"] for a in expected)
+
+
 # --- up to the delivered notification ------------------------------------------------------------------
 
 

@@ -72,12 +72,29 @@ def test_p3_is_held_outside_business_hours_in_the_interval_s_time_zone(root_mode
     assert testalerts.held_reason(root_model, "P0", "monstack", when) is None
 
 
-def test_a_maintenance_window_mutes_every_level(root_model) -> None:
+@pytest.mark.parametrize("when, opens", [
+    (dt.datetime(2026, 11, 23, 8, 59, tzinfo=BERLIN), "opens Mon 2026-11-23 09:00 CET (in 0h 1m)"),
+    (dt.datetime(2026, 11, 27, 17, 0, tzinfo=BERLIN), "opens Mon 2026-11-30 09:00 CET (in 2d 16h 0m)"),  # Friday evening
+    (dt.datetime(2026, 11, 28, 11, 30, tzinfo=dt.timezone.utc), "opens Mon 2026-11-30 09:00 CET (in 1d 20h 30m)"),
+    (dt.datetime(2027, 3, 26, 18, 0, tzinfo=BERLIN), "opens Mon 2027-03-29 09:00 CEST (in 2d 14h 0m)"),  # over the DST change
+])
+def test_a_held_p3_says_when_its_window_opens(root_model, when: dt.datetime, opens: str) -> None:
+    reason = testalerts.held_reason(root_model, "P3", "monstack", when)
+    assert reason is not None and reason.endswith(opens), reason
+    assert testalerts.next_open(root_model, ("business-hours",), when) > when
+
+
+def test_a_mute_says_when_it_ends(root_model) -> None:
+    reason = testalerts.held_reason(root_model, "P1", "monstack", dt.datetime(2026, 11, 29, 3, 10, tzinfo=BERLIN))
+    assert reason == "muted now by time interval sunday-maintenance until Sun 2026-11-29 04:00 CET (in 0h 50m)"
+
+
+def test_a_maintenance_window_mutes_p1_to_p3_and_never_pages_by_surprise(root_model) -> None:
     sunday_3am = dt.datetime(2026, 11, 29, 3, 0, tzinfo=BERLIN)
-    for level in names.LEVELS:
-        reason = testalerts.held_reason(root_model, level, "monstack", sunday_3am)
-        assert reason is not None
-    assert testalerts.held_reason(root_model, "P0", "monstack", sunday_3am) == "muted now by time interval sunday-maintenance"
+    for level in ("P1", "P2", "P3"):
+        assert testalerts.held_reason(root_model, level, "monstack", sunday_3am) is not None
+    assert testalerts.held_reason(root_model, "P1", "monstack", sunday_3am).startswith("muted now by time interval sunday-maintenance until")
+    assert testalerts.held_reason(root_model, "P0", "monstack", sunday_3am) is None
 
 
 def test_days_of_month_count_back_from_the_month_s_end() -> None:
@@ -95,7 +112,8 @@ def test_the_fault_for_an_http_sample_exporter_is_an_error_ratio_that_pages(root
     service, exporter, fault, alert = testalerts.fault_plan(root_model, None)
     assert (service.name, exporter, fault, alert) == ("checkout-api", "demo-web", {"error_ratio": 1.0}, "HttpErrorRatioCritical")
     service, exporter, fault, alert = testalerts.fault_plan(root_model, "order-worker")
-    assert (exporter, fault, alert) == ("demo-worker", {"hang": True}, "TargetDown")
+    # order-worker has a health probe: a hung worker fails both, and the probe is the one page.
+    assert (exporter, fault, alert) == ("demo-worker", {"hang": True}, "HealthProbeFailing")
     with pytest.raises(Exception, match="--fault needs a service scraped from a sample exporter"):
         testalerts.fault_plan(root_model, "orders-db")
 
@@ -186,3 +204,16 @@ def test_without_sinks_failed_deliveries_are_reported_from_alertmanager_counters
         pids = stack_pids(s)
         s.down()
     assert_torn_down(s, ports, pids)
+
+
+def test_fault_report_leads_with_the_first_page_of_any_alert():
+    """A hang fails the health probe before the scrape: the first page is HealthProbeFailing's, whichever alert was expected."""
+    res = testalerts.FaultResult("web", "demo-web", {"hang": True}, "TargetDown", "P0",
+                                 notified={"pager": 41.0},
+                                 pages=[(41.0, "TargetDown", "P0", "pager"), (23.5, "HealthProbeFailing", "P0", "pager"),
+                                        (12.0, "HttpLatencyHigh", "P2", "chat")])
+    assert res.first_page == (23.5, "HealthProbeFailing", "P0", "pager")
+    text = testalerts.fault_text(res)
+    assert text.splitlines()[0].startswith("TargetDown (P0) on web: fault to notification 41.0s")
+    assert "first page: HealthProbeFailing (P0) to pager after 23.5s" in text
+    assert "also notified: HealthProbeFailing (P0), HttpLatencyHigh (P2)" in text

@@ -3,8 +3,11 @@
 The one place for alert defaults. Like a mixin's config, each default says
 when you would change it. Every threshold, `for` and severity can be
 overridden per service under `alerts:`. Expressions read recorded series
-(generator/render/recording.py; names in catalogue/recorded.py) wherever a
+(generator/recording.py; names in catalogue/recorded.py) wherever a
 rate or a percentile is involved, never raw histograms.
+
+Comments citing "scenario A/B/C" point at the example deployments of
+docs/scenarios.md whose numbers a default follows.
 
 One module per kind: common (target and health probes), http, process,
 worker, postgres, redis, host, slo (burn-rate alerts), meta (the stack

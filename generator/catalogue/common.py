@@ -1,51 +1,100 @@
 """Alerts every scraped or probed service gets: target down, health probes, TLS certificates."""
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 from generator import names
 from generator.catalogue import series as S
-from generator.catalogue.core import AlertDef, Case, Ctx, Expected, beyond, eval_time, num, points, threshold_cases
+from generator.catalogue.core import (
+    MARGIN_MS,
+    PROBED,
+    WINDOW,
+    AlertDef,
+    Case,
+    Ctx,
+    Expected,
+    Needs,
+    beyond,
+    consecutive_cases,
+    consecutive_failures,
+    eval_time,
+    num,
+    points,
+    probe_interval,
+    threshold_cases,
+)
+from generator.durations import Duration
 from generator.promql import sel
+
+if TYPE_CHECKING:
+    from generator.model import Probe
 
 SCRAPED_KINDS = ("http", "worker", "postgres", "redis", "host", "custom")
 ALL_KINDS = SCRAPED_KINDS + ("probe",)
 
 
-def _scraped(s) -> bool:
-    return s.scrape is not None
+# Failed scrapes (probes) in a row before TargetDown (HealthProbeFailing) fires. Two, never one: a
+# single failed scrape or probe (a restart, a dropped packet) must not page, and its `for` (0s by
+# default) only adds to this. Both alerts sit in the fast rule group, so at a 15s scrape interval a dead
+# target fires about 20s after it died, and a dead health URL (probed every 10s) about 15s after.
+FAILURES_IN_A_ROW = 2
 
 
 def _up(ctx: Ctx) -> str:
     return sel("up", {"job": names.service_job(ctx.s.name)})
 
 
-def _target_down_cases(ctx: Ctx) -> list[Case]:
-    at = eval_time("0s", ctx.setting.for_)
-    n = points(at)
-    labels = S.target(ctx.model, ctx.s)
-    return [
-        Case("TargetDown fires when the scrape fails (up == 0)", (S.gauge("up", labels, 0, n),), (Expected(labels, 0),), at),
-        Case("TargetDown stays silent while scrapes succeed", (S.gauge("up", labels, 1, n),), (), at),
-    ]
+def _probe_failed_lately(ctx: Ctx) -> str:
+    """A health probe of the service failed at least once within a run's window: the probe is on the outage."""
+    window = Duration(FAILURES_IN_A_ROW * probe_interval(ctx.model, ctx.s).ms + MARGIN_MS)
+    return f"min_over_time({sel('probe_success', {'job': names.probe_job(ctx.s.name)})}[{window}]) == 0"
+
+
+def _target_down_expr(ctx: Ctx) -> str:
+    # One outage, one page: once a health probe of the service has failed, HealthProbeFailing is the page and
+    # TargetDown stays silent, whichever of the two counted its run of failures first.
+    assert ctx.s.scrape is not None
+    down = consecutive_failures("up", {"job": names.service_job(ctx.s.name)}, ctx.s.scrape.interval, FAILURES_IN_A_ROW)
+    return f"({down}) unless on ({names.SERVICE}) ({_probe_failed_lately(ctx)})" if ctx.s.probes else down
+
+
+def _target_down_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
+    assert ctx.s.scrape is not None
+    out = consecutive_cases(d, ctx, "up", [S.target(ctx.model, ctx.s)], ctx.s.scrape.interval, FAILURES_IN_A_ROW, "failed scrapes")
+    if ctx.s.probes:
+        fires = out[0]
+        up = fires.series[0]
+        failing = tuple(S.Series("probe_success", tuple(S.probe(ctx.model, ctx.s, p).items()), up.values) for p in ctx.s.probes)
+        passing = tuple(S.Series("probe_success", tuple(S.probe(ctx.model, ctx.s, p).items()), " ".join(["1"] * len(up.values.split())))
+                        for p in ctx.s.probes)
+        out = [replace(fires, title=fires.title + " while the health probes pass", series=(up, *passing)),
+               replace(fires, title=f"{d.name} stays silent while a health probe of the service fails too (HealthProbeFailing is the page)",
+                       series=(up, *failing), alerts=(), silent_at=()),
+               *out[1:]]
+    return out
 
 
 TARGET_DOWN = AlertDef(
     name="TargetDown",
     kinds=SCRAPED_KINDS,
     severity="P0",
-    for_="2m",  # one failed scrape is noise, eight in a row (at 15s) is an outage (SCENARIOS C: up == 0 for 2 min)
+    for_="0s",  # FAILURES_IN_A_ROW failed scrapes already tell an outage from a blip; `for` waits longer still
     threshold=None,
     unit="none",
     op="==",
     summary="{service}: target {{ $labels.instance }} is down",
-    description="Prometheus has not been able to scrape {{ $labels.instance }} (job {{ $labels.job }}) of {service} for {for}.",
-    expr=lambda c: f"{_up(c)} == 0",
+    description=f"The last {FAILURES_IN_A_ROW} scrapes of {{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}) of {{service}} failed.",
+    expr=_target_down_expr,
     query=_up,
     cases=_target_down_cases,
-    meaning="Prometheus cannot scrape the target: the process is down, hung, or unreachable. Every other alert of the service is muted while this fires.",
+    fast=True,
+    meaning="Prometheus cannot scrape the target: the process is down, hung, or unreachable. The other alerts of the same instance are muted while this fires; the service's other instances and its SLO alerts are not. While a health probe of the service fails too, HealthProbeFailing is the one page and this alert stays silent.",
     causes=("the process crashed, was stopped or is restarting in a loop", "a network, DNS or firewall change",
             "the /metrics handler hangs or takes longer than scrape_timeout", "TLS or authentication settings of the scrape are wrong"),
-    applies=_scraped,
-    requires="the service has no scrape targets",
+    # A service reading another kind of metrics from an endpoint another service scrapes first: that one's TargetDown watches it.
+    needs=Needs(lambda s: s.scrape is not None and s.shares_targets_with is None,
+                "the service has no scrape targets of its own (another service scrapes them first and watches them)"),
 )
 
 
@@ -53,40 +102,38 @@ def _probe_success(ctx: Ctx) -> str:
     return sel("probe_success", {"job": names.probe_job(ctx.s.name)})
 
 
-def _probe_failing_cases(ctx: Ctx) -> list[Case]:
-    at = eval_time("0s", ctx.setting.for_)
-    n = points(at)
-    probes = [(p, S.probe(ctx.model, ctx.s, p)) for p in ctx.s.probes]
-    failing = tuple(S.gauge("probe_success", lb, 0, n) for _, lb in probes)
-    passing = tuple(S.gauge("probe_success", lb, 1, n) for _, lb in probes)
-    return [
-        Case("HealthProbeFailing fires for every failing probe", failing, tuple(Expected(lb, 0) for _, lb in probes), at),
-        Case("HealthProbeFailing stays silent while probes succeed", passing, (), at),
-    ]
+def _probe_failing_expr(ctx: Ctx) -> str:
+    return consecutive_failures("probe_success", {"job": names.probe_job(ctx.s.name)}, probe_interval(ctx.model, ctx.s),
+                                FAILURES_IN_A_ROW)
+
+
+def _probe_failing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
+    labels = [S.probe(ctx.model, ctx.s, p) for p in ctx.s.probes]
+    return consecutive_cases(d, ctx, "probe_success", labels, probe_interval(ctx.model, ctx.s), FAILURES_IN_A_ROW, "failed probes")
 
 
 HEALTH_PROBE_FAILING = AlertDef(
     name="HealthProbeFailing",
     kinds=ALL_KINDS,
     severity="P0",
-    for_="2m",  # a probe every 15s: eight failures in a row, not a single slow answer
+    for_="0s",  # as TargetDown: FAILURES_IN_A_ROW failed probes, never a single slow answer
     threshold=None,
     unit="none",
     op="==",
     summary="{service}: health probe {{ $labels.probe }} failing",
-    description="The blackbox probe {{ $labels.probe }} of {service} ({{ $labels.instance }}) has failed for {for}.",
-    expr=lambda c: f"{_probe_success(c)} == 0",
+    description=f"The last {FAILURES_IN_A_ROW} blackbox probes {{{{ $labels.probe }}}} of {{service}} ({{{{ $labels.instance }}}}) failed.",
+    expr=_probe_failing_expr,
     query=_probe_success,
     cases=_probe_failing_cases,
-    meaning="The service's health URL does not answer successfully through the blackbox exporter. Users are likely affected. Every other alert of the service is muted while this fires.",
+    fast=True,
+    meaning="The service's health URL does not answer successfully through the blackbox exporter. Users are likely affected. Every other alert of the service is muted while this fires, and TargetDown does not fire: one outage, one page.",
     causes=("the service is down or not ready", "a dependency its health check tests is down",
             "DNS, TLS or network problems between the blackbox exporter and the service"),
-    applies=lambda s: bool(s.probes),
-    requires="the service has no health URLs",
+    needs=PROBED,
 )
 
 
-def _slow_probes(ctx: Ctx) -> list[tuple[object, float]]:
+def _slow_probes(ctx: Ctx) -> list[tuple[Probe, float]]:
     """(probe, limit in seconds) for every probe with a duration limit; an override replaces every limit."""
     out = []
     for p in ctx.s.probes:
@@ -96,15 +143,15 @@ def _slow_probes(ctx: Ctx) -> list[tuple[object, float]]:
 
 
 def _probe_duration(ctx: Ctx, p) -> str:
-    return f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(ctx.s.name), names.PROBE: p.name})}[5m])"
+    return f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(ctx.s.name), names.PROBE: p.name})}[{ctx.window}])"
 
 
 def _probe_slow_expr(ctx: Ctx) -> str:
     return " or ".join(f"{_probe_duration(ctx, p)} > {num(limit)}" for p, limit in _slow_probes(ctx))
 
 
-def _probe_slow_cases(ctx: Ctx) -> list[Case]:
-    at = eval_time("5m", ctx.setting.for_)
+def _probe_slow_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
+    at = eval_time(ctx.window, ctx.setting.for_)
     n = points(at)
     out = []
     for fire in (True, False):
@@ -129,15 +176,15 @@ HEALTH_PROBE_SLOW = AlertDef(
     derived_threshold=lambda s: None,  # an override (seconds) replaces every probe's max_duration
     unit="seconds",
     summary="{service}: health probe {{ $labels.probe }} takes {{ $value | humanizeDuration }}",
-    description="The {{ $labels.probe }} probe of {service} ({{ $labels.instance }}) averaged {{ $value | humanizeDuration }} over 5 minutes, above its limit, for {for}.",
+    description="The {{ $labels.probe }} probe of {service} ({{ $labels.instance }}) averaged {{ $value | humanizeDuration }} over {window}, above its limit, for {for}.",
     expr=_probe_slow_expr,
-    query=lambda c: f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(c.s.name)})}[5m])",
+    query=lambda c: f"avg_over_time({sel('probe_duration_seconds', {'job': names.probe_job(c.s.name)})}[{c.window}])",
     cases=_probe_slow_cases,
     meaning="A health endpoint answers, but slower than its max_duration: the service or a dependency its check touches is degraded.",
     causes=("a slow dependency inside the health check (database, cache)", "CPU saturation or long GC pauses",
             "network latency between the blackbox exporter and the service"),
-    applies=lambda s: any(p.max_duration is not None for p in s.probes),
-    requires="none of the service's health URLs sets max_duration",
+    needs=Needs(lambda s: any(p.max_duration is not None for p in s.probes), "none of the service's health URLs sets max_duration"),
+    window=WINDOW,
 )
 
 
@@ -145,29 +192,22 @@ def _cert_expiry(ctx: Ctx) -> str:
     return f"({sel('probe_ssl_earliest_cert_expiry', {'job': names.probe_job(ctx.s.name)})} - time()) / 86400"
 
 
-def _cert_cases(name: str):
-    def cases(ctx: Ctx) -> list[Case]:
-        def build(days: float, points: int):
-            at_s = eval_time("0s", ctx.setting.for_).ms // 1000
-            out, labels = [], []
-            for p in ctx.s.probes:
-                if p.url.startswith("https://"):
-                    lb = S.probe(ctx.model, ctx.s, p)
-                    out.append(S.gauge("probe_ssl_earliest_cert_expiry", lb, at_s + days * 86400, points))
-                    labels.append(lb)
-            return out, labels
+def _cert_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
+    def build(days: float, points: int):
+        at_s = eval_time("0s", ctx.setting.for_).ms // 1000
+        out, labels = [], []
+        for p in ctx.s.probes:
+            if p.url.startswith("https://"):
+                lb = S.probe(ctx.model, ctx.s, p)
+                out.append(S.gauge("probe_ssl_earliest_cert_expiry", lb, at_s + days * 86400, points))
+                labels.append(lb)
+        return out, labels
 
-        return threshold_cases(ctx, get_def(name), build, settle="0s")
-
-    return cases
+    return threshold_cases(ctx, d, build, settle="0s")
 
 
-def _https(s) -> bool:
-    return any(p.url.startswith("https://") for p in s.probes)
 
-
-def get_def(name: str) -> AlertDef:
-    return {d.name: d for d in ALERTS}[name]
+HTTPS = Needs(lambda s: any(p.url.startswith("https://") for p in s.probes), "the service has no https:// health URL")
 
 
 TLS_EXPIRING = AlertDef(
@@ -181,12 +221,11 @@ TLS_EXPIRING = AlertDef(
     summary="{service}: TLS certificate of {{ $labels.instance }} expires in {{ $value | humanize }} days",
     description="The certificate served at {{ $labels.instance }} ({service}) expires in {{ $value | humanize }} days (alert below {threshold}).",
     query=_cert_expiry,
-    cases=_cert_cases("TlsCertificateExpiring"),
+    cases=_cert_cases,
     meaning="The TLS certificate of an https health URL is about to expire; clients will refuse the connection when it does.",
     causes=("automatic renewal (ACME, cert-manager) failing", "a manually managed certificate nobody renewed"),
     problem="TlsCertificateExpiring",
-    applies=_https,
-    requires="the service has no https:// health URL",
+    needs=HTTPS,
 )
 
 TLS_EXPIRING_SOON = AlertDef(
@@ -200,12 +239,11 @@ TLS_EXPIRING_SOON = AlertDef(
     summary=TLS_EXPIRING.summary,
     description=TLS_EXPIRING.description,
     query=_cert_expiry,
-    cases=_cert_cases("TlsCertificateExpiringSoon"),
+    cases=_cert_cases,
     meaning="The TLS certificate of an https health URL expires within days; renew it now.",
     causes=TLS_EXPIRING.causes,
     problem="TlsCertificateExpiring",
-    applies=_https,
-    requires="the service has no https:// health URL",
+    needs=HTTPS,
 )
 
 ALERTS = (TARGET_DOWN, HEALTH_PROBE_FAILING, HEALTH_PROBE_SLOW, TLS_EXPIRING, TLS_EXPIRING_SOON)

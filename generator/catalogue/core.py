@@ -7,16 +7,20 @@ thresholds the rule uses) for a firing case and a silent one.
 """
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from generator import names
+from generator import alerttext, defaults, names
+from generator.catalogue import series as S
+from generator.catalogue.series import Series
 from generator.durations import Duration, parse_duration
-from generator.promql import sel
+from generator.promql import num
+from generator.regex import example_value  # noqa: F401  (the catalogue's test builders import it from here)
 
 if TYPE_CHECKING:
-    from generator.model import AlertSetting, Model, Service
+    from generator.model import AlertSetting, HttpMetrics, Model, Service, Slo, WorkerMetrics
 
 # How far from the threshold the generated test values sit: far enough that
 # float noise in rate()/histogram_quantile() cannot flip a comparison, close
@@ -25,6 +29,7 @@ MARGIN = 0.1
 
 BY = (names.SERVICE, names.TEAM, names.ENV)  # the labels recorded and aggregated series keep
 BY_TEXT = ", ".join(BY)
+WINDOW = "5m"  # the rate window of recorded series and of every alert that does not say otherwise
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,49 @@ class Ctx:
         return self.service
 
     @property
+    def http(self) -> "HttpMetrics":
+        return self.s.http_metrics
+
+    @property
+    def worker(self) -> "WorkerMetrics":
+        return self.s.worker_metrics
+
+    @property
+    def metrics(self) -> "HttpMetrics | WorkerMetrics":
+        """The metrics of an http or worker service (what both kinds share: duration, status_label)."""
+        assert self.s.metrics is not None, f"{self.s.name}: a {self.s.kind} service has no application metrics"
+        return self.s.metrics
+
+    @property
+    def slo(self) -> "Slo":
+        return slo_of(self.s)
+
+    @property
+    def latency_threshold(self) -> Duration:
+        """The latency objective's threshold: alerts that read it need a latency SLO."""
+        threshold = self.slo.latency_threshold
+        assert threshold is not None, f"{self.s.name}: the SLO has no latency objective"
+        return threshold
+
+    @property
     def threshold(self) -> float:
         assert self.setting.threshold is not None, self.setting.name
         return self.setting.threshold
+
+    @property
+    def window(self) -> str:
+        """The rate window of the alert's expression: the inventory's `window:`, else the catalogue's (5m unless it says)."""
+        return str(self.setting.window) if self.setting.window is not None else WINDOW
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the alert may read the recorded 5m series (its window is theirs)."""
+        return self.window == WINDOW
+
+    @property
+    def min_rate(self) -> float:
+        """Events per second below which a ratio alert stays silent (0: no guard)."""
+        return self.setting.min_rate or 0.0
 
     @property
     def env(self) -> str:
@@ -54,16 +99,10 @@ class Ctx:
         return {names.SERVICE: self.s.name, **extra}
 
 
-@dataclass(frozen=True)
-class Series:
-    """One promtool input series: `values` in promtool's expanding notation (0+60x30, 1x30, _x5 ...)."""
-
-    metric: str
-    labels: tuple[tuple[str, str], ...]
-    values: str
-
-    def text(self) -> str:
-        return sel(self.metric, dict(self.labels))
+def slo_of(s: "Service") -> "Slo":
+    """The SLO of a service that has one: SLO alerts apply only there."""
+    assert s.slo is not None, f"{s.name}: the service has no SLO"
+    return s.slo
 
 
 @dataclass(frozen=True)
@@ -81,6 +120,8 @@ class Case:
     alerts: tuple[Expected, ...]  # empty: the alert must stay silent
     at: Duration  # eval time, from the start of the series
     step: int = 1  # minutes between samples and between evaluations; coarser for day-long windows
+    interval: Duration | None = None  # seconds between samples, for fast alerts (evaluated at the fast group's interval)
+    silent_at: tuple[Duration, ...] = ()  # further eval times at which the alert must not be firing
 
     @property
     def fires(self) -> bool:
@@ -88,6 +129,19 @@ class Case:
 
 
 Text = Callable[[Ctx], Mapping[str, str]]  # extra placeholder values for summary/description
+
+
+@dataclass(frozen=True)
+class Needs:
+    """When an alert applies to a service, and what the error says to a user who overrides it where it does not."""
+
+    test: Callable[["Service"], bool]
+    requires: str  # why it may not apply, e.g. "the service has no scrape targets"
+
+
+ANY = Needs(lambda s: True, "")
+SCRAPED = Needs(lambda s: s.scrape is not None, "the service has no scrape targets")
+PROBED = Needs(lambda s: bool(s.probes), "the service has no health URLs")
 
 
 @dataclass(frozen=True)
@@ -101,16 +155,26 @@ class AlertDef:
     summary: str  # Go template text plus {service}/{threshold}/{for} placeholders filled at render time
     description: str
     query: Callable[[Ctx], str]  # the value an on-call engineer looks at first (runbook)
-    cases: Callable[[Ctx], list[Case]]
+    cases: Callable[["AlertDef", Ctx], list[Case]]  # given the definition, so shared builders need no lookup by name
     meaning: str
     causes: tuple[str, ...] = ()
     op: str = ">"  # how the measured value compares with the threshold
     expr: Callable[[Ctx], str] | None = None  # only where the alert is not `query op threshold`
-    applies: Callable[["Service"], bool] = field(default=lambda s: True)
-    requires: str = ""  # why it may not apply, for error messages
+    needs: Needs = ANY
     derived_threshold: Callable[["Service"], float | None] | None = None
     problem: str | None = None  # shared by tiers of one problem (P0/P1 error ratio); defaults to the name
     placeholders: Text | None = None
+    window: str | None = None  # the rate window `window:` may override; None: the expression has none (a gauge, a state)
+    window_fixed: bool = False  # the window is part of the definition (burn-rate pairs): no override
+    min_rate: float | None = None  # ratio alerts: default events/s the service must see before it may fire
+    fast: bool = False  # evaluated in the service's fast rule group (alerting.fast_interval): hard-down alerts
+
+    def applies(self, service: "Service") -> bool:
+        return self.needs.test(service)
+
+    @property
+    def requires(self) -> str:
+        return self.needs.requires
 
     @property
     def problem_label(self) -> str:
@@ -122,6 +186,10 @@ class AlertDef:
             return self.expr(ctx)
         return f"{self.query(ctx)} {self.op} {num(ctx.threshold)}"
 
+    def test_cases(self, ctx: Ctx) -> list[Case]:
+        """promtool cases proving the alert: a firing one and a silent one at least."""
+        return self.cases(self, ctx)
+
     def threshold_for(self, service: "Service") -> float | None:
         if self.derived_threshold is not None:
             return self.derived_threshold(service)
@@ -129,13 +197,6 @@ class AlertDef:
 
 
 # --- numbers and texts ---------------------------------------------------------
-
-
-def num(value: float) -> str:
-    """A number as PromQL and promtool read it: integers without .0, otherwise the shortest exact spelling."""
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
 
 
 def nice(value: float) -> float:
@@ -176,8 +237,17 @@ def fill(text: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(sub, text)
 
 
+def spoken(d: Duration) -> str:
+    """A window as a sentence says it: 5 minutes, 1 hour, 90s."""
+    for size, word in ((86_400_000, "day"), (3_600_000, "hour"), (60_000, "minute")):
+        if d.ms and d.ms % size == 0:
+            n = d.ms // size
+            return f"{n} {word}" + ("s" if n != 1 else "")
+    return str(d)
+
+
 def text_values(d: AlertDef, ctx: Ctx) -> dict[str, str]:
-    values = {"for": str(ctx.setting.for_), "severity": ctx.setting.severity}
+    values = {"for": str(ctx.setting.for_), "severity": ctx.setting.severity, "window": spoken(parse_duration(ctx.window))}
     if ctx.service is not None:
         values["service"] = ctx.service.name
     if ctx.setting.threshold is not None:
@@ -187,11 +257,76 @@ def text_values(d: AlertDef, ctx: Ctx) -> dict[str, str]:
     return values
 
 
+# --- expressions over a window ----------------------------------------------------
+
+
+def rate_sum(selector: str, window: str, by: str = BY_TEXT) -> str:
+    return f"sum by ({by}) (rate({selector}[{window}]))"
+
+
+def ratio_over(failed: str, total: str, window: str) -> str:
+    """Share of failed events over window, 0 (not absent) before the first failure: what the recorded ratios compute."""
+    return f"({rate_sum(failed, window)} or {rate_sum(total, window)} * 0) / {rate_sum(total, window)}"
+
+
+def quantile_over(q: float, buckets: str, window: str, scale: float) -> str:
+    """The q-quantile in seconds of a histogram's buckets (selector) over window; scale: histogram units per second."""
+    per = f" / {num(scale)}" if scale != 1 else ""
+    return f"histogram_quantile({q}, sum by ({BY_TEXT}, le) (rate({buckets}[{window}]))){per}"
+
+
+def guarded(ctx: Ctx, compared: str, rate: str) -> str:
+    """`compared` only where the service sees at least ctx.min_rate events per second (rate: their per-second rate)."""
+    if not ctx.min_rate:
+        return compared
+    return f"{compared} and on ({BY_TEXT}) {rate} >= {num(ctx.min_rate)}"
+
+
 # --- test values -----------------------------------------------------------------
 
 
+# Prometheus computes a test's value through rate(), histogram_quantile() and division, so it may
+# end 1e-12 away from the value written here; humanizeDuration truncates to whole seconds and the
+# others round to 4 digits, so a value on such an edge (1100 s, printed 18m 20s or 18m 19s) would make
+# the expected annotation a coin toss. Test values are moved off those edges.
+NOISE = 1e-9  # relative: far above float noise, far below anything a person reads
+_TEXTS = (alerttext.humanize, alerttext.humanize1024, alerttext.humanize_percentage, alerttext.humanize_duration)
+
+
+def steady(value: float) -> bool:
+    """Every humanize function prints value exactly as it prints value off by float noise."""
+    for text in _TEXTS:
+        t = text(value)
+        if text(value * (1 - NOISE)) != t or text(value * (1 + NOISE)) != t:
+            return False
+    return True
+
+
+def compares(value: float, op: str, threshold: float) -> bool:
+    return {">": value > threshold, ">=": value >= threshold, "<": value < threshold, "<=": value <= threshold,
+            "==": value == threshold, "!=": value != threshold}[op]
+
+
+def off_the_edges(value: float, keep: Callable[[float], bool], shown: Callable[[float], float] | None = None) -> float:
+    """value, or a value near it (at most 5% away) that keeps `keep` true and whose shown value prints steadily.
+
+    Candidates step by 0.1% and add odd fractions of their sixth significant digit: round numbers
+    (whole seconds, x.xxx5) are exactly where the humanize functions truncate or round.
+    """
+    shown = shown or (lambda v: v)
+    for k in range(51):
+        for base in ((value,) if k == 0 else (value * (1 + k * 1e-3), value * (1 - k * 1e-3))):
+            b = nice(base)
+            digit = min(10 ** (math.floor(math.log10(abs(b))) - 5), 0.1) if b else 0.0
+            for frac in (0.0, 0.37, 0.61, 0.13, 0.89):
+                c = float(f"{b + frac * digit:.12g}")
+                if keep(c) and steady(shown(c)):
+                    return c
+    return value
+
+
 def beyond(threshold: float, op: str, unit: str, fire: bool) -> float:
-    """A value on the firing (or the silent) side of `value OP threshold`, MARGIN away from it.
+    """A value on the firing (or the silent) side of `value OP threshold`, MARGIN away from it and off the text edges.
 
     A silent value for a strict comparison with a zero threshold sits exactly
     on the threshold (0 errors must not fire `> 0`).
@@ -204,10 +339,13 @@ def beyond(threshold: float, op: str, unit: str, fire: bool) -> float:
         on = op == "=="
         return nice(threshold if fire == on else threshold + step)
     if fire == up:
-        return nice(threshold + step)
-    if threshold == 0 and op in (">", "<"):
+        value = nice(threshold + step)
+    elif threshold == 0 and op in (">", "<"):
         return 0.0
-    return nice(threshold - step)
+    else:
+        value = nice(threshold - step)
+    ceiling = 1.0 if unit == "ratio" and value <= 1 else math.inf
+    return off_the_edges(value, lambda c: compares(c, op, threshold) == fire and c <= ceiling and (c >= 0 or value < 0))
 
 
 def round_up_minutes(d: Duration) -> Duration:
@@ -229,6 +367,10 @@ def points(at: Duration) -> int:
     return at.ms // 60_000 + 5
 
 
+def _side(op: str, threshold: float, fire: bool) -> Callable[[float], bool]:
+    return lambda c: compares(c, op, threshold) == fire
+
+
 def threshold_cases(ctx: Ctx, d: AlertDef, build: Build, settle: str = "5m",
                     shown: Callable[[float], float] | None = None) -> list[Case]:
     """The standard pair: the measured value just past the threshold fires, just short of it stays silent.
@@ -241,6 +383,8 @@ def threshold_cases(ctx: Ctx, d: AlertDef, build: Build, settle: str = "5m",
     out = []
     for fire in (True, False):
         value = beyond(ctx.threshold, d.op, d.unit, fire)
+        if shown is not None:
+            value = off_the_edges(value, _side(d.op, ctx.threshold, fire), shown)
         series, labels = build(value, points(at))
         verb = "fires" if fire else "stays silent"
         title = f"{d.name} {verb} at {show(value, d.unit)} ({d.op} {show(ctx.threshold, d.unit)})"
@@ -250,27 +394,96 @@ def threshold_cases(ctx: Ctx, d: AlertDef, build: Build, settle: str = "5m",
     return out
 
 
+def aggregated(ctx: Ctx, **extra: str) -> dict[str, str]:
+    """Labels of a series aggregated per service (BY), as recording rules and `sum by` expressions keep them."""
+    return {names.SERVICE: ctx.s.name, names.TEAM: ctx.s.team, names.ENV: ctx.env, **extra}
+
+
+def instance(ctx: Ctx, **extra: str) -> dict[str, str]:
+    """Labels of a series aggregated per service and instance (the service's first scrape target in tests)."""
+    return aggregated(ctx, instance=S.target(ctx.model, ctx.s)["instance"], **extra)
+
+
+def down_cases(d: AlertDef, ctx: Ctx, metric: str, labels: Mapping[str, str], down: str, up: str) -> list[Case]:
+    """A 0/1 health gauge (up, pg_up, probe_success ...): 0 for `for` fires with the sample's labels, 1 stays silent."""
+    at = eval_time("0s", ctx.setting.for_)
+    n = points(at)
+    return [Case(f"{d.name} fires {down}", (S.gauge(metric, labels, 0, n),), (Expected(dict(labels), 0),), at),
+            Case(f"{d.name} stays silent {up}", (S.gauge(metric, labels, 1, n),), (), at)]
+
+
+_FAST = parse_duration(defaults.FAST_EVALUATION_INTERVAL)
+_PROBE_INTERVAL = parse_duration(defaults.PROBE_INTERVAL)
+
+
+def probe_interval(model: "Model", s: "Service") -> Duration:
+    """How often the service's health URLs are probed: defaults.PROBE_INTERVAL, or its scrape interval when shorter."""
+    scrape = s.scrape.interval if s.scrape else model.stack.scrape_interval
+    return min(scrape, _PROBE_INTERVAL)
+
+
+def probe_timeout(model: "Model", s: "Service") -> Duration:
+    """A probe's scrape timeout: the service's scrape timeout, never longer than the probe interval."""
+    timeout = s.scrape.timeout if s.scrape else model.stack.scrape_timeout
+    return min(timeout, probe_interval(model, s))
+
+
+def fast_interval(model: "Model") -> Duration:
+    """The evaluation interval of every service's fast rule group (never slower than the stack's)."""
+    return min(model.stack.evaluation_interval, _FAST)
+
+
+# A window one second longer than `failures` samples: a sample a few milliseconds late cannot leave a
+# steady outage with one sample in the window (which would resolve the alert for an evaluation).
+MARGIN_MS = 1000
+
+
+def consecutive_failures(metric: str, matchers: Mapping[str, str], interval: Duration, failures: int) -> str:
+    """Every sample of the last `failures` scrapes is 0, and there are that many: a run of failures, not one.
+
+    Between a failed scrape and the next one's result the window holds one sample, so the count keeps a
+    single failure from firing even when the next scrape is slow.
+    """
+    from generator.promql import sel
+
+    window = Duration(failures * interval.ms + MARGIN_MS)
+    s = sel(metric, matchers)
+    return f"max_over_time({s}[{window}]) == 0 and count_over_time({s}[{window}]) >= {failures}"
+
+
+def _ceil(ms: int, step: Duration) -> Duration:
+    return Duration(-(-ms // step.ms) * step.ms)
+
+
+def consecutive_cases(d: "AlertDef", ctx: Ctx, metric: str, labels: Sequence[Mapping[str, str]], interval: Duration,
+                      failures: int, what: str) -> list[Case]:
+    """Cases of a `consecutive_failures` alert, sampled every `interval` and evaluated every fast interval.
+
+    It fires once `failures` samples in a row are 0 (plus `for`), is silent one evaluation earlier, and a
+    run one failure shorter (one failed scrape, for two) never fires at any evaluation around it.
+    """
+    step = fast_interval(ctx.model)
+    lead = 3  # samples up before the failures start
+    for_ = ctx.setting.for_
+    visible = _ceil((lead + failures - 1) * interval.ms + MARGIN_MS, step)  # the first evaluation that sees the run
+    at = _ceil(visible.ms + for_.ms, step)
+    n = at.ms // interval.ms + failures + 3
+    down = " ".join(["1"] * lead + ["0"] * (n - lead))
+    fires = Case(f"{d.name} fires after {failures} {what} in a row", tuple(S.Series(metric, tuple(lb.items()), down) for lb in labels),
+                 tuple(Expected(dict(lb), 0) for lb in labels), at, interval=interval,
+                 silent_at=(Duration(visible.ms - step.ms),) if for_.ms == 0 else ())
+    short = ["1"] * lead + ["0"] * (failures - 1) + ["1"] * (n - lead - failures + 1)
+    first, last = lead * interval.ms, (lead + failures + 2) * interval.ms
+    times = tuple(Duration(t) for t in range(_ceil(first, step).ms, last + 1, step.ms))
+    blip = Case(f"{d.name} stays silent at every evaluation around a run one short of {failures} {what}",
+                tuple(S.Series(metric, tuple(lb.items()), " ".join(short)) for lb in labels), (), times[-1], interval=interval,
+                silent_at=times[:-1])
+    steady = Case(f"{d.name} stays silent while every sample succeeds",
+                  tuple(S.Series(metric, tuple(lb.items()), " ".join(["1"] * n)) for lb in labels), (), at, interval=interval)
+    return [fires, blip, steady]
+
+
 def minutes(d: Duration) -> int:
     return d.ms // 60_000
 
 
-_MATCHING = ("500", "503", "failed", "error", "errors", "5xx", "timeout", "true", "1")
-_NOT_MATCHING = ("200", "204", "ok", "success", "completed", "false", "0", "monstack-other", "#", "~ ~")
-# Inventory text tried as a value is kept short: Python's backtracking matcher is exponential on some patterns.
-_MAX_CANDIDATE = 16
-
-
-def example_value(regex: str, matching: bool = True) -> str:
-    """A label value that (does not) fully match regex, for test series; ValueError when none is found."""
-    from generator.inventory.regex import example
-
-    pattern = re.compile(regex)
-    own = tuple(c for c in (*regex.split("|"), regex) if len(c) <= _MAX_CANDIDATE)
-    candidates = _MATCHING + own if matching else _NOT_MATCHING
-    for c in candidates:
-        if bool(pattern.fullmatch(c)) == matching:
-            return c
-    built = example(regex) if matching else None
-    if built is not None:
-        return built
-    raise ValueError(f"cannot find a label value {'matching' if matching else 'not matching'} {regex!r}")

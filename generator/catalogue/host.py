@@ -4,15 +4,8 @@ from __future__ import annotations
 import re
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, eval_time, example_value, num, threshold_cases
+from generator.catalogue.core import BY_TEXT, SCRAPED, WINDOW, AlertDef, Ctx, eval_time, example_value, instance, num, threshold_cases
 from generator.promql import sel
-
-# Filesystems never worth a disk-space page: pseudo filesystems and read-only images.
-EXCLUDE_FSTYPES = "tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs|proc|sysfs|cgroup2?|autofs|fuse\\..*|iso9660"
-# Block devices that are not disks (loop mounts of snaps and images, RAM disks, optical drives).
-EXCLUDE_DISK_DEVICES = "loop[0-9]+|ram[0-9]+|sr[0-9]+|fd[0-9]+|zram[0-9]+"
-# Virtual interfaces whose counters say nothing about the host's network (loopback, containers, bridges).
-EXCLUDE_NETWORK_DEVICES = "lo|veth.*|docker.*|br-.*|virbr.*|cni.*|flannel.*|cali.*|tun.*|tap.*"
 
 TEST_MOUNTPOINT = "/"
 TEST_FSTYPE = "ext4"
@@ -27,16 +20,8 @@ def test_label(usual: str, pattern: str, matching: bool) -> str:
     return example_value(pattern, matching)
 
 
-def _scraped(s) -> bool:
-    return s.scrape is not None
-
-
 def _h(ctx: Ctx):
     return ctx.s.host
-
-
-def _instance(ctx: Ctx, **extra: str) -> dict[str, str]:
-    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env, "instance": S.target(ctx.model, ctx.s)["instance"], **extra}
 
 
 def _fs(ctx: Ctx, metric: str) -> str:
@@ -47,23 +32,23 @@ def _fs(ctx: Ctx, metric: str) -> str:
 
 def _cpu(ctx: Ctx) -> str:
     idle = sel("node_cpu_seconds_total", ctx.mine(mode="idle"))
-    return f"1 - avg by ({BY_TEXT}, instance) (rate({idle}[5m]))"
+    return f"1 - avg by ({BY_TEXT}, instance) (rate({idle}[{ctx.window}]))"
 
 
-def _cpu_cases(ctx: Ctx):
+def _cpu_cases(d: AlertDef, ctx: Ctx):
     def build(v: float, n: int):
         return ([S.counter("node_cpu_seconds_total", S.target(ctx.model, ctx.s, cpu=str(c), mode="idle"), 1 - v, n) for c in range(2)]
                 + [S.counter("node_cpu_seconds_total", S.target(ctx.model, ctx.s, cpu=str(c), mode="user"), v, n) for c in range(2)],
-                [_instance(ctx)])
+                [instance(ctx)])
 
-    return threshold_cases(ctx, _BY_NAME["HostCpuHigh"], build)
+    return threshold_cases(ctx, d, build, settle=ctx.window)
 
 
 def _memory(ctx: Ctx) -> str:
     return f"1 - {sel('node_memory_MemAvailable_bytes', ctx.mine())} / {sel('node_memory_MemTotal_bytes', ctx.mine())}"
 
 
-def _memory_cases(ctx: Ctx):
+def _memory_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s)
 
     def build(v: float, n: int):
@@ -71,7 +56,7 @@ def _memory_cases(ctx: Ctx):
         return ([S.gauge("node_memory_MemTotal_bytes", labels, total, n),
                  S.gauge("node_memory_MemAvailable_bytes", labels, round((1 - v) * total), n)], [labels])
 
-    return threshold_cases(ctx, _BY_NAME["HostMemoryHigh"], build, settle="0s")
+    return threshold_cases(ctx, d, build, settle="0s")
 
 
 def _free(ctx: Ctx) -> str:
@@ -86,18 +71,16 @@ def _fs_labels(ctx: Ctx) -> dict[str, str]:
                     mountpoint=test_label(TEST_MOUNTPOINT, h.mountpoints, True))
 
 
-def _free_cases(name: str):
-    def cases(ctx: Ctx):
-        labels = _fs_labels(ctx)
+def _free_cases(d: AlertDef, ctx: Ctx):
+    labels = _fs_labels(ctx)
 
-        def build(v: float, n: int):
-            size = 100 * 1024**3
-            return ([S.gauge("node_filesystem_size_bytes", labels, size, n), S.gauge("node_filesystem_avail_bytes", labels, round(v * size), n),
-                     S.gauge("node_filesystem_readonly", labels, 0, n)], [labels])
+    def build(v: float, n: int):
+        size = 100 * 1024**3
+        return ([S.gauge("node_filesystem_size_bytes", labels, size, n), S.gauge("node_filesystem_avail_bytes", labels, round(v * size), n),
+                 S.gauge("node_filesystem_readonly", labels, 0, n)], [labels])
 
-        return threshold_cases(ctx, _BY_NAME[name], build, settle="0s")
+    return threshold_cases(ctx, d, build, settle="0s")
 
-    return cases
 
 
 def _free_def(name: str, severity: str, threshold: float, for_: str, meaning: str) -> AlertDef:
@@ -112,17 +95,16 @@ def _free_def(name: str, severity: str, threshold: float, for_: str, meaning: st
         summary="{service}: {{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | humanizePercentage }} free",
         description="Filesystem {{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} has {{ $value | humanizePercentage }} space left (alert below {threshold} for {for}).",
         query=_free,
-        cases=_free_cases(name),
+        cases=_free_cases,
         problem="HostDiskSpace",
         meaning=meaning,
         causes=("logs or temporary files without rotation", "database or TSDB growth", "old releases, images or backups kept locally"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     )
 
 
 def _fill(ctx: Ctx) -> str:
-    return f"predict_linear({_fs(ctx, 'node_filesystem_avail_bytes')}[6h], {num(ctx.threshold)} * 3600)"
+    return f"predict_linear({_fs(ctx, 'node_filesystem_avail_bytes')}[{ctx.window}], {num(ctx.threshold)} * 3600)"
 
 
 def _fill_expr(ctx: Ctx) -> str:
@@ -130,7 +112,7 @@ def _fill_expr(ctx: Ctx) -> str:
     return f"{_free(ctx)} < 0.4 and {_fill(ctx)} < 0"
 
 
-def _fill_cases(ctx: Ctx):
+def _fill_cases(d: AlertDef, ctx: Ctx):
     labels = _fs_labels(ctx)
     at_s = eval_time("0s", ctx.setting.for_).ms // 1000
     free_at_eval = 0.3
@@ -143,21 +125,21 @@ def _fill_cases(ctx: Ctx):
         avail = S.Series("node_filesystem_avail_bytes", tuple(labels.items()), f"{num(round(start))}-{num(round(per_second * 60))}x{n}")
         return ([S.gauge("node_filesystem_size_bytes", labels, size, n), avail, S.gauge("node_filesystem_readonly", labels, 0, n)], [labels])
 
-    return threshold_cases(ctx, _BY_NAME["HostDiskFillsWithin24h"], build, settle="0s", shown=lambda v: free_at_eval)
+    return threshold_cases(ctx, d, build, settle="0s", shown=lambda v: free_at_eval)
 
 
 def _io(ctx: Ctx) -> str:
-    return f"rate({sel('node_disk_io_time_seconds_total', ctx.mine(), nregex={'device': _h(ctx).exclude_disk_devices})}[5m])"
+    return f"rate({sel('node_disk_io_time_seconds_total', ctx.mine(), nregex={'device': _h(ctx).exclude_disk_devices})}[{ctx.window}])"
 
 
-def _io_cases(ctx: Ctx):
+def _io_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, device=test_label(TEST_DISK, _h(ctx).exclude_disk_devices, False))
-    return threshold_cases(ctx, _BY_NAME["HostDiskIoSaturated"], lambda v, n: (
-        [S.counter("node_disk_io_time_seconds_total", labels, v, n)], [labels]))
+    return threshold_cases(ctx, d, lambda v, n: (
+        [S.counter("node_disk_io_time_seconds_total", labels, v, n)], [labels]), settle=ctx.window)
 
 
 def _nic(ctx: Ctx, metric: str) -> str:
-    return f"rate({sel(metric, ctx.mine(), nregex={'device': _h(ctx).exclude_network_devices})}[5m])"
+    return f"rate({sel(metric, ctx.mine(), nregex={'device': _h(ctx).exclude_network_devices})}[{ctx.window}])"
 
 
 def _net(ctx: Ctx) -> str:
@@ -166,7 +148,7 @@ def _net(ctx: Ctx) -> str:
     return f"({errs}) / ({packets})"
 
 
-def _net_cases(ctx: Ctx):
+def _net_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, device=test_label(TEST_NIC, _h(ctx).exclude_network_devices, False))
 
     def build(v: float, n: int):
@@ -174,16 +156,16 @@ def _net_cases(ctx: Ctx):
                  S.counter("node_network_receive_errs_total", labels, 1000 * v, n), S.counter("node_network_transmit_errs_total", labels, 0, n)],
                 [labels])
 
-    return threshold_cases(ctx, _BY_NAME["HostNetworkErrors"], build)
+    return threshold_cases(ctx, d, build, settle=ctx.window)
 
 
 def _clock(ctx: Ctx) -> str:
     return f"abs({sel('node_timex_offset_seconds', ctx.mine())})"
 
 
-def _clock_cases(ctx: Ctx):
+def _clock_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s)
-    return threshold_cases(ctx, _BY_NAME["HostClockSkew"], lambda v, n: ([S.gauge("node_timex_offset_seconds", labels, -v, n)], [labels]), settle="0s")
+    return threshold_cases(ctx, d, lambda v, n: ([S.gauge("node_timex_offset_seconds", labels, -v, n)], [labels]), settle="0s")
 
 
 ALERTS = (
@@ -200,8 +182,8 @@ ALERTS = (
         cases=_cpu_cases,
         meaning="The host's CPUs are saturated: every process on it competes for time and latency rises.",
         causes=("a runaway process (check top)", "more load than the host was sized for", "noisy neighbours or CPU steal on a VM"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
+        window=WINDOW,
     ),
     AlertDef(
         name="HostMemoryHigh",
@@ -216,14 +198,13 @@ ALERTS = (
         cases=_memory_cases,
         meaning="The host is nearly out of memory: the kernel will start killing processes.",
         causes=("a process leaking memory", "too many services packed on the host", "page cache pressure from large files is NOT counted: this is real use"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     _free_def("HostDiskSpaceLow", "P1",
               0.1,  # share of space free; at 10% databases and logs are minutes to hours from a full disk
               "5m", "A filesystem is nearly full; writes (databases, logs, uploads) fail when it is."),
     _free_def("HostDiskSpaceWarning", "P2",
-              0.2,  # SCENARIOS B: disk free < 20% is a warning
+              0.2,  # scenario B: disk free < 20% is a warning
               "5m", "A filesystem is filling up; plan cleanup or growth."),
     AlertDef(
         name="HostDiskFillsWithin24h",
@@ -234,14 +215,14 @@ ALERTS = (
         unit="hours",
         op="<",
         summary="{service}: {{ $labels.mountpoint }} on {{ $labels.instance }} fills within {threshold}",
-        description="At the rate of the last 6 hours, {{ $labels.mountpoint }} on {{ $labels.instance }} ({service}, {{ $value | humanizePercentage }} free now) is full within {threshold}.",
+        description="At the rate of the last {window}, {{ $labels.mountpoint }} on {{ $labels.instance }} ({service}, {{ $value | humanizePercentage }} free now) is full within {threshold}.",
         expr=_fill_expr,
         query=_fill,
         cases=_fill_cases,
         meaning="A filesystem is filling steadily and will be full within a day at this rate, well before the free-space thresholds page at night.",
         causes=("a log or dump growing without rotation", "a stuck job writing in a loop", "backups accumulating locally"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
+        window="6h",  # the trend: six hours of fill rate outlast a one-off large write
     ),
     AlertDef(
         name="HostDiskIoSaturated",
@@ -256,8 +237,8 @@ ALERTS = (
         cases=_io_cases,
         meaning="A disk is busy nearly all the time: I/O waits grow and everything touching the disk slows down.",
         causes=("a database without enough memory for its working set", "swapping", "a backup, compaction or reindex"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
+        window=WINDOW,
     ),
     AlertDef(
         name="HostNetworkErrors",
@@ -267,13 +248,13 @@ ALERTS = (
         threshold=0.01,  # share of packets with receive or transmit errors; healthy links show none
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of packets on {{ $labels.device }} of {{ $labels.instance }} have errors",
-        description="{{ $value | humanizePercentage }} of the packets {{ $labels.instance }} ({service}) sent or received on {{ $labels.device }} had errors over 5 minutes (alert above {threshold} for {for}).",
+        description="{{ $value | humanizePercentage }} of the packets {{ $labels.instance }} ({service}) sent or received on {{ $labels.device }} had errors over {window} (alert above {threshold} for {for}).",
         query=_net,
         cases=_net_cases,
         meaning="A network interface reports errors: packets are lost and retransmitted, connections slow or drop.",
         causes=("a bad cable, port or NIC", "duplex or MTU mismatch", "driver problems"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
+        window=WINDOW,
     ),
     AlertDef(
         name="HostClockSkew",
@@ -288,9 +269,7 @@ ALERTS = (
         cases=_clock_cases,
         meaning="The host's clock drifts from true time: TLS validation, token expiry, distributed locks and timestamps go wrong.",
         causes=("NTP/chrony not running or not reaching its servers", "a VM paused or migrated", "a broken hardware clock"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
 )
 
-_BY_NAME = {a.name: a for a in ALERTS}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from generator import names
+from generator import components, names
 from generator.catalogue import series as S
 from generator.catalogue.core import AlertDef, Case, Ctx, Expected, eval_time, num, points, threshold_cases
 from generator.promql import sel
@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
 PROM = {"job": names.SELF_PROMETHEUS_JOB}
 AM = {"job": names.SELF_ALERTMANAGER_JOB}
-PROM_INSTANCE = f"prometheus:{names.COMPONENTS['prometheus'][0]}"
-AM_INSTANCE = f"alertmanager:{names.COMPONENTS['alertmanager'][0]}"
-BLACKBOX_INSTANCE = f"blackbox-exporter:{names.COMPONENTS['blackbox-exporter'][0]}"
+PROM_INSTANCE = f"prometheus:{components.get('prometheus').port}"
+AM_INSTANCE = f"alertmanager:{components.get('alertmanager').port}"
+BLACKBOX_INSTANCE = f"blackbox-exporter:{components.get('blackbox-exporter').port}"
 
 
 def _prom(ctx: Ctx, **extra: str) -> dict[str, str]:
@@ -39,7 +39,7 @@ def _watchdog(ctx: Ctx) -> str:
     return f"{sel('up', PROM)} == 1"
 
 
-def _watchdog_cases(ctx: Ctx) -> list[Case]:
+def _watchdog_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     at = eval_time("0s", ctx.setting.for_)
     n = points(at)
     labels = _prom(ctx)
@@ -75,10 +75,10 @@ WATCHDOG = AlertDef(
 # --- generic shapes ------------------------------------------------------------
 
 
-def _gauge_cases(name: str, metric: str, labels_of, settle: str = "0s"):
-    def cases(ctx: Ctx) -> list[Case]:
+def _gauge_cases(metric: str, labels_of, settle: str = "0s"):
+    def cases(d: AlertDef, ctx: Ctx) -> list[Case]:
         labels = labels_of(ctx)
-        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: ([S.gauge(metric, labels, v, n)], [labels]), settle=settle)
+        return threshold_cases(ctx, d, lambda v, n: ([S.gauge(metric, labels, v, n)], [labels]), settle=settle)
 
     return cases
 
@@ -90,22 +90,22 @@ def _increase_expr(metric: str, match: dict[str, str]):
     return expr
 
 
-def _increase_cases(name: str, metric: str, labels_of):
-    def cases(ctx: Ctx) -> list[Case]:
+def _increase_cases(metric: str, labels_of):
+    def cases(d: AlertDef, ctx: Ctx) -> list[Case]:
         labels = labels_of(ctx)
-        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: ([S.counter(metric, labels, v / 300, n)], [labels]))
+        return threshold_cases(ctx, d, lambda v, n: ([S.counter(metric, labels, v / 300, n)], [labels]))
 
     return cases
 
 
-def _reload_cases(name: str, metric: str, labels_of):
-    def cases(ctx: Ctx) -> list[Case]:
+def _reload_cases(metric: str, labels_of):
+    def cases(d: AlertDef, ctx: Ctx) -> list[Case]:
         at = eval_time("5m", ctx.setting.for_)
         n = points(at)
         labels = labels_of(ctx)
         return [
-            Case(f"{name} fires after a failed reload", (S.gauge(metric, labels, 0, n),), (Expected(labels, 0),), at),
-            Case(f"{name} stays silent after a successful reload", (S.gauge(metric, labels, 1, n),), (), at),
+            Case(f"{d.name} fires after a failed reload", (S.gauge(metric, labels, 0, n),), (Expected(labels, 0),), at),
+            Case(f"{d.name} stays silent after a successful reload", (S.gauge(metric, labels, 1, n),), (), at),
         ]
 
     return cases
@@ -119,11 +119,11 @@ def _ratio_of_rates(num_metric: str, den_metric: str, match: dict[str, str], by:
     return expr
 
 
-def _ratio_cases(name: str, num_metric: str, den_metric: str, labels_of, keep: tuple[str, ...]):
-    def cases(ctx: Ctx) -> list[Case]:
+def _ratio_cases(num_metric: str, den_metric: str, labels_of, keep: tuple[str, ...]):
+    def cases(d: AlertDef, ctx: Ctx) -> list[Case]:
         labels = labels_of(ctx)
         kept = {k: labels[k] for k in keep}
-        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: (
+        return threshold_cases(ctx, d, lambda v, n: (
             [S.counter(den_metric, labels, 10, n), S.counter(num_metric, labels, 10 * v, n)], [kept]))
 
     return cases
@@ -148,9 +148,9 @@ def _up_fleet(total: int, down: int, n: int) -> list:
     return [S.gauge("up", {"job": f"monstack-test-{i % 4}", "instance": f"target-{i}:9100"}, 0 if i < down else 1, n) for i in range(total)]
 
 
-def _targets_down_cases(ctx: Ctx) -> list[Case]:
+def _targets_down_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     total = 100
-    cases = threshold_cases(ctx, _BY_NAME["PrometheusTargetsDownMany"], lambda v, n: (_up_fleet(total, round(v * total), n), [{}]),
+    cases = threshold_cases(ctx, d, lambda v, n: (_up_fleet(total, round(v * total), n), [{}]),
                             settle="0s", shown=lambda v: round(v * total) / total)
     at = cases[0].at
     cases.append(Case("PrometheusTargetsDownMany stays silent for a single target down (TargetDown covers it)",
@@ -158,12 +158,22 @@ def _targets_down_cases(ctx: Ctx) -> list[Case]:
     return cases
 
 
-def _am_failing_cases(ctx: Ctx) -> list[Case]:
+def _am_failing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     labels = _am(ctx, integration="slack")
     kept = {k: labels[k] for k in _SELF_KEEP + ("integration",)}
-    return threshold_cases(ctx, _BY_NAME["AlertmanagerNotificationsFailing"], lambda v, n: (
+    return threshold_cases(ctx, d, lambda v, n: (
         [S.counter("alertmanager_notifications_total", labels, 1, n), S.counter("alertmanager_notifications_failed_total", labels, v, n)],
         [kept]))
+
+
+def _component_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
+    at = eval_time("0s", ctx.setting.for_)
+    n = points(at)
+    labels = S.self_target(ctx.model, names.SELF_BLACKBOX_JOB, BLACKBOX_INSTANCE)
+    return [
+        Case("MonstackComponentDown fires when a stack component cannot be scraped", (S.gauge("up", labels, 0, n),), (Expected(labels, 0),), at),
+        Case("MonstackComponentDown stays silent while it is scraped", (S.gauge("up", labels, 1, n),), (), at),
+    ]
 
 
 ALERTS = (
@@ -180,7 +190,7 @@ ALERTS = (
         description="The last configuration reload of Prometheus {{ $labels.instance }} failed; it still runs the previous configuration, so recent inventory changes are not active.",
         expr=lambda c: f"max_over_time({sel('prometheus_config_last_reload_successful', PROM)}[5m]) == 0",
         query=lambda c: sel("prometheus_config_last_reload_successful", PROM),
-        cases=_reload_cases("PrometheusConfigReloadFailed", "prometheus_config_last_reload_successful", _prom),
+        cases=_reload_cases("prometheus_config_last_reload_successful", _prom),
         meaning="Prometheus rejected its new configuration or rule files and keeps running the old ones.",
         causes=("a hand-edited file (render with monstack instead)", "a rule or config file missing from the deployment",
                 "a secret file a scrape job references is missing"),
@@ -195,7 +205,7 @@ ALERTS = (
         summary="Prometheus {{ $labels.instance }}: rules of {{ $labels.rule_group }} fail to evaluate",
         description="{{ $value | humanize }} evaluations of rule group {{ $labels.rule_group }} failed in 5 minutes on {{ $labels.instance }}; alerts in it may not fire.",
         query=_increase_expr("prometheus_rule_evaluation_failures_total", PROM),
-        cases=_increase_cases("PrometheusRuleEvaluationFailures", "prometheus_rule_evaluation_failures_total",
+        cases=_increase_cases("prometheus_rule_evaluation_failures_total",
                               lambda c: _prom(c, rule_group="/etc/prometheus/rules/monstack-test.yml;monstack-test.alerts")),
         meaning="Some recording or alerting rules fail at evaluation time: their alerts are blind.",
         causes=("a rule producing duplicate series (many-to-many matching)", "queries timing out or hitting limits", "storage errors"),
@@ -210,7 +220,7 @@ ALERTS = (
         summary="Prometheus {{ $labels.instance }}: rule group {{ $labels.rule_group }} misses evaluations",
         description="Rule group {{ $labels.rule_group }} missed {{ $value | humanize }} evaluations in 5 minutes on {{ $labels.instance }}: it takes longer than its interval.",
         query=_increase_expr("prometheus_rule_group_iterations_missed_total", PROM),
-        cases=_increase_cases("PrometheusRuleGroupsMissed", "prometheus_rule_group_iterations_missed_total",
+        cases=_increase_cases("prometheus_rule_group_iterations_missed_total",
                               lambda c: _prom(c, rule_group="/etc/prometheus/rules/monstack-test.yml;monstack-test.slo")),
         meaning="A rule group is too slow for its evaluation interval; alerts in it are evaluated less often than configured.",
         causes=("expensive long-window rules (SLO windows over many series)", "an overloaded Prometheus"),
@@ -225,7 +235,7 @@ ALERTS = (
         summary="Prometheus {{ $labels.instance }} dropped {{ $value | humanize }} alert notifications",
         description="Prometheus {{ $labels.instance }} dropped {{ $value | humanize }} alerts in 5 minutes before they reached Alertmanager.",
         query=_increase_expr("prometheus_notifications_dropped_total", PROM),
-        cases=_increase_cases("PrometheusNotificationsDropped", "prometheus_notifications_dropped_total", _prom),
+        cases=_increase_cases("prometheus_notifications_dropped_total", _prom),
         meaning="Alerts were lost between Prometheus and Alertmanager.",
         causes=("Alertmanager unreachable long enough for the queue to overflow", "errors sending to Alertmanager"),
     ),
@@ -241,7 +251,7 @@ ALERTS = (
         expr=lambda c: (f"{sel('prometheus_notifications_queue_length', PROM)} / {sel('prometheus_notifications_queue_capacity', PROM)}"
                         f" > {num(c.threshold)}"),
         query=lambda c: f"{sel('prometheus_notifications_queue_length', PROM)} / {sel('prometheus_notifications_queue_capacity', PROM)}",
-        cases=lambda c: threshold_cases(c, _BY_NAME["PrometheusNotificationQueueFilling"], lambda v, n: (
+        cases=lambda d, c: threshold_cases(c, d, lambda v, n: (
             [S.gauge("prometheus_notifications_queue_capacity", _prom(c), 10000, n),
              S.gauge("prometheus_notifications_queue_length", _prom(c), v * 10000, n)], [_prom(c)]), settle="0s"),
         meaning="Prometheus produces alerts faster than Alertmanager accepts them; when the queue is full, alerts are dropped.",
@@ -257,7 +267,7 @@ ALERTS = (
         summary="Prometheus {{ $labels.instance }}: {{ $value | humanizePercentage }} of sends to Alertmanager fail",
         description="{{ $value | humanizePercentage }} of the alert batches Prometheus {{ $labels.instance }} sent to {{ $labels.alertmanager }} failed over 5 minutes.",
         query=_ratio_of_rates("prometheus_notifications_errors_total", "prometheus_notifications_sent_total", PROM, SELF_BY + ", alertmanager"),
-        cases=_ratio_cases("PrometheusAlertmanagerErrors", "prometheus_notifications_errors_total", "prometheus_notifications_sent_total",
+        cases=_ratio_cases("prometheus_notifications_errors_total", "prometheus_notifications_sent_total",
                            lambda c: _prom(c, alertmanager=f"http://{AM_INSTANCE}/api/v2/alerts"), _SELF_KEEP + ("alertmanager",)),
         meaning="Prometheus cannot deliver alerts to Alertmanager reliably.",
         causes=("Alertmanager down or overloaded", "network or TLS problems between them"),
@@ -274,7 +284,7 @@ ALERTS = (
         description="Prometheus {{ $labels.instance }} has discovered {{ $value | humanize }} Alertmanagers for {for}: alerts go nowhere.",
         expr=lambda c: f"max_over_time({sel('prometheus_notifications_alertmanagers_discovered', PROM)}[5m]) < {num(c.threshold)}",
         query=lambda c: sel("prometheus_notifications_alertmanagers_discovered", PROM),
-        cases=_gauge_cases("PrometheusNotConnectedToAlertmanagers", "prometheus_notifications_alertmanagers_discovered", _prom, settle="5m"),
+        cases=_gauge_cases("prometheus_notifications_alertmanagers_discovered", _prom, settle="5m"),
         meaning="Prometheus evaluates alerts but has no Alertmanager to send them to.",
         causes=("the alerting section of prometheus.yml is wrong", "Alertmanager's address does not resolve"),
     ),
@@ -303,7 +313,7 @@ ALERTS = (
         summary="Prometheus {{ $labels.instance }} rejects scrapes over sample_limit",
         description="{{ $value | humanize }} scrapes were rejected in 5 minutes on {{ $labels.instance }} because a target exposed more samples than sample_limit: their data is lost.",
         query=_increase_expr("prometheus_target_scrapes_exceeded_sample_limit_total", PROM),
-        cases=_increase_cases("PrometheusScrapeSampleLimitHit", "prometheus_target_scrapes_exceeded_sample_limit_total", _prom),
+        cases=_increase_cases("prometheus_target_scrapes_exceeded_sample_limit_total", _prom),
         meaning="A target exposes more series than allowed; every scrape of it is dropped whole.",
         causes=("a label with unbounded values (user ids, URLs) in an application metric", "a new exporter version with many more series"),
     ),
@@ -317,7 +327,7 @@ ALERTS = (
         summary="Prometheus {{ $labels.instance }}: TSDB compactions fail",
         description="{{ $value | humanize }} TSDB compactions failed in 5 minutes on {{ $labels.instance }}; disk use grows and queries slow down.",
         query=_increase_expr("prometheus_tsdb_compactions_failed_total", PROM),
-        cases=_increase_cases("PrometheusTsdbCompactionsFailing", "prometheus_tsdb_compactions_failed_total", _prom),
+        cases=_increase_cases("prometheus_tsdb_compactions_failed_total", _prom),
         meaning="Prometheus cannot compact its storage blocks.",
         causes=("a full disk", "corrupted blocks", "permissions on the data directory"),
     ),
@@ -333,7 +343,7 @@ ALERTS = (
         description="The last configuration reload of Alertmanager {{ $labels.instance }} failed; it still routes with the previous configuration.",
         expr=lambda c: f"max_over_time({sel('alertmanager_config_last_reload_successful', AM)}[5m]) == 0",
         query=lambda c: sel("alertmanager_config_last_reload_successful", AM),
-        cases=_reload_cases("AlertmanagerConfigReloadFailed", "alertmanager_config_last_reload_successful", _am),
+        cases=_reload_cases("alertmanager_config_last_reload_successful", _am),
         meaning="Alertmanager rejected its new configuration and keeps routing with the old one.",
         causes=("a hand-edited alertmanager.yml", "a template or secret file missing from the deployment"),
     ),
@@ -366,7 +376,7 @@ ALERTS = (
         description="Prometheus cannot scrape the stack's own {{ $labels.job }} at {{ $labels.instance }} for {for}.",
         expr=lambda c: f"{sel('up', {names.MONSTACK_JOB_LABEL: 'self'})} == 0",
         query=lambda c: sel("up", {names.MONSTACK_JOB_LABEL: "self"}),
-        cases=lambda c: _component_cases(c),
+        cases=_component_cases,
         meaning="Part of the monitoring stack itself is down: Alertmanager (no notifications) or the blackbox exporter (every health probe fails).",
         causes=("the process crashed or was not started", "its port is taken by another process"),
     ),
@@ -391,10 +401,10 @@ def _rw_failed_ratio(ctx: Ctx) -> str:
     return f"{failed} / {attempted}"
 
 
-def _rw_failed_cases(ctx: Ctx) -> list[Case]:
+def _rw_failed_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     labels = _rw(ctx)
     kept = {k: labels[k] for k in _RW_KEEP}
-    return threshold_cases(ctx, _BY_NAME["PrometheusRemoteWriteFailing"], lambda v, n: (
+    return threshold_cases(ctx, d, lambda v, n: (
         [S.counter("prometheus_remote_storage_samples_failed_total", labels, 100 * v, n),
          S.counter("prometheus_remote_storage_samples_total", labels, 100, n)], [kept]))
 
@@ -418,7 +428,7 @@ def _rw_lag(ctx: Ctx) -> str:
 _NOW = 1.8e9  # a realistic Unix time: the lag is a difference of timestamps
 
 
-def _rw_lag_cases(ctx: Ctx) -> list[Case]:
+def _rw_lag_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     prom, queue = _prom(ctx), _rw(ctx)
 
     def build(lag: float | None, n: int, started: float = _NOW - 86400) -> list:
@@ -428,7 +438,7 @@ def _rw_lag_cases(ctx: Ctx) -> list[Case]:
             [S.gauge("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", queue, _NOW - lag, n)] if lag is not None else [])
 
     # group_right: the alert carries the queue's labels, all of them.
-    cases = threshold_cases(ctx, _BY_NAME["PrometheusRemoteWriteBehind"], lambda v, n: (build(v, n), [queue]), settle="5m")
+    cases = threshold_cases(ctx, d, lambda v, n: (build(v, n), [queue]), settle="5m")
     at = eval_time("5m", ctx.setting.for_)
     up_for = 3600.0
     cases.append(Case("PrometheusRemoteWriteBehind fires when a queue never sent anything since Prometheus started",
@@ -478,16 +488,3 @@ REMOTE_WRITE_ALERTS = (
 def for_stack(model: "Model") -> tuple[AlertDef, ...]:
     """The meta alerts this stack needs: remote-write alerts only when it writes to a remote store."""
     return ALERTS + (REMOTE_WRITE_ALERTS if model.stack.remote_write else ())
-
-
-def _component_cases(ctx: Ctx) -> list[Case]:
-    at = eval_time("0s", ctx.setting.for_)
-    n = points(at)
-    labels = S.self_target(ctx.model, names.SELF_BLACKBOX_JOB, BLACKBOX_INSTANCE)
-    return [
-        Case("MonstackComponentDown fires when a stack component cannot be scraped", (S.gauge("up", labels, 0, n),), (Expected(labels, 0),), at),
-        Case("MonstackComponentDown stays silent while it is scraped", (S.gauge("up", labels, 1, n),), (), at),
-    ]
-
-
-_BY_NAME = {a.name: a for a in ALERTS + REMOTE_WRITE_ALERTS}

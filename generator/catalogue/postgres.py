@@ -2,33 +2,19 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Case, Ctx, Expected, eval_time, points, threshold_cases
+from generator.catalogue.core import BY_TEXT, SCRAPED, AlertDef, Case, Ctx, down_cases, instance, threshold_cases
 from generator.promql import sel
 
 # postgres_exporter >= 0.13 exports pg_replication_lag_seconds; older releases pg_replication_lag.
 LAG_METRICS = ("pg_replication_lag_seconds", "pg_replication_lag")
 
 
-def _scraped(s) -> bool:
-    return s.scrape is not None
-
-
-def _instance(ctx: Ctx, **extra: str) -> dict[str, str]:
-    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env, "instance": S.target(ctx.model, ctx.s)["instance"], **extra}
-
-
 def _pg_up(ctx: Ctx) -> str:
     return sel("pg_up", ctx.mine())
 
 
-def _down_cases(ctx: Ctx) -> list[Case]:
-    at = eval_time("0s", ctx.setting.for_)
-    n = points(at)
-    labels = S.target(ctx.model, ctx.s)
-    return [
-        Case("PostgresDown fires when the exporter cannot reach the database", (S.gauge("pg_up", labels, 0, n),), (Expected(labels, 0),), at),
-        Case("PostgresDown stays silent while the database answers", (S.gauge("pg_up", labels, 1, n),), (), at),
-    ]
+def _down_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
+    return down_cases(d, ctx, "pg_up", S.target(ctx.model, ctx.s), "when the exporter cannot reach the database", "while the database answers")
 
 
 def _connections(ctx: Ctx) -> str:
@@ -36,7 +22,7 @@ def _connections(ctx: Ctx) -> str:
             f"max by ({BY_TEXT}, instance) ({sel('pg_settings_max_connections', ctx.mine())})")
 
 
-def _connection_cases(ctx: Ctx):
+def _connection_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s)
 
     def build(v: float, n: int):
@@ -44,19 +30,19 @@ def _connection_cases(ctx: Ctx):
         return ([S.gauge("pg_settings_max_connections", labels, max_conn, n),
                  S.gauge("pg_stat_activity_count", {**labels, "datname": "app", "state": "active"}, v * max_conn * 0.5, n),
                  S.gauge("pg_stat_activity_count", {**labels, "datname": "app", "state": "idle"}, v * max_conn * 0.5, n)],
-                [_instance(ctx)])
+                [instance(ctx)])
 
-    return threshold_cases(ctx, _BY_NAME["PostgresConnectionsHigh"], build, settle="0s")
+    return threshold_cases(ctx, d, build, settle="0s")
 
 
 def _long_queries(ctx: Ctx) -> str:
     return f"max by ({BY_TEXT}, instance, datname) ({sel('pg_stat_activity_max_tx_duration', ctx.mine(state='active'))})"
 
 
-def _long_query_cases(ctx: Ctx):
+def _long_query_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s, datname="app", state="active")
-    return threshold_cases(ctx, _BY_NAME["PostgresSlowQueries"], lambda v, n: (
-        [S.gauge("pg_stat_activity_max_tx_duration", labels, v, n)], [_instance(ctx, datname="app")]), settle="0s")
+    return threshold_cases(ctx, d, lambda v, n: (
+        [S.gauge("pg_stat_activity_max_tx_duration", labels, v, n)], [instance(ctx, datname="app")]), settle="0s")
 
 
 def _lag(ctx: Ctx) -> str:
@@ -64,10 +50,10 @@ def _lag(ctx: Ctx) -> str:
     return f"max by ({BY_TEXT}, instance) ({either})"
 
 
-def _lag_cases(ctx: Ctx):
+def _lag_cases(d: AlertDef, ctx: Ctx):
     labels = S.target(ctx.model, ctx.s)
-    return threshold_cases(ctx, _BY_NAME["PostgresReplicationLagHigh"], lambda v, n: (
-        [S.gauge(LAG_METRICS[0], labels, v, n)], [_instance(ctx)]), settle="0s")
+    return threshold_cases(ctx, d, lambda v, n: (
+        [S.gauge(LAG_METRICS[0], labels, v, n)], [instance(ctx)]), settle="0s")
 
 
 ALERTS = (
@@ -75,7 +61,7 @@ ALERTS = (
         name="PostgresDown",
         kinds=("postgres",),
         severity="P0",
-        for_="1m",  # SCENARIOS B: the database unreachable for 1 min is critical
+        for_="1m",  # scenario B: the database unreachable for 1 min is critical
         threshold=None,
         unit="none",
         op="==",
@@ -87,14 +73,13 @@ ALERTS = (
         meaning="The exporter runs but cannot connect to PostgreSQL: the database is down, refusing connections, or the exporter's credentials broke.",
         causes=("PostgreSQL crashed, is restarting or in recovery", "max_connections reached: new connections are refused",
                 "the exporter's password or pg_hba.conf changed", "a network problem between exporter and database"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="PostgresConnectionsHigh",
         kinds=("postgres",),
         severity="P2",
-        for_="5m",  # SCENARIOS B: connection use > 80% for 5 min is a warning
+        for_="5m",  # scenario B: connection use > 80% for 5 min is a warning
         threshold=0.8,  # share of max_connections; at 100% new connections fail
         unit="ratio",
         summary="{service}: {{ $value | humanizePercentage }} of max_connections in use on {{ $labels.instance }}",
@@ -104,8 +89,7 @@ ALERTS = (
         meaning="PostgreSQL is running out of connection slots; at the limit new connections are refused and applications fail.",
         causes=("application pools sized larger than max_connections allows", "connections leaked or idle in transaction",
                 "slow queries holding connections longer"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="PostgresSlowQueries",
@@ -120,8 +104,7 @@ ALERTS = (
         cases=_long_query_cases,
         meaning="A query or transaction has been running for a long time: it holds locks and a connection, and blocks vacuum.",
         causes=("a missing index or a bad plan", "a migration or batch job", "a client that opened a transaction and went away"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
     AlertDef(
         name="PostgresReplicationLagHigh",
@@ -136,9 +119,7 @@ ALERTS = (
         cases=_lag_cases,
         meaning="A replica is behind the primary: reads from it are stale and a failover would lose data.",
         causes=("heavy write load on the primary", "network throughput between primary and replica", "long queries on the replica conflicting with replay"),
-        applies=_scraped,
-        requires="the service has no scrape targets",
+        needs=SCRAPED,
     ),
 )
 
-_BY_NAME = {a.name: a for a in ALERTS}

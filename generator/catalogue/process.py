@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, AlertDef, Ctx, num, show, threshold_cases
+from generator.catalogue.core import BY_TEXT, WINDOW, AlertDef, Ctx, Needs, instance, num, show, threshold_cases
 from generator.promql import sel
 
 KINDS = ("http", "worker")
-
-
-def _instance_labels(ctx: Ctx) -> dict[str, str]:
-    return {"service": ctx.s.name, "team": ctx.s.team, "env": ctx.env, "instance": S.target(ctx.model, ctx.s)["instance"]}
 
 
 def _memory(ctx: Ctx) -> str:
@@ -17,10 +13,10 @@ def _memory(ctx: Ctx) -> str:
 
 
 def _memory_def(name: str, severity: str, threshold: float, for_: str) -> AlertDef:
-    def cases(ctx: Ctx):
+    def cases(d: AlertDef, ctx: Ctx):
         limit = ctx.s.memory_limit_bytes or 0
-        return threshold_cases(ctx, _BY_NAME[name], lambda v, n: (
-            [S.gauge("process_resident_memory_bytes", S.target(ctx.model, ctx.s), round(v * limit), n)], [_instance_labels(ctx)]), settle="0s")
+        return threshold_cases(ctx, d, lambda v, n: (
+            [S.gauge("process_resident_memory_bytes", S.target(ctx.model, ctx.s), round(v * limit), n)], [instance(ctx)]), settle="0s")
 
     return AlertDef(
         name=name,
@@ -37,8 +33,7 @@ def _memory_def(name: str, severity: str, threshold: float, for_: str) -> AlertD
         meaning="The process is close to its memory limit; at the limit it is OOM-killed or starts swapping.",
         causes=("a memory leak (memory grows steadily between deploys)", "a cache or queue without a size bound",
                 "a traffic spike with large payloads", "the limit is set too low for the workload"),
-        applies=lambda s: s.scrape is not None and s.memory_limit_bytes is not None,
-        requires="resources.memory_limit is not set",
+        needs=Needs(lambda s: s.scrape is not None and s.memory_limit_bytes is not None, "resources.memory_limit is not set"),
         placeholders=lambda c: {"limit": _bytes(c.s.memory_limit_bytes or 0)},
     )
 
@@ -48,21 +43,21 @@ def _bytes(n: int) -> str:
 
 
 def _cpu(ctx: Ctx) -> str:
-    return f"sum by ({BY_TEXT}, instance) (rate({sel('process_cpu_seconds_total', ctx.mine())}[5m])) / {num(ctx.s.cpu_limit or 0)}"
+    return f"sum by ({BY_TEXT}, instance) (rate({sel('process_cpu_seconds_total', ctx.mine())}[{ctx.window}])) / {num(ctx.s.cpu_limit or 0)}"
 
 
-def _cpu_cases(ctx: Ctx):
+def _cpu_cases(d: AlertDef, ctx: Ctx):
     limit = ctx.s.cpu_limit or 0
-    return threshold_cases(ctx, _BY_NAME["ProcessCpuHigh"], lambda v, n: (
-        [S.counter("process_cpu_seconds_total", S.target(ctx.model, ctx.s), v * limit, n)], [_instance_labels(ctx)]))
+    return threshold_cases(ctx, d, lambda v, n: (
+        [S.counter("process_cpu_seconds_total", S.target(ctx.model, ctx.s), v * limit, n)], [instance(ctx)]), settle=ctx.window)
 
 
 ALERTS = (
     _memory_def("ProcessMemoryHigh", "P1",
-                0.9,  # SCENARIOS A: memory > 90% is P1 (will hurt soon: the OOM killer is near)
+                0.9,  # scenario A: memory > 90% is P1 (will hurt soon: the OOM killer is near)
                 "10m"),
     _memory_def("ProcessMemoryWarning", "P2",
-                0.8,  # SCENARIOS A: memory > 80% is P2; muted while the P1 tier fires
+                0.8,  # scenario A: memory > 80% is P2; muted while the P1 tier fires
                 "15m"),
     AlertDef(
         name="ProcessCpuHigh",
@@ -72,15 +67,14 @@ ALERTS = (
         threshold=0.9,  # share of resources.cpu_limit; above it the process is throttled
         unit="ratio",
         summary="{service}: {{ $labels.instance }} uses {{ $value | humanizePercentage }} of its CPU limit",
-        description="CPU use of {service} on {{ $labels.instance }} is {{ $value | humanizePercentage }} of {cpus} cores (alert above {threshold} for {for}).",
+        description="CPU use of {service} on {{ $labels.instance }} over {window} is {{ $value | humanizePercentage }} of {cpus} cores (alert above {threshold} for {for}).",
         query=_cpu,
         cases=_cpu_cases,
         meaning="The process uses nearly all the CPU it may; it is (or will be) throttled and latency rises.",
         causes=("more traffic than the instance can handle", "a hot loop or an expensive new code path", "GC pressure from memory growth"),
-        applies=lambda s: s.scrape is not None and s.cpu_limit is not None,
-        requires="resources.cpu_limit is not set",
+        needs=Needs(lambda s: s.scrape is not None and s.cpu_limit is not None, "resources.cpu_limit is not set"),
         placeholders=lambda c: {"cpus": f"{c.s.cpu_limit:g}"},
+        window=WINDOW,
     ),
 )
 
-_BY_NAME = {a.name: a for a in ALERTS}

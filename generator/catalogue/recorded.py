@@ -1,6 +1,6 @@
 """Names of the recorded series alerts and dashboards read (level:metric:operations).
 
-generator/render/recording.py defines them; this module only names them, so
+generator/recording.py defines them; this module only names them, so
 the catalogue can use them without importing the model. The names are part of
 monstack's interface to dashboards: change them only with both.
 """
@@ -23,16 +23,21 @@ def rec(metric: str, ops: str, level: str = SERVICE) -> str:
 HTTP_REQUESTS = rec("http_requests", "rate5m")
 HTTP_ERRORS = rec("http_errors", "rate5m")
 HTTP_ERROR_RATIO = rec("http_errors", "ratio_rate5m")
-HTTP_DURATION_BUCKETS = rec("http_request_duration_seconds_bucket", "rate5m")
+def buckets(base: str, unit: str = "seconds", level: str = SERVICE) -> str:
+    """Per-le bucket rates of a histogram, named for the unit of their le labels (the one series not converted to seconds)."""
+    return rec(f"{base}_{unit}_bucket", "rate5m", level)
+
+
+HTTP_DURATION_BUCKETS = buckets("http_request_duration")
 ROUTE_REQUESTS = rec("http_requests", "rate5m", ROUTE)
 ROUTE_ERROR_RATIO = rec("http_errors", "ratio_rate5m", ROUTE)
-ROUTE_DURATION_BUCKETS = rec("http_request_duration_seconds_bucket", "rate5m", ROUTE)
+ROUTE_DURATION_BUCKETS = buckets("http_request_duration", level=ROUTE)
 STATUS_REQUESTS = rec("http_requests", "rate5m", STATUS)
-DB_QUERY_BUCKETS = rec("db_query_duration_seconds_bucket", "rate5m")
+DB_QUERY_BUCKETS = buckets("db_query_duration")
 JOBS = rec("jobs", "rate5m")
 JOBS_FAILED = rec("jobs_failed", "rate5m")
 JOB_FAILURE_RATIO = rec("jobs_failed", "ratio_rate5m")
-JOB_DURATION_BUCKETS = rec("job_duration_seconds_bucket", "rate5m")
+JOB_DURATION_BUCKETS = buckets("job_duration")
 
 
 def http_latency(q: str, level: str = SERVICE) -> str:

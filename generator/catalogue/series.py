@@ -1,27 +1,36 @@
 """Input series for generated promtool tests, built from the model.
 
 Series carry the labels a real scrape gives them (job, instance and the static
-labels of generator/render/prometheus.py), so a test proves the rule matches
-what Prometheus will actually store. Generated tests sample every minute
+labels of generator/targets.py), so a test proves the rule matches what
+Prometheus will actually store. Generated tests sample every minute
 (STEP); counters are given a per-second rate and grow linearly.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from generator import names
-from generator.catalogue.core import Series, num
+from generator.promql import num, sel
+from generator.targets import probe_labels, probe_target, scrape_labels, self_labels
 
 if TYPE_CHECKING:
     from generator.model import Model, Probe, Service
 
+@dataclass(frozen=True)
+class Series:
+    """One promtool input series: `values` in promtool's expanding notation (0+60x30, 1x30, _x5 ...)."""
+
+    metric: str
+    labels: tuple[tuple[str, str], ...]
+    values: str
+
+    def text(self) -> str:
+        return sel(self.metric, dict(self.labels))
+
+
+
 STEP_SECONDS = 60  # input interval and evaluation interval of generated tests
-
-
-def scrape_labels(model: "Model", s: "Service") -> dict[str, str]:
-    """The static labels the service's scrape (and probe) jobs attach to every series."""
-    extra = dict(sorted(s.scrape.labels.items())) if s.scrape else {}
-    return {**extra, names.SERVICE: s.name, names.TEAM: s.team, names.ENV: model.stack.environment, names.KIND: s.kind}
 
 
 def target(model: "Model", s: "Service", **extra: str) -> dict[str, str]:
@@ -33,11 +42,6 @@ def target(model: "Model", s: "Service", **extra: str) -> dict[str, str]:
 def self_target(model: "Model", job: str, instance: str, **extra: str) -> dict[str, str]:
     """Labels of a series scraped from one of the stack's own components."""
     return {"job": job, "instance": instance, **self_labels(model), **extra}
-
-
-def self_labels(model: "Model") -> dict[str, str]:
-    return {names.SERVICE: names.META_SERVICE, names.TEAM: names.META_TEAM, names.ENV: model.stack.environment,
-            names.MONSTACK_JOB_LABEL: "self"}
 
 
 def _labels(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -85,17 +89,6 @@ def union(*groups: Iterable[Series]) -> list[Series]:
     for g in groups:
         out.extend(g)
     return out
-
-
-def probe_target(url: str) -> str:
-    """What the blackbox exporter is asked to probe: the URL for http(s), host:port (or host) otherwise."""
-    scheme, rest = url.split("://", 1)
-    return url if scheme in ("http", "https") else rest.split("/", 1)[0]
-
-
-def probe_labels(model: "Model", s: "Service", probe_name: str) -> dict[str, str]:
-    """The static labels of one health probe's series (the probe job adds job and instance)."""
-    return {**scrape_labels(model, s), names.PROBE: probe_name}
 
 
 def probe(model: "Model", s: "Service", p: "Probe") -> dict[str, str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from generator.errors import InventoryError, Problem
 from generator.inventory import limits, references, schema, secrets
@@ -44,7 +45,9 @@ def parse(src: Source) -> schema.Inventory:
     try:
         inv = schema.Inventory.model_validate(src.data)
     except ValidationError as exc:
-        found += [_problem(src, err) for err in exc.errors(include_url=False)]
+        errs = exc.errors(include_url=False)
+        found += [_problem(src, err) for err in errs]
+        found += [_problem(src, err) for err in _unknown_kind_details(src.data, errs)]
         raise InventoryError(found) from None
     found += secrets.problems(inv, src)
     if found:
@@ -57,10 +60,35 @@ def load_inventory(path: Path) -> tuple[schema.Inventory, Source]:
     return parse(src), src
 
 
+def _unknown_kind_details(data: Any, errs: list[ErrorDetails]) -> list[ErrorDetails]:
+    """The other errors of services whose kind is unknown.
+
+    Pydantic stops at the unknown tag; checking the service against the fields every kind
+    shares (kind-specific sections accepted as any kind has them) reports the rest in the
+    same run instead of after the kind is fixed.
+    """
+    out: list[ErrorDetails] = []
+    services = data.get("services") if isinstance(data, dict) else None
+    for err in errs:
+        loc = err["loc"]
+        if err["type"] != "union_tag_invalid" or len(loc) != 2 or loc[0] != "services" or not isinstance(loc[1], int):
+            continue
+        service = services[loc[1]] if isinstance(services, list) and 0 <= loc[1] < len(services) else None
+        if not isinstance(service, dict):
+            continue
+        try:
+            schema.AnyKindService.model_validate(service)
+        except ValidationError as exc:
+            for detail in exc.errors(include_url=False):
+                if detail["loc"][:1] != ("kind",):
+                    out.append({**detail, "loc": loc + tuple(detail["loc"])})
+    return out
+
+
 # --- error translation -------------------------------------------------------
 
 
-def _problem(src: Source, err: dict[str, Any]) -> Problem:
+def _problem(src: Source, err: ErrorDetails) -> Problem:
     path, key_error = _data_path(src.data, err["loc"])
     message = _message(err)
     if err["type"] == "inline_secret":
@@ -79,10 +107,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
             return tuple(path), True
         if isinstance(node, dict) and i < len(loc) - 1 and any(node.get(k) == step for k in _TAG_KEYS):
             continue  # a union tag (type: threshold) before a field of that member, even where a key has the same name
-        if isinstance(node, dict) and step in node:
-            path.append(step)
-            node = node[step]
-        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+        if isinstance(node, dict) and step in node or isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
             path.append(step)
             node = node[step]
         elif isinstance(node, dict) and any(node.get(k) == step for k in _TAG_KEYS):
@@ -92,7 +117,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
     return tuple(path), False
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: ErrorDetails) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     got = f" (got {_show(value)})"
     if kind == "missing":
@@ -108,7 +133,10 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}{got}"
     if kind == "union_tag_invalid":
-        return f"unknown {ctx.get('discriminator', '').strip(chr(39))} {ctx.get('tag')!r}: must be one of {ctx.get('expected_tags')}"
+        tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+        near = difflib.get_close_matches(str(ctx.get("tag")), tags, n=1, cutoff=0.6)
+        return (f"unknown {ctx.get('discriminator', '').strip(chr(39))} {ctx.get('tag')!r}"
+                + (f" (did you mean {near[0]!r}?)" if near else "") + f": must be one of {ctx.get('expected_tags')}")
     if kind == "union_tag_not_found":
         return f"missing {ctx.get('discriminator', '').strip(chr(39))}: every entry needs one"
     if kind == "finite_number":
@@ -124,6 +152,11 @@ def _message(err: dict[str, Any]) -> str:
         if ctx.get("min_length") == 1 and not value:
             return "must not be empty"
         return err["msg"].replace("Value", "must be a value").replace("List", "must be a list") + got
+    if kind == "string_type" and isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 24 * 60 \
+            and str(err["loc"][-1]).endswith("_time"):
+        clock = f"{value // 60:02d}:{value % 60:02d}"
+        return (f"must be a string (got {value}): YAML reads an unquoted {clock} as the number {value} (base 60); "
+                f'write it in quotes: "{clock}"')
     if kind.endswith("_type") or kind.endswith("_parsing"):
         want = {"string": "a string", "int": "a whole number", "float": "a number", "bool": "true or false", "dict": "a mapping", "list": "a list", "model": "a mapping"}
         base = kind.split("_")[0]

@@ -1,23 +1,25 @@
 """Delivery policies that would silently stop paging: errors, or loud warnings where a user may mean it.
 
 Errors (the inventory is rejected):
-- a mute time interval that always matches, muting P0, a team or every level
-  (unless stack.allow_always_muted: then a warning);
-- one time interval both active and muted on a level: that level is never notified;
+- a maintenance window (mute_time_intervals of the inventory, a team or P0) that
+  always matches and mutes P0: nobody in its scope is ever paged (unless
+  stack.allow_always_muted: then a warning);
+- one time interval both active and muted on a level (for everyone, or for the
+  teams and services a window names): those alerts are never notified;
 - an SLO burn-rate alert that can never fire (more than 90% of requests would
   have to fail), or that fires on a single bad request (threshold 0 or below).
 
 Warnings (printed with file and line; the inventory is accepted):
-- an always-matching mute interval on P1, P2 or P3: that level is switched off;
+- an always-matching maintenance window on P1, P2 or P3 only: those levels are switched off in its scope;
 - P0 notifying only inside active_time_intervals: nobody is paged outside them;
 - a P0 burn-rate alert with a threshold below 1: it pages while the SLO is still met
   (an SLO window shorter than 5 days does this with the default windows).
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence, cast
 
-from generator import catalogue, names
+from generator import names
 from generator.inventory import schema
 
 Path = tuple[Any, ...]
@@ -97,60 +99,79 @@ def always(entry: Any) -> bool:
 # --- the checks ------------------------------------------------------------------------------
 
 
+def _scope(w: Any) -> str:
+    """Whose alerts a maintenance window holds back, in words."""
+    parts = []
+    if w.teams:
+        parts.append(("team " if len(w.teams) == 1 else "teams ") + ", ".join(w.teams))
+    if w.services:
+        parts.append(("service " if len(w.services) == 1 else "services ") + ", ".join(w.services))
+    return " and ".join(parts) if parts else "every team"
+
+
 def problems(inv: schema.Inventory, intervals: Mapping[str, tuple[Any, ...]], levels: Mapping[str, Any],
-             services: tuple[Any, ...]) -> Iterator[Finding]:
+             services: tuple[Any, ...], windows: Sequence[tuple[Path, Any]], burns: Mapping[str, str]) -> Iterator[Finding]:
+    """windows: (where it is written, the resolved window: interval, levels, teams, services) of every maintenance window;
+    burns: the catalogue's burn-rate alerts, name -> problem (ErrorBudgetBurn or LatencyBudgetBurn)."""
     allowed = inv.stack.allow_always_muted
     hint = " (set stack.allow_always_muted: true if you mean it)"
 
     def always_on(name: str) -> bool:
         return name in intervals and any(always(e) for e in intervals[name])
 
-    for i, name in enumerate(inv.mute_time_intervals):
-        if always_on(name):
-            yield (("mute_time_intervals", i), f"time interval {name!r} always matches: it mutes every level, P0 included, "
-                                               f"so nobody is ever notified" + ("" if allowed else hint), not allowed)
-    for team, spec in inv.teams.items():
+    for path, w in windows:
+        if not always_on(w.interval):
+            continue
+        if names.LEVELS[0] in w.levels:
+            yield (path, f"time interval {w.interval!r} always matches and mutes {', '.join(w.levels)} of {_scope(w)}: "
+                         f"nobody is ever paged for them" + ("" if allowed else hint), not allowed)
+        else:
+            yield (path, f"time interval {w.interval!r} always matches: {', '.join(w.levels)} alerts of {_scope(w)} never "
+                         "notify anyone", False)
+    for muted, spec in inv.severities.items():
         for i, name in enumerate(spec.mute_time_intervals):
             if always_on(name):
-                yield (("teams", team, "mute_time_intervals", i), f"time interval {name!r} always matches: it mutes every "
-                       f"alert of team {team}, P0 included" + ("" if allowed else hint), not allowed)
-    for level, policy in inv.severities.items():
-        for i, name in enumerate(policy.mute_time_intervals):
-            if always_on(name):
-                fatal = level == "P0" and not allowed
-                yield (("severities", level, "mute_time_intervals", i), f"time interval {name!r} always matches: {level} "
+                fatal = muted == names.LEVELS[0] and not allowed
+                yield (("severities", muted, "mute_time_intervals", i), f"time interval {name!r} always matches: {muted} "
                        f"alerts never notify anyone" + (hint if fatal else ""), fatal)
     for level, resolved in levels.items():
         base = ("severities", level)
-        global_mutes = set(inv.mute_time_intervals) | set(resolved.mute_time_intervals)
         for i, name in enumerate(resolved.active_time_intervals):
-            path = base + ("active_time_intervals", i) if inv.severities[level].active_time_intervals is not None else base
-            if name in global_mutes:
+            written = inv.severities.get(cast(schema.Level, level))
+            path = base + ("active_time_intervals", i) if written is not None and written.active_time_intervals is not None else base
+            if name in resolved.mute_time_intervals:
                 yield (path, f"time interval {name!r} is both active and muted on {level}: {level} alerts would never notify", True)
-            for team, spec in inv.teams.items():
-                if name in spec.mute_time_intervals:
-                    yield (("teams", team, "mute_time_intervals", spec.mute_time_intervals.index(name)),
-                           f"time interval {name!r} is active on {level} and muted for team {team}: the team's {level} "
-                           "alerts would never notify", True)
-        if level == "P0" and resolved.active_time_intervals:
+            for where, w in windows:
+                if w.interval != name or level not in w.levels:
+                    continue
+                if not w.teams and not w.services:
+                    yield (path, f"time interval {name!r} is both active and muted on {level}: {level} alerts would never notify", True)
+                else:
+                    yield (where, f"time interval {name!r} is active on {level} and muted for {_scope(w)}: their {level} "
+                                  "alerts would never notify", True)
+        if level == names.LEVELS[0] and resolved.active_time_intervals:
             yield (base + ("active_time_intervals",), f"P0 notifies only inside {', '.join(resolved.active_time_intervals)}: "
                                                       "outside it nobody is paged", False)
-    yield from _slo_problems(inv, services)
+    yield from _slo_problems(inv, services, burns)
 
 
-def _slo_problems(inv: schema.Inventory, services: tuple[Any, ...]) -> Iterator[Finding]:
-    burns = {a.name: a for a in catalogue.slo.ALERTS if a.problem in ("ErrorBudgetBurn", "LatencyBudgetBurn")}
+def _slo_problems(inv: schema.Inventory, services: tuple[Any, ...], burns: Mapping[str, str]) -> Iterator[Finding]:
     for i, s in enumerate(services):
         if s.slo is None:
             continue
         for setting in s.alerts:
-            d = burns.get(setting.name)
-            if d is None or setting.threshold is None:
+            name = setting.catalogue_name  # a tier's rule has a name of its own
+            problem = burns.get(name)
+            if problem is None or setting.threshold is None:
                 continue
-            budget = s.slo.error_budget if d.problem == "ErrorBudgetBurn" else s.slo.latency_budget
-            override = inv.services[i].alerts.get(setting.name)
-            path = (("services", i, "alerts", setting.name, "threshold") if override and override.threshold is not None
-                    else ("services", i, "slo", "window"))
+            budget = s.slo.error_budget if problem == "ErrorBudgetBurn" else s.slo.latency_budget
+            override = inv.services[i].alerts.get(name)
+            path: Path = ("services", i, "slo", "window")
+            if override and override.tiers:
+                path = ("services", i, "alerts", name, "tiers", next(
+                    (j for j, t in enumerate(override.tiers) if t.threshold == setting.threshold and t.severity == setting.severity), 0))
+            elif override and override.threshold is not None:
+                path = ("services", i, "alerts", name, "threshold")
             if setting.threshold <= 0:
                 yield (path, f"{setting.name} would fire on a single bad request (burn-rate threshold {setting.threshold:g})", True)
             elif budget is not None and setting.threshold * budget >= NEVER_FIRES:

@@ -29,6 +29,20 @@ def _names_at(data: dict[str, Any], path: Path, value: Any) -> Iterator[tuple[Pa
                 yield path + (i,), item
 
 
+def _mute_entries(path: Path, value: Any) -> Iterator[tuple[Path, str, str]]:
+    """(path, name, what) of the time intervals and teams a list of mute windows names (a name, or {interval, teams, ...})."""
+    for i, item in enumerate(value if isinstance(value, list) else []):
+        if isinstance(item, str):
+            yield path + (i,), item, "time interval"
+        elif isinstance(item, dict):
+            if isinstance(item.get("interval"), str):
+                yield path + (i, "interval"), item["interval"], "time interval"
+            teams = item.get("teams")
+            for j, team in enumerate(teams if isinstance(teams, list) else []):
+                if isinstance(team, str):
+                    yield path + (i, "teams", j), team, "team"
+
+
 def problems(src: Source) -> list[Problem]:
     data = src.data
     if not isinstance(data, dict):
@@ -62,8 +76,8 @@ def problems(src: Source) -> list[Problem]:
             for key in ("active_time_intervals", "mute_time_intervals"):
                 for path, name in _names_at(data, ("severities", level, key), policy.get(key)):
                     ref(path, name, intervals, "time interval")
-    for path, name in _names_at(data, ("mute_time_intervals",), data.get("mute_time_intervals")):
-        ref(path, name, intervals, "time interval")
+    for path, name, what in _mute_entries(("mute_time_intervals",), data.get("mute_time_intervals")):
+        ref(path, name, intervals if what == "time interval" else set(teams), what)
     for key in ("default_receiver",):
         if isinstance(data.get(key), str):
             ref((key,), data[key], receivers, "receiver")
@@ -75,18 +89,18 @@ def problems(src: Source) -> list[Problem]:
         for level, rs in _mapping(spec.get("receivers")).items():
             for path, name in _names_at(data, ("teams", team, "receivers", level), rs):
                 ref(path, name, receivers, "receiver")
-        for path, name in _names_at(data, ("teams", team, "mute_time_intervals"), spec.get("mute_time_intervals")):
-            ref(path, name, intervals, "time interval")
+        for path, name, what in _mute_entries(("teams", team, "mute_time_intervals"), spec.get("mute_time_intervals")):
+            ref(path, name, intervals if what == "time interval" else set(teams), what)
     services = data.get("services")
     first_seen: dict[str, int] = {}
     for i, svc in enumerate(services if isinstance(services, list) else []):
         svc = _mapping(svc)
         if isinstance(svc.get("team"), str):
             ref(("services", i, "team"), svc["team"], set(teams), "team")
-        name = svc.get("name")
-        if isinstance(name, str):
-            if name in first_seen:
-                out.append(src.problem(("services", i, "name"), f"duplicate service {name!r} (also services[{first_seen[name]}])"))
+        svc_name = svc.get("name")
+        if isinstance(svc_name, str):
+            if svc_name in first_seen:
+                out.append(src.problem(("services", i, "name"), f"duplicate service {svc_name!r} (also services[{first_seen[svc_name]}])"))
             else:
-                first_seen[name] = i
+                first_seen[svc_name] = i
     return out

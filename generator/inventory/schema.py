@@ -1,20 +1,31 @@
 """The services.yaml schema: what users write. Shapes and single-field rules only.
 
-Cross-references (a receiver a level names, a team a service names, duplicate
-names, PromQL that does not parse) are checked when the model is resolved
-(generator/model.py), where the whole inventory is in view.
+Name references (a receiver a level names, a team a service names) are
+checked on the raw YAML beside this schema (generator/inventory/references.py),
+so one run reports them with the shape errors; duplicates, PromQL that does not
+parse and rules that need the whole inventory are checked when the model is
+resolved (generator/model.py).
 """
 from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import Annotated, Any, Literal, Union
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, cast
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, core_schema
 
-from generator import defaults, textsafety
-from generator.catalogue import host as host_defaults
+from generator import components, defaults, textsafety
 from generator.durations import parse_duration
 from generator.inventory import limits, promqlguard
 
@@ -31,6 +42,7 @@ _HOSTPORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-
 _URL = re.compile(r"^(https?)://[^\s/?#]+(/[^\s]*)?$")
 _PROBE_URL = re.compile(r"^(https?|tcp|icmp|dns)://[^\s/?#]+(/[^\s]*)?$")
 _BYTES = re.compile(r"^[0-9]+(\.[0-9]+)?(B|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB)$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$")
 # Alertmanager runs `to` and `from` as templates and joins `to` with commas: no braces, quotes, angle brackets or commas.
 _EMAIL = re.compile(r'^[^@\s{}"<>,;\\]+@[^@\s{}"<>,;\\]+$')
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
@@ -38,13 +50,47 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 
 
-def _matches(pattern: re.Pattern[str], what: str, example: str):
-    def check(value: str) -> str:
-        if not pattern.match(value):
-            raise ValueError(f"must be {what}, e.g. {example} (got {value!r})")
-        return value
+@dataclass(frozen=True)
+class JsonPattern:
+    """A `pattern` in the JSON Schema editors read (services.schema.json), so they flag `for: 5 minutes` as you type.
+    The validators still decide, with better messages; the pattern is theirs in ECMAScript syntax."""
 
-    return AfterValidator(check)
+    pattern: str
+
+    def __get_pydantic_json_schema__(self, core: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        out = dict(handler(core))
+        out["pattern"] = self.pattern
+        return out
+
+
+@dataclass(frozen=True)
+class _Matches:
+    """A regex the value must match: checked with a message naming an example, published as the schema's pattern."""
+
+    pattern: re.Pattern[str]
+    what: str
+    example: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        def check(value: str) -> str:
+            if not self.pattern.match(value):
+                raise ValueError(f"must be {self.what}, e.g. {self.example} (got {value!r})")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(self, core: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        out = dict(handler(core))
+        out["pattern"] = self.pattern.pattern
+        return out
+
+
+def _matches(pattern: re.Pattern[str], what: str, example: str) -> _Matches:
+    return _Matches(pattern, what, example)
+
+
+# Prometheus durations as parse_duration reads them: units largest first, each at most once, not empty.
+DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 
 def _check_duration(value: Any) -> str:
@@ -54,8 +100,8 @@ def _check_duration(value: Any) -> str:
     return value
 
 
-def _duration(positive: bool = False, at_least: str = "0s", at_most: str = limits.MAX_DURATION) -> Any:
-    """A duration type with bounds: Prometheus and Alertmanager refuse some values, and the generated tests must stay small."""
+def _duration(positive: bool = False, at_least: str = "0s", at_most: str = limits.MAX_DURATION) -> BeforeValidator:
+    """A duration check with bounds: Prometheus and Alertmanager refuse some values, and the generated tests must stay small."""
     low, high = parse_duration(at_least), parse_duration(at_most)
 
     def check(value: Any) -> str:
@@ -68,7 +114,7 @@ def _duration(positive: bool = False, at_least: str = "0s", at_most: str = limit
             raise ValueError(f"must be at most {at_most} (got {value!r})")
         return value
 
-    return Annotated[str, BeforeValidator(check)]
+    return BeforeValidator(check)
 
 
 def _check_label_name(value: str) -> str:
@@ -106,6 +152,12 @@ def _check_probe_url(value: str) -> str:
     return value
 
 
+def _check_component(value: str) -> str:
+    if value not in components.IMAGES:
+        raise ValueError(f"must be a component of the stack with a pinned image ({', '.join(components.IMAGES)}) (got {value!r})")
+    return value
+
+
 def _check_file_ref(value: str) -> str:
     if not value or value.strip() != value or textsafety.value_problem(value):
         raise ValueError(f"must be the path of a file holding the secret, e.g. secrets/slack_webhook_url (got {value!r})")
@@ -135,25 +187,35 @@ def _check_value(value: str) -> str:
     return value
 
 
-Duration = _duration()
-Interval = _duration(positive=True)  # how often or how long something runs: 0s would mean never or always
-For = _duration(at_most=limits.MAX_FOR)  # an alert's `for`; its generated tests feed series that long
-ScrapeInterval = _duration(positive=True, at_most=limits.MAX_SCRAPE_INTERVAL)
-Window = _duration(at_least=limits.MIN_WINDOW, at_most=limits.MAX_WINDOW)  # a rule's range window: rate() needs two samples
+_DURATION = JsonPattern(DURATION_PATTERN)
+Duration = Annotated[str, _duration(), _DURATION]
+Interval = Annotated[str, _duration(positive=True), _DURATION]  # how often or how long something runs: 0s would mean never or always
+For = Annotated[str, _duration(at_most=limits.MAX_FOR), _DURATION]  # an alert's `for`; its generated tests feed series that long
+ScrapeInterval = Annotated[str, _duration(positive=True, at_most=limits.MAX_SCRAPE_INTERVAL), _DURATION]
+EvaluationInterval = Annotated[str, _duration(positive=True, at_most=limits.MAX_EVALUATION_INTERVAL), _DURATION]
+# A rule's range window: rate() needs two samples in it, and the generated tests feed a sample a minute over it.
+Window = Annotated[str, _duration(at_least=limits.MIN_WINDOW, at_most=limits.MAX_WINDOW), _DURATION]
+# A catalogue alert's rate window: the model checks it against the scrape interval (two samples at least).
+RateWindow = Annotated[str, _duration(positive=True, at_most=limits.MAX_WINDOW), _DURATION]
+GroupWait = Annotated[str, _duration(at_most=limits.MAX_GROUP_WAIT), _DURATION]
+SloWindow = Annotated[str, _duration(at_least=limits.MIN_SLO_WINDOW, at_most=limits.MAX_SLO_WINDOW), _DURATION]
+Lookback = Annotated[str, _duration(positive=True, at_most=limits.MAX_LOOKBACK), _DURATION]
 Name = Annotated[str, _matches(_NAME, "a lowercase name of letters, digits and dashes starting with a letter", "checkout-api")]
-LabelName = Annotated[str, AfterValidator(_check_label_name)]
+LabelName = Annotated[str, AfterValidator(_check_label_name), JsonPattern(_LABEL.pattern)]
 MetricName = Annotated[str, _matches(_METRIC, "a Prometheus metric name", "http_requests_total")]
 AlertName = Annotated[str, _matches(_ALERT, "an alert name in CamelCase", "SalesSyncStalled")]
-HostPort = Annotated[str, AfterValidator(_check_hostport)]
-Url = Annotated[str, AfterValidator(_check_url)]
-ProbeUrl = Annotated[str, AfterValidator(_check_probe_url)]
+HostPort = Annotated[str, AfterValidator(_check_hostport), JsonPattern(_HOSTPORT.pattern)]
+Url = Annotated[str, AfterValidator(_check_url), JsonPattern(_URL.pattern)]
+ProbeUrl = Annotated[str, AfterValidator(_check_probe_url), JsonPattern(_PROBE_URL.pattern)]
 FileRef = Annotated[str, AfterValidator(_check_file_ref)]
 Bytes = Annotated[str, _matches(_BYTES, "a size with a unit", "512MiB or 10GB")]
 PromQL = Annotated[str, Field(min_length=1, description="A PromQL expression; parsed when the inventory is resolved."),
                    AfterValidator(_check_promql_size)]
-Number = Annotated[float, BeforeValidator(_yaml_number)]
-Percent = Annotated[Number, Field(gt=0, lt=100)]
-Threshold = Annotated[Number, Field(ge=-limits.MAX_THRESHOLD, le=limits.MAX_THRESHOLD)]
+# The number check runs after _yaml_number, and the JSON Schema shows its bounds (minimum, maximum) to editors.
+_YAML_NUMBER = BeforeValidator(_yaml_number)
+Percent = Annotated[float, Field(gt=0, lt=100), _YAML_NUMBER]
+Threshold = Annotated[float, Field(ge=-limits.MAX_THRESHOLD, le=limits.MAX_THRESHOLD), _YAML_NUMBER]
+Rate = Annotated[float, Field(ge=0, le=limits.MAX_THRESHOLD), _YAML_NUMBER]  # events per second, a count: not negative
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
 
 _LABEL_VALUE = Annotated[str, Field(max_length=1024), AfterValidator(_check_value)]
@@ -177,6 +239,7 @@ _INLINE_SECRETS = {
     "auth_password": "auth_password_file",
     "auth_secret": "auth_password_file",
     "bearer_token": "bearer_token_file",
+    "bot_token": "bot_token_file",
     "token": "bearer_token_file",
 }
 
@@ -241,12 +304,18 @@ class Stack(Strict):
     environment: Annotated[str, _matches(re.compile(r"^[a-z][a-z0-9_-]*$"), "a lowercase environment name", "production")] = "production"
     scrape_interval: ScrapeInterval = defaults.SCRAPE_INTERVAL
     scrape_timeout: Interval = defaults.SCRAPE_TIMEOUT
-    evaluation_interval: _duration(positive=True, at_most=limits.MAX_EVALUATION_INTERVAL) = defaults.EVALUATION_INTERVAL
+    evaluation_interval: EvaluationInterval = defaults.EVALUATION_INTERVAL
     retention: Retention = Retention()
     external_labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS)
     urls: StackUrls = StackUrls()
     replicas: Replicas = Replicas()
     remote_write: list[RemoteWrite] = Field(default_factory=list)
+    images: dict[Annotated[str, AfterValidator(lambda v: _check_component(v))], Annotated[str, _matches(
+        _IMAGE, "an image reference", "registry.example.com/prom/prometheus:v3.5.0")]] = Field(
+        default_factory=dict, description="compose: per-component image overrides (component: image:tag), e.g. for an internal build.")
+    image_mirror: Annotated[str, _matches(re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"), "a registry host and optional path",
+                                          "mirror.example.com/dockerhub")] | None = Field(
+        None, description="compose: pull every pinned image through this registry mirror (it replaces the registry host).")
     # A lambda: _check_time_zone is defined with the time intervals further down.
     timezone: Annotated[str, AfterValidator(lambda v: _check_time_zone(v))] = Field(
         defaults.TIMEZONE, description="IANA time zone of built-in time intervals (the default P3 business hours), e.g. Europe/Berlin.")
@@ -267,8 +336,20 @@ class _Receiver(_NoInlineSecrets):
 
 class SlackReceiver(_Receiver):
     type: Literal["slack"]
-    webhook_url_file: FileRef = Field(description="File holding the Slack incoming-webhook URL.")
-    channel: Annotated[str, _matches(re.compile(r"^[#@][a-z0-9._-]+$"), "a Slack channel or user", "#incidents")]
+    webhook_url_file: FileRef | None = Field(None, description=(
+        "File holding the incoming-webhook URL of a Slack app. Slack posts it to the one channel it was created for and ignores "
+        "`channel`: give every channel its own webhook (and file)."))
+    bot_token_file: FileRef | None = Field(None, description=(
+        "File holding a Slack bot token (xoxb-..., scope chat:write) instead of a webhook: Alertmanager posts with "
+        "chat.postMessage to `channel`, so one token serves every channel the bot is invited to."))
+    channel: Annotated[str, _matches(re.compile(r"^([#@][a-z0-9._-]+|[CGD][A-Z0-9]{8,})$"), "a Slack channel, user or channel ID",
+                                     "#incidents")]
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> "SlackReceiver":
+        if (self.webhook_url_file is None) == (self.bot_token_file is None):
+            raise ValueError("set webhook_url_file (an incoming webhook of one channel) or bot_token_file (chat.postMessage), one of them")
+        return self
 
 
 class PagerDutyReceiver(_Receiver):
@@ -311,7 +392,7 @@ class LevelPolicy(Strict):
     """How one severity level is delivered. Timings default per level (see docs/inventory.md)."""
 
     receivers: Annotated[list[Name], Field(min_length=1)]
-    group_wait: _duration(at_most=limits.MAX_GROUP_WAIT) | None = None
+    group_wait: GroupWait | None = None
     group_interval: Interval | None = None
     repeat_interval: Interval | None = None
     active_time_intervals: list[Name] | None = Field(None, description=(
@@ -400,9 +481,27 @@ class Watchdog(Strict):
     repeat_interval: Interval = "1m"
 
 
+class TeamMuteWindow(Strict):
+    """A maintenance window of one team, narrowed to levels or services of it."""
+
+    interval: Name = Field(description="The time interval (time_intervals) during which notifications are held back.")
+    levels: list[Level] | None = Field(None, description="Levels it mutes; default P1, P2 and P3. P0 (the pages) only when listed here.")
+    services: list[Name] = Field(default_factory=list, description="Services it mutes; default all of them.")
+
+
+class MuteWindow(TeamMuteWindow):
+    """A maintenance window scoped to levels, teams or services."""
+
+    teams: list[Name] = Field(default_factory=list, description="Teams it mutes; default all of them.")
+
+
+_MUTES = ("Maintenance windows: a time interval's name mutes levels P1-P3, P0 never; an entry "
+          "{interval, levels, teams, services} narrows it, and muting P0 needs levels: [P0, ...].")
+
+
 class Team(Strict):
     receivers: dict[Level, list[Name]] = Field(default_factory=dict, description="Per-level receivers that replace the policy's for this team's services.")
-    mute_time_intervals: list[Name] = Field(default_factory=list)
+    mute_time_intervals: list[Union[Name, TeamMuteWindow]] = Field(default_factory=list, description=_MUTES)
 
 
 # --- services --------------------------------------------------------------
@@ -451,7 +550,17 @@ class LatencySlo(Strict):
 class Slo(Strict):
     availability: Percent | None = Field(None, description="Target share of successful requests, in %, e.g. 99.9.")
     latency: LatencySlo | None = None
-    window: _duration(at_least=limits.MIN_SLO_WINDOW, at_most=limits.MAX_SLO_WINDOW) = defaults.SLO_WINDOW
+    window: SloWindow = defaults.SLO_WINDOW
+
+
+class Tier(Strict):
+    """One tier of a catalogue alert: its own rule, sharing the alert's problem so a firing higher tier mutes the lower."""
+
+    threshold: Threshold
+    severity: Level
+    for_: For | None = Field(None, alias="for", description="Defaults to the alert's `for`.")
+    window: RateWindow | None = Field(None, description="Defaults to the alert's window.")
+    name: AlertName | None = Field(None, description="The rule's alert name; default the alert's name followed by the severity, e.g. HostDiskSpaceLowP0.")
 
 
 class AlertOverride(Strict):
@@ -459,6 +568,21 @@ class AlertOverride(Strict):
     for_: For | None = Field(None, alias="for")
     severity: Level | None = None
     disabled: bool = False
+    window: RateWindow | None = Field(None, description=(
+        "The rate window of the alert's expression (default 5m): 1m turns 'evictions per 5 minutes' into 'per minute'. "
+        "Only alerts that read a rate or an increase have one."))
+    min_rate: Rate | None = Field(None, description=(
+        "Ratio alerts (error and failure ratios): events per second the service must see over the window before the alert may "
+        "fire; 0 turns the guard off. Default 1 request/s for HTTP, 0.1 jobs/s for workers."))
+    tiers: Annotated[list[Tier], Field(min_length=1)] | None = Field(None, description=(
+        "Several rules of this alert, each with its own threshold, severity and optionally for/window; thresholds must rise "
+        "with severity. Replaces threshold and severity."))
+
+    @model_validator(mode="after")
+    def _tiers_alone(self) -> "AlertOverride":
+        if self.tiers is not None and (self.threshold is not None or self.severity is not None):
+            raise ValueError("tiers replace threshold and severity: give each tier its own")
+        return self
 
 
 class Links(Strict):
@@ -468,7 +592,7 @@ class Links(Strict):
 
 class Resources(Strict):
     memory_limit: Bytes | None = Field(None, description="Memory the process may use; saturation alerts compare RSS with it.")
-    cpu_limit: Number | None = Field(None, gt=0, description="CPU cores the process may use.")
+    cpu_limit: Annotated[float, Field(gt=0, le=limits.MAX_THRESHOLD), _YAML_NUMBER] | None = Field(None, description="CPU cores the process may use.")
 
 
 class _Rule(Strict):
@@ -520,8 +644,23 @@ class NewLabelValueRule(_Rule):
     type: Literal["new_label_value"]
     metric: MetricName
     label: LabelName
-    lookback: _duration(positive=True, at_most=limits.MAX_LOOKBACK) = "1d"
+    lookback: Lookback = "1d"
     severity: Level = "P3"
+    for_: For = Field("0s", alias="for")
+
+
+class IncreaseRule(_Rule):
+    """A counter rose by more than `threshold` over `window`, counting a series that first appears as an increase from 0.
+
+    `increase(x[5m]) > 0` misses the first event of a labelled counter created lazily at 1 (no
+    earlier sample to compare with); this form fires on that first appearance too.
+    """
+
+    type: Literal["increase"]
+    metric: PromQL = Field(description="A series selector of one counter, e.g. errors_total{severity=\"error\"}; scoped to the service.")
+    window: Window = "5m"
+    threshold: Rate = Field(0, description="Events in the window to exceed; 0: any event.")
+    by: list[LabelName] = Field(default_factory=list, description="Labels to alert on separately (e.g. [type]); default one alert per service.")
     for_: For = Field("0s", alias="for")
 
 
@@ -536,8 +675,13 @@ class MeanRule(_Rule):
 
 
 CustomRule = Annotated[
-    Union[ThresholdRule, AbsentRule, StalledRule, RatioRule, NewLabelValueRule, MeanRule], Field(discriminator="type")
+    Union[ThresholdRule, AbsentRule, StalledRule, RatioRule, NewLabelValueRule, MeanRule, IncreaseRule], Field(discriminator="type")
 ]
+
+
+DurationUnit = Literal["seconds", "milliseconds"]
+_DURATION_UNIT = ("Unit of the {what} histogram's observations and bucket bounds. Omitted: milliseconds when the name ends "
+                  "in _ms or _milliseconds, else seconds. Thresholds and SLO latencies stay in seconds either way.")
 
 
 class HttpMetrics(Strict):
@@ -550,12 +694,19 @@ class HttpMetrics(Strict):
     error_status: str = Field("5..", description="Regex on status_label that marks an error.")
     db_pool_size: MetricName | None = Field(None, description="Gauge of the app's database connection pool size, e.g. db_connection_pool_size; enables DbConnectionPoolSaturated.")
     db_pool_available: MetricName | None = Field(None, description="Gauge of idle connections in that pool, e.g. db_connection_pool_available.")
-    db_query_duration: MetricName | None = Field(None, description="Histogram of the app's database query time, e.g. db_query_duration_seconds; enables DbQueryLatencyP99High.")
+    db_pool_utilization: MetricName | None = Field(None, description=(
+        "A single gauge of the pool's use between 0 and 1 (e.g. db_pool_utilization), instead of db_pool_size and "
+        "db_pool_available; enables DbConnectionPoolSaturated."))
+    db_query_duration: MetricName | None = Field(None, description="Histogram of the app's database query time, e.g. db_query_duration_seconds; enables DbQueryLatencyP95High and DbQueryLatencyP99High.")
+    duration_unit: DurationUnit | None = Field(None, description=_DURATION_UNIT.format(what="duration"))
+    db_query_duration_unit: DurationUnit | None = Field(None, description=_DURATION_UNIT.format(what="db_query_duration"))
 
     @model_validator(mode="after")
     def _pool_pair(self) -> "HttpMetrics":
         if (self.db_pool_size is None) != (self.db_pool_available is None):
             raise ValueError("db_pool_size and db_pool_available go together: set both or neither")
+        if self.db_pool_utilization is not None and self.db_pool_size is not None:
+            raise ValueError("db_pool_utilization replaces db_pool_size and db_pool_available: set one or the other")
         return self
 
 
@@ -565,6 +716,7 @@ class WorkerMetrics(Strict):
     status_label: LabelName = "status"
     failed_value: str = "failed"
     duration: MetricName = "job_processing_duration_seconds"
+    duration_unit: DurationUnit | None = Field(None, description=_DURATION_UNIT.format(what="duration"))
     queue_label: LabelName | None = Field("queue", description="Label naming the queue on both queue_depth and jobs; null when the worker has one unlabelled queue.")
 
 
@@ -572,9 +724,20 @@ class HostSettings(Strict):
     """Which filesystems and devices the host alerts watch (node-exporter labels; regexes are fully anchored)."""
 
     mountpoints: str = Field(".*", description="Regex of mountpoints the disk-space alerts watch, e.g. /|/data.")
-    exclude_fstypes: str = Field(host_defaults.EXCLUDE_FSTYPES, description="Regex of filesystem types never alerted on (pseudo and read-only image filesystems).")
-    exclude_disk_devices: str = Field(host_defaults.EXCLUDE_DISK_DEVICES, description="Regex of block devices the disk I/O alert ignores.")
-    exclude_network_devices: str = Field(host_defaults.EXCLUDE_NETWORK_DEVICES, description="Regex of network interfaces the network-error alert ignores.")
+    exclude_fstypes: str = Field(defaults.EXCLUDE_FSTYPES, description="Regex of filesystem types never alerted on (pseudo and read-only image filesystems).")
+    exclude_disk_devices: str = Field(defaults.EXCLUDE_DISK_DEVICES, description="Regex of block devices the disk I/O alert ignores.")
+    exclude_network_devices: str = Field(defaults.EXCLUDE_NETWORK_DEVICES, description="Regex of network interfaces the network-error alert ignores.")
+
+
+class Kpi(Strict):
+    """A business number worth a panel without an alert (sign-ups per day, orders per hour): the business dashboard shows it."""
+
+    title: Annotated[str, Field(min_length=1, max_length=100)]
+    expr: PromQL = Field(description="What to show, e.g. sum(increase(orders_created_total[1h])); queried as written.")
+    unit: Annotated[str, _matches(re.compile(r"^[A-Za-z][A-Za-z0-9:/%._()-]*$"), "a Grafana unit id", "short")] = Field(
+        "short", description="Grafana unit of the panel, e.g. short, percentunit, currencyEUR, s.")
+    description: Annotated[str, Field(max_length=500)] | None = None
+    panel: Literal["graph", "stat"] = Field("graph", description="graph: the value over time; stat: the latest value, large.")
 
 
 class _Service(Strict):
@@ -585,6 +748,7 @@ class _Service(Strict):
     health: list[Probe] = Field(default_factory=list, max_length=limits.MAX_PROBES)
     alerts: dict[AlertName, AlertOverride] = Field(default_factory=dict, description="Per-alert overrides of the catalogue for this kind.")
     rules: list[CustomRule] = Field(default_factory=list, max_length=limits.MAX_RULES)
+    kpis: list[Kpi] = Field(default_factory=list, description="Business numbers shown on the business dashboard, without an alert.")
     links: Links = Links()
     labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS, description="Extra labels on this service's alerts.")
 
@@ -609,6 +773,9 @@ class PostgresService(_Service):
 
 class RedisService(_Service):
     kind: Literal["redis"]
+    memory_limit: Bytes | None = Field(None, description=(
+        "The memory Redis may use while its maxmemory is 0 (unlimited, Redis' default): RedisMemoryHigh compares used memory "
+        "with it. Without it (and without maxmemory) RedisMaxmemoryUnset says the memory alert cannot fire."))
 
 
 class HostService(_Service):
@@ -634,6 +801,41 @@ Service = Annotated[
 ]
 
 
+# --- kubernetes ----------------------------------------------------------------
+
+# Kubernetes label keys: an optional DNS-subdomain prefix and a name of at most 63 characters.
+_K8S_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_K8S_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+class Kubernetes(Strict):
+    """The Kubernetes output (monstack render --target kubernetes): Prometheus Operator objects. See docs/kubernetes.md."""
+
+    namespace: Name = Field("monitoring", description="Namespace of every object (where the Prometheus Operator's Prometheus and Alertmanager run).")
+    labels: dict[Annotated[str, _matches(_K8S_LABEL_KEY, "a Kubernetes label key", "release")],
+                 Annotated[str, _matches(_K8S_LABEL_VALUE, "a Kubernetes label value", "kube-prometheus-stack")]] = Field(
+        default_factory=dict, description="Labels on every object, so your Prometheus' rule/scrape/probe selectors pick them up, "
+                                          "e.g. release: kube-prometheus-stack for the Helm chart.")
+    prometheus: Name = Field("k8s", description="Name of your Prometheus object (kube-prometheus: k8s); the stack's self-scrape selects its pods.")
+    alertmanager: Name = Field("main", description="Name of your Alertmanager object (kube-prometheus: main); the stack's self-scrape selects its pods.")
+    blackbox_exporter: HostPort = Field("blackbox-exporter:9115", description="host:port of the blackbox exporter the Probe objects probe through.")
+
+
+class AnyKindService(_Service):
+    """A service whose kind is unknown, checked against what every kind shares (the loader reports its other errors
+    in the same run). Kind-specific sections are accepted as the kinds that have them spell them."""
+
+    kind: str
+    metrics: dict[str, Any] | None = None  # http and worker name different metrics
+    slo: Slo | None = None
+    resources: Resources = Resources()
+    host: HostSettings = HostSettings()
+
+
+def _severity_map() -> dict[str, Level]:
+    return {value: cast(Level, level) for value, level in defaults.SEVERITY_MAP.items()}
+
+
 class Inventory(Strict):
     """services.yaml: the single source of truth for the monitoring stack."""
 
@@ -643,7 +845,15 @@ class Inventory(Strict):
     default_receiver: Name | None = Field(None, description="Catch-all for alerts no level matches; defaults to the first P1 receiver.")
     severities: dict[Level, LevelPolicy]
     time_intervals: dict[Name, Annotated[list[TimeInterval], Field(min_length=1)]] = Field(default_factory=dict)
-    mute_time_intervals: list[Name] = Field(default_factory=list, description="Maintenance windows muting every level.")
+    mute_time_intervals: list[Union[Name, MuteWindow]] = Field(default_factory=list, description=_MUTES)
     watchdog: Watchdog | None = None
+    severity_map: dict[Annotated[str, _matches(re.compile(r"^[A-Za-z0-9_.-]+$"), "a severity label value", "critical")], Level] = Field(
+        default_factory=lambda: _severity_map(), description=(
+            "Severity label values of rules written elsewhere (rules.d/, community rules) and the level each means; Prometheus "
+            "relabels them before Alertmanager routes. Default critical: P0, warning: P2, info: P3."))
     teams: Annotated[dict[Name, Team], Field(min_length=1)]
     services: Annotated[list[Service], Field(min_length=1)]
+    extra_scrape_configs: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "Prometheus scrape_config entries monstack does not model (service discovery other than static targets, relabelling), "
+        "copied into prometheus.yml as written. Secrets only through *_file fields."))
+    kubernetes: Kubernetes = Kubernetes()

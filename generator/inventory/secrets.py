@@ -1,7 +1,8 @@
 """Secret files stay in the secrets folder: every `*_file` of the inventory, checked where the inventory lies.
 
 Alertmanager sends what a receiver's file holds to the receiver's URL,
-Prometheus sends a password file to a scrape target or a remote-write URL,
+Prometheus sends a password or token file to a scrape target or a remote-write URL
+(the `*_file` keys of `extra_scrape_configs` too, copied into prometheus.yml as written),
 and compose mounts each file into a container. A reference such as
 `../../etc/shadow`, `/etc/shadow` or a symlink in the secrets folder pointing
 out of it would ship that file instead; each is an error. A file that does
@@ -40,6 +41,19 @@ def file_refs(obj: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
             yield from file_refs(value, path + (i,))
 
 
+def raw_file_refs(obj: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    """(path, value) of every `*_file` key at any depth of a configuration fragment copied as written (extra_scrape_configs)."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if isinstance(key, str) and key.endswith("_file") and isinstance(value, str):
+                yield path + (key,), value
+            else:
+                yield from raw_file_refs(value, path + (key,))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield from raw_file_refs(value, path + (i,))
+
+
 def _inside(path: str, root: str) -> bool:
     return path != root and os.path.commonpath([path, root]) == root
 
@@ -62,7 +76,8 @@ def problems(inv: Any, src: Source) -> list[Problem]:
                                                          f"their own, e.g. {os.path.join(os.path.dirname(src.file) or '.', 'secrets')}"))
         return out
     base = os.path.dirname(os.path.abspath(src.file))
-    for path, ref in file_refs(inv):
+    refs = [*file_refs(inv), *raw_file_refs(getattr(inv, "extra_scrape_configs", []), ("extra_scrape_configs",))]
+    for path, ref in refs:
         written = os.path.normpath(os.path.join(base, ref))
         if not _inside(written, folder):
             out.append(src.problem(path, f"{ref!r} is outside the secrets folder {shown}: secret files must lie in it "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -133,7 +133,7 @@ class _Builder:
         line = event.start_mark.line + 1 if event.start_mark else 1
         self.problems.append(Problem(self.src.file, line, format_path(path), message))
 
-    def stop(self, event: Any, path: Path, message: str) -> None:
+    def stop(self, event: Any, path: Path, message: str) -> NoReturn:
         self.fail(event, path, message)
         raise _Stop
 

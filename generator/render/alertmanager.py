@@ -40,6 +40,7 @@ from generator.topology import Topology
 # monstack.pagerduty.severity applies it at send time; tests/test_alertmanager.py holds the two together.
 PAGERDUTY_SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
 TEMPLATES = ("monstack.tmpl",)
+SLACK_POST_MESSAGE = "https://slack.com/api/chat.postMessage"
 # Without a Watchdog route the always-firing alert would reach the catch-all receiver every repeat.
 NULL_WATCHDOG_REPEAT = Duration(24 * 3600 * 1000)
 
@@ -47,8 +48,24 @@ NULL_WATCHDOG_REPEAT = Duration(24 * 3600 * 1000)
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     out: dict[str, Any] = {names.ALERTMANAGER_CONFIG: config(model, topo)}
     for name in TEMPLATES:
-        out[f"{names.ALERTMANAGER_TEMPLATES_DIR}/{name}"] = resources.files("generator").joinpath("templates", name).read_text()
+        out[f"{names.ALERTMANAGER_TEMPLATES_DIR}/{name}"] = resources.files("generator").joinpath("templates").joinpath(name).read_text()
+    out[f"{names.ALERTMANAGER_TEMPLATES_DIR}/{LINKS_TEMPLATE}"] = links_template(model)
     return out
+
+
+LINKS_TEMPLATE = "monstack-links.tmpl"
+
+
+def links_template(model: Model) -> str:
+    """Where notifications send people to see the alerts: Alertmanager's UI, or Prometheus' alert page when
+    the running Alertmanager has no UI (Debian's build, natively)."""
+    ui = model.stack.ui
+    if ui.alertmanager_ui:
+        url, name = "{{ .ExternalURL }}/#/alerts?receiver={{ .Receiver | urlquery }}", "Alertmanager"
+    else:
+        url, name = ui.alerts, "Prometheus alerts"
+    return (f'{{{{ define "monstack.alerts.url" }}}}{url}{{{{ end }}}}\n'
+            f'{{{{ define "monstack.alerts.name" }}}}{name}{{{{ end }}}}\n')
 
 
 def config(model: Model, topo: Topology) -> dict[str, Any]:
@@ -79,14 +96,41 @@ def _timing(policy: LevelPolicy) -> dict[str, str]:
     }
 
 
-def mutes(model: Model, level: str, team: Team | None = None) -> tuple[str, ...]:
-    """Maintenance windows of one level (for one team): global, then the level's, then the team's."""
-    found = model.mute_time_intervals + model.levels[level].mute_time_intervals + (team.mute_time_intervals if team else ())
-    return tuple(dict.fromkeys(found))
+def mutes(model: Model, level: str, team: Team | None = None, service: str | None = None) -> tuple[str, ...]:
+    """Maintenance windows of one level (for one team, one service): the inventory's that apply, then the level's."""
+    return model.mutes(level, team.name if team else None, service)
+
+
+def _leaves(receivers: tuple[str, ...], windows: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"receiver": r, **({"continue": True} if i < len(receivers) - 1 else {}), **windows} for i, r in enumerate(receivers)]
+
+
+def _windows(model: Model, policy: LevelPolicy, team: Team | None, service: str | None = None) -> dict[str, Any]:
+    windows: dict[str, Any] = {}
+    if muted := mutes(model, policy.level, team, service):
+        windows["mute_time_intervals"] = list(muted)
+    if policy.active_time_intervals:
+        windows["active_time_intervals"] = list(policy.active_time_intervals)
+    return windows
+
+
+def scoped_services(model: Model, level: str, team: Team | None) -> list[str]:
+    """Services (of the team, if given) a service-scoped maintenance window mutes at this level."""
+    out = []
+    for s in model.services:
+        if team is not None and s.team != team.name:
+            continue
+        if any(w.services and w.applies(level, s.team, s.name) for w in model.mute_windows):
+            out.append(s.name)
+    return out
 
 
 def level_route(model: Model, policy: LevelPolicy, receivers: tuple[str, ...], team: Team | None = None) -> dict[str, Any]:
-    """One severity level: timing and grouping here, one leaf per receiver below (tree order = policy order)."""
+    """One severity level: timing and grouping here, one leaf per receiver below (tree order = policy order).
+
+    A service with a maintenance window of its own gets a node of its own first, with the same
+    leaves and its window added; the other services fall through to the level's leaves.
+    """
     route: dict[str, Any] = {
         "receiver": receivers[0],
         "matchers": [_matcher(names.SEVERITY, policy.level)],
@@ -94,15 +138,10 @@ def level_route(model: Model, policy: LevelPolicy, receivers: tuple[str, ...], t
     }
     if policy.group_by != defaults.GROUP_BY:
         route["group_by"] = list(policy.group_by)
-    windows: dict[str, Any] = {}
-    if muted := mutes(model, policy.level, team):
-        windows["mute_time_intervals"] = list(muted)
-    if policy.active_time_intervals:
-        windows["active_time_intervals"] = list(policy.active_time_intervals)
-    route["routes"] = [
-        {"receiver": r, **({"continue": True} if i < len(receivers) - 1 else {}), **windows}
-        for i, r in enumerate(receivers)
-    ]
+    services = [{"receiver": receivers[0], "matchers": [_matcher(names.SERVICE, s)],
+                 "routes": _leaves(receivers, _windows(model, policy, team, s))}
+                for s in scoped_services(model, policy.level, team)]
+    route["routes"] = services + _leaves(receivers, _windows(model, policy, team))
     return route
 
 
@@ -115,8 +154,8 @@ def team_route(model: Model, team: Team) -> dict[str, Any]:
     }
 
 
-def needs_team_route(team: Team) -> bool:
-    return bool(team.overridden or team.mute_time_intervals)
+def needs_team_route(model: Model, team: Team) -> bool:
+    return bool(team.overridden or any(team.name in w.teams for w in model.mute_windows))
 
 
 def watchdog_route(model: Model) -> dict[str, Any]:
@@ -136,7 +175,7 @@ def watchdog_route(model: Model) -> dict[str, Any]:
 
 def route_tree(model: Model) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [watchdog_route(model)]
-    routes += [team_route(model, t) for t in model.teams.values() if needs_team_route(t)]
+    routes += [team_route(model, t) for t in model.teams.values() if needs_team_route(model, t)]
     routes += [level_route(model, model.levels[lv], model.levels[lv].receivers) for lv in names.LEVELS]
     return {
         "receiver": model.default_receiver,  # catch-all: an alert with no or an unknown severity still reaches someone
@@ -154,12 +193,22 @@ def inhibit_rules() -> list[dict[str, Any]]:
     # A source needs the labels it is compared on: Alertmanager treats two missing labels as equal,
     # so a source without `service` would mute every alert that lacks one (the Watchdog among them).
     present = [f'{names.SERVICE}=~".+"']
-    rules: list[dict[str, Any]] = [{
-        # A service that is down mutes its other alerts: they are symptoms of the same outage.
-        "source_matchers": [f'alertname=~"{down}"', *present],
-        "target_matchers": [f'alertname!~"{down}"'],
-        "equal": [names.SERVICE],
-    }]
+    rules: list[dict[str, Any]] = [
+        {
+            # A target that is down explains the other alerts of its instance, nothing more: the service's other
+            # instances and its service-wide alerts (error ratio, SLO burn rates) keep notifying.
+            "source_matchers": [f'alertname=~"{"|".join(names.INSTANCE_DOWN_ALERTS)}"', *present, 'instance=~".+"'],
+            "target_matchers": [f'alertname!~"{down}"', 'instance=~".+"'],
+            "equal": [names.SERVICE, "instance"],
+        },
+        {
+            # A failing health URL is the service's outage: its other alerts are symptoms. (TargetDown does not
+            # even fire meanwhile: its expression steps aside, so one outage gives one page.)
+            "source_matchers": [f'alertname=~"{"|".join(names.SERVICE_DOWN_ALERTS)}"', *present],
+            "target_matchers": [f'alertname!~"{down}"'],
+            "equal": [names.SERVICE],
+        },
+    ]
     for i, level in enumerate(names.LEVELS[:-1]):
         lower = "|".join(names.LEVELS[i + 1:])
         rules.append({
@@ -205,8 +254,14 @@ def receiver(r: Receiver, topo: Topology) -> dict[str, Any]:
 
 
 def slack(r: SlackReceiver, topo: Topology) -> dict[str, Any]:
-    target = ({"api_url": f"http://{topo.sink_http}/slack/{r.name}"} if topo.sink_http
-              else {"api_url_file": topo.secret(r.webhook_url_file)})
+    sink = f"http://{topo.sink_http}/slack/{r.name}" if topo.sink_http else None
+    target: dict[str, Any]
+    if r.bot_token_file:
+        # A bot token posts with chat.postMessage to `channel`; the token stays in a file, sent by this receiver only.
+        target = {"api_url": sink or SLACK_POST_MESSAGE,
+                  "http_config": {"authorization": {"type": "Bearer", "credentials_file": topo.secret(r.bot_token_file)}}}
+    else:
+        target = {"api_url": sink} if sink else {"api_url_file": topo.secret(r.webhook_url_file or "")}
     return {
         **target,
         "channel": r.channel,

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator import names
-from generator.model import Model
+from generator import fleet, names
 from generator.components import needed_components
+from generator.model import Model
 from generator.topology import Topology
 
 
@@ -21,7 +21,7 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def datasources(model: Model, topo: Topology) -> dict[str, Any]:
-    out = {
+    out: dict[str, Any] = {
         "apiVersion": 1,
         "datasources": [
             {
@@ -71,7 +71,9 @@ def datasources(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def folders(model: Model) -> list[str]:
-    """Dashboard folders: one for the stack-wide dashboards, one per team."""
+    """Dashboard folders: one for the stack-wide dashboards, one per team (a fleet's shared service dashboards are stack-wide)."""
+    if fleet.enabled(model):
+        return [names.GRAFANA_STACK_FOLDER]
     return list(dict.fromkeys([names.GRAFANA_STACK_FOLDER] + sorted(model.teams)))
 
 

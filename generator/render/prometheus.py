@@ -3,15 +3,19 @@
 One job per service (its own /metrics or its exporter's), one probe job per
 service with health URLs (each URL probed through the blackbox exporter with
 its module), and the stack's own components. Every series gets the labels
-service, team, env and kind (generator/catalogue/series.py, shared with the
-generated rule tests so they test what is really scraped).
+service, team, env and kind (generator/targets.py, shared with the generated
+rule tests so they test what is really scraped).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from generator import names
-from generator.catalogue import series
+import promql_parser
+
+from generator import alerting, lint, names, targets
+from generator.catalogue.core import probe_interval, probe_timeout
+from generator.components import needed_components
 from generator.model import Model, Service
 from generator.topology import Topology
 
@@ -35,12 +39,16 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
             "evaluation_interval": str(stack.evaluation_interval),
         },
         "alerting": {
+            # Rules written elsewhere say critical/warning/info: map them to levels so Alertmanager routes them.
+            "alert_relabel_configs": [{"source_labels": [names.SEVERITY], "regex": re.escape(value), "target_label": names.SEVERITY,
+                                       "replacement": level} for value, level in sorted(model.severity_map.items())],
             "alertmanagers": [
                 {"api_version": "v2", "static_configs": [{"targets": [topo.component("alertmanager")]}]}
-            ]
+            ],
         },
-        "rule_files": ["rules/*.yml"],
-        "scrape_configs": self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)],
+        "rule_files": ["rules/*.yml"] + ([f"rules/{names.HANDWRITTEN}/*.yml"] if model.handwritten else []),
+        "scrape_configs": (self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)]
+                           + [dict(job) for job in model.extra_scrape_configs]),
     }
     if stack.external_labels:
         cfg["global"]["external_labels"] = dict(sorted(stack.external_labels.items()))
@@ -50,9 +58,13 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
-    """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them)."""
-    return [{"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": series.self_labels(model)}]}
-            for job, component in SELF_COMPONENTS]
+    """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them);
+    VictoriaMetrics too when the stack runs it as its long-term store (the stack dashboard shows its ingestion)."""
+    jobs = list(SELF_COMPONENTS)
+    if "victoria-metrics" in needed_components(model):
+        jobs.append((names.SELF_VICTORIA_METRICS_JOB, "victoria-metrics"))
+    return [{"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": targets.self_labels(model)}]}
+            for job, component in jobs]
 
 
 def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any]]:
@@ -71,7 +83,7 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
         if sc.basic_auth:
             job["basic_auth"] = {"username": sc.basic_auth.username, "password_file": topo.secret(sc.basic_auth.password_file)}
         if sc.tls:
-            tls = {k: v for k, v in (
+            tls: dict[str, Any] = {k: v for k, v in (
                 ("ca_file", sc.tls.ca_file and topo.secret(sc.tls.ca_file)),
                 ("cert_file", sc.tls.cert_file and topo.secret(sc.tls.cert_file)),
                 ("key_file", sc.tls.key_file and topo.secret(sc.tls.key_file)),
@@ -80,17 +92,27 @@ def service_jobs(model: Model, s: Service, topo: Topology) -> list[dict[str, Any
             if sc.tls.insecure_skip_verify:
                 tls["insecure_skip_verify"] = True
             job["tls_config"] = tls
-        job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": series.scrape_labels(model, s)}]
+        job["static_configs"] = [{"targets": [topo.address(t) for t in sc.targets], "labels": targets.scrape_labels(model, s)}]
+        if s.shares_targets_with:
+            # The endpoint is scraped for another service too: this job keeps only what this service's rules read.
+            job["metric_relabel_configs"] = [{"source_labels": ["__name__"], "regex": "|".join(metrics_read(model, s)), "action": "keep"}]
         jobs.append(job)
     if s.probes:
         jobs.append(probe_job(model, s, topo))
     return jobs
 
 
+def metrics_read(model: Model, s: Service) -> list[str]:
+    """Raw metric names the service's recording rules and alerts read (recorded names and `up` aside)."""
+    exprs = [r["expr"] for g in alerting.service_groups(model, s) for r in g.records]
+    exprs += [a.definition.expression(a.ctx) for a in alerting.service_alerts(model, s)]
+    found = {lint.selector_name(vs) for e in exprs for vs in lint.selectors(promql_parser.parse(e))}
+    return sorted(n for n in found if n and ":" not in n and n != "up" and not n.startswith("probe_"))
+
+
 def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
     """Blackbox probes: the URL becomes the target parameter and the instance; the scrape goes to the exporter."""
-    interval = s.scrape.interval if s.scrape else model.stack.scrape_interval
-    timeout = s.scrape.timeout if s.scrape else min(model.stack.scrape_timeout, interval)
+    interval, timeout = probe_interval(model, s), probe_timeout(model, s)
     return {
         "job_name": names.probe_job(s.name),
         "metrics_path": "/probe",
@@ -99,7 +121,7 @@ def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
         "static_configs": [
             {
                 "targets": [probe_target(p.url, topo)],
-                "labels": {**series.probe_labels(model, s, p.name), "__param_module": p.module},
+                "labels": {**targets.probe_labels(model, s, p.name), "__param_module": p.module},
             }
             for p in s.probes
         ],
@@ -113,7 +135,7 @@ def probe_job(model: Model, s: Service, topo: Topology) -> dict[str, Any]:
 
 def probe_target(url: str, topo: Topology) -> str:
     """HTTP probes take the URL; tcp/icmp/dns probes take host:port or host."""
-    return series.probe_target(topo.url(url))
+    return targets.probe_target(topo.url(url))
 
 
 def remote_write(rw: Any, topo: Topology) -> dict[str, Any]:

@@ -24,7 +24,10 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
 
 
 def _service_of(model: Model, team: str) -> str:
-    return next((s.name for s in model.services if s.team == team), f"{team}-service")
+    """A service of the team for its cases: one without a maintenance window of its own (those are cased apart)."""
+    own = [s.name for s in model.services if s.team == team]
+    scoped = {name for w in model.mute_windows for name in w.services}
+    return next((n for n in own if n not in scoped), own[0] if own else f"{team}-service")
 
 
 def _case(name: str, receivers: tuple[str, ...] | list[str], **labels: str) -> dict[str, Any]:
@@ -44,6 +47,14 @@ def cases(model: Model) -> list[dict[str, Any]]:
     if names.META_TEAM not in model.teams:  # the stack's own alerts follow the policy
         out.append(_case("P1 of the stack itself", model.levels["P1"].receivers,
                          severity="P1", team=names.META_TEAM, service=names.META_SERVICE))
+    # Services with a maintenance window of their own have route nodes of their own: same receivers.
+    for s in model.services:
+        for level in names.LEVELS:
+            if any(w.services and w.applies(level, s.team, s.name) for w in model.mute_windows):
+                owner = model.teams.get(s.team)
+                receivers = owner.receivers[level] if owner else model.levels[level].receivers
+                out.append(_case(f"{level} of service {s.name} (its own maintenance window)", receivers,
+                                 severity=level, team=s.team, service=s.name))
     heartbeat = model.watchdog.receiver if model.watchdog else names.NULL_RECEIVER
     out.append({"name": "Watchdog reaches the heartbeat receiver only",
                 "labels": {"alertname": names.WATCHDOG_ALERT, names.SEVERITY: "P3", names.TEAM: names.META_TEAM, names.SERVICE: names.META_SERVICE},

@@ -12,64 +12,99 @@ Run them with `monstack validate` (promtool test rules).
 """
 from __future__ import annotations
 
+import functools
 import math
+import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import promql_parser
 
-from generator import alerttext, lint, names
+from generator import alerting, alerttext, fleet, lint, names
+from generator.catalogue import custom
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
-from generator.catalogue.core import Case, example_value, num
+from generator.catalogue.core import Case, example_value, fast_interval, num
 from generator.catalogue.worker import ok_value as worker_ok_value
 from generator.durations import Duration
-from generator.promql import quote, sel
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
-from generator.render import rules as rules_render
-from generator.render.recording import recording_rules, slo_rules
+from generator.promql import quote, sel
+from generator.recording import recording_rules, slo_rules
 from generator.topology import Topology
+from generator.units import duration_scale
 
-INTERVAL = "1m"  # input interval and evaluation interval of every generated test
+INTERVAL = "1m"  # input interval and evaluation interval of the generated tests (fast alerts: seconds)
+MINUTE = 60_000
 RECORDING_AT = 10  # minutes: every 5m window full, long SLO windows partly (ratios are exact either way)
 TOLERANCE = 1e-9  # relative: float rounding in rate() and histogram_quantile()
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for s in model.services:
-        files = rules_render.service_files(model, s)
-        alerts = rules_render.service_alerts(model, s)
+    return dict(iter_render(model, topo))
+
+
+def iter_render(model: Model, topo: Topology) -> Iterator[tuple[str, Any]]:
+    """The test files one service at a time, so a large fleet's tests need not be in memory at once.
+
+    In a fleet (generator/fleet.py) services whose rules are the same up to their names are tested
+    once: the first of each group gets test files, the others are listed in names.RULE_TESTS_SHARED.
+    """
+    shared: dict[str, list[str]] = {}
+    tested = []
+    for group in fleet.test_groups(model):
+        rep = group[0]
+        tested.append(rep)
+        if len(group) > 1:
+            # Members have the rule files their representative has (the same groups up to names).
+            for stem in sorted({g.file for g in alerting.service_groups(model, rep)}):
+                suffix = stem[len(rep.name):]
+                shared[names.rules_file(stem)] = [names.rules_file(m.name + suffix) for m in group[1:]]
+    for s in tested:
+        out: dict[str, Any] = {}
+        groups = alerting.service_groups(model, s)
+        files = {g.file for g in groups}
+        alerts = alerting.service_alerts(model, s)
         if s.name in files:
-            by_step = alert_tests(model, [a for a in alerts if not rules_render.is_slo(a)], _records(files, [s.name]))
-            by_step[1] = recording_tests(model, s, recording_rules(s)) + by_step.get(1, [])
-            out.update(test_files(s.name, [s.name], files, by_step))
+            by_step = alert_tests(model, [a for a in alerts if not a.slo], _records(groups, [s.name]))
+            by_step[MINUTE] = recording_tests(model, s, recording_rules(s)) + expression_tests(model, s) + by_step.get(MINUTE, [])
+            out.update(test_files(s.name, [s.name], groups, by_step))
         slo = names.slo_group(s.name)
         if slo in files:
             # The burn-rate alerts also read the 5m error ratio of the main file.
             loaded = [f for f in (s.name, slo) if f in files]
-            by_step = alert_tests(model, [a for a in alerts if rules_render.is_slo(a)], _records(files, loaded))
-            by_step[1] = recording_tests(model, s, slo_rules(s)) + by_step.get(1, [])
-            out.update(test_files(slo, loaded, files, by_step))
-    meta = alert_tests(model, rules_render.meta_alerts(model), {})
-    out.update(test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], {names.META_RULES_GROUP: [{"name": names.META_RULES_GROUP}]}, meta))
-    return out
+            by_step = alert_tests(model, [a for a in alerts if a.slo], _records(groups, loaded))
+            by_step[MINUTE] = recording_tests(model, s, slo_rules(s)) + by_step.get(MINUTE, [])
+            out.update(test_files(slo, loaded, groups, by_step))
+        yield from out.items()
+    meta = alerting.meta_group(model)
+    yield from test_files(names.META_RULES_GROUP, [names.META_RULES_GROUP], [meta], alert_tests(model, list(meta.alerts), {})).items()
+    if shared:
+        yield names.RULE_TESTS_SHARED, {"tested_once": dict(sorted(shared.items()))}
+    for f in model.handwritten:
+        for t in f.tests:  # rules.d's own tests, their rule_files pointed at where the rules land
+            rel = ["../../" + names.handwritten_rules_file(r).split("/", 1)[1] for r in t.rule_files]
+            yield names.handwritten_tests_file(t.name), {"rule_files": rel, **t.data}
 
 
-def _records(files: dict[str, list[dict[str, Any]]], loaded: list[str]) -> dict[str, str]:
-    return {r["record"]: r["expr"] for f in loaded for g in files[f] for r in g["rules"] if "record" in r}
+def _records(groups: Sequence[alerting.RuleGroup], loaded: list[str]) -> dict[str, str]:
+    return {r["record"]: r["expr"] for g in groups if g.file in loaded for r in g.records}
 
 
-def test_files(stem: str, rule_files: list[str], groups: dict[str, list[dict[str, Any]]], by_step: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
-    """One test file per evaluation step; group_eval_order makes promtool evaluate recording groups first, as written."""
+def test_files(stem: str, rule_files: list[str], groups: Sequence[alerting.RuleGroup],
+               by_step: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """One test file per evaluation step (ms); group_eval_order makes promtool evaluate recording groups first, as written.
+
+    promtool evaluates every group at the file's step whatever the group's own interval: the fast
+    group's tests get a file evaluated at its interval.
+    """
     rel = ["../" + names.rules_file(f).split("/", 1)[1] for f in rule_files]
-    order = [g["name"] for f in rule_files for g in groups[f]]
+    order = [g.name for f in rule_files for g in groups if g.file == f]
     out = {}
-    for step, tests in sorted(by_step.items()):
+    for step, tests in sorted(by_step.items(), key=lambda kv: (kv[0] != MINUTE, kv[0])):
         if not tests:
             continue
-        path = names.rule_tests_file(stem) if step == 1 else names.rule_tests_file(stem, f"{step}m")
-        out[path] = {"rule_files": rel, "evaluation_interval": f"{step}m", "group_eval_order": order, "tests": tests}
+        path = names.rule_tests_file(stem) if step == MINUTE else names.rule_tests_file(stem, str(Duration(step)))
+        out[path] = {"rule_files": rel, "evaluation_interval": str(Duration(step)), "group_eval_order": order, "tests": tests}
     return out
 
 
@@ -79,8 +114,7 @@ def test_files(stem: str, rule_files: list[str], groups: dict[str, list[dict[str
 def footprint(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> frozenset[str]:
     """Metric names an expression reads, through the recording rules it reads."""
     out: set[str] = set()
-    for vs in lint.selectors(promql_parser.parse(expr)):
-        name = lint.selector_name(vs)
+    for name in _metric_names(_STRINGS.sub('""', expr)):
         if name is None:  # a selector by regex on __name__: may read anything
             return frozenset({"*"})
         out.add(name)
@@ -89,11 +123,21 @@ def footprint(expr: str, records: dict[str, str], seen: frozenset[str] = frozens
     return frozenset(out)
 
 
+# Metric names do not depend on label values: every service's expressions parse once per shape.
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+@functools.lru_cache(maxsize=4096)
+def _metric_names(expr: str) -> tuple[str | None, ...]:
+    return tuple(lint.selector_name(vs) for vs in lint.selectors(promql_parser.parse(expr)))
+
+
 @dataclass
 class _Group:
     """Cases sharing one promtool test group: they read and write disjoint metrics, so they cannot disturb each other."""
 
-    step: int
+    step: int  # ms between evaluations
+    input: int  # ms between input samples
     reads: set[str] = field(default_factory=set)
     alertnames: set[str] = field(default_factory=set)
     titles: list[str] = field(default_factory=list)
@@ -111,26 +155,30 @@ class _Group:
         self.asserts += test["alert_rule_test"]
 
     def test(self) -> dict[str, Any]:
-        return {"name": "; ".join(self.titles), "interval": f"{self.step}m", "input_series": self.series, "alert_rule_test": self.asserts}
+        return {"name": "; ".join(self.titles), "interval": str(Duration(self.input)), "input_series": self.series,
+                "alert_rule_test": self.asserts}
 
 
-def alert_tests(model: Model, alerts: Sequence[rules_render.Alert], records: dict[str, str]) -> dict[int, list[dict[str, Any]]]:
-    """Test groups by evaluation step (minutes), cases of different alerts packed together where they cannot interfere.
+def alert_tests(model: Model, alerts: Sequence[alerting.Alert], records: dict[str, str]) -> dict[int, list[dict[str, Any]]]:
+    """Test groups by evaluation step (ms), cases of different alerts packed together where they cannot interfere.
 
     Every group costs promtool a fresh storage and an evaluation of every rule
     in the file at every step, so packing cuts test time several times over.
     """
     groups: list[_Group] = []
     for a in alerts:
-        labels = rules_render.labels(model, a)
-        annotations = rules_render.annotations(model, a)
+        labels = alerting.labels(model, a)
+        annotations = alerting.alert_annotations(model, a)
         reads = footprint(a.definition.expression(a.ctx), records)
-        for case in a.definition.cases(a.ctx):
-            test = case_test(a.name, case, labels, annotations, a.ctx.setting.for_)
+        fast = not a.custom and a.definition.fast
+        for case in a.definition.test_cases(a.ctx):
+            step = fast_interval(model).ms if fast else case.step * MINUTE
+            sampled = case.interval.ms if case.interval is not None else case.step * MINUTE
+            test = case_test(a.name, case, labels, annotations, a.ctx.setting.for_, Duration(step))
             touched = reads | {x.metric for x in case.series}
-            group = next((g for g in groups if g.step == case.step and g.fits(a.name, touched)), None)
+            group = next((g for g in groups if (g.step, g.input) == (step, sampled) and g.fits(a.name, touched)), None)
             if group is None:
-                group = _Group(case.step)
+                group = _Group(step, sampled)
                 groups.append(group)
             group.add(a.name, touched, test)
     out: dict[int, list[dict[str, Any]]] = {}
@@ -140,8 +188,11 @@ def alert_tests(model: Model, alerts: Sequence[rules_render.Alert], records: dic
 
 
 def case_test(alertname: str, case: Case, rule_labels: dict[str, str], annotations: dict[str, str],
-              for_: Duration = Duration(0)) -> dict[str, Any]:
-    """One case; a firing case also asserts the alert is still pending one step before `for` has passed."""
+              for_: Duration = Duration(0), step: Duration | None = None) -> dict[str, Any]:
+    """One case; a firing case also asserts the alert is still pending one step before `for` has passed.
+
+    step: the evaluation step (default: the case's minutes); silent_at adds evaluations at which it must not fire.
+    """
     expected = []
     for e in case.alerts:
         sample = {k: v for k, v in e.labels.items() if k != "__name__"}
@@ -149,13 +200,14 @@ def case_test(alertname: str, case: Case, rule_labels: dict[str, str], annotatio
             "exp_labels": {**sample, **rule_labels},
             "exp_annotations": {k: alerttext.expand(v, sample, e.value) for k, v in annotations.items()},
         })
-    step = Duration(case.step * 60_000)
+    step = step or Duration(case.step * MINUTE)
     pending = []
     if case.fires and for_.ms >= 2 * step.ms:
         pending = [{"eval_time": str(Duration(for_.ms - step.ms)), "alertname": alertname, "exp_alerts": []}]
+    pending += [{"eval_time": str(t), "alertname": alertname, "exp_alerts": []} for t in case.silent_at]
     return {
         "name": case.title,
-        "interval": f"{case.step}m",
+        "interval": str(case.interval) if case.interval is not None else f"{case.step}m",
         "input_series": [{"series": s.text(), "values": s.values} for s in case.series],
         "alert_rule_test": pending + [{"eval_time": str(case.at), "alertname": alertname, "exp_alerts": expected}],
     }
@@ -193,16 +245,23 @@ class _Traffic:
     def expect(self, record: str, value: float, **labels: str) -> None:
         self.expected.setdefault(record, []).append(({**self.agg, **labels}, value))
 
-    def histogram(self, base: str, labels: dict[str, str], per_second: float, buckets: list[tuple[float, float]]) -> None:
-        self.series += S.histogram(base, labels, per_second, buckets, self.points, mean=buckets[0][0])
+    def histogram(self, base: str, labels: dict[str, str], per_second: float, buckets: list[tuple[float, float]], unit: str = "seconds") -> None:
+        """buckets in seconds; the series carry them in the histogram's unit."""
+        scale = duration_scale(unit)
+        self.series += S.histogram(base, labels, per_second, _scaled(buckets, scale), self.points, mean=buckets[0][0] * scale)
 
     def expect_buckets(self, bucket_record: str, quantile_record, per_second: float, buckets: list[tuple[float, float]],
-                       **labels: str) -> None:
+                       unit: str = "seconds", **labels: str) -> None:
+        """Bucket rates keyed by le in the histogram's unit; percentiles in seconds whatever the unit."""
         cumulative = [(b, per_second * share) for b, share in buckets] + [(math.inf, per_second)]
-        for bound, rate in cumulative:
+        for bound, rate in _scaled(cumulative, duration_scale(unit)):
             self.expect(bucket_record, rate, le=S.le(bound), **labels)
         for label, q in R.QUANTILES:
             self.expect(quantile_record(label), histogram_quantile(q, cumulative), **labels)
+
+
+def _scaled(buckets: Sequence[tuple[float, float]], scale: float) -> list[tuple[float, float]]:
+    return [(b * scale if scale != 1 else b, share) for b, share in buckets]
 
 
 def _latency_buckets(s: Service) -> list[tuple[float, float]]:
@@ -222,10 +281,11 @@ def _http_traffic(t: _Traffic, m: HttpMetrics) -> None:
         t.series.append(S.counter(m.requests, {**base, m.status_label: ok}, good, t.points))
         if failed:
             t.series.append(S.counter(m.requests, {**base, m.status_label: bad}, failed, t.points))
-        t.histogram(m.duration, base, good + failed, buckets)
+        t.histogram(m.duration, base, good + failed, buckets, m.duration_unit)
         t.expect(R.ROUTE_REQUESTS, good + failed, **{m.route_label: route})
         t.expect(R.ROUTE_ERROR_RATIO, failed / (good + failed), **{m.route_label: route})
-        t.expect_buckets(R.ROUTE_DURATION_BUCKETS, lambda q: R.http_latency(q, R.ROUTE), good + failed, buckets, **{m.route_label: route})
+        t.expect_buckets(R.buckets("http_request_duration", m.duration_unit, R.ROUTE), lambda q: R.http_latency(q, R.ROUTE),
+                         good + failed, buckets, m.duration_unit, **{m.route_label: route})
     total = sum(g + f for g, f in routes.values())
     failed_total = sum(f for _, f in routes.values())
     t.expect(R.HTTP_REQUESTS, total)
@@ -233,11 +293,11 @@ def _http_traffic(t: _Traffic, m: HttpMetrics) -> None:
     t.expect(R.HTTP_ERROR_RATIO, failed_total / total)
     t.expect(R.STATUS_REQUESTS, total - failed_total, **{m.status_label: ok})
     t.expect(R.STATUS_REQUESTS, failed_total, **{m.status_label: bad})
-    t.expect_buckets(R.HTTP_DURATION_BUCKETS, R.http_latency, total, buckets)
+    t.expect_buckets(R.buckets("http_request_duration", m.duration_unit), R.http_latency, total, buckets, m.duration_unit)
     if m.db_query_duration:
         db = [(0.01, 0.5), (0.1, 1.0)]
-        t.histogram(m.db_query_duration, S.target(t.model, s, operation="select", table="orders"), 5, db)
-        t.expect_buckets(R.DB_QUERY_BUCKETS, R.db_query_latency, 5, db)
+        t.histogram(m.db_query_duration, S.target(t.model, s, operation="select", table="orders"), 5, db, m.db_query_duration_unit)
+        t.expect_buckets(R.buckets("db_query_duration", m.db_query_duration_unit), R.db_query_latency, 5, db, m.db_query_duration_unit)
     _expect_slis(t, failed_total / total, buckets)
 
 
@@ -249,11 +309,11 @@ def _worker_traffic(t: _Traffic, m: WorkerMetrics) -> None:
     buckets = _latency_buckets(s)
     t.series.append(S.counter(m.jobs, {**base, m.status_label: ok}, good, t.points))
     t.series.append(S.counter(m.jobs, {**base, m.status_label: m.failed_value}, failed, t.points))
-    t.histogram(m.duration, base, good + failed, buckets)
+    t.histogram(m.duration, base, good + failed, buckets, m.duration_unit)
     t.expect(R.JOBS, good + failed)
     t.expect(R.JOBS_FAILED, failed)
     t.expect(R.JOB_FAILURE_RATIO, failed / (good + failed))
-    t.expect_buckets(R.JOB_DURATION_BUCKETS, R.job_latency, good + failed, buckets)
+    t.expect_buckets(R.buckets("job_duration", m.duration_unit), R.job_latency, good + failed, buckets, m.duration_unit)
     _expect_slis(t, failed / (good + failed), buckets)
 
 
@@ -291,14 +351,49 @@ def recording_tests(model: Model, s: Service, rules: list[dict[str, Any]]) -> li
     }]
 
 
-def _close(record: str, labels: dict[str, str], value: float) -> dict[str, Any]:
+def _close(record: str, labels: dict[str, str], value: float, at: str = f"{RECORDING_AT}m") -> dict[str, Any]:
     """promtool compares floats exactly; this asks Prometheus whether the recorded value is within TOLERANCE."""
     tolerance = TOLERANCE * max(1.0, abs(value))
     return {
         "expr": f"abs({sel(record, labels)} - {num(value)}) <= bool {num(tolerance)}",
-        "eval_time": f"{RECORDING_AT}m",
+        "eval_time": at,
         "exp_samples": [{"labels": _labels_text(labels), "value": 1}],
     }
+
+
+def expression_tests(model: Model, s: Service) -> list[dict[str, Any]]:
+    """Custom threshold rules: their expression on generated input, one side of the threshold and the other.
+
+    The input series carry the service's target labels, the selectors' matchers and the labels the
+    expression groups on; catalogue/evaluate.py predicts the recorded samples, Prometheus must agree.
+    """
+    out: list[dict[str, Any]] = []
+    for r in s.rules:
+        if r.type != "threshold" or s.scrape is None:
+            continue
+        try:
+            cases = custom.expression_cases(s, r, model.stack.environment)
+        except custom.evaluate.Unsupported:
+            continue  # the alert's tests feed its recorded value (docs/inventory.md)
+        record = names.custom_record(r.name)
+        for case in cases:
+            at = str(case.at)
+            side = f"crosses {r.op} {num(r.threshold or 0)}" if case.fires else f"stays short of {r.op} {num(r.threshold or 0)}"
+            inputs = ", ".join(f"{src.metric} {'rate ' if src.kind == 'counter' else 'le ' if src.kind == 'bucket' else ''}{num(p)}"
+                               for src, p in case.sources)
+            exprs = [{"expr": f"count({sel(record, {names.SERVICE: s.name})})", "eval_time": at,
+                      "exp_samples": [{"labels": "{}", "value": len(case.outputs)}]}]
+            for labels, value in case.outputs:
+                exprs.append(_close(record, dict(labels), value, at))
+                exprs.append({"expr": f"{sel(record, dict(labels))} {r.op} bool {num(r.threshold or 0)}", "eval_time": at,
+                              "exp_samples": [{"labels": _labels_text(dict(labels)), "value": 1 if case.fires else 0}]})
+            out.append({
+                "name": f"{r.name}: its expression {side} on generated input ({inputs})",
+                "interval": INTERVAL,
+                "input_series": [{"series": x.text(), "values": x.values} for x in case.series()],
+                "promql_expr_test": exprs,
+            })
+    return out
 
 
 def _labels_text(labels: dict[str, str]) -> str:
@@ -307,6 +402,6 @@ def _labels_text(labels: dict[str, str]) -> str:
 
 def all_cases(model: Model) -> Iterable[tuple[str, Case]]:
     """(alert name, case) for every generated alert: what the coverage test counts."""
-    for a in rules_render.all_alerts(model):
-        for case in a.definition.cases(a.ctx):
+    for a in alerting.all_alerts(model):
+        for case in a.definition.test_cases(a.ctx):
             yield a.name, case

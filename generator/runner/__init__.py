@@ -10,7 +10,8 @@ from typing import Callable
 
 from generator.errors import UsageError
 from generator.runner import compose as compose_runner
-from generator.runner.native import NativeStack, read_state
+from generator.runner.native import NativeStack
+from generator.runner.state import read_state
 
 __all__ = ["NativeStack", "choose_mode", "running_stack", "read_state"]
 

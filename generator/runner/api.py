@@ -17,6 +17,8 @@ def ready(url: str) -> bool:
     """GET url answers 2xx; tcp://host:port only needs to accept a connection."""
     if url.startswith("tcp://"):
         parts = urlsplit(url)
+        if parts.port is None:  # no port: nothing could accept the connection
+            return False
         try:
             with socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT):
                 return True

@@ -5,10 +5,12 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from generator import names, pipeline, testalerts
+from generator import components, links, names, pipeline, testalerts
 from generator.errors import CheckFailed, UsageError
-from generator.runner import choose_mode, compose as compose_runner, running_stack
-from generator.runner.native import NativeStack, missing_receiver_secrets, read_state
+from generator.runner import choose_mode, running_stack
+from generator.runner import compose as compose_runner
+from generator.runner.native import NativeStack, missing_receiver_secrets
+from generator.runner.state import read_state, save_state
 
 Echo = Callable[[str], None]
 
@@ -20,9 +22,10 @@ def up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, t
     if mode == "compose":
         if sinks:
             raise UsageError("--sinks is for native mode: the local sinks do not run in docker compose")
-        stack = compose_runner.ComposeStack(inventory, state_dir, progress=say)
+        stack: compose_runner.ComposeStack | NativeStack = compose_runner.ComposeStack(inventory, state_dir, progress=say)
         stack.up(timeout=max(timeout, 300))
         urls, notes = stack.urls(pipeline.load_model(inventory)), stack.notes
+        ui = pipeline.load_model(inventory).stack.ui
     else:
         if sinks is None:
             missing = missing_receiver_secrets(pipeline.load_model(inventory), Path(inventory).absolute())
@@ -33,21 +36,37 @@ def up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, t
         stack = NativeStack(inventory, state_dir, sinks=sinks, port_offset=port_offset, progress=say)
         stack.up(timeout=timeout)
         urls, notes = stack.urls(pipeline.load_model(inventory)), stack.notes
+        ui = stack.ui()
+    state = read_state(state_dir)
+    if state is not None:  # `explain`, `silence` and docs read where the pages of the running stack are
+        save_state(state_dir, {**state, "ui": ui.to_json()})
     echo(f"monstack is up ({'docker compose' if mode == 'compose' else 'native processes, state in ' + str(state_dir)})")
-    echo(f"  Prometheus    {urls['prometheus']}   (alerts: {urls['prometheus']}/alerts, targets: {urls['prometheus']}/targets)")
-    echo(f"  Alertmanager  {urls['alertmanager']}")
-    if urls.get("grafana"):
-        echo(f"  Grafana       {urls['grafana']}   (user admin, password in {names.GRAFANA_ADMIN_PASSWORD_FILE})")
-    else:
-        echo(f"  Grafana       not running natively (grafana-server is not on PATH): use the Prometheus UI at {urls['prometheus']}")
-    if urls.get("victoria-metrics"):
-        echo(f"  VictoriaMetrics {urls['victoria-metrics']}   (long-term store Prometheus remote-writes to; Prometheus API at {urls['victoria-metrics']}/api/v1/query)")
-    if urls.get("sink"):
-        echo(f"  Sinks         {urls['sink']}/captured   (every Slack/PagerDuty/webhook/email notification; smtp {urls['sink_smtp']})")
+    echo(up_text(ui, urls))
     for note in notes:
         if not note.startswith("Grafana is not started"):  # said above
             echo(f"  note: {note}")
     echo("next: monstack status | make test-alerts | make down")
+
+
+def up_text(ui: links.Ui, urls: dict[str, str | None]) -> str:
+    """Every page the running stack serves, at the path its version serves it; what has no web UI says so."""
+    # URLs stand apart from punctuation, so a terminal's link detection takes them whole.
+    lines = [f"  Prometheus    {ui.prometheus}   alerts {ui.alerts}   targets {ui.targets}"]
+    if ui.alertmanager_ui:
+        lines.append(f"  Alertmanager  {ui.alertmanager}   (alerts and silences)")
+    else:
+        lines.append(f"  Alertmanager  {ui.alertmanager}   API only, this build has no web UI: silences with "
+                     f"`monstack silence add|list|expire`, alerts at {ui.alerts}")
+    if ui.grafana:
+        lines.append(f"  Grafana       {ui.grafana}   (user admin, password in {names.GRAFANA_ADMIN_PASSWORD_FILE})")
+    else:
+        lines.append(f"  Grafana       not running (grafana-server is not on PATH): graphs in Prometheus at {ui.graph('up')}")
+    if urls.get("victoria-metrics"):
+        lines.append(f"  VictoriaMetrics {urls['victoria-metrics']}   long-term store Prometheus remote-writes to; it answers "
+                     f"PromQL on the Prometheus API paths of this address")
+    if urls.get("sink"):
+        lines.append(f"  Sinks         {urls['sink']}/captured   (every Slack/PagerDuty/webhook/email notification; smtp {urls['sink_smtp']})")
+    return "\n".join(lines)
 
 
 def down(state_dir: Path, say: Echo, echo: Echo) -> None:
@@ -69,8 +88,8 @@ def status(state_dir: Path, as_json: bool, echo: Echo) -> None:
     down_targets = [t for t in st["targets"] or [] if t["health"] != "up"]
     if unhealthy or down_targets or st["error"]:
         raise CheckFailed("stack not healthy: " + "; ".join(filter(None, [
-            unhealthy and f"components not ready: {', '.join(unhealthy)}",
-            down_targets and f"{len(down_targets)} target(s) down",
+            f"components not ready: {', '.join(unhealthy)}" if unhealthy else None,
+            f"{len(down_targets)} target(s) down" if down_targets else None,
             st["error"]])))
 
 
@@ -112,7 +131,7 @@ def test_alerts(state_dir: Path, service: str | None, fault: bool, timeout: floa
         offset = state.get("port_offset", 0)
 
         def exporter_url(name: str) -> str:
-            return f"http://127.0.0.1:{names.COMPONENTS[name][1] + offset}"
+            return f"http://127.0.0.1:{components.get(name).native_port + offset}"
 
         res = testalerts.run_fault(model, urls, exporter_url, service, timeout, say)
         echo(testalerts.fault_text(res))

@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from generator import checks, names, pipeline
+from generator import checks, components, names, pipeline
 from generator.errors import CheckFailed, ToolMissing
 from generator.render import compose as compose_render
 from generator.runner import api
-from generator.runner.native import ensure_generated_secret, read_state
+from generator.runner.native import ensure_generated_secret
+from generator.runner.state import forget, read_state, save_state
 from generator.topology import COMPOSE
 
 Say = Callable[[str], None]
@@ -40,7 +41,10 @@ def available() -> tuple[bool, str]:
         return False, f"`docker compose version` failed: {exc}"
     if version.returncode != 0:
         first = (version.stderr or version.stdout).strip().splitlines()[:1]
-        return False, "`docker compose version` failed" + (f": {first[0]}" if first else "")
+        said = first[0] if first else ""
+        if not_a_plugin(said):
+            return False, "the Docker Compose plugin is not installed (`docker compose` is not a docker command here)"
+        return False, "`docker compose version` failed" + (f": {said}" if said else "")
     try:
         info = subprocess.run([exe, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -48,6 +52,12 @@ def available() -> tuple[bool, str]:
     if info.returncode != 0:
         return False, "no Docker daemon answers (`docker info` failed)"
     return True, f"docker compose {version.stdout.strip()}, Docker engine {info.stdout.strip()}"
+
+
+def not_a_plugin(message: str) -> bool:
+    """What docker says when `compose` is no plugin of it: newer CLIs name the command, older ones trip over the next flag."""
+    text = message.lower()
+    return "is not a docker command" in text or "unknown flag" in text or "unknown shorthand flag" in text
 
 
 class ComposeStack:
@@ -77,10 +87,13 @@ class ComposeStack:
             env["MONSTACK_BUILD_CONTEXT"] = str(Path(exporters.__file__).resolve().parent.parent)
         return env
 
-    def urls(self, model: Any) -> dict[str, str | None]:
-        ports = {c: compose_render._ui_port(getattr(model.stack, f"{c}_url"), names.COMPONENTS[c][0])
+    def _ui_urls(self, model: Any) -> dict[str, str]:
+        ports = {c: compose_render.ui_port(getattr(model.stack, f"{c}_url"), components.get(c).port)
                  for c in ("prometheus", "alertmanager", "grafana")}
-        return {c: f"http://127.0.0.1:{p}" for c, p in ports.items()} | {"sink": None, "sink_smtp": None}
+        return {c: f"http://127.0.0.1:{p}" for c, p in ports.items()}
+
+    def urls(self, model: Any) -> dict[str, str | None]:
+        return self._ui_urls(model) | {"sink": None, "sink_smtp": None}
 
     def up(self, timeout: float = 300.0) -> None:
         model = pipeline.load_model(self.inventory)
@@ -95,14 +108,14 @@ class ComposeStack:
                 self._say(f"created {generated} (random)")
         if secrets_dir.is_dir():
             os.chmod(secrets_dir, 0o700)
-        missing = [ref for ref in sorted(set(model.receiver_secret_files() + compose_render.prometheus_secrets(model)))
+        missing = [ref for ref in sorted(set(model.receiver_secret_files() + components.prometheus_secrets(model)))
                    if not (Path(ref) if os.path.isabs(ref) else self.out_dir / ref).is_file()]
         if missing:
             raise ToolMissing("docker compose needs every secret file the inventory names; missing:\n" +
                               "\n".join(f"  {ref}" for ref in missing) +
                               "\ncreate them (see secrets/README.md), or run `monstack up --native`, which routes receivers "
                               "without secrets to local sinks")
-        for ref in model.receiver_secret_files() + compose_render.prometheus_secrets(model):
+        for ref in model.receiver_secret_files() + components.prometheus_secrets(model):
             path = Path(ref) if os.path.isabs(ref) else self.out_dir / ref
             if not path.stat().st_mode & stat.S_IROTH:
                 self.notes.append(f"{ref} is not readable by the containers' users: chmod 644 it (keep secrets/ itself 700)")
@@ -111,17 +124,16 @@ class ComposeStack:
                               env=self._env(), text=True, capture_output=True)
         if proc.returncode != 0:
             raise CheckFailed(f"docker compose up failed:\n{(proc.stdout + proc.stderr).strip()[-3000:]}")
-        urls = self.urls(model)
+        ui = self._ui_urls(model)
         for c in ("prometheus", "alertmanager"):
-            api.reload(urls[c])  # containers that kept running still have the previous configuration
-        self.state_dir.joinpath(names.STATE_RUN).mkdir(parents=True, exist_ok=True)
+            api.reload(ui[c])  # containers that kept running still have the previous configuration
         state = {"mode": "compose", "inventory": str(self.inventory), "compose_file": str(self.compose_file),
-                 "project": compose_render.project_name(model), "urls": urls, "notes": self.notes,
+                 "project": compose_render.project_name(model), "urls": self.urls(model), "notes": self.notes,
                  "sinks": False, "port_offset": 0}
-        (self.state_dir / names.STATE_RUN / "stack.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        save_state(self.state_dir, state)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            ts = api.targets(urls["prometheus"])
+            ts = api.targets(ui["prometheus"])
             if ts and all(t.health != "unknown" for t in ts):
                 break
             time.sleep(1)
@@ -130,7 +142,7 @@ class ComposeStack:
         proc = subprocess.run(self._cmd("down", "--remove-orphans"), env=self._env(), text=True, capture_output=True)
         if proc.returncode != 0:
             raise CheckFailed(f"docker compose down failed:\n{(proc.stdout + proc.stderr).strip()[-3000:]}")
-        (self.state_dir / names.STATE_RUN / "stack.json").unlink(missing_ok=True)
+        forget(self.state_dir)
 
     def status(self) -> dict[str, Any]:
         state = read_state(self.state_dir) or {}

@@ -16,7 +16,6 @@ instead, and `down` removes it. Its password is generated into <state>/secrets.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import pwd
 import secrets as secrets_mod
@@ -29,29 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from generator import checks, names, pipeline, topology
-from generator.durations import victoria_metrics_retention
+from generator import checks, components, links, names, pipeline, topology
+from generator.components import SAMPLE_EXPORTERS, needed_components
 from generator.errors import CheckFailed, ToolMissing, UsageError
 from generator.model import Model
-from generator.components import SAMPLE_EXPORTERS, needed_components
-from generator.render.compose import retention_bytes
 from generator.runner import api, process
+from generator.runner.state import read_state, save_state, state_file
+from generator.runner.ui import native as native_ui
 
-# component -> (executables to look for, Debian package that ships the first)
-BINARIES: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "prometheus": (("prometheus",), "prometheus"),
-    "alertmanager": (("prometheus-alertmanager", "alertmanager"), "prometheus-alertmanager"),
-    "node-exporter": (("prometheus-node-exporter", "node_exporter"), "prometheus-node-exporter"),
-    "blackbox-exporter": (("prometheus-blackbox-exporter", "blackbox_exporter"), "prometheus-blackbox-exporter"),
-    "postgres-exporter": (("prometheus-postgres-exporter", "postgres_exporter"), "prometheus-postgres-exporter"),
-    "redis-exporter": (("prometheus-redis-exporter", "redis_exporter"), "prometheus-redis-exporter"),
-    "pushgateway": (("prometheus-pushgateway", "pushgateway"), "prometheus-pushgateway"),
-    "victoria-metrics": (("victoria-metrics", "victoria-metrics-prod"), "victoria-metrics"),
-    "redis": (("redis-server",), "redis-server"),
-    "postgres": (("postgres",), "postgresql"),
-    "initdb": (("initdb",), "postgresql"),
-    "grafana": (("grafana-server",), None),
-}
+# Executables beside the components' own: PostgreSQL's cluster setup.
+HELPERS: dict[str, tuple[tuple[str, ...], str | None]] = {"initdb": (("initdb",), "postgresql")}
 # Fast shutdown: PostgreSQL's SIGTERM waits for clients (the exporter) to disconnect.
 STOP_SIGNALS = {"postgres": signal.SIGINT}
 SINKS = "sinks"
@@ -60,8 +46,16 @@ PLACEHOLDER_SECRET = "monstack-local-sink-placeholder\n"
 Say = Callable[[str], None]
 
 
+def _binaries(name: str) -> tuple[tuple[str, ...], str | None]:
+    """(executables to look for, Debian package that ships the first) of a component or helper."""
+    if name in HELPERS:
+        return HELPERS[name]
+    c = components.get(name)
+    return c.binaries, c.package
+
+
 def find_binary(component: str) -> str | None:
-    candidates, _ = BINARIES[component]
+    candidates, _ = _binaries(component)
     for name in candidates:
         found = shutil.which(name)
         if found:
@@ -75,12 +69,13 @@ def find_binary(component: str) -> str | None:
     return None
 
 
-def missing_binaries(components: list[str]) -> list[tuple[str, str, str | None]]:
+def missing_binaries(wanted: list[str]) -> list[tuple[str, str, str | None]]:
     """(component, executable, Debian package) for every component whose binary is not found."""
     out = []
-    for c in components:
-        if c in BINARIES and find_binary(c) is None:
-            out.append((c, BINARIES[c][0][0], BINARIES[c][1]))
+    for c in wanted:
+        if (c in HELPERS or not components.get(c).sample) and find_binary(c) is None:
+            candidates, package = _binaries(c)
+            out.append((c, candidates[0], package))
     return out
 
 
@@ -101,7 +96,7 @@ def missing_receiver_secrets(model: Model, inventory: Path) -> dict[str, list[st
     root = inventory.parent
     needs: dict[str, list[str]] = {}
     for r in model.receivers.values():
-        for attr in ("webhook_url_file", "routing_key_file", "auth_password_file", "bearer_token_file"):
+        for attr in ("webhook_url_file", "bot_token_file", "routing_key_file", "auth_password_file", "bearer_token_file"):
             ref = getattr(r, attr, None)
             if ref and not (Path(ref) if os.path.isabs(ref) else root / ref).is_file():
                 needs.setdefault(ref, []).append(r.name)
@@ -140,10 +135,10 @@ class NativeStack:
 
     @property
     def state_file(self) -> Path:
-        return self.run_dir / "stack.json"
+        return state_file(self.state_dir)
 
     def port(self, component: str) -> int:
-        return names.COMPONENTS[component][1] + self.port_offset
+        return components.get(component).native_port + self.port_offset
 
     @property
     def sink_ports(self) -> tuple[int, int]:
@@ -182,7 +177,7 @@ class NativeStack:
                    progress=progress)
 
     # --- plan -------------------------------------------------------------------
-    def topology(self, model: Model) -> topology.Topology:
+    def topology(self, model: Model, ui: links.Ui | None = None) -> topology.Topology:
         overrides = {}
         if self.sinks:
             # Alertmanager still reads e.g. routing_key_file before notifying a sink, and sends the key
@@ -191,7 +186,11 @@ class NativeStack:
                 overrides[ref] = str(self.state_dir / "sink-secrets" / names.secret_name(ref))
         return topology.native(str(self.inventory.parent), sink_http=self.sink_url and self.sink_url[len("http://"):],
                                sink_smtp=self.sink_smtp, port_offset=self.port_offset, secret_overrides=overrides,
-                               config_dir=str(self.config_dir))
+                               config_dir=str(self.config_dir), ui=ui)
+
+    def ui(self) -> links.Ui:
+        """Where this stack's pages are and which the binaries serve (links in rules, notifications, `up`)."""
+        return native_ui(self.port_offset)
 
     def plan_notes(self, model: Model) -> list[str]:
         """What the inventory asks for that does not run natively here."""
@@ -202,11 +201,9 @@ class NativeStack:
 
     def components(self, model: Model) -> list[str]:
         """What runs, in start order: sinks and databases first, Prometheus after what it scrapes, Grafana last."""
-        wanted = needed_components(model)
-        order = ["postgres", "redis", *SAMPLE_EXPORTERS, "node-exporter", "postgres-exporter", "redis-exporter",
-                 "pushgateway", "blackbox-exporter", "victoria-metrics", "alertmanager", "prometheus", "grafana"]
+        wanted = sorted(needed_components(model), key=lambda name: components.get(name).stage)
         out = [SINKS] if self.sinks else []
-        out += [c for c in order if c in wanted and not (c == "grafana" and find_binary("grafana") is None)]
+        out += [c for c in wanted if not (c == "grafana" and find_binary("grafana") is None)]
         return out
 
     def _pg_user(self) -> str | None:
@@ -220,82 +217,30 @@ class NativeStack:
                 continue
         raise ToolMissing("PostgreSQL refuses to run as root and there is no postgres or nobody account to run it as")
 
+    def place(self, model: Model) -> "NativePlace":
+        return NativePlace(self, model)
+
     def spec(self, component: str, model: Model) -> Spec:
-        port = self.port(component) if component != SINKS else self.sink_ports[0]
-        listen = f"127.0.0.1:{port}"
-        http = f"http://{listen}"
-        cfg, data = self.config_dir, self.data_dir
-        py = sys.executable
+        """How to start one component: a loop-free read of its row in the component table."""
         if component == SINKS:
             http_port, smtp_port = self.sink_ports
-            return Spec(SINKS, (py, "-m", "generator.sinks", "--http", f"127.0.0.1:{http_port}", "--smtp", f"127.0.0.1:{smtp_port}",
-                                "--jsonl", str(self.logs_dir / "sinks.jsonl")),
+            return Spec(SINKS, (sys.executable, "-m", "generator.sinks", "--http", f"127.0.0.1:{http_port}", "--smtp",
+                                f"127.0.0.1:{smtp_port}", "--jsonl", str(self.logs_dir / "sinks.jsonl")),
                         (http_port, smtp_port), f"http://127.0.0.1:{http_port}/health", {"PYTHONUNBUFFERED": "1"})
-        if component in SAMPLE_EXPORTERS:
-            return Spec(component, (py, "-m", "exporters", component, "--listen", listen), (port,), f"{http}/health",
-                        {"PYTHONUNBUFFERED": "1"})
-        binary = find_binary(component)
-        assert binary, component  # checked before planning
-        stack = model.stack
-        if component == "prometheus":
-            argv = [binary, f"--config.file={cfg / names.PROMETHEUS_CONFIG}", f"--storage.tsdb.path={data / 'prometheus'}",
-                    f"--storage.tsdb.retention.time={stack.retention_time}"]
-            if stack.retention_size:
-                argv.append(f"--storage.tsdb.retention.size={retention_bytes(stack.retention_size)}")
-            argv += [f"--web.listen-address={listen}", "--web.enable-lifecycle", f"--web.external-url={http}"]
-            return Spec(component, tuple(argv), (port,), f"{http}/-/ready")
-        if component == "alertmanager":
-            argv = (binary, f"--config.file={cfg / names.ALERTMANAGER_CONFIG}", f"--storage.path={data / 'alertmanager'}",
-                    f"--web.listen-address={listen}", f"--web.external-url={http}", "--cluster.listen-address=")
-            return Spec(component, argv, (port,), f"{http}/-/ready")
-        if component == "node-exporter":
-            argv = (binary, f"--web.listen-address={listen}", f"--collector.textfile.directory={data / 'node-exporter'}")
-            return Spec(component, argv, (port,), f"{http}/")
-        if component == "blackbox-exporter":
-            argv = (binary, f"--config.file={cfg / names.BLACKBOX_CONFIG}", f"--web.listen-address={listen}")
-            return Spec(component, argv, (port,), f"{http}/-/healthy")
-        if component == "postgres-exporter":
-            env = {"DATA_SOURCE_URI": f"127.0.0.1:{self.port('postgres')}/postgres?sslmode=disable",
-                   "DATA_SOURCE_USER": "postgres", "DATA_SOURCE_PASS_FILE": str(self._pg_password_file)}
-            return Spec(component, (binary, f"--web.listen-address={listen}"), (port,), f"{http}/", env)
-        if component == "redis-exporter":
-            argv = (binary, f"-redis.addr=redis://127.0.0.1:{self.port('redis')}", f"-web.listen-address={listen}")
-            return Spec(component, argv, (port,), f"{http}/health")
-        if component == "pushgateway":
-            argv = (binary, f"--web.listen-address={listen}", f"--persistence.file={data / 'pushgateway.db'}")
-            return Spec(component, argv, (port,), f"{http}/-/ready")
-        if component == "victoria-metrics":
-            argv = (binary, f"-storageDataPath={data / 'victoria-metrics'}",
-                    f"-retentionPeriod={victoria_metrics_retention(stack.retention_time)}", f"-httpListenAddr={listen}")
-            return Spec(component, argv, (port,), f"{http}/health")
-        if component == "redis":
-            argv = (binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--dir", str(data / "redis"), "--daemonize", "no", "--protected-mode", "yes")
-            return Spec(component, argv, (port,), f"tcp://{listen}")
-        if component == "postgres":
-            # TCP on 127.0.0.1 only; no unix socket, so no socket folder to share with the system cluster.
-            argv = (binary, "-D", str(self._pg_data()), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-                    "-c", "unix_socket_directories=", "-c", "logging_collector=off")
-            return Spec(component, argv, (port,), f"tcp://{listen}", user=self._pg_user())
-        if component == "grafana":
-            home = Path(binary).resolve().parent.parent
-            home = home if (home / "conf" / "defaults.ini").is_file() else Path("/usr/share/grafana")
-            env = {
-                "GF_PATHS_DATA": str(data / "grafana"),
-                "GF_PATHS_LOGS": str(self.logs_dir),
-                "GF_PATHS_PLUGINS": str(data / "grafana" / "plugins"),
-                "GF_PATHS_PROVISIONING": str(cfg / "grafana" / "provisioning"),
-                "GF_SERVER_HTTP_ADDR": "127.0.0.1",
-                "GF_SERVER_HTTP_PORT": str(port),
-                "GF_SERVER_ROOT_URL": http,
-                "GF_SECURITY_ADMIN_PASSWORD__FILE": str(grafana_password_file(self.inventory)),
-                "GF_AUTH_ANONYMOUS_ENABLED": "false",
-                "GF_USERS_ALLOW_SIGN_UP": "false",
-                "GF_ANALYTICS_REPORTING_ENABLED": "false",
-                "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
-            }
-            return Spec(component, (binary, f"--homepath={home}"), (port,), f"{http}/api/health", env)
-        raise AssertionError(component)
+        c = components.get(component)
+        place = self.place(model)
+        args = c.args(c, place) or []
+        env = dict(c.env(c, place))
+        if c.module:
+            exe: tuple[str, ...] = (sys.executable, "-m", c.module)
+            env["PYTHONUNBUFFERED"] = "1"
+        else:
+            binary = find_binary(component)
+            assert binary, component  # checked before planning
+            exe = (binary,)
+        port = self.port(component)
+        ready = f"tcp://127.0.0.1:{port}" if c.health == "tcp" else f"http://127.0.0.1:{port}{c.health}"
+        return Spec(component, exe + tuple(args), (port,), ready, env, user=self._pg_user() if component == "postgres" else None)
 
     def planned_ports(self) -> list[int]:
         """Every 127.0.0.1 port `up` would listen on for this inventory (tests pick a port_offset where all are free)."""
@@ -332,15 +277,18 @@ class NativeStack:
         self._check_ports([self.spec(c, model) for c in to_start])
 
         self._say(f"rendering {self.inventory.name} for native processes into {self._rel(self.config_dir)}")
-        topo = self.topology(model)
-        for ref, path in topo.secret_overrides.items():
+        topo = self.topology(model, self.ui())
+        for path in topo.secret_overrides.values():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             _write_private(Path(path), PLACEHOLDER_SECRET)
         run_checks = checks.available("promtool") and checks.available("amtool")
         pipeline.render(self.inventory, self.config_dir, topo, run_checks=run_checks)
 
-        for d in (self.data_dir, self.logs_dir, self.run_dir, self.data_dir / "node-exporter", self.data_dir / "redis"):
+        for d in (self.data_dir, self.logs_dir, self.run_dir):
             d.mkdir(parents=True, exist_ok=True)
+        for c in to_start:
+            if c not in (SINKS, "postgres") and not (self.data_dir / c).exists():
+                (self.data_dir / c).mkdir()  # a component's data folder (a file in its way is its own error to report)
         if running:
             self._say(f"already running: {', '.join(c for c in components if c in running)}; reloading their configuration")
             for c in ("prometheus", "alertmanager"):
@@ -431,6 +379,7 @@ class NativeStack:
                 raise CheckFailed(f"PostgreSQL runs as {user} (it refuses root) but {user} cannot reach {data}: "
                                   f"a parent folder is not searchable by others (chmod o+x it, or use another --state-dir)")
         initdb = find_binary("initdb")
+        assert initdb, "initdb"  # checked with the other binaries before start
         self._say(f"creating a throwaway PostgreSQL cluster in {self._rel(data)}" + (f" (runs as {user})" if user else ""))
         try:
             proc = subprocess.run([initdb, "-D", str(data), "-U", "postgres", f"--pwfile={pwcopy}", "--auth=scram-sha-256",
@@ -541,10 +490,7 @@ class NativeStack:
         return out
 
     def _save_state(self, state: dict) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.state_file)
+        save_state(self.state_dir, state)
 
     def _recorded(self) -> dict[str, process.Started]:
         """The processes this state dir records, in start order."""
@@ -607,13 +553,6 @@ class NativeStack:
         return out
 
 
-def read_state(state_dir: Path) -> dict | None:
-    try:
-        return json.loads((Path(state_dir) / names.STATE_RUN / "stack.json").read_text())
-    except FileNotFoundError:
-        return None
-
-
 def _write_private(path: Path, text: str) -> None:
     """A file only its owner can read, created with that mode (never briefly world-readable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -636,3 +575,46 @@ def ensure_generated_secret(path: Path, mode: int = 0o600) -> bool:
         f.write(secrets_mod.token_urlsafe(24))
     os.chmod(path, mode)
     return True
+
+
+class NativePlace(components.Place):
+    """127.0.0.1 on the stack's shifted ports, paths in its state folder."""
+
+    mode = "native"
+
+    def __init__(self, stack: NativeStack, model: Model):
+        self._stack = stack
+        self.stack = model.stack
+
+    def port(self, c: components.Component) -> int:
+        return self._stack.port(c.name)
+
+    def listen(self, c: components.Component) -> str:
+        return f"127.0.0.1:{self.port(c)}"
+
+    bind = listen
+
+    def address(self, name: str) -> str:
+        return f"127.0.0.1:{self._stack.port(name)}"
+
+    def external_url(self, c: components.Component) -> str:
+        return f"http://{self.listen(c)}"
+
+    def config(self, c: components.Component, rel: str) -> str:
+        return str(self._stack.config_dir / rel)
+
+    def data(self, c: components.Component) -> str:
+        return str(self._stack._pg_data()) if c.name == "postgres" else str(self._stack.data_dir / c.name)
+
+    def secret(self, ref: str) -> str:
+        if ref == names.POSTGRES_PASSWORD_FILE:
+            return str(self._stack._pg_password_file)  # generated per state folder
+        return ref if os.path.isabs(ref) else str(self._stack.inventory.parent / ref)
+
+    def logs(self) -> str:
+        return str(self._stack.logs_dir)
+
+    def binary(self, c: components.Component) -> str:
+        found = find_binary(c.name)
+        assert found, c.name
+        return found

@@ -6,6 +6,7 @@ redis-server, the same executable): a recycled pid is never signalled.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -138,10 +139,8 @@ def stop(p: Started, proc: subprocess.Popen | None = None, grace: float = 10.0, 
             return "stopped"
         time.sleep(0.05)
     for pid in ([p.pid] if alive(p) else []) + _group_members(p.pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     for _ in range(100):
         _reap(p, proc)
         if not alive(p) and not _group_members(p.pid):
@@ -153,10 +152,8 @@ def stop(p: Started, proc: subprocess.Popen | None = None, grace: float = 10.0, 
 def _collect(proc: subprocess.Popen | None) -> None:
     """The process is gone or a zombie: wait for its status (it may have died after the last poll)."""
     if proc is not None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def _reap(p: Started, proc: subprocess.Popen | None) -> None:
@@ -164,10 +161,8 @@ def _reap(p: Started, proc: subprocess.Popen | None) -> None:
     if proc is not None:
         proc.poll()
         return
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(p.pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 # --- ports -------------------------------------------------------------------

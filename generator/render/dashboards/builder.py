@@ -37,8 +37,51 @@ def variables_in(text: str) -> set[str]:
     return {next(g for g in m.groups() if g) for m in VARIABLE_REF.finditer(text)}
 
 
+# Every panel queries the data source this variable selects: the provisioned Prometheus by default, the
+# long-term store (or, after an import into another Grafana, that Grafana's own Prometheus) on demand.
+DATASOURCE_VARIABLE = "datasource"
+
+
 def prometheus() -> dict[str, str]:
-    return {"type": "prometheus", "uid": names.DATASOURCE_PROMETHEUS_UID}
+    return {"type": "prometheus", "uid": f"${{{DATASOURCE_VARIABLE}}}"}
+
+
+def datasource_variable() -> dict[str, Any]:
+    """A Prometheus-type data source picker; its default is the provisioned Prometheus (fixed uid)."""
+    return {
+        "name": DATASOURCE_VARIABLE, "label": "Data source", "type": "datasource", "query": "prometheus",
+        "description": "Prometheus for recent data; the long-term store (VictoriaMetrics) for ranges past Prometheus' retention.",
+        "current": {"selected": True, "text": "Prometheus", "value": names.DATASOURCE_PROMETHEUS_UID},
+        "regex": "", "hide": 0, "multi": False, "includeAll": False, "options": [], "refresh": 1, "skipUrlSync": False,
+    }
+
+
+# Queries over a whole SLO window longer than Prometheus keeps read the long-term store, through a picker of its own
+# (default the provisioned VictoriaMetrics) so that in another Grafana they can read that Grafana's long-term store.
+LONG_TERM_VARIABLE = "longterm"
+
+
+def long_term() -> dict[str, str]:
+    return {"type": "prometheus", "uid": f"${{{LONG_TERM_VARIABLE}}}"}
+
+
+def long_term_variable() -> dict[str, Any]:
+    """A Prometheus-type data source picker for the window-long panels; its default is the provisioned long-term store."""
+    return {
+        "name": LONG_TERM_VARIABLE, "label": "Long-term store", "type": "datasource", "query": "prometheus",
+        "description": "Where the panels over a whole SLO window read: that window is longer than Prometheus' retention.",
+        "current": {"selected": True, "text": "VictoriaMetrics (long-term)", "value": names.DATASOURCE_VICTORIA_METRICS_UID},
+        "regex": "", "hide": 0, "multi": False, "includeAll": False, "options": [], "refresh": 1, "skipUrlSync": False,
+    }
+
+
+def _reads(value: Any, datasource: dict[str, str]) -> bool:
+    """Some panel or query under value reads datasource."""
+    if isinstance(value, dict):
+        return value.get("datasource") == datasource or any(_reads(v, datasource) for v in value.values())
+    if isinstance(value, list):
+        return any(_reads(v, datasource) for v in value)
+    return False
 
 
 # --- queries -----------------------------------------------------------------
@@ -301,6 +344,8 @@ def dashboard(uid: str, title: str, *, source: str, description: str, tags: Sequ
               variables: Sequence[dict[str, Any]] = (), links: Sequence[dict[str, Any]] = (),
               time_from: str = "now-6h", refresh: str = "30s") -> dict[str, Any]:
     assert len(uid) <= 40, uid
+    panels = layout(sections)
+    pickers = [datasource_variable()] + ([long_term_variable()] if _reads(panels, long_term()) else [])
     return {
         "uid": uid,
         "title": title,
@@ -317,8 +362,8 @@ def dashboard(uid: str, title: str, *, source: str, description: str, tags: Sequ
         "fiscalYearStartMonth": 0,
         "liveNow": False,
         "weekStart": "",
-        "templating": {"list": list(variables)},
+        "templating": {"list": [*pickers, *variables]},
         "annotations": {"list": []},
         "links": list(links),
-        "panels": layout(sections),
+        "panels": panels,
     }

@@ -3,28 +3,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator import names
-from generator.model import Model, Service
+from generator import fleet, names
+from generator.model import Model
 from generator.render.dashboards import builder as b
 from generator.render.dashboards import panels as p
 
-NAME = "infrastructure"
+NAME = names.DASHBOARD_INFRASTRUCTURE
 
 
 def uid() -> str:
     return names.dashboard_uid(NAME)
 
 
-def hosts(model: Model) -> list[Service]:
-    return [s for s in model.services if s.kind == "host" and s.scrape]
-
-
 def render(model: Model) -> dict[str, Any] | None:
-    found = hosts(model)
+    found = p.hosts(model)
     if not found:
         return None
-    from generator.render.dashboards import overview
-
     # Only series from host services: other jobs may expose node_* metrics of their own.
     host_services = "|".join(s.name for s in found)
     uname = f'node_uname_info{{{names.SERVICE}=~"{host_services}"}}'
@@ -44,8 +38,12 @@ def render(model: Model) -> dict[str, Any] | None:
                steps=b.thresholds((None, b.YELLOW), (3600, b.GREEN)), text_mode="value_and_name"),
     ]
     sections = [b.Section("Hosts", status), b.Section("CPU, memory, disk, network", p.host_panels(scope))]
-    links = [b.dashboard_link("Overview", overview.uid())]
-    links += [b.dashboard_link(s.name, names.dashboard_uid("service", s.name)) for s in found]
+    links = [b.dashboard_link("Overview", names.dashboard_uid(names.DASHBOARD_OVERVIEW))]
+    if fleet.enabled(model):
+        shapes = {fleet.shape_of(model, s.name).uid: fleet.shape_of(model, s.name) for s in found}
+        links += [b.dashboard_link(sh.name, uid) for uid, sh in shapes.items()]
+    else:
+        links += [b.dashboard_link(s.name, names.service_dashboard_uid(s.name)) for s in found]
     return b.dashboard(uid(), f"{model.stack.name} / Infrastructure", source=model.source, tags=[NAME],
                        description="Hosts (node-exporter): CPU, memory, disk and network per host.",
                        sections=sections, variables=variables, links=links)

@@ -121,7 +121,17 @@ def problems(d: Mapping[str, Any], provisioned_uids: Iterable[str], dashboard_ui
                 if q.get("gridPos") and _overlaps(g, q["gridPos"]):
                     out.append(f"{name}: panels {p.get('title')!r} and {q.get('title')!r} overlap")
     provisioned = set(provisioned_uids)
+    ds_vars = {v["name"]: v for v in d.get("templating", {}).get("list", []) if v.get("type") == "datasource"}
     for uid in sorted(set(_datasource_uids(d)) - provisioned):
+        ref = variables_in(uid)
+        if ref and len(ref) == 1 and uid in (f"${next(iter(ref))}", f"${{{next(iter(ref))}}}"):
+            var = ds_vars.get(next(iter(ref)))
+            default = ((var or {}).get("current") or {}).get("value")
+            if var is None:
+                out.append(f"{name}: datasource {uid!r} names no data source variable of the dashboard")
+            elif default not in provisioned:
+                out.append(f"{name}: data source variable {var['name']!r} defaults to {default!r}, which is not provisioned")
+            continue
         out.append(f"{name}: datasource uid {uid!r} is not provisioned (provisioned: {', '.join(sorted(provisioned))})")
     defined = {v["name"] for v in d.get("templating", {}).get("list", [])} | BUILTIN_VARIABLES
     for where, text in _texts_with_variables(d):

@@ -1,6 +1,6 @@
 """Panels shared by several dashboards: service status, RED, saturation, kinds, probes, custom rules.
 
-Queries read the recorded series of generator/render/recording.py (named in
+Queries read the recorded series of generator/recording.py (named in
 generator/catalogue/recorded.py) where they exist, and the exporters' own metrics otherwise.
 Threshold lines come from the service's alerts, overrides applied, coloured by severity,
 so a panel shows where its alert fires. A Scope adds the dashboard's label matchers: fixed
@@ -11,15 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from generator import catalogue, names
+from generator import alerting, catalogue, defaults, names
 from generator.catalogue import custom
-from generator.catalogue import host as host_alerts
 from generator.catalogue import recorded as R
 from generator.catalogue.core import BY_TEXT
-from generator.model import CustomRule, HttpMetrics, Model, Service, WorkerMetrics
+from generator.model import CustomRule, HttpMetrics, Kpi, Model, Service, WorkerMetrics
 from generator.promql import quote, sel
-from generator.render import rules as rules_render
 from generator.render.dashboards import builder as b
+from generator.units import duration_scale
 
 RATE = "$__rate_interval"
 # Grafana units for the catalogue's value kinds (AlertDef.unit).
@@ -88,16 +87,12 @@ def marks(s: Service | None, *alerts: str, scale: float = 1.0, invert: bool = Fa
     out = []
     for name in alerts:
         if s is not None:
-            a = s.alert(name)
-            if a is None or a.threshold is None:
-                continue
-            value, severity = a.threshold, a.severity
+            found = [(a.threshold, a.severity, a.name) for a in s.tiers(name) if a.threshold is not None]  # every tier of the alert
         else:
             d = catalogue.get(name)
-            if d.threshold is None:
-                continue
-            value, severity = d.threshold, d.severity
-        out.append(Mark(round(1 - value if invert else value * scale, 12), severity, name))
+            found = [(d.threshold, d.severity, name)] if d.threshold is not None else []
+        for value, severity, rule in found:
+            out.append(Mark(round(1 - value if invert else value * scale, 12), severity, rule))
     return out
 
 
@@ -115,7 +110,7 @@ def bad_below(found: Sequence[Mark]) -> dict:
     if not ordered:
         return b.NEUTRAL
     steps: list[tuple[float | None, str]] = [(None, b.SEVERITY_COLORS[ordered[0].severity])]
-    for lower, upper in zip(ordered, ordered[1:]):
+    for lower, upper in zip(ordered, ordered[1:], strict=False):
         steps.append((lower.value, b.SEVERITY_COLORS[upper.severity]))
     steps.append((ordered[-1].value, b.GREEN))
     return b.thresholds(*steps)
@@ -129,13 +124,13 @@ def lines_note(found: Sequence[Mark], unit: str = "", scale_note: str = "") -> s
 
 
 def runbook(model: Model, s: Service | None, alert: str) -> str:
-    return rules_render.runbook_url(model, s, alert)
+    return alerting.runbook_url(model, s, alert)
 
 
 def runbook_links(model: Model, s: Service, *alerts: str) -> list[dict]:
     """Panel links to the runbooks of the service's enabled alerts a panel explains (only those published at a URL)."""
     out = []
-    enabled = {a.name for a in s.alerts} | {r.name for r in s.rules}
+    enabled = {a.catalogue_name for a in s.alerts} | {r.name for r in s.rules}
     for alert in alerts:
         url = runbook(model, s, alert)
         if alert in enabled and url.startswith(("http://", "https://")):
@@ -166,7 +161,7 @@ def firing_by_severity(scope: Scope, title: str = "Firing alerts", w: int = 6, h
 def targets_up(scope: Scope, by: str, legend: str, title: str = "Scrape targets", w: int = 12, h: int = 4,
                links: list[dict] | None = None) -> b.Panel:
     expr = f"min by ({by}) ({scope.raw('up', eq={names.PROBE: ''})})"
-    return b.stat(title, "Whether Prometheus can scrape the target (up). DOWN for 2 minutes fires TargetDown (P0).",
+    return b.stat(title, "Whether Prometheus can scrape the target (up). Two failed scrapes in a row fire TargetDown (P0).",
                   [b.Query(expr, legend)], unit="none", w=w, h=h, mappings=b.UP_DOWN,
                   steps=b.thresholds((None, b.RED), (1, b.GREEN)), text_mode="value_and_name", links=links or [])
 
@@ -175,7 +170,7 @@ def probes_up(scope: Scope, by: str, legend: str, title: str = "Health probes", 
               links: list[dict] | None = None) -> b.Panel:
     expr = f"min by ({by}) ({scope.probes().raw('probe_success')})"
     return b.stat(title, "Whether the health URL answers through the blackbox exporter (probe_success). "
-                  "DOWN for 2 minutes fires HealthProbeFailing (P0).",
+                  "Two failed probes in a row fire HealthProbeFailing (P0).",
                   [b.Query(expr, legend)], unit="none", w=w, h=h, mappings=b.UP_DOWN,
                   steps=b.thresholds((None, b.RED), (1, b.GREEN)), text_mode="value_and_name", links=links or [])
 
@@ -207,13 +202,14 @@ def http_latency_p95(scope: Scope, legend: str, title: str = "p95 latency", w: i
                         [b.Query(scope.rec(R.http_latency("p95")), legend)], unit="s", w=w, steps=bad_above(found), threshold_line=True)
 
 
-def latency_quantile_expr(scope: Scope, kind: str, percentile: float) -> str:
-    """The recorded percentile when monstack records it, else histogram_quantile over the recorded bucket rates."""
+def latency_quantile_expr(scope: Scope, kind: str, percentile: float, unit: str = "seconds") -> str:
+    """The recorded percentile when monstack records it, else histogram_quantile over the recorded bucket rates (in seconds)."""
     for label, q in R.QUANTILES:
         if abs(q * 100 - percentile) < 1e-9:
             return scope.rec(R.http_latency(label) if kind == "http" else R.job_latency(label))
-    buckets = R.HTTP_DURATION_BUCKETS if kind == "http" else R.JOB_DURATION_BUCKETS
-    return f"histogram_quantile({fmt(percentile / 100)}, sum by (le) ({scope.rec(buckets)}))"
+    buckets = R.buckets("http_request_duration" if kind == "http" else "job_duration", unit)
+    per = f" / {fmt(duration_scale(unit))}" if duration_scale(unit) != 1 else ""
+    return f"histogram_quantile({fmt(percentile / 100)}, sum by (le) ({scope.rec(buckets)})){per}"
 
 
 def _slo_line(s: Service) -> list[tuple[float, str]]:
@@ -412,9 +408,9 @@ def redis_panels(model: Model, s: Service, scope: Scope) -> list[b.Panel]:
 
 def host_panels(scope: Scope, s: Service | None = None, model: Model | None = None) -> list[b.Panel]:
     """CPU, memory, disk and network per host; the same file systems and devices the host alerts watch."""
-    fs = {"fstype": host_alerts.EXCLUDE_FSTYPES}
-    nics = {"device": host_alerts.EXCLUDE_NETWORK_DEVICES}
-    disks = {"device": host_alerts.EXCLUDE_DISK_DEVICES}
+    fs = {"fstype": defaults.EXCLUDE_FSTYPES}
+    nics = {"device": defaults.EXCLUDE_NETWORK_DEVICES}
+    disks = {"device": defaults.EXCLUDE_DISK_DEVICES}
     cpu_idle = scope.raw("node_cpu_seconds_total", eq={"mode": "idle"})
     mem_avail, mem_total = scope.raw("node_memory_MemAvailable_bytes"), scope.raw("node_memory_MemTotal_bytes")
     cpu, memory = marks(s, "HostCpuHigh"), marks(s, "HostMemoryHigh")
@@ -504,7 +500,7 @@ def _counter(metric: str) -> bool:
 
 def rule_value(s: Service, r: CustomRule) -> str:
     """What the rule's alert compares with its threshold (threshold, ratio, histogram_mean), or watches (stalled)."""
-    if r.type in ("threshold", "ratio", "histogram_mean"):
+    if r.type in ("threshold", "ratio", "histogram_mean", "increase"):
         return custom.measured(s, r)
     if r.type == "stalled":
         return f"sum by ({BY_TEXT}) (increase({sel(r.metric or '', {names.SERVICE: s.name})}[{r.for_}]))"
@@ -519,7 +515,7 @@ def rule_panel(model: Model, s: Service, r: CustomRule, scope: Scope, w: int = 1
     about = (r.summary or "").strip()
     about = about + " " if about and not about.endswith(".") else about + (" " if about else "")
     when = f"{r.name} ({r.severity}) fires"
-    if r.type in ("threshold", "ratio", "histogram_mean") and r.threshold is not None:
+    if r.type in ("threshold", "ratio", "histogram_mean", "increase") and r.threshold is not None:
         found = [Mark(r.threshold, r.severity, r.name)]
         steps = bad_above(found) if r.op in (">", ">=") else bad_below(found) if r.op in ("<", "<=") else b.NEUTRAL
         desc = f"{about}{when} when this is {r.op} {fmt(r.threshold)} for {r.for_}. Dashed: the threshold."
@@ -552,7 +548,7 @@ def directory_markdown(model: Model, services: list[Service]) -> str:
     """A table of services: kind, team, objectives, dashboard and runbook links (rendered by Grafana)."""
     rows = ["| Service | Kind | Team | Objectives | Runbooks |", "|---|---|---|---|---|"]
     for s in services:
-        uid = names.dashboard_uid("service", s.name)
+        uid = names.service_dashboard_uid(s.name)
         objectives = []
         if s.slo and s.slo.availability is not None:
             objectives.append(f"{fmt(s.slo.availability)}% available")
@@ -570,7 +566,7 @@ def alerts_markdown(model: Model, s: Service) -> str:
     rows = ["| Severity | Alert | Condition | Runbook |", "|---|---|---|---|"]
     entries = []
     for a in s.alerts:
-        d = catalogue.get(a.name)
+        d = catalogue.get(a.catalogue_name)
         cond = (f"{d.op} {fmt(a.threshold)} " if a.threshold is not None else "") + f"for {a.for_}"
         entries.append((a.severity, a.name, cond))
     entries += [(r.severity, r.name, f"{r.type}" + (f" {r.op} {fmt(r.threshold)}" if r.threshold is not None else "") + f", for {r.for_}")
@@ -583,3 +579,22 @@ def alerts_markdown(model: Model, s: Service) -> str:
         rows.append(f"\nDisabled in the inventory: {', '.join(s.disabled_alerts)}.")
     return "\n".join(rows) + "\n"
 
+
+# --- which stack-wide dashboards an inventory has --------------------------------------------------
+
+def hosts(model: Model) -> list[Service]:
+    """Services the infrastructure dashboard shows."""
+    return [s for s in model.services if s.kind == "host" and s.scrape]
+
+
+def business_services(model: Model) -> list[Service]:
+    """Services the business dashboard shows: those with custom rules or KPIs."""
+    return [s for s in model.services if s.rules or s.kpis]
+
+
+def kpi_panel(k: Kpi, w: int = 12) -> b.Panel:
+    """A business number without an alert, queried as the inventory writes it."""
+    desc = k.description or f"{k.title} (a KPI of the inventory; no alert)."
+    if k.panel == "stat":
+        return b.stat(k.title, desc, [b.Query(k.expr, k.title)], unit=k.unit, w=w // 2, h=8, graph=True)
+    return b.timeseries(k.title, desc, [b.Query(k.expr, k.title)], unit=k.unit, w=w, legend_calcs=("mean", "max", "lastNotNull"))

@@ -4,11 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from generator import names
-from generator.model import Model, parse_bytes
+from generator.components import needed_components
+from generator.model import Model
 from generator.render.dashboards import builder as b
 from generator.render.dashboards import panels as p
+from generator.units import parse_bytes
 
-NAME = "stack"
+NAME = names.DASHBOARD_STACK
 
 
 def uid() -> str:
@@ -16,8 +18,6 @@ def uid() -> str:
 
 
 def render(model: Model) -> dict[str, Any]:
-    from generator.render.dashboards import overview
-
     self_ = p.Scope({names.MONSTACK_JOB_LABEL: "self"}, {names.ENV: "$env"}, instance=True)
     prom = self_.with_eq(job=names.SELF_PROMETHEUS_JOB)
     am = self_.with_eq(job=names.SELF_ALERTMANAGER_JOB)
@@ -99,13 +99,48 @@ def render(model: Model) -> dict[str, Any]:
         b.timeseries("Memory", "Resident memory of each component.",
                      [b.Query(f"max by (job) ({self_.raw('process_resident_memory_bytes')})", "{{job}}")], unit="bytes", w=12),
     ]
+    long_term = []
+    if model.stack.remote_write:
+        rw = prom  # Prometheus' own remote-write queues, one per destination (remote_name)
+        long_term += [
+            b.timeseries("Remote write: samples sent and failed", "Samples per second Prometheus sends to each long-term "
+                         "store, and those that failed; failures over 1% for 15 minutes fire PrometheusRemoteWriteFailing.",
+                         [b.Query(f"sum by (remote_name) (rate({rw.raw('prometheus_remote_storage_samples_total')}[{rate}]))",
+                                  "{{remote_name}} sent"),
+                          b.Query(f"sum by (remote_name) (rate({rw.raw('prometheus_remote_storage_samples_failed_total')}[{rate}]))",
+                                  "{{remote_name}} failed")], unit="short", w=8),
+            b.timeseries("Remote write: lag behind the newest sample", "How far the newest sample sent to each store is behind "
+                         "the newest sample Prometheus has; growing lag fires PrometheusRemoteWriteBehind.",
+                         [b.Query(f"scalar(max({rw.raw('prometheus_remote_storage_highest_timestamp_in_seconds')})) - "
+                                  f"max by (remote_name) ({rw.raw('prometheus_remote_storage_queue_highest_sent_timestamp_seconds')})",
+                                  "{{remote_name}}")], unit="s", w=8),
+            b.timeseries("Remote write: samples pending and shards", "Samples queued for each store, and the shards "
+                         "(parallel senders) Prometheus runs for it.",
+                         [b.Query(f"sum by (remote_name) ({rw.raw('prometheus_remote_storage_samples_pending')})", "{{remote_name}} pending"),
+                          b.Query(f"max by (remote_name) ({rw.raw('prometheus_remote_storage_shards')})", "{{remote_name}} shards")],
+                         unit="short", w=8),
+        ]
+    if "victoria-metrics" in needed_components(model):
+        vm = self_.with_eq(job=names.SELF_VICTORIA_METRICS_JOB)
+        long_term += [
+            b.timeseries("VictoriaMetrics: rows ingested", "Samples per second the long-term store writes, by protocol "
+                         "(promremotewrite: what Prometheus sends).",
+                         [b.Query(f"sum by (type) (rate({vm.raw('vm_rows_inserted_total')}[{rate}])) > 0", "{{type}}")], unit="short", w=8),
+            b.timeseries("VictoriaMetrics: stored rows and new series", "Rows on disk, and series created per second.",
+                         [b.Query(f"sum({vm.raw('vm_rows')})", "rows"),
+                          b.Query(f"sum(rate({vm.raw('vm_new_timeseries_created_total')}[{rate}]))", "new series/s")], unit="short", w=8),
+            b.timeseries("VictoriaMetrics: disk", "Data on disk and space left where it stores.",
+                         [b.Query(f"sum({vm.raw('vm_data_size_bytes')})", "data"),
+                          b.Query(f"min({vm.raw('vm_free_disk_space_bytes')})", "free")], unit="bytes", w=8),
+        ]
     variables = [
         b.query_variable("env", "Environment", b.label_values(f'up{{{names.MONSTACK_JOB_LABEL}="self"}}', names.ENV), multi=False),
         b.query_variable("instance", "Instance", b.label_values(f'up{{{names.MONSTACK_JOB_LABEL}="self"}}', "instance")),
     ]
     sections = [b.Section("Components", status), b.Section("Rule evaluation", rules), b.Section("Alerts and notifications", notifications),
-                b.Section("Scrapes", scrapes), b.Section("Series and storage", storage)]
-    links = [b.dashboard_link("Overview", overview.uid())]
+                b.Section("Scrapes", scrapes), b.Section("Series and storage", storage),
+                b.Section("Long-term storage (remote write)", long_term)]
+    links = [b.dashboard_link("Overview", names.dashboard_uid(names.DASHBOARD_OVERVIEW))]
     if model.stack.runbooks_url:
         links.append(b.url_link("Runbooks", model.stack.runbooks_url))
     return b.dashboard(uid(), f"{model.stack.name} / monstack itself", source=model.source, tags=[NAME],

@@ -1,0 +1,224 @@
+"""Which rules each service gets, with their resolved settings: the plan every rule-reading target shares.
+
+Beside the model, below the renderers: the rules renderer writes these groups,
+the rule-test renderer tests them, runbooks, dashboards and `explain` describe
+them. Nobody learns the rule set by importing another renderer.
+
+Every alert carries the labels severity, service, team, env and problem (tiers
+of one problem share it; Alertmanager lets the higher tier mute the lower)
+plus the service's own labels, and the annotations summary, description, value
+(the humanized measured value), runbook_url and dashboard_url.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import promql_parser
+
+from generator import catalogue, fleet, lint, names, recording
+from generator.catalogue import custom
+from generator.catalogue.core import AlertDef, Ctx, fast_interval, fill, text_values
+from generator.durations import Duration, parse_duration
+from generator.model import AlertSetting, CustomRule, Model, Service
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One generated alert: its definition and the context it is rendered in."""
+
+    definition: AlertDef
+    ctx: Ctx
+    custom: bool = False
+
+    @property
+    def name(self) -> str:
+        """The rule's alert name: the catalogue's, or a tier's own."""
+        return self.ctx.setting.name
+
+    @property
+    def slo(self) -> bool:
+        return not self.custom and id(self.definition) in _SLO_ALERTS
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    """One Prometheus rule group: recording rules first, then alerts, evaluated in this order."""
+
+    file: str  # stem of its rule file (names.rules_file)
+    name: str
+    records: tuple[dict[str, Any], ...]
+    alerts: tuple[Alert, ...]
+    interval: Duration | None = None  # its own evaluation interval; None: the stack's
+
+
+_SLO_ALERTS = frozenset(id(d) for d in catalogue.slo.ALERTS)  # by identity: comparing definitions field by field is slow
+
+
+def service_alerts(model: Model, s: Service) -> list[Alert]:
+    out = [Alert(catalogue.get(a.catalogue_name), Ctx(model, s, a)) for a in s.alerts]
+    out += [Alert(custom.definition(s, r), Ctx(model, s, custom_setting(r)), custom=True) for r in s.rules]
+    return out
+
+
+def custom_setting(r: CustomRule) -> AlertSetting:
+    """A custom rule's settings; a stalled rule's `for` is its window, so the alert itself fires at once."""
+    return AlertSetting(name=r.name, severity=r.severity, threshold=r.threshold, for_=r.for_ if r.type != "stalled" else Duration(0),
+                        window=r.window)
+
+
+def meta_alerts(model: Model) -> list[Alert]:
+    """The stack's own alerts at their catalogue settings (they belong to no service to override them)."""
+    out = []
+    for d in catalogue.meta_for(model):
+        setting = AlertSetting(name=d.name, severity=d.severity, threshold=d.threshold, for_=parse_duration(d.for_),
+                               window=parse_duration(d.window) if d.window else None)
+        out.append(Alert(d, Ctx(model, None, setting)))
+    return out
+
+
+def all_alerts(model: Model) -> list[Alert]:
+    return [a for s in model.services for a in service_alerts(model, s)] + meta_alerts(model)
+
+
+def service_groups(model: Model, s: Service) -> list[RuleGroup]:
+    """The service's groups in evaluation order. File <service>: fast, recording, then alerts; file <service>.slo: the SLO group.
+
+    The fast group holds the hard-down alerts (catalogue `fast`), evaluated every fast_interval so an
+    outage pages within seconds of being seen. SLO rules live apart because their day-long windows are
+    the expensive part: their own group keeps a slow SLO evaluation from delaying the other alerts.
+    """
+    out: list[RuleGroup] = []
+    alerts = service_alerts(model, s)
+    fast = tuple(a for a in alerts if not a.custom and a.definition.fast)
+    if fast:
+        out.append(RuleGroup(s.name, names.fast_group(s.name), (), fast, fast_interval(model)))
+    records = recording.recording_rules(s) + [r for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r]
+    if records:
+        out.append(RuleGroup(s.name, names.recording_group(s.name), tuple(records), ()))
+    plain = tuple(a for a in alerts if not a.slo and not (not a.custom and a.definition.fast))
+    if plain:
+        out.append(RuleGroup(s.name, names.alerts_group(s.name), (), plain))
+    slo_records, slo_alerts = recording.slo_rules(s), tuple(a for a in alerts if a.slo)
+    if slo_records or slo_alerts:
+        out.append(RuleGroup(names.slo_group(s.name), names.slo_group(s.name), tuple(slo_records), slo_alerts))
+    return out
+
+
+def meta_group(model: Model) -> RuleGroup:
+    return RuleGroup(names.META_RULES_GROUP, names.META_RULES_GROUP, (), tuple(meta_alerts(model)))
+
+
+def rule_files(model: Model) -> dict[str, list[RuleGroup]]:
+    """Rule file stem -> its groups, for every service and the stack itself."""
+    out: dict[str, list[RuleGroup]] = {}
+    for s in model.services:
+        for g in service_groups(model, s):
+            out.setdefault(g.file, []).append(g)
+    out[names.META_RULES_GROUP] = [meta_group(model)]
+    return out
+
+
+# --- detection delay ------------------------------------------------------------------------------
+
+
+def _window(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> tuple[int, bool]:
+    """(longest range in ms the expression reads, through the recording rules it reads; whether it reads one).
+
+    Ranges under `offset` look at the past (start-up guards, "seen before" checks), not at the
+    present: they delay nothing.
+    """
+    longest, recorded = 0, False
+    for node in lint.walk(promql_parser.parse(expr)):
+        if isinstance(node, promql_parser.MatrixSelector) and node.vector_selector.offset is None:
+            longest = max(longest, int(node.range.total_seconds() * 1000))
+        elif isinstance(node, promql_parser.VectorSelector):
+            name = lint.selector_name(node)
+            if name in records and name not in seen:
+                inner, _ = _window(records[name], records, seen | {name})
+                longest, recorded = max(longest, inner), True
+    return longest, recorded
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How late an alert can be: the condition must fill its window, hold for `for`, be scraped and evaluated."""
+
+    window: Duration
+    worst: Duration  # scrape interval + window (+ one evaluation of the recording rules it reads) + for + one evaluation
+
+
+def detection(model: Model, a: Alert) -> Detection:
+    s = a.ctx.service
+    records: dict[str, str] = {}
+    if s is not None:
+        records = {r["record"]: r["expr"] for r in recording.rules_for(s)}
+        records.update({r["record"]: r["expr"] for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r})
+    window, recorded = _window(a.definition.expression(a.ctx), records)
+    scrape = s.scrape.interval if s is not None and s.scrape else model.stack.scrape_interval
+    # Hard-down alerts are evaluated in the service's fast group (catalogue.core.fast_interval).
+    evaluation = fast_interval(model) if a.definition.fast else model.stack.evaluation_interval
+    worst = scrape.ms + window + (evaluation.ms if recorded else 0) + a.ctx.setting.for_.ms + evaluation.ms
+    return Detection(Duration(window), Duration(worst))
+
+
+# --- labels and annotations ---------------------------------------------------------------------
+
+def runbook_url(model: Model, s: Service | None, alert: str) -> str:
+    if s is not None and s.runbook_base:
+        return f"{s.runbook_base}/{alert.lower()}"
+    page = names.runbook_file(alert)
+    if model.stack.runbooks_url:
+        return f"{model.stack.runbooks_url}/{page.rsplit('/', 1)[-1]}"
+    return page
+
+
+def dashboard_url(model: Model, s: Service | None) -> str:
+    """The service's (or the stack's) dashboard; Prometheus' alert page where Grafana does not run (native without it).
+
+    In a fleet (generator/fleet.py) a service's dashboard is its shape's shared one, with the service chosen."""
+    if s is not None and s.dashboard_url:
+        return s.dashboard_url
+    ui = model.stack.ui
+    if s is None:
+        return ui.dashboard(names.dashboard_uid("stack")) or ui.alerts
+    if fleet.enabled(model):
+        page = ui.dashboard(fleet.shape_of(model, s.name).uid)
+        return f"{page}?var-service={s.name}" if page else ui.alerts
+    return ui.dashboard(names.service_dashboard_uid(s.name)) or ui.alerts
+
+
+def labels(model: Model, a: Alert) -> dict[str, str]:
+    s = a.ctx.service
+    own = {names.SEVERITY: a.ctx.setting.severity}
+    if s is None:
+        own.update({names.SERVICE: names.META_SERVICE, names.TEAM: names.META_TEAM})
+    else:
+        own.update({names.SERVICE: s.name, names.TEAM: s.team})
+    own.update({names.ENV: model.stack.environment, names.PROBLEM: a.definition.problem_label})
+    extra = dict(sorted(s.labels.items())) if s is not None else {}
+    return {**own, **{k: v for k, v in extra.items() if k not in own}}
+
+
+VALUE_BY_UNIT = {
+    "ratio": "{{ $value | humanizePercentage }}",
+    "seconds": "{{ $value | humanizeDuration }}",
+    "bytes": "{{ $value | humanize1024 }}B",
+}
+
+
+def alert_annotations(model: Model, a: Alert) -> dict[str, str]:
+    d = a.definition
+    if a.custom:
+        summary, description = d.summary, d.description  # the user's text: Go templates only, no placeholders
+    else:
+        values = text_values(d, a.ctx)
+        summary, description = fill(d.summary, values), fill(d.description, values)
+    return {
+        "summary": summary,
+        "description": description,
+        # The measured value, humanized for its unit; notification templates show it next to the summary.
+        "value": VALUE_BY_UNIT.get(getattr(d, "unit", "none"), "{{ $value | humanize }}"),
+        "runbook_url": runbook_url(model, a.ctx.service, a.definition.name),  # tiers share their alert's runbook
+        "dashboard_url": dashboard_url(model, a.ctx.service),
+    }

@@ -1,0 +1,5 @@
+import sys
+
+from generator.quality.run import main
+
+sys.exit(main())
