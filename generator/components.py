@@ -148,6 +148,12 @@ class Component:
     compose_health: tuple[str, ...] | None = None  # compose healthcheck command when an HTTP GET of `health` will not do
     compose_extra: tuple[tuple[str, object], ...] = ()  # further compose service keys (pid, cap_add, extra volumes)
     ui: str | None = None  # path of its web UI, None when it has none
+    # False: docker compose only. It watches containers, and natively nothing runs in one: no Debian binary,
+    # native_port unused, the native runner and the native configuration leave it out.
+    native: bool = True
+    # compose: in the host's network namespace (host metrics as the host sees them). It listens on 127.0.0.1 and on
+    # the Docker host gateway; the other containers reach it at names.DOCKER_HOST_NAME (extra_hosts: host-gateway).
+    host_network: bool = False
 
     @property
     def sample(self) -> bool:
@@ -223,10 +229,20 @@ def _grafana_args(c: Component, p: Place) -> list[str] | None:
 
 def _node_exporter_args(c: Component, p: Place) -> list[str]:
     if p.mode == "compose":
-        # On the compose network (Prometheus scrapes node-exporter:9100 as the inventory says),
-        # reading the host's filesystems and processes through /host.
-        return ["--path.rootfs=/host", f"--web.listen-address={p.listen(c)}"]
+        # As node_exporter's README runs it in Docker: host network and pid namespaces, the host's root read-only at /host.
+        # 127.0.0.1 for the host itself; the host gateway address (on Docker's bridge, not the LAN) for Prometheus,
+        # whose container cannot reach the host's loopback. The runner sets the variable from `docker network inspect bridge`.
+        gateway = f"${{{names.HOST_GATEWAY_ENV}:-{names.HOST_GATEWAY_DEFAULT}}}"
+        return ["--path.rootfs=/host", f"--web.listen-address=127.0.0.1:{c.port}", f"--web.listen-address={gateway}:{c.port}"]
     return [f"--web.listen-address={p.listen(c)}", f"--collector.textfile.directory={p.data(c)}"]
+
+
+def _cadvisor_args(c: Component, p: Place) -> list[str]:
+    # Docker containers only, named by their compose project and service rather than every label they carry
+    # (labels and environment as series labels would multiply the series); housekeeping at the scrape interval.
+    return ["--docker_only=true", "--store_container_labels=false",
+            f"--whitelisted_container_labels={names.COMPOSE_PROJECT_LABEL},{names.COMPOSE_SERVICE_LABEL}",
+            f"--housekeeping_interval={max(1, round(p.stack.scrape_interval.seconds))}s", f"--port={c.port}"]
 
 
 def _postgres_password(model: "Model") -> list[str]:
@@ -294,8 +310,13 @@ TABLE: tuple[Component, ...] = (
               start_period="60s",  # first start runs the database migrations
               ui="/"),
     Component("node-exporter", 9100, 19100, stage=1, health="/", args=_node_exporter_args, image=IMAGES["node-exporter"],
-              binaries=("prometheus-node-exporter", "node_exporter"), package="prometheus-node-exporter",
+              binaries=("prometheus-node-exporter", "node_exporter"), package="prometheus-node-exporter", host_network=True,
               compose_extra=(("pid", "host"), ("volumes", ["/:/host:ro,rslave"]))),
+    # Container CPU and memory under docker compose (the infrastructure dashboard's Containers section).
+    Component("cadvisor", 8080, 0, stage=1, health="/healthz", args=_cadvisor_args, image=IMAGES["cadvisor"], native=False,
+              always=True, publish="port", ui="/containers/",
+              compose_extra=(("volumes", ["/:/rootfs:ro", "/var/run:/var/run:ro", "/sys:/sys:ro", "/var/lib/docker/:/var/lib/docker:ro",
+                                          "/dev/disk/:/dev/disk:ro"]),)),
     Component("blackbox-exporter", 9115, 19115, stage=1, health="/-/healthy",
               args=lambda c, p: [f"--config.file={p.config(c, names.BLACKBOX_CONFIG)}", f"--web.listen-address={p.listen(c)}"],
               image=IMAGES["blackbox-exporter"], binaries=("prometheus-blackbox-exporter", "blackbox_exporter"),
@@ -363,11 +384,20 @@ def _addresses(model: "Model") -> list[str]:
     return found
 
 
-def needed_components(model: "Model") -> list[str]:
+def own_scrape_jobs(model: "Model") -> set[str]:
+    """The scrape jobs the inventory names: one per scraped service, and its extra_scrape_configs."""
+    return {names.service_job(s.name) for s in model.services if s.scrape} | {
+        str(job.get("job_name")) for job in model.extra_scrape_configs}
+
+
+def needed_components(model: "Model", compose: bool = False) -> list[str]:
     """The components this inventory runs, in table order: the ones it addresses by their compose
     address (demo-web:8080, http://victoria-metrics:8428/...), what those depend on, and the ones
-    every stack runs."""
-    wanted = {c.name for c in TABLE if c.always}
+    every stack runs. compose: under docker compose, with the compose-only components (cAdvisor);
+    the native runner and the native configuration leave those out, and so does an inventory with a
+    scrape job of the component's name that scrapes one of its own (cadvisor.internal:8080)."""
+    own = own_scrape_jobs(model)
+    wanted = {c.name for c in TABLE if c.always and (c.native or c.name not in own)}
     for address in _addresses(model):
         host, port = hostport(address)
         if host in BY_NAME and port in (None, BY_NAME[host].port):
@@ -375,4 +405,4 @@ def needed_components(model: "Model") -> list[str]:
     for c in TABLE:
         if c.name in wanted:
             wanted.update(c.depends)
-    return [c.name for c in TABLE if c.name in wanted]
+    return [c.name for c in TABLE if c.name in wanted and (compose or c.native)]

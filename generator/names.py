@@ -219,3 +219,17 @@ def kube_receivers_secret(stack: str) -> str:
 def kube_scrape_secret(stack: str) -> str:
     """The Secret users create from their scrape secret files (passwords, TLS keys and certificates)."""
     return kube_object(stack, "scrape-secrets")
+
+
+# docker compose ------------------------------------------------------------
+# What containers call the Docker host (compose extra_hosts "<name>:host-gateway"): how Prometheus reaches components
+# in the host's network namespace (node-exporter).
+DOCKER_HOST_NAME = "host.docker.internal"
+# compose.yaml variable with the host gateway address those components listen on; `monstack up` sets it from
+# `docker network inspect bridge`, and the default is the gateway of Docker's default bridge.
+HOST_GATEWAY_ENV = "MONSTACK_HOST_GATEWAY"
+HOST_GATEWAY_DEFAULT = "172.17.0.1"
+# Container labels cAdvisor turns into series labels (container_label_com_docker_compose_service, ...).
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+SELF_CADVISOR_JOB = "cadvisor"  # scraped under docker compose: container CPU and memory

@@ -16,7 +16,7 @@ from generator.inventory import handwritten
 from generator.inventory.loader import parse, read_source
 from generator.model import Model, raw_problems, resolve
 from generator.render import PARTS, iter_render, render_all
-from generator.topology import COMPOSE, Topology
+from generator.topology import COMPOSE, SERVICE_NAMES, Topology
 
 
 def load_model(inventory: Path) -> Model:
@@ -134,7 +134,7 @@ def build_kubernetes(inventory: Path) -> KubeBuild:
     from generator import kubernetes
 
     model = load_model(inventory)
-    outputs = render_all(model, COMPOSE)
+    outputs = render_all(model, SERVICE_NAMES)
     return KubeBuild(model, writer.serialize_all(kubernetes.render(model, outputs), model.source), writer.serialize_all(outputs, model.source))
 
 

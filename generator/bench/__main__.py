@@ -8,7 +8,7 @@ import time
 
 from generator.bench import common
 
-SECTIONS = ("render", "validate", "dashboards", "outage", "quality")
+SECTIONS = ("render", "validate", "dashboards", "outage", "quality", "start")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validate-sizes", default="1000", help="validate: comma-separated service counts")
     parser.add_argument("--dashboard-services", type=int, default=1000, help="dashboards: fleet size of the synthetic history")
     parser.add_argument("--trials", type=int, default=10, help="outage: trials per profile")
+    parser.add_argument("--start-trials", type=int, default=3, help="start: fresh and warm starts each")
     parser.add_argument("--seed", type=int, default=15, help="outage and dashboards: seed of every random choice")
     args = parser.parse_args(argv)
     only = [s for s in args.only.split(",") if s]
@@ -65,6 +66,10 @@ def _sections(args: argparse.Namespace, only: list[str], say: common.Say) -> Non
             from generator.quality import run as quality
 
             quality.run(common.RESULTS)
+        elif section == "start":
+            from generator.bench.start import run as run_start
+
+            run_start(args.start_trials, say)
         say(f"({section}: {time.monotonic() - t:.0f}s)")
 
 

@@ -15,7 +15,7 @@ import promql_parser
 
 from generator import alerting, lint, names, targets
 from generator.catalogue.core import probe_interval, probe_timeout
-from generator.components import needed_components
+from generator.components import needed_components, own_scrape_jobs
 from generator.model import Model, Service
 from generator.topology import Topology
 
@@ -59,10 +59,13 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
 
 def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
     """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them);
-    VictoriaMetrics too when the stack runs it as its long-term store (the stack dashboard shows its ingestion)."""
+    VictoriaMetrics too when the stack runs it as its long-term store (the stack dashboard shows its ingestion), and
+    cAdvisor under docker compose (container CPU and memory on the infrastructure dashboard)."""
     jobs = list(SELF_COMPONENTS)
     if "victoria-metrics" in needed_components(model):
         jobs.append((names.SELF_VICTORIA_METRICS_JOB, "victoria-metrics"))
+    if "cadvisor" in needed_components(model, compose=topo.containers) and names.SELF_CADVISOR_JOB not in own_scrape_jobs(model):
+        jobs.append((names.SELF_CADVISOR_JOB, "cadvisor"))  # a service scraping cadvisor:8080 already has the job
     return [{"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": targets.self_labels(model)}]}
             for job, component in jobs]
 
