@@ -23,7 +23,12 @@ from generator.model import Model, resolve
 from generator.render import render_all
 from generator.topology import COMPOSE
 
-BASES = [yaml.safe_load((INVENTORIES / "good" / "minimal.yaml").read_text()), yaml.safe_load((ROOT / "services.yaml").read_text())]
+# The minimal inventory, the real one, the import round trip's hard cases (tiers, rate windows, minimum traffic,
+# scoped maintenance windows, Slack bot tokens, severity_map, increase rules) and the Kubernetes example
+# (extra_scrape_configs, the kubernetes section): every field has a base to be mutated in.
+BASES = [yaml.safe_load(p.read_text()) for p in (INVENTORIES / "good" / "minimal.yaml", ROOT / "services.yaml",
+                                                 ROOT / "tests" / "import" / "round-trip" / "services.yaml",
+                                                 INVENTORIES / "good" / "kubernetes.yaml")]
 
 # What an attacker (or a tired user) writes: templates, traversals, zero and huge durations, regexes only Python
 # reads, PromQL that is not a selector, YAML 1.1 look-alikes, and numbers at the edges of floats.
