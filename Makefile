@@ -21,7 +21,7 @@ APT_INSTALL := sh scripts/apt-install
 # make up MODE=native|compose: choose instead of asking Docker.
 MODE ?=
 
-.PHONY: help deps up-deps venv render schema validate check lint test test-fast test-faults golden up down status test-alerts bench clean
+.PHONY: help deps up-deps venv render schema validate check lint test test-fast test-faults golden up down status test-alerts bench fuzz clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -100,6 +100,9 @@ test-alerts: venv ## Fire a synthetic alert per severity and report which receiv
 
 bench: deps ## Benchmarks (ONLY=render,validate,dashboards,outage,quality,start SIZES=100,1000,10000): prints tables, merges bench/results.json
 	$(BIN)/python -m generator.bench $(if $(ONLY),--only $(ONLY)) $(if $(SIZES),--sizes $(SIZES))
+
+fuzz: venv ## Long fuzzing run: 100,000 random inventories, accepted ones rendered and checked (FUZZ_EXAMPLES=n); writes .monstack/fuzz/
+	$(BIN)/python tests/fuzz.py --examples $(or $(FUZZ_EXAMPLES),100000) --render-every 5 --check-every 10 --validate-every 5
 
 clean: ## Remove the virtualenv, runtime state and caches (not generated configs)
 	rm -rf $(VENV) .monstack .pytest_cache .hypothesis *.egg-info

@@ -80,6 +80,8 @@ def render(inventory: Path = InventoryOpt, out: Path = OutOpt, target: str = Tar
     run = not no_check and checks.available("promtool") and checks.available("amtool")
     if not no_check and not run:
         _say("note: promtool/amtool not found; writing without checking (make deps installs them)")
+    if "kubernetes" in targets:
+        pipeline.kubernetes_root(out)  # a symlink out of the tree: refused before any target is written
     for t in targets:
         if t == "compose":
             result, results = pipeline.render(inventory, out, run_checks=run)

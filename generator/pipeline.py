@@ -4,13 +4,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from generator import checks, names, writer
-from generator.errors import CheckFailed, InventoryError
+from generator.errors import CheckFailed, InventoryError, Problem
 from generator.inventory import handwritten
 from generator.inventory.loader import parse, read_source
 from generator.model import Model, raw_problems, resolve
@@ -33,7 +34,10 @@ def load_model(inventory: Path) -> Model:
         problems += exc.problems
     if problems or inv is None:
         raise InventoryError(problems)
-    return resolve(inv, src, rules)
+    model = resolve(inv, src, rules)
+    for w in model.warnings:  # accepted, but a policy a reader should see (generator/inventory/policy.py)
+        print(f"warning: {w}", file=sys.stderr)
+    return model
 
 
 def for_mode(model: Model, topo: Topology) -> Model:
@@ -64,6 +68,7 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
         recovered = writer.recover(out_dir)
         staging, paths = stage(model, topo, out_dir)
         try:
+            writer.check_tree(paths, out_dir)
             if unmanaged := writer.unmanaged_rules(paths, out_dir):
                 raise CheckFailed("rule files monstack did not write would be loaded by Prometheus unchecked; nothing was written:\n"
                                   + "\n".join(f"  {p}: move it to {handwritten.FOLDER}/ beside the inventory (checked and tested there)"
@@ -151,12 +156,13 @@ def kube_checks(b: KubeBuild, work_dir: Path, full: bool) -> list[checks.CheckRe
 def render_kubernetes(inventory: Path, out_dir: Path, run_checks: bool = True, full: bool = False) -> tuple[writer.WriteResult, list[checks.CheckResult]]:
     """Like render, for the Kubernetes tree under out_dir/kubernetes (its own manifest)."""
     b = build_kubernetes(inventory)
-    root = out_dir / names.KUBERNETES_DIR
+    root = kubernetes_root(out_dir)
     # The checks stage beside the output, so a render of out_dir must not sweep them away meanwhile.
     with writer.locked(out_dir), writer.locked(root):
         recovered = writer.recover(root)
         staging = writer.stage(b.files, root)
         try:
+            writer.check_tree(b.files, root)
             results: list[checks.CheckResult] = []
             if run_checks:
                 results = kube_checks(b, out_dir, full)
@@ -170,12 +176,19 @@ def render_kubernetes(inventory: Path, out_dir: Path, run_checks: bool = True, f
     return result, results
 
 
+def kubernetes_root(out_dir: Path) -> Path:
+    """out_dir/kubernetes, the Kubernetes tree's own root; InventoryError (exit 2) when it leads out of out_dir (a symlink)."""
+    if why := writer.outside(out_dir, f"{names.KUBERNETES_DIR}/{names.MANIFEST}"):
+        raise InventoryError([Problem(str(out_dir / names.KUBERNETES_DIR), 0, "", why)])
+    return out_dir / names.KUBERNETES_DIR
+
+
 def validate_kubernetes(inventory: Path, work_dir: Path) -> list[checks.CheckResult]:
     return kube_checks(build_kubernetes(inventory), work_dir, full=True)
 
 
 def drift_kubernetes(inventory: Path, out_dir: Path) -> list[writer.Drift]:
-    found = writer.drift(build_kubernetes(inventory).files, out_dir / names.KUBERNETES_DIR)
+    found = writer.drift(build_kubernetes(inventory).files, kubernetes_root(out_dir))
     return [writer.Drift(f"{names.KUBERNETES_DIR}/{d.path}", d.status) for d in found]
 
 

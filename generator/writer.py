@@ -20,18 +20,20 @@ import fcntl
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import signal
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
 from generator import names
+from generator.errors import InventoryError, Problem
 
 
 def header_lines(source: str) -> tuple[str, str]:
@@ -262,6 +264,8 @@ def write_into(staging: Path, outputs: Iterable[tuple[str, Any]], source: str) -
     digests: dict[str, str] = {}
     made: set[Path] = set()
     for path, content in outputs:
+        if why := outside(staging, path):  # output paths carry inventory names (services, rules.d files, namespaces)
+            raise InventoryError([Problem(path, 0, "", why)])
         data = serialize(path, content, source)
         target = staging / path
         if target.parent not in made:
@@ -301,11 +305,41 @@ def commit_staged(staging: Path, paths: list[str], out_dir: Path) -> WriteResult
 
 
 def read_manifest(out_dir: Path) -> list[str]:
+    """The paths the previous render wrote; InventoryError (exit 2) when one leads out of out_dir.
+
+    The manifest is a committed file anyone can edit: a line `../victim` or `/etc/x` must never
+    become a file this writer removes.
+    """
     try:
-        text = (out_dir / names.MANIFEST).read_text()
-    except FileNotFoundError:
+        text = (out_dir / names.MANIFEST).read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    return [line.split("  ", 1)[1] for line in text.splitlines() if line and not line.startswith("#") and "  " in line]
+    paths, problems = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line or line.startswith("#") or "  " not in line:
+            continue
+        path = line.split("  ", 1)[1]
+        if why := outside(out_dir, path):
+            problems.append(Problem(str(out_dir / names.MANIFEST), number, "", f"{why}: {path!r} (the manifest was edited "
+                                                                                 "by hand; restore it from git or delete it)"))
+        else:
+            paths.append(path)
+    if problems:
+        raise InventoryError(problems)
+    return paths
+
+
+def outside(out_dir: Path, path: str) -> str | None:
+    """Why out_dir/path is not a place inside out_dir (following symlinks), or None."""
+    if not path or "\x00" in path or posixpath.isabs(path) or os.path.isabs(path):
+        return "not a relative path"
+    if ".." in PurePosixPath(path).parts or path != posixpath.normpath(path):
+        return "leads out of the output folder"
+    root = os.path.realpath(out_dir)
+    parent = os.path.realpath(os.path.join(out_dir, posixpath.dirname(path)))
+    if parent != root and not parent.startswith(root + os.sep):
+        return f"leads out of the output folder through a symlink (to {parent})"
+    return None
 
 
 def stage(files: Mapping[str, bytes], parent: Path) -> Path:
@@ -314,6 +348,8 @@ def stage(files: Mapping[str, bytes], parent: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
     try:
         for path, data in files.items():
+            if why := outside(staging, path):
+                raise InventoryError([Problem(path, 0, "", why)])
             target = staging / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -331,12 +367,24 @@ class WriteResult:
     recovered: str | None = None  # what was left of an interrupted render and is now finished or removed
 
 
+def check_tree(paths: Iterable[str], out_dir: Path) -> list[str]:
+    """The previous render's paths; InventoryError (exit 2) when one of them or of `paths` leads out of out_dir.
+
+    Cheap: callers run it before the tools' checks, and commit() runs it again before it touches anything.
+    """
+    previous = read_manifest(out_dir)
+    escapes = [Problem(str(out_dir / path), 0, "", why) for path in paths if (why := outside(out_dir, path))]
+    if escapes:
+        raise InventoryError(escapes)
+    return previous
+
+
 def commit(staging: Path, files: Mapping[str, bytes], out_dir: Path) -> WriteResult:
     """Move staged files into place and remove files the previous render made and this one did not: all or nothing
     (see the module docstring). `staging` must be a folder directly inside out_dir."""
     assert staging.parent.resolve() == out_dir.resolve(), "staging must be beside the files it replaces"
     result = WriteResult()
-    previous = set(read_manifest(out_dir))
+    previous = set(check_tree(files, out_dir))
     for path in sorted(files):
         if path == names.MANIFEST:
             continue
@@ -477,6 +525,7 @@ def unmanaged_rules(files: Iterable[str], out_dir: Path) -> list[str]:
 
 
 def drift(files: Mapping[str, bytes], out_dir: Path) -> list[Drift]:
+    previous = check_tree(files, out_dir)
     found: list[Drift] = []
     for path, data in sorted(files.items()):
         target = out_dir / path
@@ -484,7 +533,7 @@ def drift(files: Mapping[str, bytes], out_dir: Path) -> list[Drift]:
             found.append(Drift(path, "missing"))
         elif target.read_bytes() != data:
             found.append(Drift(path, "changed"))
-    for path in sorted(set(read_manifest(out_dir)) - set(files)):
+    for path in sorted(set(previous) - set(files)):
         if (out_dir / path).exists():
             found.append(Drift(path, "stale"))
     found += [Drift(path, "unmanaged") for path in unmanaged_rules(files, out_dir)]

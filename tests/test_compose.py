@@ -175,16 +175,21 @@ def test_only_the_components_the_inventory_addresses_are_in_the_stack(tmp_path: 
     assert root["postgres-exporter"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
 
 
-def test_secret_references_become_compose_secrets_beside_the_inventory(tmp_path: Path) -> None:
-    inv = write_inventory(tmp_path, MINIMAL.replace(
+@pytest.mark.parametrize("secrets_dir, hook, pager", [
+    ("keys", "keys/hook_token", "keys/pd/key"),  # beside the inventory
+    ("/etc/monstack", "/etc/monstack/hook_token", "/etc/monstack/pd/key"),  # a folder elsewhere, named in full
+])
+def test_secret_references_become_compose_secrets(tmp_path: Path, secrets_dir: str, hook: str, pager: str) -> None:
+    inv = write_inventory(tmp_path, MINIMAL.replace("stack: {name: tiny}", f"stack: {{name: tiny, secrets_dir: {secrets_dir}}}").replace(
         'team-hook: {type: webhook, url: "http://hooks.internal:8080/alerts"}',
-        'team-hook: {type: webhook, url: "http://hooks.internal:8080/alerts", bearer_token_file: keys/hook_token}\n'
-        '  pager: {type: pagerduty, routing_key_file: /etc/monstack/pd_key}').replace(
+        f'team-hook: {{type: webhook, url: "http://hooks.internal:8080/alerts", bearer_token_file: {hook}}}\n'
+        f'  pager: {{type: pagerduty, routing_key_file: {pager}}}').replace(
         "P0: {receivers: [team-hook]}", "P0: {receivers: [pager]}"))
     doc = compose_of(inv)
-    assert doc["secrets"]["keys_hook_token"] == {"file": "./keys/hook_token"}
-    assert doc["secrets"]["etc_monstack_pd_key"] == {"file": "/etc/monstack/pd_key"}
-    assert sorted(doc["services"]["alertmanager"]["secrets"]) == ["etc_monstack_pd_key", "keys_hook_token"]
+    source = {hook: hook if hook.startswith("/") else f"./{hook}", pager: pager if pager.startswith("/") else f"./{pager}"}
+    for ref in (hook, pager):
+        assert doc["secrets"][names.secret_name(ref)] == {"file": source[ref]}
+    assert sorted(doc["services"]["alertmanager"]["secrets"]) == sorted(names.secret_name(r) for r in (hook, pager))
 
 
 def test_the_compose_file_is_deterministic_and_carries_the_generated_header() -> None:

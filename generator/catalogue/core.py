@@ -17,6 +17,7 @@ from generator.catalogue import series as S
 from generator.catalogue.series import Series
 from generator.durations import Duration, parse_duration
 from generator.promql import num
+from generator.regex import example_value  # noqa: F401  (the catalogue's test builders import it from here)
 
 if TYPE_CHECKING:
     from generator.model import AlertSetting, HttpMetrics, Model, Service, Slo, WorkerMetrics
@@ -528,15 +529,3 @@ def minutes(d: Duration) -> int:
     return d.ms // 60_000
 
 
-_MATCHING = ("500", "503", "failed", "error", "errors", "5xx", "timeout", "true", "1")
-_NOT_MATCHING = ("200", "204", "ok", "success", "completed", "false", "0")
-
-
-def example_value(regex: str, matching: bool = True) -> str:
-    """A label value that (does not) fully match regex, for test series; ValueError when none is found."""
-    pattern = re.compile(regex)
-    candidates = _MATCHING + tuple(regex.split("|")) + (regex,) if matching else _NOT_MATCHING + ("monstack-other",)
-    for c in candidates:
-        if bool(pattern.fullmatch(c)) == matching:
-            return c
-    raise ValueError(f"cannot find a label value {'matching' if matching else 'not matching'} {regex!r}")

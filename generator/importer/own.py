@@ -413,9 +413,10 @@ class Sentinels:
         return 7700000 + self.n
 
     def duration(self, key: str) -> str:
-        """A stand-in duration (15 days and n minutes: longer than any window, unique), read back as a duration."""
+        """A stand-in duration, read back as a duration: a day and n seconds, unique, and within the inventory's limits
+        for windows (2d) and `for`; no catalogue duration holds seconds past a day."""
         self.n += 1
-        token = str(Duration((15 * 86400 + self.n * 60) * 1000))
+        token = str(Duration((86400 + self.n) * 1000))
         self.tokens.append((token, DURATION, key, lambda v: str(parse_duration(v))))
         return token
 
@@ -750,7 +751,7 @@ def _load(inv: dict[str, Any], stand_in: bool = True):
         path = Path(tmp) / "services.yaml"
         path.write_text(writer.dump_yaml(inv))
         parsed, src = load_inventory(path)
-        return resolve(parsed, src)
+        return resolve(parsed, src, policies=not stand_in)  # stand-in thresholds are markers, not a policy
 
 
 def _final_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, Any]], plan: dict[str, list[tuple[str, dict[str, Any]]]],
