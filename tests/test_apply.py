@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -100,7 +101,9 @@ def test_referenced_tls_files_are_checked_before_anything_is_applied(tmp_path: P
 
 @pytest.mark.skipif(not SYSTEM_CAS.is_file(), reason="no system CA bundle")
 def test_a_real_ca_bundle_passes(tmp_path: Path) -> None:
-    inv = _inventory(tmp_path, {"ca_file": str(SYSTEM_CAS)})
+    (tmp_path / "secrets").mkdir()
+    shutil.copy(SYSTEM_CAS, tmp_path / "secrets" / "ca.pem")  # TLS files lie in the secrets folder like every *_file
+    inv = _inventory(tmp_path, {"ca_file": "secrets/ca.pem"})
     model = pipeline.load_model(inv)
     assert apply.preflight(model, NativeStack(inv, tmp_path / ".monstack").topology(model)) == []
 
