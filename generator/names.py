@@ -109,6 +109,11 @@ def slo_group(service: str) -> str:
     return f"{service}.slo"
 
 
+def slo_slow_group(service: str) -> str:
+    """The SLO windows of a day and more, evaluated less often than the rest (catalogue.slo BurnWindow.slow); in the SLO file."""
+    return f"{service}.slo-slow"
+
+
 def alerts_group(service: str) -> str:
     return f"{service}.alerts"
 

@@ -433,6 +433,14 @@ def fast_interval(model: "Model") -> Duration:
     return min(model.stack.evaluation_interval, _FAST)
 
 
+_SLOW = parse_duration(defaults.SLOW_EVALUATION_INTERVAL)
+
+
+def slow_interval(model: "Model") -> Duration:
+    """The evaluation interval of every service's slow SLO group (never faster than the stack's)."""
+    return max(model.stack.evaluation_interval, _SLOW)
+
+
 # A window one second longer than `failures` samples: a sample a few milliseconds late cannot leave a
 # steady outage with one sample in the window (which would resolve the alert for an evaluation).
 MARGIN_MS = 1000
