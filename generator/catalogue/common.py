@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from generator import names
 from generator.catalogue import series as S
 from generator.catalogue.core import (
+    MARGIN_MS,
     PROBED,
     WINDOW,
     AlertDef,
@@ -18,7 +19,6 @@ from generator.catalogue.core import (
     consecutive_cases,
     consecutive_failures,
     eval_time,
-    margin_ms,
     num,
     points,
     probe_interval,
@@ -48,8 +48,7 @@ def _up(ctx: Ctx) -> str:
 
 def _probe_failed_lately(ctx: Ctx) -> str:
     """A health probe of the service failed at least once within a run's window: the probe is on the outage."""
-    interval = probe_interval(ctx.model, ctx.s)
-    window = Duration(FAILURES_IN_A_ROW * interval.ms + margin_ms(interval))
+    window = Duration(FAILURES_IN_A_ROW * probe_interval(ctx.model, ctx.s).ms + MARGIN_MS)
     return f"min_over_time({sel('probe_success', {'job': names.probe_job(ctx.s.name)})}[{window}]) == 0"
 
 

@@ -446,12 +446,6 @@ def slow_interval(model: "Model") -> Duration:
 MARGIN_MS = 1000
 
 
-def margin_ms(interval: Duration) -> int:
-    """MARGIN_MS, but under half an interval: a range includes its start, so at a 1s interval a 3s window
-    held a fourth, older sample and the run needed four failures instead of two."""
-    return min(MARGIN_MS, interval.ms // 2)
-
-
 def consecutive_failures(metric: str, matchers: Mapping[str, str], interval: Duration, failures: int) -> str:
     """Every sample of the last `failures` scrapes is 0, and there are that many: a run of failures, not one.
 
@@ -460,7 +454,7 @@ def consecutive_failures(metric: str, matchers: Mapping[str, str], interval: Dur
     """
     from generator.promql import sel
 
-    window = Duration(failures * interval.ms + margin_ms(interval))
+    window = Duration(failures * interval.ms + MARGIN_MS)
     s = sel(metric, matchers)
     return f"max_over_time({s}[{window}]) == 0 and count_over_time({s}[{window}]) >= {failures}"
 
@@ -503,7 +497,7 @@ def consecutive_cases(d: "AlertDef", ctx: Ctx, metric: str, labels: Sequence[Map
     for_ = ctx.setting.for_
     # The first evaluation that sees the run: its window starts after the last good sample (Prometheus 2.x
     # ranges include their start, so an evaluation exactly one window after that sample still holds it).
-    visible = _ceil((lead + failures - 1) * interval.ms + margin_ms(interval) + 1, step)
+    visible = _ceil((lead + failures - 1) * interval.ms + MARGIN_MS + 1, step)
     at = _ceil(visible.ms + for_.ms, step)
     n = at.ms // interval.ms + failures + 3
     down = " ".join(["1"] * lead + ["0"] * (n - lead))
@@ -524,7 +518,7 @@ def consecutive_cases(d: "AlertDef", ctx: Ctx, metric: str, labels: Sequence[Map
     # restart; at an evaluation whose window holds no sample it is still firing.
     last = -(-at.ms // interval.ms)  # the last sample before the gap, at or after the alert fired
     gap = failures + 2
-    inside = _ceil(last * interval.ms + failures * interval.ms + margin_ms(interval) + 1, step)
+    inside = _ceil(last * interval.ms + failures * interval.ms + MARGIN_MS + 1, step)
     assert inside.ms < (last + gap + 1) * interval.ms, "no evaluation falls inside the gap"
     held = " ".join(["1"] * lead + ["0"] * (last + 1 - lead) + ["_"] * gap + ["0"] * 3)
     through = Case(f"{d.name} stays firing through a gap in the samples longer than its window (a Prometheus restart)",
