@@ -19,14 +19,27 @@ FUNCS = ("humanize", "humanize1024", "humanizePercentage", "humanizeDuration")
 _ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
 _LABEL = re.compile(r"^\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)$")
 _VALUE = re.compile(r"^\$value(?:\s*\|\s*([A-Za-z0-9]+))?$")
+_SPACE = " \t\r\n"  # what Go's trim markers remove
+_LITERAL_OPEN = '"{{"'  # {{ "{{" }} prints a literal {{ (generator/textsafety.py writes it)
 ALLOWED = "{{ $labels.NAME }}, {{ $value }} and {{ $value | humanize }} (or humanize1024, humanizePercentage, humanizeDuration)"
 
 
-def check(text: str) -> str | None:
-    """None if every template action in text is one monstack can render, else why not."""
+def check(text: str, labels: frozenset[str] | None = None) -> str | None:
+    """None if every template action in text is one monstack can render, else why not.
+
+    labels: the labels the alert carries, when known; `$labels.X` of another label would always print nothing.
+    """
     for m in _ACTION.finditer(text):
         action = m.group(1)
-        if _LABEL.match(action):
+        whole = m.group(0)
+        if whole.startswith("{{-") and whole[3:4] not in _SPACE or whole.endswith("-}}") and whole[-4:-3] not in _SPACE:
+            return f"a trim marker needs a space: write {{{{- ... -}}}}, not {whole!r}"
+        if action == _LITERAL_OPEN:
+            continue
+        if lm := _LABEL.match(action):
+            if labels is not None and lm.group(1) not in labels:
+                return (f"{m.group(0)!r}: this alert has no label {lm.group(1)!r}, so it would always print nothing "
+                        f"(its labels: {', '.join(sorted(labels))})")
             continue
         v = _VALUE.match(action)
         if v and (v.group(1) is None or v.group(1) in FUNCS):
@@ -42,6 +55,8 @@ def expand(text: str, labels: Mapping[str, str], value: float) -> str:
 
     def action(m: re.Match[str]) -> str:
         body = m.group(1)
+        if body == _LITERAL_OPEN:
+            return "{{"
         lm = _LABEL.match(body)
         if lm:
             return labels.get(lm.group(1), "")  # Prometheus templates run with missingkey=zero
@@ -53,7 +68,19 @@ def expand(text: str, labels: Mapping[str, str], value: float) -> str:
         return {"humanize": humanize, "humanize1024": humanize1024, "humanizePercentage": humanize_percentage,
                 "humanizeDuration": humanize_duration}[func](value)
 
-    return _ACTION.sub(action, text)
+    out: list[str] = []
+    pos, trim_next = 0, False
+    for m in _ACTION.finditer(text):
+        before = text[pos:m.start()]
+        if trim_next:
+            before = before.lstrip(_SPACE)
+        if m.group(0).startswith("{{-"):  # Go's trim markers eat the white space next to the action
+            before = before.rstrip(_SPACE)
+        out += [before, action(m)]
+        trim_next, pos = m.group(0).endswith("-}}"), m.end()
+    rest = text[pos:]
+    out.append(rest.lstrip(_SPACE) if trim_next else rest)
+    return "".join(out)
 
 
 # --- Go's number formatting ---------------------------------------------------------

@@ -13,6 +13,8 @@ native (127.0.0.1 on shifted ports, the state folder, the secrets' real paths).
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -69,6 +71,14 @@ class Place:
 
     def address(self, name: str) -> str:
         """host:port at which the other components reach `name`."""
+        raise NotImplementedError
+
+    def cluster_listen(self, c: "Component") -> str:
+        """host:port an Alertmanager replica gossips on."""
+        raise NotImplementedError
+
+    def cluster_address(self, name: str) -> str:
+        """host:port at which the other replicas reach the gossip port of `name`."""
         raise NotImplementedError
 
     def external_url(self, c: "Component") -> str:
@@ -148,10 +158,39 @@ class Component:
     compose_health: tuple[str, ...] | None = None  # compose healthcheck command when an HTTP GET of `health` will not do
     compose_extra: tuple[tuple[str, object], ...] = ()  # further compose service keys (pid, cap_add, extra volumes)
     ui: str | None = None  # path of its web UI, None when it has none
+    # False: docker compose only. It watches containers, and natively nothing runs in one: no Debian binary,
+    # native_port unused, the native runner and the native configuration leave it out.
+    native: bool = True
+    # compose: in the host's network namespace (host metrics as the host sees them). It listens on 127.0.0.1 and on
+    # the Docker host gateway; the other containers reach it at names.DOCKER_HOST_NAME (extra_hosts: host-gateway).
+    host_network: bool = False
+    # High availability: how many the inventory runs (stack.replicas), None for one. Replica k > 1 is the
+    # row `<name>-k`, its own process or compose service, on its own native port.
+    replicas: Callable[["Stack"], int] | None = None
+    replica_native_ports: tuple[int, ...] = ()  # native ports of replicas 2, 3, ...
+    cluster_port: int | None = None  # Alertmanager's gossip port (compose, inside the network)
+    native_cluster_ports: tuple[int, ...] = ()  # its native gossip ports, replica 1 first
+    # Generated files (path prefixes under the output root) it loads and reloads on POST /-/reload: `up` and
+    # `apply` reload it only when one of them changed. Empty: it has no reloadable configuration.
+    reloads: tuple[str, ...] = ()
+    replica: int = 1  # which replica this row is
+    base: str | None = None  # the table row a replica row derives from
 
     @property
     def sample(self) -> bool:
         return self.module is not None
+
+    @property
+    def family(self) -> str:
+        """The table row's name: the same for every replica."""
+        return self.base or self.name
+
+    def count(self, stack: "Stack") -> int:
+        return self.replicas(stack) if self.replicas else 1
+
+    @property
+    def native_cluster_port(self) -> int:
+        return self.native_cluster_ports[self.replica - 1]
 
 
 def retention_bytes(size: str) -> str:
@@ -159,13 +198,21 @@ def retention_bytes(size: str) -> str:
     return f"{parse_bytes(size)}B"
 
 
+# Prometheus restores the pending and firing state of an alert after a restart only when its `for` is at least
+# this long (default 10m): with a shorter `for`, a firing alert went back to pending for its whole `for`, long
+# enough for Alertmanager to time it out and send a false "resolved", then a second page. 0s restores every
+# alert: a firing one fires again at the first evaluation after the restart, a pending one resumes its `for`.
+FOR_GRACE_PERIOD = "0s"
+
+
 def _prometheus_args(c: Component, p: Place) -> list[str]:
     st = p.stack
-    out = [f"--config.file={p.config(c, names.PROMETHEUS_CONFIG)}", f"--storage.tsdb.path={p.data(c)}",
+    out = [f"--config.file={p.config(c, names.prometheus_config(c.replica))}", f"--storage.tsdb.path={p.data(c)}",
            f"--storage.tsdb.retention.time={st.retention_time}"]
     if st.retention_size:
         out.append(f"--storage.tsdb.retention.size={retention_bytes(st.retention_size)}")
-    return out + ["--web.enable-lifecycle", f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
+    return out + [f"--rules.alert.for-grace-period={FOR_GRACE_PERIOD}", "--web.enable-lifecycle",
+                  f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
 
 
 def prometheus_secrets(model: "Model") -> list[str]:
@@ -185,9 +232,17 @@ def prometheus_secrets(model: "Model") -> list[str]:
 
 
 def _alertmanager_args(c: Component, p: Place) -> list[str]:
-    return [f"--config.file={p.config(c, names.ALERTMANAGER_CONFIG)}", f"--storage.path={p.data(c)}",
-            f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}",
-            "--cluster.listen-address="]  # one replica: no gossip; reloads go to POST /-/reload
+    out = [f"--config.file={p.config(c, names.ALERTMANAGER_CONFIG)}", f"--storage.path={p.data(c)}",
+           f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
+    peers = [r for r in replica_names(c, p.stack) if r != c.name]
+    if not peers:
+        return out + ["--cluster.listen-address="]  # one replica: no gossip
+    # A cluster: the replicas share silences and the notification log by gossip, so the one that notifies
+    # first tells the others (which wait --cluster.peer-timeout per position before notifying themselves).
+    out.append(f"--cluster.listen-address={p.cluster_listen(c)}")
+    if p.mode == "native":
+        out.append(f"--cluster.advertise-address={p.cluster_address(c.name)}")
+    return out + [f"--cluster.peer={p.cluster_address(r)}" for r in peers]
 
 
 def _grafana_env(c: Component, p: Place) -> dict[str, str]:
@@ -223,10 +278,20 @@ def _grafana_args(c: Component, p: Place) -> list[str] | None:
 
 def _node_exporter_args(c: Component, p: Place) -> list[str]:
     if p.mode == "compose":
-        # On the compose network (Prometheus scrapes node-exporter:9100 as the inventory says),
-        # reading the host's filesystems and processes through /host.
-        return ["--path.rootfs=/host", f"--web.listen-address={p.listen(c)}"]
+        # As node_exporter's README runs it in Docker: host network and pid namespaces, the host's root read-only at /host.
+        # 127.0.0.1 for the host itself; the host gateway address (on Docker's bridge, not the LAN) for Prometheus,
+        # whose container cannot reach the host's loopback. The runner sets the variable from `docker network inspect bridge`.
+        gateway = f"${{{names.HOST_GATEWAY_ENV}:-{names.HOST_GATEWAY_DEFAULT}}}"
+        return ["--path.rootfs=/host", f"--web.listen-address=127.0.0.1:{c.port}", f"--web.listen-address={gateway}:{c.port}"]
     return [f"--web.listen-address={p.listen(c)}", f"--collector.textfile.directory={p.data(c)}"]
+
+
+def _cadvisor_args(c: Component, p: Place) -> list[str]:
+    # Docker containers only, named by their compose project and service rather than every label they carry
+    # (labels and environment as series labels would multiply the series); housekeeping at the scrape interval.
+    return ["--docker_only=true", "--store_container_labels=false",
+            f"--whitelisted_container_labels={names.COMPOSE_PROJECT_LABEL},{names.COMPOSE_SERVICE_LABEL}",
+            f"--housekeeping_interval={max(1, round(p.stack.scrape_interval.seconds))}s", f"--port={c.port}"]
 
 
 def _postgres_password(model: "Model") -> list[str]:
@@ -280,11 +345,15 @@ TABLE: tuple[Component, ...] = (
               image=IMAGES["prometheus"], binaries=("prometheus",), package="prometheus", volume="/prometheus",
               volumes=(Mount("prometheus", "/etc/prometheus"), DATA), always=True, publish="ui",
               start_period="60s",  # TSDB replay after a restart takes a while
-              ui="/"),
+              ui="/", replicas=lambda st: st.prometheus_replicas, replica_native_ports=(19092,),
+              reloads=(names.PROMETHEUS_CONFIG, names.RULES_DIR + "/")),
     Component("alertmanager", 9093, 19093, stage=2, health="/-/ready", args=_alertmanager_args,
               secrets=lambda model: model.receiver_secret_files(), image=IMAGES["alertmanager"],
               binaries=("prometheus-alertmanager", "alertmanager"), package="prometheus-alertmanager", volume="/alertmanager",
-              volumes=(Mount("alertmanager", "/etc/alertmanager"), DATA), always=True, publish="ui", ui="/"),
+              volumes=(Mount("alertmanager", "/etc/alertmanager"), DATA), always=True, publish="ui", ui="/",
+              replicas=lambda st: st.alertmanager_replicas, replica_native_ports=(19095, 19097, 19101, 19103),
+              cluster_port=9094, native_cluster_ports=(19094, 19096, 19098, 19102, 19104),
+              reloads=(names.ALERTMANAGER_CONFIG, names.ALERTMANAGER_TEMPLATES_DIR + "/")),
     Component("grafana", 3000, 13000, stage=4, health="/api/health", args=_grafana_args, env=_grafana_env,
               secrets=lambda model: [names.GRAFANA_ADMIN_PASSWORD_FILE], image=IMAGES["grafana"], binaries=("grafana-server",),
               volume="/var/lib/grafana",
@@ -294,13 +363,19 @@ TABLE: tuple[Component, ...] = (
               start_period="60s",  # first start runs the database migrations
               ui="/"),
     Component("node-exporter", 9100, 19100, stage=1, health="/", args=_node_exporter_args, image=IMAGES["node-exporter"],
-              binaries=("prometheus-node-exporter", "node_exporter"), package="prometheus-node-exporter",
+              binaries=("prometheus-node-exporter", "node_exporter"), package="prometheus-node-exporter", host_network=True,
               compose_extra=(("pid", "host"), ("volumes", ["/:/host:ro,rslave"]))),
+    # Container CPU and memory under docker compose (the infrastructure dashboard's Containers section).
+    Component("cadvisor", 8080, 0, stage=1, health="/healthz", args=_cadvisor_args, image=IMAGES["cadvisor"], native=False,
+              always=True, publish="port", ui="/containers/",
+              compose_extra=(("volumes", ["/:/rootfs:ro", "/var/run:/var/run:ro", "/sys:/sys:ro", "/var/lib/docker/:/var/lib/docker:ro",
+                                          "/dev/disk/:/dev/disk:ro"]),)),
     Component("blackbox-exporter", 9115, 19115, stage=1, health="/-/healthy",
               args=lambda c, p: [f"--config.file={p.config(c, names.BLACKBOX_CONFIG)}", f"--web.listen-address={p.listen(c)}"],
               image=IMAGES["blackbox-exporter"], binaries=("prometheus-blackbox-exporter", "blackbox_exporter"),
               package="prometheus-blackbox-exporter", volumes=(Mount(names.BLACKBOX_CONFIG, "/etc/blackbox_exporter/config.yml"),),
-              always=True, compose_extra=(("cap_add", ["NET_RAW"]),)),  # icmp probes
+              always=True, compose_extra=(("cap_add", ["NET_RAW"]),),  # icmp probes
+              reloads=(names.BLACKBOX_CONFIG,)),
     _sample("demo-web", 18081),
     _sample("demo-worker", 18082),
     _sample("demo-business", 18083),
@@ -336,7 +411,29 @@ assert set(IMAGES) == {c.name for c in TABLE if not c.sample}, "generator/images
 
 
 def get(name: str) -> Component:
-    return BY_NAME[name]
+    """A row of the table, or a replica row (`alertmanager-2`) derived from one."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    base, _, k = name.rpartition("-")
+    row = BY_NAME.get(base)
+    if row is None or not k.isdigit() or not 2 <= int(k) <= len(row.replica_native_ports) + 1:
+        raise KeyError(name)
+    return _replica(row.name, int(k))
+
+
+@functools.lru_cache(maxsize=None)
+def _replica(row: str, k: int) -> Component:
+    c = BY_NAME[row]
+    # A Prometheus replica reads its own configuration file (names.prometheus_config); the rest is shared.
+    reloads = tuple(names.prometheus_config(k) if f == names.PROMETHEUS_CONFIG else f for f in c.reloads)
+    return dataclasses.replace(c, name=f"{c.name}-{k}", native_port=c.replica_native_ports[k - 2], replica=k, base=c.name,
+                               reloads=reloads)
+
+
+def replica_names(c: Component, stack: "Stack") -> list[str]:
+    """Every replica of c's row the inventory runs, replica 1 (the row's own name) first."""
+    row = BY_NAME[c.family]
+    return [row.name] + [f"{row.name}-{k}" for k in range(2, row.count(stack) + 1)]
 
 
 # --- which components an inventory runs ----------------------------------------------------------
@@ -363,11 +460,20 @@ def _addresses(model: "Model") -> list[str]:
     return found
 
 
-def needed_components(model: "Model") -> list[str]:
+def own_scrape_jobs(model: "Model") -> set[str]:
+    """The scrape jobs the inventory names: one per scraped service, and its extra_scrape_configs."""
+    return {names.service_job(s.name) for s in model.services if s.scrape} | {
+        str(job.get("job_name")) for job in model.extra_scrape_configs}
+
+
+def needed_components(model: "Model", compose: bool = False) -> list[str]:
     """The components this inventory runs, in table order: the ones it addresses by their compose
     address (demo-web:8080, http://victoria-metrics:8428/...), what those depend on, and the ones
-    every stack runs."""
-    wanted = {c.name for c in TABLE if c.always}
+    every stack runs. compose: under docker compose, with the compose-only components (cAdvisor);
+    the native runner and the native configuration leave those out, and so does an inventory with a
+    scrape job of the component's name that scrapes one of its own (cadvisor.internal:8080)."""
+    own = own_scrape_jobs(model)
+    wanted = {c.name for c in TABLE if c.always and (c.native or c.name not in own)}
     for address in _addresses(model):
         host, port = hostport(address)
         if host in BY_NAME and port in (None, BY_NAME[host].port):
@@ -375,4 +481,4 @@ def needed_components(model: "Model") -> list[str]:
     for c in TABLE:
         if c.name in wanted:
             wanted.update(c.depends)
-    return [c.name for c in TABLE if c.name in wanted]
+    return [r for c in TABLE if c.name in wanted and (compose or c.native) for r in replica_names(c, model.stack)]

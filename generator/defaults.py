@@ -33,6 +33,8 @@ FLEET_DASHBOARDS_ABOVE = 100
 RETENTION_TIME = "15d"  # raise with remote_write off; lower on small disks
 SLO_WINDOW = "30d"  # the error-budget window; 28d aligns with weekly cycles
 
+SECRETS_DIR = "secrets"  # beside the inventory; every *_file must lie inside (compose mounts, the native runner reads)
+
 # Delivery policy per severity (docs/scenarios.md, the shared severity policy).
 # group_wait: how long to gather the first notification; group_interval: how
 # soon a changed group notifies again; repeat_interval: reminder cadence.

@@ -5,18 +5,17 @@ except `resolve`'s use of the Source it is given for line numbers.
 """
 from __future__ import annotations
 
-import re
 import typing
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence, Union
 
 import promql_parser
 
-from generator import catalogue, components, defaults, links, names
+from generator import catalogue, components, defaults, links, names, regex
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
 from generator.inventory import handwritten as handwritten_rules
-from generator.inventory import schema
+from generator.inventory import policy, schema
 from generator.inventory.yamlsource import Source
 from generator.units import infer_duration_unit, parse_bytes
 
@@ -375,6 +374,7 @@ class Model:
     extra_scrape_configs: tuple[Mapping[str, Any], ...] = ()  # copied into prometheus.yml as written
     severity_map: Mapping[str, str] = field(default_factory=lambda: dict(defaults.SEVERITY_MAP))  # foreign severity -> level
     handwritten: tuple[handwritten_rules.RuleFile, ...] = ()  # rules.d/ beside the inventory
+    warnings: tuple[Problem, ...] = field(default=())  # accepted, but worth saying (generator/inventory/policy.py)
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -414,15 +414,21 @@ def check_promql(expr: str, selector: bool = False) -> str | None:
 
 
 class _Resolver:
-    def __init__(self, inv: schema.Inventory, src: Source, handwritten: tuple[handwritten_rules.RuleFile, ...] = ()):
+    def __init__(self, inv: schema.Inventory, src: Source, handwritten: tuple[handwritten_rules.RuleFile, ...] = (),
+                 policies: bool = True):
         self.inv = inv
         self.src = src
         self.handwritten = handwritten
+        self.policies = policies
         self.problems: list[Problem] = []
         self.rule_paths: dict[str, dict[str, tuple[Any, ...]]] = {}  # service -> rule name -> where the inventory sets it
+        self.warnings: list[Problem] = []
 
     def problem(self, path: tuple[Any, ...], message: str) -> None:
         self.problems.append(self.src.problem(path, message))
+
+    def warn(self, path: tuple[Any, ...], message: str) -> None:
+        self.warnings.append(self.src.problem(path, message))
 
     def unique(self, path: tuple[Any, ...], items: list[str], what: str) -> None:
         """A name listed twice would notify twice (each route is its own notification group)."""
@@ -431,7 +437,7 @@ class _Resolver:
                 self.problem(path + (i,), f"{what} {item!r} is listed twice")
 
     def promql(self, path: tuple[Any, ...], expr: str | None, selector: bool = False) -> None:
-        if expr is not None and (err := check_promql(expr, selector)):
+        if expr is not None and (err := check_promql(expr, selector) or regex.promql_problem(expr)):
             self.problem(path, f"invalid PromQL: {err} (in {expr!r})")
 
     # ---------------------------------------------------------------------
@@ -454,6 +460,10 @@ class _Resolver:
         teams = {name: self.team(name, t, levels, receivers, intervals) for name, t in inv.teams.items()}
         services = self.services(stack, teams)
         self.extra_scrape_configs(services)
+        windows = self.mute_windows()
+        burns = {a.name: a.problem for a in catalogue.slo.ALERTS if a.problem in ("ErrorBudgetBurn", "LatencyBudgetBurn")}
+        for path, message, fatal in policy.problems(inv, intervals, levels, services, windows, burns) if self.policies else ():
+            (self.problem if fatal else self.warn)(path, message)
         if self.problems:
             raise InventoryError(self.problems)
         longest = max((s.slo.window for s in services if s.slo), default=None)
@@ -466,7 +476,7 @@ class _Resolver:
             default_receiver=default_receiver,
             levels=levels,
             time_intervals=intervals,
-            mute_windows=self.mute_windows(),
+            mute_windows=tuple(w for _, w in windows),
             watchdog=watchdog,
             teams=teams,
             services=services,
@@ -476,6 +486,7 @@ class _Resolver:
             extra_scrape_configs=tuple(inv.extra_scrape_configs),
             severity_map=dict(inv.severity_map),
             handwritten=self.handwritten,
+            warnings=tuple(sorted(set(self.warnings))),
         )
         self.group_clashes(model)
         self.slo_data(model)
@@ -579,9 +590,9 @@ class _Resolver:
                     self.problems.append(Problem(file, line, "groups.name", f"group {group!r} is also defined in {seen[group]}"))
                 seen.setdefault(group, file)
 
-    def mute_windows(self) -> tuple[MuteWindow, ...]:
-        """The inventory's and its teams' maintenance windows; a name alone mutes P1-P3, never the pages."""
-        out: list[MuteWindow] = []
+    def mute_windows(self) -> list[tuple[tuple[Any, ...], MuteWindow]]:
+        """The inventory's and its teams' maintenance windows, with where each is written; a name alone mutes P1-P3, never the pages."""
+        out: list[tuple[tuple[Any, ...], MuteWindow]] = []
         known = {s.name for s in self.inv.services}
         sources: list[tuple[tuple[Any, ...], Any, tuple[str, ...]]] = [
             (("mute_time_intervals", i), e, ()) for i, e in enumerate(self.inv.mute_time_intervals)]
@@ -589,14 +600,14 @@ class _Resolver:
                     for t, team in self.inv.teams.items() for i, e in enumerate(team.mute_time_intervals)]
         for path, entry, teams in sources:
             if isinstance(entry, str):
-                out.append(MuteWindow(entry, MUTED_BY_DEFAULT, teams))
+                out.append((path, MuteWindow(entry, MUTED_BY_DEFAULT, teams)))
                 continue
             levels = tuple(lv for lv in names.LEVELS if lv in (entry.levels or MUTED_BY_DEFAULT))
             for j, svc in enumerate(entry.services):
                 if svc not in known:
                     self.problem(path + ("services", j), f"unknown service {svc!r} (defined: {', '.join(sorted(known))})")
-            out.append(MuteWindow(entry.interval, levels, teams or tuple(getattr(entry, "teams", ())), tuple(entry.services)))
-        return tuple(out)
+            out.append((path, MuteWindow(entry.interval, levels, teams or tuple(getattr(entry, "teams", ())), tuple(entry.services))))
+        return out
 
     def slack_channels(self, receivers: Mapping[str, Receiver]) -> None:
         """A Slack app's webhook posts to the channel it was created for: receivers of other channels need their own."""
@@ -706,7 +717,8 @@ class _Resolver:
                                   duration_unit=m.duration_unit or infer_duration_unit(m.duration),
                                   db_query_duration_unit=m.db_query_duration_unit or infer_duration_unit(m.db_query_duration or ""),
                                   db_pool_utilization=m.db_pool_utilization)
-            self.regex(base + ("metrics", "error_status"), m.error_status)
+            self.regex(base + ("metrics", "error_status"), m.error_status, matches="use a regex that matches the error statuses, e.g. 5..",
+                       misses="no request could count as successful; use a regex for the error statuses only, e.g. 5..")
         elif isinstance(s, schema.WorkerService):
             w = s.metrics
             metrics = WorkerMetrics(w.queue_depth, w.jobs, w.status_label, w.failed_value, w.duration, w.queue_label,
@@ -714,8 +726,9 @@ class _Resolver:
         host = None
         if isinstance(s, schema.HostService):
             h = s.host
-            for key in ("mountpoints", "exclude_fstypes", "exclude_disk_devices", "exclude_network_devices"):
-                self.regex(base + ("host", key), getattr(h, key))
+            self.regex(base + ("host", "mountpoints"), h.mountpoints, matches="the disk-space alerts would watch no filesystem")
+            for key in ("exclude_fstypes", "exclude_disk_devices", "exclude_network_devices"):
+                self.regex(base + ("host", key), getattr(h, key), misses="it excludes everything, so its alerts could never fire")
             host = HostSettings(h.mountpoints, h.exclude_fstypes, h.exclude_disk_devices, h.exclude_network_devices)
         resources = getattr(s, "resources", None)
         for key in s.labels:
@@ -727,16 +740,14 @@ class _Resolver:
             memory_limit_bytes=_memory_limit(s),
             cpu_limit=resources.cpu_limit if resources else None,
             labels=dict(s.labels), runbook_base=s.links.runbook_base.rstrip("/") if s.links.runbook_base else None,
-            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules), host=host, kpis=self.kpis(base, s.kpis),
-            shares_targets_with=shared,
+            dashboard_url=s.links.dashboard, rules=self.rules(base, s.rules, scrape.interval if scrape else stack.scrape_interval),
+            host=host, kpis=self.kpis(base, s.kpis), shares_targets_with=shared,
         )
         return self.alerts(base, s, service)
 
-    def regex(self, path: tuple[Any, ...], pattern: str) -> None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            self.problem(path, f"invalid regular expression: {exc}")
+    def regex(self, path: tuple[Any, ...], pattern: str, matches: str | None = None, misses: str | None = None) -> None:
+        if why := regex.problem(pattern, matches, misses):
+            self.problem(path, why)
 
     def probes(self, base: tuple[Any, ...], health: list[schema.Probe]) -> tuple[Probe, ...]:
         out: list[Probe] = []
@@ -763,10 +774,15 @@ class _Resolver:
             titles.append(k.title)
         return tuple(Kpi(k.title, k.expr, k.unit, k.description, k.panel) for k in kpis)
 
-    def rules(self, base: tuple[Any, ...], rules: list[Any]) -> tuple[CustomRule, ...]:
+    def rules(self, base: tuple[Any, ...], rules: list[Any], scrape_interval: Duration) -> tuple[CustomRule, ...]:
         out: list[CustomRule] = []
         for j, r in enumerate(rules):
             path = base + ("rules", j)
+            window = r.for_ if r.type == "stalled" else getattr(r, "window", None)
+            if window is not None and parse_duration(window) < scrape_interval * 2:
+                self.problem(path + ("for" if r.type == "stalled" else "window",),
+                             f"{window} holds fewer than two samples of the {scrape_interval} scrape interval, so rate() and "
+                             f"increase() over it find nothing: make it at least {scrape_interval * 2} (four intervals are safer)")
             self.promql(path + ("expr",), getattr(r, "expr", None))
             for key in ("numerator", "denominator"):
                 self.promql(path + (key,), getattr(r, key, None), selector=True)
@@ -1022,6 +1038,11 @@ def raw_problems(src: Source) -> list[Problem]:
     return out
 
 
-def resolve(inv: schema.Inventory, src: Source, handwritten: tuple[handwritten_rules.RuleFile, ...] = ()) -> Model:
-    """Apply defaults and check everything that needs the whole inventory; all problems at once."""
-    return _Resolver(inv, src, handwritten).run()
+def resolve(inv: schema.Inventory, src: Source, handwritten: tuple[handwritten_rules.RuleFile, ...] = (),
+            policies: bool = True) -> Model:
+    """Apply defaults and check everything that needs the whole inventory; all problems at once.
+
+    policies=False skips generator/inventory/policy.py: only for inventories monstack builds to measure its own
+    output (the importer's stand-in thresholds), never for one a user wrote.
+    """
+    return _Resolver(inv, src, handwritten, policies).run()

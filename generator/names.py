@@ -39,6 +39,12 @@ COMPOSE_FILE = "compose.yaml"
 MANIFEST = ".monstack-generated"  # list of generated files with their sha256, for stale-file cleanup and drift
 
 
+def prometheus_config(replica: int = 1) -> str:
+    """The configuration file of one Prometheus replica (an HA pair differs only in its replica label)."""
+    return PROMETHEUS_CONFIG if replica == 1 else f"prometheus/prometheus-{replica}.yml"
+
+
+PROMETHEUS_REPLICA_LABEL = "prometheus_replica"  # external label of each Prometheus of an HA pair; dropped from alerts
 HANDWRITTEN = "handwritten"  # subfolder of RULES_DIR and RULE_TESTS_DIR for rules.d/ beside the inventory
 
 
@@ -166,7 +172,8 @@ STATE_DIR = ".monstack"
 STATE_CONFIG = "config"  # native: the inventory rendered with the native topology
 STATE_DATA = "data"  # TSDB, Alertmanager silences and notification log, databases
 STATE_LOGS = "logs"  # one <component>.log per process
-STATE_RUN = "run"  # one <component>.pid per process, stack.json (mode, URLs)
+STATE_RUN = "run"  # one <component>.pid per process, stack.json (mode, URLs), the state folder's lock
+STATE_CONFIG_GOOD = "config-good"  # native: the last configuration every component accepted (what a failed apply restores)
 # Secrets the runners create when absent (relative to the inventory's folder, like *_file references).
 GRAFANA_ADMIN_PASSWORD_FILE = "secrets/grafana_admin_password"
 POSTGRES_PASSWORD_FILE = "secrets/postgres_password"  # the demo PostgreSQL in compose.yaml
@@ -224,3 +231,17 @@ def kube_receivers_secret(stack: str) -> str:
 def kube_scrape_secret(stack: str) -> str:
     """The Secret users create from their scrape secret files (passwords, TLS keys and certificates)."""
     return kube_object(stack, "scrape-secrets")
+
+
+# docker compose ------------------------------------------------------------
+# What containers call the Docker host (compose extra_hosts "<name>:host-gateway"): how Prometheus reaches components
+# in the host's network namespace (node-exporter).
+DOCKER_HOST_NAME = "host.docker.internal"
+# compose.yaml variable with the host gateway address those components listen on; `monstack up` sets it from
+# `docker network inspect bridge`, and the default is the gateway of Docker's default bridge.
+HOST_GATEWAY_ENV = "MONSTACK_HOST_GATEWAY"
+HOST_GATEWAY_DEFAULT = "172.17.0.1"
+# Container labels cAdvisor turns into series labels (container_label_com_docker_compose_service, ...).
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+SELF_CADVISOR_JOB = "cadvisor"  # scraped under docker compose: container CPU and memory

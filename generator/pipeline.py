@@ -4,18 +4,19 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from generator import checks, names, writer
-from generator.errors import CheckFailed, InventoryError
+from generator.errors import CheckFailed, InventoryError, Problem
 from generator.inventory import handwritten
 from generator.inventory.loader import parse, read_source
 from generator.model import Model, raw_problems, resolve
 from generator.render import PARTS, iter_render, render_all
-from generator.topology import COMPOSE, Topology
+from generator.topology import COMPOSE, SERVICE_NAMES, Topology
 
 
 def load_model(inventory: Path) -> Model:
@@ -33,7 +34,10 @@ def load_model(inventory: Path) -> Model:
         problems += exc.problems
     if problems or inv is None:
         raise InventoryError(problems)
-    return resolve(inv, src, rules)
+    model = resolve(inv, src, rules)
+    for w in model.warnings:  # accepted, but a policy a reader should see (generator/inventory/policy.py)
+        print(f"warning: {w}", file=sys.stderr)
+    return model
 
 
 def for_mode(model: Model, topo: Topology) -> Model:
@@ -57,24 +61,29 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
            full: bool = False) -> tuple[writer.WriteResult, list[checks.CheckResult]]:
     """Render, check the staged tree with promtool/amtool, then replace the output files.
 
-    Nothing in out_dir changes unless every check passed.
+    Nothing in out_dir changes unless every check passed; then it changes all at once (writer.commit).
     """
     model = for_mode(load_model(inventory), topo)
-    staging, paths = stage(model, topo, out_dir)
-    try:
-        if unmanaged := writer.unmanaged_rules(paths, out_dir):
-            raise CheckFailed("rule files monstack did not write would be loaded by Prometheus unchecked; nothing was written:\n"
-                              + "\n".join(f"  {p}: move it to {handwritten.FOLDER}/ beside the inventory (checked and tested there)"
-                                           for p in unmanaged))
-        results: list[checks.CheckResult] = []
-        if run_checks:
-            results = checks.all_checks(staging) if full else checks.static_checks(staging)
-            failed = [r for r in results if not r.ok]
-            if failed:
-                raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
-        return writer.commit_staged(staging, paths, out_dir), results
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with writer.locked(out_dir):
+        recovered = writer.recover(out_dir)
+        staging, paths = stage(model, topo, out_dir)
+        try:
+            writer.check_tree(paths, out_dir)
+            if unmanaged := writer.unmanaged_rules(paths, out_dir):
+                raise CheckFailed("rule files monstack did not write would be loaded by Prometheus unchecked; nothing was written:\n"
+                                  + "\n".join(f"  {p}: move it to {handwritten.FOLDER}/ beside the inventory (checked and tested there)"
+                                               for p in unmanaged))
+            results: list[checks.CheckResult] = []
+            if run_checks:
+                results = checks.all_checks(staging) if full else checks.static_checks(staging)
+                failed = [r for r in results if not r.ok]
+                if failed:
+                    raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
+            result = writer.commit_staged(staging, paths, out_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    result.recovered = recovered
+    return result, results
 
 
 # From this many services, rendering in two processes (render.PARTS) pays for starting the second.
@@ -90,7 +99,7 @@ def stage(model: Model, topo: Topology, parent: Path) -> tuple[Path, list[str]]:
     if len(model.services) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
         return writer.stage_iter(iter_render(model, topo), model.source, parent)
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".monstack-staging-", dir=parent))
+    staging = Path(tempfile.mkdtemp(prefix=writer.STAGING_PREFIX, dir=parent))
     try:
         global _FORKED
         _FORKED = (model, topo, staging)  # the forked workers inherit it: nothing is pickled
@@ -129,7 +138,7 @@ def build_kubernetes(inventory: Path) -> KubeBuild:
     from generator import kubernetes
 
     model = load_model(inventory)
-    outputs = render_all(model, COMPOSE)
+    outputs = render_all(model, SERVICE_NAMES)
     return KubeBuild(model, writer.serialize_all(kubernetes.render(model, outputs), model.source), writer.serialize_all(outputs, model.source))
 
 
@@ -147,18 +156,31 @@ def kube_checks(b: KubeBuild, work_dir: Path, full: bool) -> list[checks.CheckRe
 def render_kubernetes(inventory: Path, out_dir: Path, run_checks: bool = True, full: bool = False) -> tuple[writer.WriteResult, list[checks.CheckResult]]:
     """Like render, for the Kubernetes tree under out_dir/kubernetes (its own manifest)."""
     b = build_kubernetes(inventory)
-    root = out_dir / names.KUBERNETES_DIR
-    staging = writer.stage(b.files, root)
-    try:
-        results: list[checks.CheckResult] = []
-        if run_checks:
-            results = kube_checks(b, out_dir, full)
-            failed = [r for r in results if not r.ok]
-            if failed:
-                raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
-        return writer.commit(staging, b.files, root), results
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    root = kubernetes_root(out_dir)
+    # The checks stage beside the output, so a render of out_dir must not sweep them away meanwhile.
+    with writer.locked(out_dir), writer.locked(root):
+        recovered = writer.recover(root)
+        staging = writer.stage(b.files, root)
+        try:
+            writer.check_tree(b.files, root)
+            results: list[checks.CheckResult] = []
+            if run_checks:
+                results = kube_checks(b, out_dir, full)
+                failed = [r for r in results if not r.ok]
+                if failed:
+                    raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
+            result = writer.commit(staging, b.files, root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    result.recovered = recovered
+    return result, results
+
+
+def kubernetes_root(out_dir: Path) -> Path:
+    """out_dir/kubernetes, the Kubernetes tree's own root; InventoryError (exit 2) when it leads out of out_dir (a symlink)."""
+    if why := writer.outside(out_dir, f"{names.KUBERNETES_DIR}/{names.MANIFEST}"):
+        raise InventoryError([Problem(str(out_dir / names.KUBERNETES_DIR), 0, "", why)])
+    return out_dir / names.KUBERNETES_DIR
 
 
 def validate_kubernetes(inventory: Path, work_dir: Path) -> list[checks.CheckResult]:
@@ -166,7 +188,7 @@ def validate_kubernetes(inventory: Path, work_dir: Path) -> list[checks.CheckRes
 
 
 def drift_kubernetes(inventory: Path, out_dir: Path) -> list[writer.Drift]:
-    found = writer.drift(build_kubernetes(inventory).files, out_dir / names.KUBERNETES_DIR)
+    found = writer.drift(build_kubernetes(inventory).files, kubernetes_root(out_dir))
     return [writer.Drift(f"{names.KUBERNETES_DIR}/{d.path}", d.status) for d in found]
 
 

@@ -32,10 +32,13 @@ class Topology:
     dashboards_dir: str = names.GRAFANA_DASHBOARDS_MOUNT
     # Where people open the pages in this mode (None: compose, at the inventory's stack URLs); see generator/links.py.
     ui: links.Ui | None = None
+    # docker compose on one Docker host: the compose-only components run (cAdvisor) and host-networked ones are
+    # reached through the host gateway. False for the Kubernetes objects, which start from the same service names.
+    containers: bool = False
 
     def component(self, name: str) -> str:
         c = components.get(name)
-        return f"{name}:{c.port}" if self.mode == "compose" else f"127.0.0.1:{c.native_port + self.port_offset}"
+        return self.address(f"{name}:{c.port}") if self.mode == "compose" else f"127.0.0.1:{c.native_port + self.port_offset}"
 
     def address(self, hostport: str) -> str:
         return self.rewrites.get(hostport, hostport)
@@ -55,14 +58,18 @@ class Topology:
         return ref if os.path.isabs(ref) else os.path.normpath(os.path.join(self.secrets_root, ref))
 
 
-COMPOSE = Topology(mode="compose", secrets_root="/run/secrets")
+# docker compose: components at their service names, the host-networked ones (node-exporter) at the Docker host.
+COMPOSE = Topology(mode="compose", secrets_root="/run/secrets", containers=True,
+                   rewrites={f"{c.name}:{c.port}": f"{names.DOCKER_HOST_NAME}:{c.port}" for c in components.TABLE if c.host_network})
+# The same service names as the inventory writes them, what the Kubernetes objects are made from.
+SERVICE_NAMES = Topology(mode="compose", secrets_root="/run/secrets")
 
 
 def native(secrets_root: str, sink_http: str | None = None, sink_smtp: str | None = None, port_offset: int = 0,
            secret_overrides: Mapping[str, str] | None = None, config_dir: str | None = None,
            ui: links.Ui | None = None) -> Topology:
     """config_dir: where the native runner renders the configuration, so a native Grafana finds the dashboards."""
-    rewrites = {f"{c.name}:{c.port}": f"127.0.0.1:{c.native_port + port_offset}" for c in components.TABLE}
+    rewrites = {f"{c.name}:{c.port}": f"127.0.0.1:{c.native_port + port_offset}" for c in components.TABLE if c.native}
     return Topology(mode="native", secrets_root=os.path.abspath(secrets_root), rewrites=rewrites,
                     sink_http=sink_http, sink_smtp=sink_smtp, port_offset=port_offset,
                     secret_overrides=dict(secret_overrides or {}), ui=ui,

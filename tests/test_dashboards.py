@@ -120,9 +120,19 @@ def test_services_yaml_gets_every_dashboard_of_the_issue():
 
 
 def test_dashboards_without_content_are_not_generated():
-    """An inventory with no SLO, host or custom rule gets no empty SLO, infrastructure or business dashboard."""
+    """An inventory with no SLO, host or custom rule gets no empty SLO, infrastructure or business dashboard.
+
+    Under docker compose the infrastructure dashboard shows the containers (cAdvisor) even without hosts;
+    natively nothing runs in a container and it is not generated."""
+    from generator import topology
+    from generator.render import dashboards as render_dashboards
+
     r = render(ROOT / "tests" / "inventories" / "good" / "minimal.yaml")
-    assert sorted(d["uid"] for d in r.dashboards.values()) == ["ms-overview", "ms-service-api", "ms-stack"]
+    assert sorted(d["uid"] for d in r.dashboards.values()) == ["ms-infrastructure", "ms-overview", "ms-service-api", "ms-stack"]
+    infra = r.by_uid("ms-infrastructure")
+    assert [p["title"] for p in infra["panels"] if p["type"] == "row"] == ["Containers"]
+    native = render_dashboards.render(r.model, topology.native("."))
+    assert sorted(d["uid"] for d in native.values()) == ["ms-overview", "ms-service-api", "ms-stack"]
 
 
 def test_long_names_get_stable_short_uids():

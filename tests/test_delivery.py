@@ -31,7 +31,7 @@ TICKET_TOKEN = "ticket-token-2c77e1"
 
 INVENTORY = """\
 version: 1
-stack: {{name: delivery, timezone: UTC}}
+stack: {{name: delivery, timezone: UTC, allow_always_muted: true}}  # team quiet: muted all the time, on purpose
 receivers:
   pagerduty-oncall: {{type: pagerduty, routing_key_file: secrets/pagerduty_routing_key}}
   slack-incidents: {{type: slack, webhook_url_file: secrets/slack_incidents, channel: "#incidents"}}

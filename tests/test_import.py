@@ -161,6 +161,17 @@ def test_inline_secrets_go_to_files_never_to_services_yaml(setup, imported):
         assert value in originals
 
 
+def test_files_the_original_names_outside_secrets_are_pointed_into_it_and_reported(imported):
+    """The original's CA file lies in /etc/prometheus/certs: the inventory names secrets/internal-ca.pem (every *_file
+    must lie in the secrets folder) and the report says to copy it there; the import itself reads no such file."""
+    result, inv, _ = imported["teams-pagerduty"]
+    text = inv.read_text()
+    assert "/etc/prometheus/certs" not in text and "ca_file: secrets/internal-ca.pem" in text
+    assert "/etc/prometheus/certs/internal-ca.pem is outside secrets/" in result.report.text()
+    assert "copy the file there" in result.report.text()
+    assert "secrets/internal-ca.pem" not in result.secrets.files  # nothing written in its place
+
+
 @pytest.mark.integration
 def test_the_cli_writes_validates_and_never_overwrites_without_force(tmp_path):
     setup = ROOT / "tests" / "import" / "teams-pagerduty"
@@ -202,7 +213,7 @@ def _promtool_fires(folder: Path, rule_files: list[str], spec: dict, name_key: s
         count = f'count(ALERTS{{alertname="{alert}", alertstate="firing"}}) or vector(0)'
         tests.append({
             "name": f"{case['alert']} ({alert})",
-            "interval": spec["interval"],
+            "interval": case.get("interval", spec["interval"]),
             "input_series": series,
             "promql_expr_test": [
                 {"expr": count, "eval_time": case["at"], "exp_samples": [{"labels": "{}", "value": case.get("firing", 1)}]},

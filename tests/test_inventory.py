@@ -57,7 +57,7 @@ def test_defaults_are_resolved(tmp_path: Path):
 
 def test_team_overrides_replace_only_their_levels(tmp_path: Path):
     data = yaml.safe_load(MINIMAL.read_text())
-    data["receivers"]["web-slack"] = {"type": "slack", "webhook_url_file": "s", "channel": "#web"}
+    data["receivers"]["web-slack"] = {"type": "slack", "webhook_url_file": "secrets/s", "channel": "#web"}
     data["teams"]["web"] = {"receivers": {"P1": ["web-slack", "slack"]}}
     model = _load(tmp_path, data)
     team = model.teams["web"]

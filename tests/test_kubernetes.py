@@ -274,11 +274,14 @@ def test_committed_kubernetes_tree_of_services_yaml_is_current_and_drift_is_caug
     assert r.returncode == 0, r.stdout + r.stderr
     for f in ("services.yaml",):
         shutil.copy(ROOT / f, tmp_path / f)
-    r = monstack("render", "--target", "kubernetes", "--out", str(tmp_path), "--no-check", cwd=tmp_path)
+    r = monstack("render", "--target", "all", "--out", str(tmp_path), "--no-check", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    assert monstack("check", "--out", str(tmp_path), cwd=tmp_path).returncode == 0
     assert (tmp_path / names.KUBERNETES_DIR / names.KUSTOMIZATION).read_bytes() == (ROOT / names.KUBERNETES_DIR / names.KUSTOMIZATION).read_bytes()
     edited = tmp_path / names.KUBERNETES_DIR / names.KUBE_PROBES_DIR / "checkout-api-liveness.yaml"
-    edited.write_text(edited.read_text().replace("interval: 15s", "interval: 1m"))
+    text = edited.read_text()
+    assert "  interval: " in text
+    edited.write_text(re.sub(r"(?m)^  interval: .*$", "  interval: 3m", text))
     r = monstack("check", "--out", str(tmp_path), cwd=tmp_path)
     assert r.returncode == 1
     assert "kubernetes/probes/checkout-api-liveness.yaml differs" in r.stdout

@@ -22,6 +22,7 @@ from generator.topology import native
 
 INVENTORY = textwrap.dedent("""\
     version: 1
+    stack: {allow_always_muted: true}                        # the windows are open all the time on purpose
     receivers:
       pager: {type: webhook, url: "http://pager.internal/hook"}
       chat: {type: webhook, url: "http://chat.internal/hook"}

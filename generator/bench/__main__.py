@@ -8,7 +8,7 @@ import time
 
 from generator.bench import common
 
-SECTIONS = ("render", "validate", "dashboards", "rules", "outage", "quality")
+SECTIONS = ("render", "validate", "dashboards", "rules", "outage", "quality", "start")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules-sizes", default="1000", help="rules: comma-separated service counts")
     parser.add_argument("--rules-passes", type=int, default=2, help="rules: measured passes over every rule (after a warm-up)")
     parser.add_argument("--trials", type=int, default=10, help="outage: trials per profile")
+    parser.add_argument("--start-trials", type=int, default=3, help="start: fresh and warm starts each")
     parser.add_argument("--seed", type=int, default=15, help="outage and dashboards: seed of every random choice")
     args = parser.parse_args(argv)
     only = [s for s in args.only.split(",") if s]
@@ -71,6 +72,10 @@ def _sections(args: argparse.Namespace, only: list[str], say: common.Say) -> Non
             from generator.quality import run as quality
 
             quality.run(common.RESULTS)
+        elif section == "start":
+            from generator.bench.start import run as run_start
+
+            run_start(args.start_trials, say)
         say(f"({section}: {time.monotonic() - t:.0f}s)")
 
 

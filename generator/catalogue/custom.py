@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import promql_parser
 
-from generator import alerttext, lint, names
+from generator import alerttext, lint, names, regex
 from generator.catalogue import evaluate
 from generator.catalogue import series as S
 from generator.catalogue.core import (
@@ -65,6 +65,7 @@ from generator.catalogue.core import (
 from generator.durations import Duration, parse_duration
 from generator.lint import histogram_quantile_problems
 from generator.promql import quote, sel
+from generator.textsafety import literal
 
 if TYPE_CHECKING:
     from generator.model import CustomRule, Service
@@ -227,7 +228,7 @@ def _texts(s: "Service", r: "CustomRule") -> tuple[str, str]:
     op, t = r.op or "", f"{r.threshold:g}" if r.threshold is not None else ""
     if r.type == "threshold":
         summary = f"{s.name}: {r.name} ({{{{ $value | humanize }}}} {op} {t})"
-        description = f"The value of {r.expr} is {{{{ $value | humanize }}}} ({op} {t} for {r.for_})."
+        description = f"The value of {literal(r.expr or '')} is {{{{ $value | humanize }}}} ({op} {t} for {r.for_})."
     elif r.type == "absent":
         summary = f"{s.name}: {r.metric} is missing"
         description = f"{s.name} has exported no {r.metric} series for {r.for_}."
@@ -236,15 +237,16 @@ def _texts(s: "Service", r: "CustomRule") -> tuple[str, str]:
         description = f"{r.metric} of {s.name} has not increased (or has not been exported) for {r.for_} while the service is scraped."
     elif r.type == "ratio":
         summary = f"{s.name}: {r.name} at {{{{ $value | humanizePercentage }}}}"
-        description = (f"{r.numerator} / {r.denominator} of {s.name} over {r.window} is {{{{ $value | humanizePercentage }}}} "
+        description = (f"{literal(r.numerator or '')} / {literal(r.denominator or '')} of {s.name} over {r.window} is {{{{ $value | humanizePercentage }}}} "
                        f"({op} {t} for {r.for_}).")
     elif r.type == "new_label_value":
         summary = f"{s.name}: new {r.label} {{{{ $labels.{r.label} }}}} in {r.metric}"
         description = f"{r.metric} of {s.name} shows {r.label}={{{{ $labels.{r.label} }}}}, not seen in the {r.lookback} before."
     elif r.type == "increase":
         per = "".join(f" {{{{ $labels.{label} }}}}" for label in r.by)
-        summary = f"{s.name}:{per} {r.metric} counted {{{{ $value | humanize }}}} in {r.window}"
-        description = (f"{r.metric} of {s.name}{per} counted {{{{ $value | humanize }}}} events over the last {r.window} (alert above {t}); "
+        metric = literal(r.metric or "")  # a selector: its matchers' values are the user's text
+        summary = f"{s.name}:{per} {metric} counted {{{{ $value | humanize }}}} in {r.window}"
+        description = (f"{metric} of {s.name}{per} counted {{{{ $value | humanize }}}} events over the last {r.window} (alert above {t}); "
                        "a series that first appeared in that window counts from 0.")
     else:
         summary = f"{s.name}: mean {r.metric} {{{{ $value | humanize }}}}"
@@ -578,15 +580,18 @@ def definition(s: "Service", r: "CustomRule") -> AlertDef:
 def problems(s: "Service", r: "CustomRule", env: str = "production") -> list[tuple[str, str]]:
     """(field, message) for a rule monstack cannot render or test faithfully."""
     out: list[tuple[str, str]] = []
+    known = sample_labels(r)
     for key in ("summary", "description"):
         text = getattr(r, key)
-        if text and (why := alerttext.check(text)):
+        if text and (why := alerttext.check(text, known)):
             out.append((key, why))
     if r.type == "new_label_value" and r.for_ >= parse_duration(NEW_VALUE_MAX_FOR):
         out.append(("for", f"must be under {NEW_VALUE_MAX_FOR}: a value counts as new for {NEW_VALUE_FIRING} only (got {r.for_})"))
     if r.type in NEEDS_SCRAPE and s.scrape is None:
         out.append(("type", f"a {r.type} rule reads the service's own series: the service needs scrape.targets"))
     if r.type == "threshold" and r.expr and _parses(r.expr):
+        if why := _shape(r.expr):
+            out.append(("expr", why))
         for why in histogram_quantile_problems(r.expr):
             out.append(("expr", why))
         if s.scrape is not None and not out:
@@ -613,6 +618,10 @@ def problems(s: "Service", r: "CustomRule", env: str = "production") -> list[tup
             num_sel = parse_selector(r.numerator).scoped(s.name)
             den_sel = parse_selector(r.denominator).scoped(s.name)
             for key, sel_ in (("numerator", num_sel), ("denominator", den_sel)):
+                if any(label == names.SERVICE and (op, value) != ("=", s.name) for label, op, value in sel_.matchers):
+                    out.append((key, f"must not select another service's series: monstack scopes it to "
+                                     f"{names.SERVICE}={quote(s.name)}; drop the {names.SERVICE} matcher"))
+                    return out
                 if any(label == "__name__" and op != "=" for label, op, _ in sel_.matchers):
                     out.append((key, "must select one metric name: rate() over several names fails with 'vector cannot contain "
                                      "metrics with the same labelset'; write a threshold rule that sums each metric instead"))
@@ -624,14 +633,71 @@ def problems(s: "Service", r: "CustomRule", env: str = "production") -> list[tup
     return out
 
 
+def _shape(expr: str) -> str | None:
+    """Why a threshold rule's expression cannot be recorded and alerted on, or None."""
+    node = promql_parser.parse(expr)
+    while isinstance(node, promql_parser.ParenExpr):
+        node = node.expr
+    if isinstance(node, (promql_parser.MatrixSelector, promql_parser.SubqueryExpr)):
+        return "returns a range vector, which a rule cannot record: wrap it in a function such as rate(...) or max_over_time(...)"
+    if isinstance(node, promql_parser.StringLiteral):
+        return "returns a string: an alert needs a number per series"
+    if not any(isinstance(n, promql_parser.VectorSelector) for n in lint.walk(node)):
+        return "reads no series: a constant expression would always or never fire"
+    if made := _makes_series(node):
+        return (f"{made}() makes a series of its own when nothing matches, which the generated tests cannot tell from the "
+                f"recorded value" + ("; for a missing metric use a rule of type absent" if made.startswith("absent") else ""))
+    return None
+
+
+def _makes_series(node: promql_parser.Expr) -> str | None:
+    """The first function in node that returns a series without reading one (absent, absent_over_time, vector)."""
+    return next((n.func.name for n in lint.walk(node)
+                 if isinstance(n, promql_parser.Call) and n.func.name in ("absent", "absent_over_time", "vector")), None)
+
+
+def sample_labels(r: "CustomRule") -> frozenset[str] | None:
+    """The labels an alert of rule r carries before its rule labels ($labels in its texts); None when the expression decides."""
+    if r.type == "absent":
+        return frozenset({names.SERVICE})
+    if r.type == "new_label_value":
+        return frozenset(BY) | {r.label or ""}
+    if r.type == "increase":
+        return frozenset(BY) | set(r.by)
+    if r.type != "threshold":
+        return frozenset(BY)
+    try:
+        node = promql_parser.parse(r.expr or "")
+    except (ValueError, TypeError):
+        return None
+    while True:
+        if isinstance(node, promql_parser.ParenExpr):
+            node = node.expr
+        elif isinstance(node, promql_parser.BinaryExpr) and isinstance(node.rhs, promql_parser.NumberLiteral):
+            node = node.lhs
+        elif isinstance(node, promql_parser.BinaryExpr) and isinstance(node.lhs, promql_parser.NumberLiteral):
+            node = node.rhs
+        else:
+            break
+    if not isinstance(node, promql_parser.AggregateExpr):
+        return None  # the series' own labels pass through: monstack cannot know them
+    modifier = node.modifier
+    if modifier is None:
+        return frozenset(BY)
+    if str(modifier.type).endswith("By"):
+        return frozenset(BY) | set(modifier.labels)
+    return None
+
+
 def _parses(*exprs: str) -> bool:
-    """Expressions that do not parse are reported by the model already; skip the deeper checks."""
+    """Expressions that do not parse, or hold a regex Prometheus reads otherwise, are reported by the model already;
+    skip the deeper checks."""
     try:
         for e in exprs:
             promql_parser.parse(e)
     except (ValueError, TypeError):
         return False
-    return True
+    return not any(regex.promql_problem(e) for e in exprs)
 
 
 def _selectors(*exprs: str) -> bool:

@@ -1,14 +1,23 @@
 """Hosts through node_exporter: CPU, memory, disk space and fill rate, disk I/O, network errors, clock."""
 from __future__ import annotations
 
+import re
+
 from generator.catalogue import series as S
-from generator.catalogue.core import BY_TEXT, SCRAPED, WINDOW, AlertDef, Ctx, eval_time, instance, num, threshold_cases
+from generator.catalogue.core import BY_TEXT, SCRAPED, WINDOW, AlertDef, Ctx, eval_time, example_value, instance, num, threshold_cases
 from generator.promql import sel
 
 TEST_MOUNTPOINT = "/"
 TEST_FSTYPE = "ext4"
 TEST_DISK = "sda"
 TEST_NIC = "eth0"
+
+
+def test_label(usual: str, pattern: str, matching: bool) -> str:
+    """The usual test label value, unless the inventory's pattern rules it out (ValueError when no value fits)."""
+    if bool(re.fullmatch(pattern, usual)) == matching:
+        return usual
+    return example_value(pattern, matching)
 
 
 def _h(ctx: Ctx):
@@ -57,7 +66,9 @@ def _free(ctx: Ctx) -> str:
 
 
 def _fs_labels(ctx: Ctx) -> dict[str, str]:
-    return S.target(ctx.model, ctx.s, device="/dev/sda1", fstype=TEST_FSTYPE, mountpoint=TEST_MOUNTPOINT)
+    h = _h(ctx)
+    return S.target(ctx.model, ctx.s, device="/dev/sda1", fstype=test_label(TEST_FSTYPE, h.exclude_fstypes, False),
+                    mountpoint=test_label(TEST_MOUNTPOINT, h.mountpoints, True))
 
 
 def _free_cases(d: AlertDef, ctx: Ctx):
@@ -122,7 +133,7 @@ def _io(ctx: Ctx) -> str:
 
 
 def _io_cases(d: AlertDef, ctx: Ctx):
-    labels = S.target(ctx.model, ctx.s, device=TEST_DISK)
+    labels = S.target(ctx.model, ctx.s, device=test_label(TEST_DISK, _h(ctx).exclude_disk_devices, False))
     return threshold_cases(ctx, d, lambda v, n: (
         [S.counter("node_disk_io_time_seconds_total", labels, v, n)], [labels]), settle=ctx.window)
 
@@ -138,7 +149,7 @@ def _net(ctx: Ctx) -> str:
 
 
 def _net_cases(d: AlertDef, ctx: Ctx):
-    labels = S.target(ctx.model, ctx.s, device=TEST_NIC)
+    labels = S.target(ctx.model, ctx.s, device=test_label(TEST_NIC, _h(ctx).exclude_network_devices, False))
 
     def build(v: float, n: int):
         return ([S.counter("node_network_receive_packets_total", labels, 500, n), S.counter("node_network_transmit_packets_total", labels, 500, n),

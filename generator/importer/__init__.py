@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import glob
 import os
+import posixpath
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
-from generator import errors, names, writer
+from generator import defaults, errors, names, writer
 from generator.importer import own
 from generator.importer import routing as routing_mod
 from generator.importer import rules as rules_mod
@@ -68,6 +69,7 @@ def build(prometheus: Path, alertmanager: Optional[Path]) -> Result:
     rule_srcs = rule_sources(prom, prometheus.parent, report)
     if own.is_monstack(prom):
         inv = own.inventory(prom, rule_srcs, am, report)
+        confine_files(inv, secrets, report)
         return Result(inv, _dump(inv, prometheus, alertmanager), report, secrets, [], own.rules_d(prom, rule_srcs, report))
     routing = routing_mod.read(am, report, secrets)
     jobs = scrape_mod.read(prom, report, secrets)
@@ -92,7 +94,50 @@ def build(prometheus: Path, alertmanager: Optional[Path]) -> Result:
     for src in rule_srcs:
         rules_mod.apply(src, ctx)
     inv = _inventory(prom, am, jobs, routing, report, secrets)
+    confine_files(inv, secrets, report)
     return Result(inv, _dump(inv, prometheus, alertmanager), report, secrets, [])
+
+
+_LABEL_MAPS = ("labels", "external_labels")  # label names may end in _file too: their values are not paths
+
+
+def _in_secrets(ref: str) -> bool:
+    parts = PurePosixPath(ref).parts
+    return not os.path.isabs(ref) and posixpath.normpath(ref) == ref and len(parts) > 1 and parts[0] == defaults.SECRETS_DIR \
+        and ".." not in parts
+
+
+def confine_files(inv: dict[str, Any], secrets: Secrets, report: Report) -> None:
+    """Every *_file the original names outside secrets/ becomes secrets/<its file name>, and the report says what to copy.
+
+    The inventory's secret files must lie in its secrets folder (generator/inventory/secrets.py); an import never
+    reads or copies files the original configuration names, it only points at where they must go.
+    """
+    moved: dict[str, str] = {}
+
+    def ref(original: str) -> str:
+        if original not in moved:
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", posixpath.basename(original.rstrip("/"))).lstrip(".") or "file"
+            candidate, n = f"{defaults.SECRETS_DIR}/{stem}", 2
+            while candidate in moved.values() or candidate in secrets.files:
+                candidate, n = f"{defaults.SECRETS_DIR}/{stem}_{n}", n + 1
+            moved[original] = candidate
+            report.add(NOTE, None, (), f"{original} is outside {defaults.SECRETS_DIR}/, where secret files must lie: "
+                                       f"the inventory names {candidate}; copy the file there")
+        return moved[original]
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str) and k.endswith("_file") and isinstance(v, str) and not _in_secrets(v):
+                    value[k] = ref(v)
+                elif k not in _LABEL_MAPS:
+                    walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(inv)
 
 
 def _teams_in_routes(route: dict[str, Any]) -> list[str]:

@@ -31,6 +31,7 @@ from generator.inventory.handwritten import FOLDER
 from generator.inventory.loader import load_inventory
 from generator.inventory.yamlsource import Source
 from generator.model import MUTED_BY_DEFAULT, resolve
+from generator.topology import COMPOSE
 from generator.units import DURATION_UNITS, duration_bound, infer_duration_unit
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -38,6 +39,8 @@ QUOTED = r'(?:[^"\\]|\\.)*'
 NUMBER = r"[-+]?[0-9.]+(?:e[-+]?[0-9]+)?"
 DURATION = r"[0-9]+(?:ms|[smhdwy])(?:[0-9]+(?:ms|[smhdwy]))*"
 SECRET_PREFIX = "/run/secrets/"
+# Addresses the compose topology rewrote (host.docker.internal:9100) back to the inventory's (node-exporter:9100).
+_WRITTEN_AS = {rendered: written for written, rendered in COMPOSE.rewrites.items()}
 MODULE_SCHEMES = {"http_2xx": "http", "http_post_2xx": "http", "tcp_connect": "tcp", "icmp": "icmp", "dns": "dns"}
 
 
@@ -264,6 +267,9 @@ def _services(prom: dict[str, Any], stack: dict[str, Any]) -> tuple[dict[str, di
                 lb = sc["labels"]
                 module = lb["__param_module"]
                 target = sc["targets"][0]
+                scheme, sep, rest = target.partition("://")
+                hostport, slash, path = (rest if sep else target).partition("/")
+                target = (scheme + sep if sep else "") + _WRITTEN_AS.get(hostport, hostport) + slash + path
                 url = target if MODULE_SCHEMES[module] == "http" else f"{MODULE_SCHEMES[module]}://{target}"
                 entry: dict[str, Any] = {"name": lb[names.PROBE], "url": url}
                 default = {"http": "http_2xx", "https": "http_2xx", "tcp": "tcp_connect", "icmp": "icmp", "dns": "dns"}[url.split("://")[0]]
@@ -272,7 +278,7 @@ def _services(prom: dict[str, Any], stack: dict[str, Any]) -> tuple[dict[str, di
                 health.append(entry)
             svc["health"] = health
             continue
-        scrape: dict[str, Any] = {"targets": list(groups[0]["targets"])}
+        scrape: dict[str, Any] = {"targets": [_WRITTEN_AS.get(t, t) for t in groups[0]["targets"]]}
         if job.get("metrics_path", "/metrics") != "/metrics":
             scrape["path"] = job["metrics_path"]
         if job.get("scheme", "http") != "http":
@@ -407,9 +413,10 @@ class Sentinels:
         return 7700000 + self.n
 
     def duration(self, key: str) -> str:
-        """A stand-in duration (15 days and n minutes: longer than any window, unique), read back as a duration."""
+        """A stand-in duration, read back as a duration: a day and n seconds, unique, and within the inventory's limits
+        for windows (2d) and `for`; no catalogue duration holds seconds past a day."""
         self.n += 1
-        token = str(Duration((15 * 86400 + self.n * 60) * 1000))
+        token = str(Duration((86400 + self.n) * 1000))
         self.tokens.append((token, DURATION, key, lambda v: str(parse_duration(v))))
         return token
 
@@ -744,7 +751,7 @@ def _load(inv: dict[str, Any], stand_in: bool = True):
         path = Path(tmp) / "services.yaml"
         path.write_text(writer.dump_yaml(inv))
         parsed, src = load_inventory(path)
-        return resolve(parsed, src)
+        return resolve(parsed, src, policies=not stand_in)  # stand-in thresholds are markers, not a policy
 
 
 def _final_service(svc: dict[str, Any], rules: dict[tuple[str, str], dict[str, Any]], plan: dict[str, list[tuple[str, dict[str, Any]]]],

@@ -10,13 +10,16 @@ inventory, so a broken file is reported like a broken inventory: file, line, pat
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import promql_parser
 
+from generator import textsafety
 from generator.errors import InventoryError, Problem
+from generator.inventory import limits
 from generator.inventory.yamlsource import Source, load
 
 FOLDER = "rules.d"
@@ -50,13 +53,28 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _read(path: Path, problems: list[Problem]) -> Source | None:
+def _read(path: Path, folder: str, problems: list[Problem]) -> Source | None:
+    """The file parsed, when it lies in the folder (symlinks followed) and within the inventory's size limit.
+
+    Its text is copied into the rendered tree: a symlink to a file elsewhere (a key, a token) would publish it.
+    """
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, folder]) != folder:
+        problems.append(Problem(str(path), 0, "", f"leads out of {FOLDER}/ through a symlink (to {real}): put the file itself in the folder"))
+        return None
     try:
-        return load(path.read_text(encoding="utf-8"), str(path))
+        with path.open("rb") as f:
+            raw = f.read(limits.MAX_BYTES + 1)
+        if len(raw) > limits.MAX_BYTES:
+            problems.append(Problem(str(path), 0, "", f"larger than {limits.MAX_BYTES // 2**20} MiB"))
+            return None
+        return load(raw.decode("utf-8"), str(path))
     except InventoryError as exc:
         problems.extend(exc.problems)
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(str(path), 0, "", f"cannot read: {exc}"))
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(str(path), 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+    except OSError as exc:
+        problems.append(Problem(str(path), 0, "", f"cannot read: {exc.strerror}"))
     return None
 
 
@@ -88,6 +106,11 @@ def _rules(src: Source, problems: list[Problem]) -> tuple[list[dict[str, Any]], 
                 continue
             if why := _parses(r.get("expr")):
                 problems.append(src.problem(path + ("expr",), why))
+            labels = r.get("labels") if "alert" in r else None
+            for key, value in labels.items() if isinstance(labels, dict) else ():
+                # Alert label values are templates too, and they route: a template there is never what routing needs.
+                if isinstance(value, str) and (why := textsafety.value_problem(value)):
+                    problems.append(src.problem(path + ("labels", key), why))
         groups.append(g)
     return groups, names_
 
@@ -100,10 +123,11 @@ def load_folder(inventory: Path) -> tuple[RuleFile, ...]:
     problems: list[Problem] = []
     rules: dict[str, tuple[list[dict[str, Any]], list[tuple[str, str, int]]]] = {}
     tests: list[tuple[Source, str]] = []
+    real_folder = os.path.realpath(folder)
     for path in sorted(folder.iterdir()):
         if not path.is_file() or not path.name.endswith(_RULE_SUFFIXES):
             continue
-        src = _read(path, problems)
+        src = _read(path, real_folder, problems)
         if src is None:
             continue
         if path.name.endswith(_TEST_SUFFIXES):

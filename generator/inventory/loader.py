@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from generator.errors import InventoryError, Problem
-from generator.inventory import references, schema
+from generator.inventory import limits, references, schema, secrets
 from generator.inventory.yamlsource import Source, format_path, load
 
 _TAG_KEYS = ("kind", "type")
@@ -18,11 +18,18 @@ _TAG_KEYS = ("kind", "type")
 def read_source(path: Path) -> Source:
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(limits.MAX_BYTES + 1)  # never more: a huge file (or /dev/zero) is an error, not a memory load
+        if len(raw) > limits.MAX_BYTES:
+            raise InventoryError([Problem(name, 0, "", f"larger than {limits.MAX_BYTES // 2**20} MiB: an inventory of "
+                                                       f"{limits.MAX_SERVICES:,} services takes about 2 MiB")])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise InventoryError([Problem(name, 0, "", "no such file (create one, or pass --inventory PATH)")]) from None
     except UnicodeDecodeError as exc:
         raise InventoryError([Problem(name, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    except IsADirectoryError:
+        raise InventoryError([Problem(name, 0, "", "is a folder, not a file (pass --inventory PATH/services.yaml)")]) from None
     except OSError as exc:
         raise InventoryError([Problem(name, 0, "", f"cannot read: {exc.strerror}")]) from None
     return load(text, name)
@@ -42,6 +49,7 @@ def parse(src: Source) -> schema.Inventory:
         found += [_problem(src, err) for err in errs]
         found += [_problem(src, err) for err in _unknown_kind_details(src.data, errs)]
         raise InventoryError(found) from None
+    found += secrets.problems(inv, src)
     if found:
         raise InventoryError(found)
     return inv
@@ -97,6 +105,8 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
     for i, step in enumerate(loc):
         if step == "[key]":
             return tuple(path), True
+        if isinstance(node, dict) and i < len(loc) - 1 and any(node.get(k) == step for k in _TAG_KEYS):
+            continue  # a union tag (type: threshold) before a field of that member, even where a key has the same name
         if isinstance(node, dict) and step in node or isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
             path.append(step)
             node = node[step]
@@ -129,6 +139,11 @@ def _message(err: ErrorDetails) -> str:
                 + (f" (did you mean {near[0]!r}?)" if near else "") + f": must be one of {ctx.get('expected_tags')}")
     if kind == "union_tag_not_found":
         return f"missing {ctx.get('discriminator', '').strip(chr(39))}: every entry needs one"
+    if kind == "finite_number":
+        return f"must be a finite number{got}"
+    if kind == "too_long" and "max_length" in ctx:
+        actual = ctx.get("actual_length") or (len(value) if isinstance(value, (dict, list, str)) else None)
+        return f"at most {ctx['max_length']:,} entries" + (f" (got {actual:,})" if actual is not None else "")
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     if kind == "inline_secret":

@@ -25,8 +25,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
-from generator import components, defaults
+from generator import components, defaults, textsafety
 from generator.durations import parse_duration
+from generator.inventory import limits, promqlguard
 
 SCHEMA_VERSION = 1
 
@@ -42,6 +43,8 @@ _URL = re.compile(r"^(https?)://[^\s/?#]+(/[^\s]*)?$")
 _PROBE_URL = re.compile(r"^(https?|tcp|icmp|dns)://[^\s/?#]+(/[^\s]*)?$")
 _BYTES = re.compile(r"^[0-9]+(\.[0-9]+)?(B|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB)$")
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$")
+# Alertmanager runs `to` and `from` as templates and joins `to` with commas: no braces, quotes, angle brackets or commas.
+_EMAIL = re.compile(r'^[^@\s{}"<>,;\\]+@[^@\s{}"<>,;\\]+$')
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
@@ -97,6 +100,23 @@ def _check_duration(value: Any) -> str:
     return value
 
 
+def _duration(positive: bool = False, at_least: str = "0s", at_most: str = limits.MAX_DURATION) -> BeforeValidator:
+    """A duration check with bounds: Prometheus and Alertmanager refuse some values, and the generated tests must stay small."""
+    low, high = parse_duration(at_least), parse_duration(at_most)
+
+    def check(value: Any) -> str:
+        d = parse_duration(_check_duration(value))
+        if positive and d.ms == 0:
+            raise ValueError(f"must be longer than 0s (got {value!r})")
+        if d < low:
+            raise ValueError(f"must be at least {at_least} (got {value!r})")
+        if d > high:
+            raise ValueError(f"must be at most {at_most} (got {value!r})")
+        return value
+
+    return BeforeValidator(check)
+
+
 def _check_label_name(value: str) -> str:
     if not _LABEL.match(value):
         raise ValueError(f"must be a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*) (got {value!r})")
@@ -117,6 +137,8 @@ def _check_url(value: str) -> str:
         raise ValueError(f"must be an http(s) URL, e.g. https://grafana.example.com (got {value!r})")
     if re.match(r"^https?://[^/@\s]+@", value):
         raise ValueError("must not carry credentials (user:password@); use a *_file field instead")
+    if why := textsafety.url_problem(value):
+        raise ValueError(why)
     return value
 
 
@@ -125,6 +147,8 @@ def _check_probe_url(value: str) -> str:
         raise ValueError(f"must be a URL with scheme http, https, tcp, icmp or dns, e.g. http://api:3000/health (got {value!r})")
     if re.match(r"^[a-z]+://[^/@\s]+@", value):
         raise ValueError("must not carry credentials (user:password@)")
+    if why := textsafety.url_problem(value):
+        raise ValueError(why)
     return value
 
 
@@ -135,14 +159,47 @@ def _check_component(value: str) -> str:
 
 
 def _check_file_ref(value: str) -> str:
-    if not value or value.strip() != value or "\n" in value:
+    if not value or value.strip() != value or textsafety.value_problem(value):
         raise ValueError(f"must be the path of a file holding the secret, e.g. secrets/slack_webhook_url (got {value!r})")
     if re.match(r"^[a-z]+://", value):
         raise ValueError("must be a path to a file holding the secret, not the secret itself")
     return value
 
 
-Duration = Annotated[str, BeforeValidator(_check_duration), JsonPattern(DURATION_PATTERN)]
+def _check_promql_size(value: str) -> str:
+    if why := promqlguard.problem(value):
+        raise ValueError(why)
+    return value
+
+
+_NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
+def _yaml_number(value: Any) -> Any:
+    """YAML 1.1 reads 1e-3 (no dot) as a string: take it as the number it spells; true, "yes" and .nan stay errors."""
+    return float(value) if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) else value
+
+
+def _check_value(value: str) -> str:
+    """A label value: Prometheus templates alert label values, so no delimiters; one line."""
+    if why := textsafety.value_problem(value):
+        raise ValueError(why)
+    return value
+
+
+_DURATION = JsonPattern(DURATION_PATTERN)
+Duration = Annotated[str, _duration(), _DURATION]
+Interval = Annotated[str, _duration(positive=True), _DURATION]  # how often or how long something runs: 0s would mean never or always
+For = Annotated[str, _duration(at_most=limits.MAX_FOR), _DURATION]  # an alert's `for`; its generated tests feed series that long
+ScrapeInterval = Annotated[str, _duration(positive=True, at_most=limits.MAX_SCRAPE_INTERVAL), _DURATION]
+EvaluationInterval = Annotated[str, _duration(positive=True, at_most=limits.MAX_EVALUATION_INTERVAL), _DURATION]
+# A rule's range window: rate() needs two samples in it, and the generated tests feed a sample a minute over it.
+Window = Annotated[str, _duration(at_least=limits.MIN_WINDOW, at_most=limits.MAX_WINDOW), _DURATION]
+# A catalogue alert's rate window: the model checks it against the scrape interval (two samples at least).
+RateWindow = Annotated[str, _duration(positive=True, at_most=limits.MAX_WINDOW), _DURATION]
+GroupWait = Annotated[str, _duration(at_most=limits.MAX_GROUP_WAIT), _DURATION]
+SloWindow = Annotated[str, _duration(at_least=limits.MIN_SLO_WINDOW, at_most=limits.MAX_SLO_WINDOW), _DURATION]
+Lookback = Annotated[str, _duration(positive=True, at_most=limits.MAX_LOOKBACK), _DURATION]
 Name = Annotated[str, _matches(_NAME, "a lowercase name of letters, digits and dashes starting with a letter", "checkout-api")]
 LabelName = Annotated[str, AfterValidator(_check_label_name), JsonPattern(_LABEL.pattern)]
 MetricName = Annotated[str, _matches(_METRIC, "a Prometheus metric name", "http_requests_total")]
@@ -152,17 +209,24 @@ Url = Annotated[str, AfterValidator(_check_url), JsonPattern(_URL.pattern)]
 ProbeUrl = Annotated[str, AfterValidator(_check_probe_url), JsonPattern(_PROBE_URL.pattern)]
 FileRef = Annotated[str, AfterValidator(_check_file_ref)]
 Bytes = Annotated[str, _matches(_BYTES, "a size with a unit", "512MiB or 10GB")]
-PromQL = Annotated[str, Field(min_length=1, description="A PromQL expression; parsed when the inventory is resolved.")]
-Percent = Annotated[float, Field(gt=0, lt=100)]
+PromQL = Annotated[str, Field(min_length=1, description="A PromQL expression; parsed when the inventory is resolved."),
+                   AfterValidator(_check_promql_size)]
+# The number check runs after _yaml_number, and the JSON Schema shows its bounds (minimum, maximum) to editors.
+_YAML_NUMBER = BeforeValidator(_yaml_number)
+Percent = Annotated[float, Field(gt=0, lt=100), _YAML_NUMBER]
+Threshold = Annotated[float, Field(ge=-limits.MAX_THRESHOLD, le=limits.MAX_THRESHOLD), _YAML_NUMBER]
+Rate = Annotated[float, Field(ge=0, le=limits.MAX_THRESHOLD), _YAML_NUMBER]  # events per second, a count: not negative
 Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
 
-_LABEL_VALUE = Annotated[str, Field(max_length=1024)]
+_LABEL_VALUE = Annotated[str, Field(max_length=1024), AfterValidator(_check_value)]
 
 
 class Strict(BaseModel):
     """Every schema object: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: YAML's true, "yes" and "2" stay what they are (no bool for a number, no string for a bool or a number);
+    # no inf/nan: every number must render and compare.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 # Fields that would put a secret inline, and the file field to use instead.
@@ -201,7 +265,7 @@ class _NoInlineSecrets(Strict):
 
 
 class Retention(Strict):
-    time: Duration = Field(defaults.RETENTION_TIME, description="How long Prometheus keeps samples (--storage.tsdb.retention.time).")
+    time: Interval = Field(defaults.RETENTION_TIME, description="How long Prometheus keeps samples (--storage.tsdb.retention.time).")
     size: Bytes | None = Field(None, description="Upper bound on TSDB size (--storage.tsdb.retention.size), e.g. 10GB.")
 
 
@@ -215,10 +279,12 @@ class StackUrls(Strict):
 
 
 class Replicas(Strict):
-    """Replica counts for HA. One of each today; the model already carries the counts."""
+    """Replica counts for HA: each replica is its own process (native) or compose service."""
 
-    prometheus: int = Field(1, ge=1, le=2, description="1, or 2 for an HA pair scraping the same targets.")
-    alertmanager: int = Field(1, ge=1, le=5, description="Alertmanager cluster size (peers gossip on port 9094).")
+    prometheus: int = Field(1, ge=1, le=2, description="1, or 2 for an HA pair scraping the same targets (each with a "
+                            "prometheus_replica external label, dropped from the alerts so Alertmanager deduplicates them).")
+    alertmanager: int = Field(1, ge=1, le=5, description="Alertmanager cluster size: the replicas gossip (port 9094 in "
+                              "compose, 127.0.0.1 natively) and send each notification once; Prometheus sends to all.")
 
 
 class BasicAuth(_NoInlineSecrets):
@@ -238,11 +304,11 @@ class RemoteWrite(_NoInlineSecrets):
 class Stack(Strict):
     name: Name = "monstack"
     environment: Annotated[str, _matches(re.compile(r"^[a-z][a-z0-9_-]*$"), "a lowercase environment name", "production")] = "production"
-    scrape_interval: Duration = defaults.SCRAPE_INTERVAL
-    scrape_timeout: Duration = defaults.SCRAPE_TIMEOUT
-    evaluation_interval: Duration = defaults.EVALUATION_INTERVAL
+    scrape_interval: ScrapeInterval = defaults.SCRAPE_INTERVAL
+    scrape_timeout: Interval = defaults.SCRAPE_TIMEOUT
+    evaluation_interval: EvaluationInterval = defaults.EVALUATION_INTERVAL
     retention: Retention = Retention()
-    external_labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict)
+    external_labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS)
     urls: StackUrls = StackUrls()
     replicas: Replicas = Replicas()
     remote_write: list[RemoteWrite] = Field(default_factory=list)
@@ -255,6 +321,12 @@ class Stack(Strict):
     # A lambda: _check_time_zone is defined with the time intervals further down.
     timezone: Annotated[str, AfterValidator(lambda v: _check_time_zone(v))] = Field(
         defaults.TIMEZONE, description="IANA time zone of built-in time intervals (the default P3 business hours), e.g. Europe/Berlin.")
+    secrets_dir: Annotated[str, Field(min_length=1), AfterValidator(lambda v: _check_file_ref(v))] = Field(
+        defaults.SECRETS_DIR, description="The folder every *_file must lie in (after following symlinks), relative to the "
+                                          "inventory's folder or absolute; it must not hold the inventory itself.")
+    allow_always_muted: bool = Field(False, description=(
+        "Accept (with a warning) a mute time interval that always matches on P0, a team or every level: paging stays off "
+        "until it is removed. Without it such an interval is an error."))
 
 
 # --- receivers -------------------------------------------------------------
@@ -290,8 +362,8 @@ class PagerDutyReceiver(_Receiver):
 
 class EmailReceiver(_Receiver):
     type: Literal["email"]
-    to: Annotated[list[Annotated[str, _matches(re.compile(r"^[^@\s]+@[^@\s]+$"), "an email address", "oncall@example.com")]], Field(min_length=1)]
-    from_: Annotated[str, _matches(re.compile(r"^[^@\s]+@[^@\s]+$"), "an email address", "alerts@example.com")] = Field(alias="from")
+    to: Annotated[list[Annotated[str, _matches(_EMAIL, "an email address", "oncall@example.com")]], Field(min_length=1)]
+    from_: Annotated[str, _matches(_EMAIL, "an email address", "alerts@example.com")] = Field(alias="from")
     smarthost: HostPort
     auth_username: str | None = None
     auth_password_file: FileRef | None = Field(None, description=(
@@ -322,9 +394,9 @@ class LevelPolicy(Strict):
     """How one severity level is delivered. Timings default per level (see docs/inventory.md)."""
 
     receivers: Annotated[list[Name], Field(min_length=1)]
-    group_wait: Duration | None = None
-    group_interval: Duration | None = None
-    repeat_interval: Duration | None = None
+    group_wait: GroupWait | None = None
+    group_interval: Interval | None = None
+    repeat_interval: Interval | None = None
     active_time_intervals: list[Name] | None = Field(None, description=(
         "Notify only inside these time intervals. Omitted: P3 notifies only during business-hours (yours if you define a time "
         "interval of that name, else Monday to Friday 09:00-17:00 in stack.timezone), P0-P2 always. [] means always."))
@@ -335,6 +407,13 @@ class LevelPolicy(Strict):
 class TimeRange(Strict):
     start_time: Annotated[str, _matches(_CLOCK, "a time of day HH:MM", "09:00")]
     end_time: Annotated[str, _matches(_CLOCK, "a time of day HH:MM", "17:30")]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeRange":
+        if self.end_time <= self.start_time:  # HH:MM compares as text; Alertmanager refuses these
+            raise ValueError(f"end_time must be after start_time (got {self.start_time}-{self.end_time}); "
+                             "for a range past midnight write two ranges, e.g. 22:00-24:00 and 00:00-06:00")
+        return self
 
 
 def _check_weekday_range(value: str) -> str:
@@ -401,7 +480,7 @@ class Watchdog(Strict):
     """The always-firing Watchdog alert, routed to an external dead-man's switch."""
 
     receiver: Name
-    repeat_interval: Duration = "1m"
+    repeat_interval: Interval = "1m"
 
 
 class TeamMuteWindow(Strict):
@@ -445,12 +524,12 @@ class Tls(Strict):
 
 
 class Scrape(Strict):
-    targets: Annotated[list[HostPort], Field(min_length=1)]
+    targets: Annotated[list[HostPort], Field(min_length=1, max_length=limits.MAX_TARGETS)]
     path: Annotated[str, _matches(re.compile(r"^/[^\s?#]*$"), "an absolute URL path", "/api/metrics")] = "/metrics"
     scheme: Literal["http", "https"] = "http"
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, description="Extra labels on every series of this job.")
+    interval: ScrapeInterval | None = None
+    timeout: Interval | None = None
+    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS, description="Extra labels on every series of this job.")
     honor_labels: bool = False
     basic_auth: BasicAuth | None = None
     tls: Tls | None = None
@@ -462,39 +541,39 @@ class Probe(Strict):
     url: ProbeUrl
     name: Annotated[str, _matches(re.compile(r"^[a-z][a-z0-9_-]*$"), "a short lowercase name", "liveness")] | None = None
     module: Literal["http_2xx", "http_post_2xx", "tcp_connect", "icmp", "dns"] | None = Field(None, description="Blackbox module; derived from the URL scheme when omitted.")
-    max_duration: Duration | None = Field(None, description="Alert when the probe is slower than this (e.g. 50ms for liveness).")
+    max_duration: Interval | None = Field(None, description="Alert when the probe is slower than this (e.g. 50ms for liveness).")
 
 
 class LatencySlo(Strict):
-    threshold: Duration = Field(description="A request slower than this is bad; should be a histogram bucket boundary.")
+    threshold: Interval = Field(description="A request slower than this is bad; should be a histogram bucket boundary.")
     percentile: Percent = Field(95, description="The share of requests (in %) that must be faster than threshold.")
 
 
 class Slo(Strict):
     availability: Percent | None = Field(None, description="Target share of successful requests, in %, e.g. 99.9.")
     latency: LatencySlo | None = None
-    window: Duration = defaults.SLO_WINDOW
+    window: SloWindow = defaults.SLO_WINDOW
 
 
 class Tier(Strict):
     """One tier of a catalogue alert: its own rule, sharing the alert's problem so a firing higher tier mutes the lower."""
 
-    threshold: float
+    threshold: Threshold
     severity: Level
-    for_: Duration | None = Field(None, alias="for", description="Defaults to the alert's `for`.")
-    window: Duration | None = Field(None, description="Defaults to the alert's window.")
+    for_: For | None = Field(None, alias="for", description="Defaults to the alert's `for`.")
+    window: RateWindow | None = Field(None, description="Defaults to the alert's window.")
     name: AlertName | None = Field(None, description="The rule's alert name; default the alert's name followed by the severity, e.g. HostDiskSpaceLowP0.")
 
 
 class AlertOverride(Strict):
-    threshold: float | None = None
-    for_: Duration | None = Field(None, alias="for")
+    threshold: Threshold | None = None
+    for_: For | None = Field(None, alias="for")
     severity: Level | None = None
     disabled: bool = False
-    window: Duration | None = Field(None, description=(
+    window: RateWindow | None = Field(None, description=(
         "The rate window of the alert's expression (default 5m): 1m turns 'evictions per 5 minutes' into 'per minute'. "
         "Only alerts that read a rate or an increase have one."))
-    min_rate: Annotated[float, Field(ge=0)] | None = Field(None, description=(
+    min_rate: Rate | None = Field(None, description=(
         "Ratio alerts (error and failure ratios): events per second the service must see over the window before the alert may "
         "fire; 0 turns the guard off. Default 1 request/s for HTTP, 0.1 jobs/s for workers."))
     tiers: Annotated[list[Tier], Field(min_length=1)] | None = Field(None, description=(
@@ -515,14 +594,14 @@ class Links(Strict):
 
 class Resources(Strict):
     memory_limit: Bytes | None = Field(None, description="Memory the process may use; saturation alerts compare RSS with it.")
-    cpu_limit: float | None = Field(None, gt=0, description="CPU cores the process may use.")
+    cpu_limit: Annotated[float, Field(gt=0, le=limits.MAX_THRESHOLD), _YAML_NUMBER] | None = Field(None, description="CPU cores the process may use.")
 
 
 class _Rule(Strict):
     name: AlertName
     problem: AlertName | None = Field(None, description="Rules sharing a problem are tiers of it: a firing higher severity mutes the lower.")
     severity: Level = "P2"
-    for_: Duration = Field("5m", alias="for")
+    for_: For = Field("5m", alias="for")
     summary: Annotated[str, Field(max_length=300)] | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
     unit: Annotated[str, _matches(re.compile(r"^[A-Za-z][A-Za-z0-9:/%._()-]*$"), "a Grafana unit id", "percentunit")] | None = Field(
@@ -534,7 +613,7 @@ class ThresholdRule(_Rule):
     type: Literal["threshold"]
     expr: PromQL
     op: Comparison = ">"
-    threshold: float
+    threshold: Threshold
 
 
 class AbsentRule(_Rule):
@@ -547,7 +626,7 @@ class StalledRule(_Rule):
 
     type: Literal["stalled"]
     metric: MetricName
-    for_: Duration = Field("15m", alias="for")
+    for_: Window = Field("15m", alias="for")
 
 
 class RatioRule(_Rule):
@@ -556,9 +635,9 @@ class RatioRule(_Rule):
     type: Literal["ratio"]
     numerator: PromQL
     denominator: PromQL
-    window: Duration = "5m"
+    window: Window = "5m"
     op: Comparison = "<"
-    threshold: float
+    threshold: Threshold
 
 
 class NewLabelValueRule(_Rule):
@@ -567,9 +646,9 @@ class NewLabelValueRule(_Rule):
     type: Literal["new_label_value"]
     metric: MetricName
     label: LabelName
-    lookback: Duration = "1d"
+    lookback: Lookback = "1d"
     severity: Level = "P3"
-    for_: Duration = Field("0s", alias="for")
+    for_: For = Field("0s", alias="for")
 
 
 class IncreaseRule(_Rule):
@@ -581,10 +660,10 @@ class IncreaseRule(_Rule):
 
     type: Literal["increase"]
     metric: PromQL = Field(description="A series selector of one counter, e.g. errors_total{severity=\"error\"}; scoped to the service.")
-    window: Duration = "5m"
-    threshold: float = Field(0, ge=0, description="Events in the window to exceed; 0: any event.")
+    window: Window = "5m"
+    threshold: Rate = Field(0, description="Events in the window to exceed; 0: any event.")
     by: list[LabelName] = Field(default_factory=list, description="Labels to alert on separately (e.g. [type]); default one alert per service.")
-    for_: Duration = Field("0s", alias="for")
+    for_: For = Field("0s", alias="for")
 
 
 class MeanRule(_Rule):
@@ -592,9 +671,9 @@ class MeanRule(_Rule):
 
     type: Literal["histogram_mean"]
     metric: MetricName
-    window: Duration = "30m"
+    window: Window = "30m"
     op: Comparison = "<"
-    threshold: float
+    threshold: Threshold
 
 
 CustomRule = Annotated[
@@ -668,12 +747,12 @@ class _Service(Strict):
     team: Name
     description: Annotated[str, Field(max_length=500)] | None = None
     scrape: Scrape | None = None
-    health: list[Probe] = Field(default_factory=list)
+    health: list[Probe] = Field(default_factory=list, max_length=limits.MAX_PROBES)
     alerts: dict[AlertName, AlertOverride] = Field(default_factory=dict, description="Per-alert overrides of the catalogue for this kind.")
-    rules: list[CustomRule] = Field(default_factory=list)
+    rules: list[CustomRule] = Field(default_factory=list, max_length=limits.MAX_RULES)
     kpis: list[Kpi] = Field(default_factory=list, description="Business numbers shown on the business dashboard, without an alert.")
     links: Links = Links()
-    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, description="Extra labels on this service's alerts.")
+    labels: dict[LabelName, _LABEL_VALUE] = Field(default_factory=dict, max_length=limits.MAX_LABELS, description="Extra labels on this service's alerts.")
 
 
 class HttpService(_Service):

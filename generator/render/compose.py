@@ -20,8 +20,10 @@ from generator.topology import Topology
 # repository when compose.yaml is rendered elsewhere (an example's folder).
 BUILD_CONTEXT = "${MONSTACK_BUILD_CONTEXT:-.}"
 # Keys of a compose service in the order compose.yaml lists them.
-KEY_ORDER = ("build", "image", "environment", "command", "pid", "volumes", "cap_add", "healthcheck", "depends_on", "ports",
-             "secrets", "restart")
+KEY_ORDER = ("build", "image", "environment", "command", "network_mode", "pid", "extra_hosts", "volumes", "cap_add", "healthcheck",
+             "depends_on", "ports", "secrets", "restart")
+# They scrape and probe: they reach the host-networked components at the Docker host.
+REACH_HOST = ("prometheus", "blackbox-exporter")
 UI_URLS = {"prometheus": "prometheus_url", "alertmanager": "alertmanager_url", "grafana": "grafana_url"}
 
 
@@ -43,11 +45,21 @@ class ComposePlace(C.Place):
         return f"0.0.0.0:{c.port}"
 
     def address(self, name: str) -> str:
-        return f"{name}:{C.get(name).port}"
+        c = C.get(name)
+        return f"{names.DOCKER_HOST_NAME if c.host_network else name}:{c.port}"
+
+    def cluster_listen(self, c: C.Component) -> str:
+        # Inside the compose network only: the gossip port is never published on the host.
+        return f"0.0.0.0:{c.cluster_port}"
+
+    def cluster_address(self, name: str) -> str:
+        return f"{name}:{C.get(name).cluster_port}"
 
     def external_url(self, c: C.Component) -> str:
         if c.name in UI_URLS:
             return str(getattr(self.stack, UI_URLS[c.name]))
+        if c.replica > 1 and c.publish:
+            return f"http://127.0.0.1:{c.native_port}"  # where _ports publishes it
         return f"http://{self.address(c.name)}"
 
     def config(self, c: C.Component, rel: str) -> str:
@@ -96,6 +108,8 @@ def image(stack: Stack, c: C.Component) -> str:
 
 
 def _ports(stack: Stack, c: C.Component) -> list[str]:
+    if c.replica > 1 and c.publish:  # a second replica's UI/API: on 127.0.0.1 at its native port, beside the first
+        return [f"127.0.0.1:{c.native_port}:{c.port}"]
     if c.publish == "ui":
         return [f"127.0.0.1:{ui_port(getattr(stack, UI_URLS[c.name]), c.port)}:{c.port}"]
     if c.publish == "port":
@@ -105,7 +119,7 @@ def _ports(stack: Stack, c: C.Component) -> list[str]:
     return []
 
 
-def service(model: Model, c: C.Component) -> dict[str, Any]:
+def service(model: Model, c: C.Component, reach_host: bool = False) -> dict[str, Any]:
     place = ComposePlace(model.stack)
     svc: dict[str, Any] = {}
     if c.sample:
@@ -117,6 +131,11 @@ def service(model: Model, c: C.Component) -> dict[str, Any]:
         svc["environment"] = env
     if (args := c.args(c, place)) is not None:
         svc["command"] = args
+    if c.host_network:
+        svc["network_mode"] = "host"
+    if reach_host and c.name in REACH_HOST:
+        # host-gateway: the address of the Docker host on the default bridge, where host-networked components listen.
+        svc["extra_hosts"] = [f"{names.DOCKER_HOST_NAME}:host-gateway"]
     volumes = [f"{c.name}-data:{c.volume}" if v == C.DATA else f"./{v.source}:{v.target}:ro"
                for v in c.volumes if isinstance(v, C.Mount) or c.volume]
     extra = dict(c.compose_extra)
@@ -136,8 +155,9 @@ def service(model: Model, c: C.Component) -> dict[str, Any]:
 
 
 def config(model: Model) -> dict[str, Any]:
-    running = [C.get(name) for name in C.needed_components(model)]
-    services = {c.name: service(model, c) for c in running}
+    running = [C.get(name) for name in C.needed_components(model, compose=True)]
+    reach_host = any(c.host_network for c in running)
+    services = {c.name: service(model, c, reach_host) for c in running}
     secrets: dict[str, Any] = {}
     for ref in sorted({ref for c in running for ref in c.secrets(model)}):
         key = names.secret_name(ref)

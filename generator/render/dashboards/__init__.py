@@ -20,7 +20,7 @@ STACK_DASHBOARDS = (overview, slo, infrastructure, business, stack)
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for module in STACK_DASHBOARDS:
-        d = module.render(model)
+        d = infrastructure.render(model, containers=topo.containers) if module is infrastructure else module.render(model)
         if d is not None:
             out[names.dashboard_file(names.GRAFANA_STACK_FOLDER, module.NAME)] = d
     for path, d in service.render(model).items():
