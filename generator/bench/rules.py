@@ -255,6 +255,7 @@ def measure(n: int, passes: int, seed: int, out: Say) -> dict[str, Any]:
     by_kind = {k: {"monstack_ms_per_second": _per_second([m for m in ours_m if m.group.kind == k]),
                    "naive_ms_per_second": _per_second([m for m in naive_m if m.group.kind == k])} for k in kinds}
     out(table(["groups", "monstack ms/s", "naive ms/s"], [[k, v["monstack_ms_per_second"], v["naive_ms_per_second"]] for k, v in by_kind.items()]))
+    by_rule = {name: _by_rule(ms) for name, ms in (("monstack", ours_m), ("naive", naive_m))}
     top = sorted(ours_m, key=lambda m: -m.median / m.group.interval)[:8]
     for m in top:
         out(f"    monstack: {1000 * m.median / m.group.interval:7.3f} ms/s  {m.group.name} / {m.rule.name}")
@@ -264,13 +265,26 @@ def measure(n: int, passes: int, seed: int, out: Say) -> dict[str, Any]:
         "services": n, "seed": seed, "passes": passes, "history": {"end": history.end, "series": history.series,
                                                                    "samples": history.samples, "build_seconds": history.seconds},
         "raw_series": base, "raw_series_by_kind": dict(sorted(fleet.base_by_kind.items())), "invented_selectors": len(invented),
-        "monstack": a, "naive": b, "by_group_kind": by_kind,
+        "monstack": a, "naive": b, "by_group_kind": by_kind, "by_rule": by_rule,
         "ratio_engine_per_second": ratio, "ratio_engine_per_round": ratio_round, "ratio_samples_per_second": ratio_samples,
         "head_series_added_share": round(a["head_series_added"] / base, 4),
         "naive_subqueries": subqueries, "alerts_differing_from_naive": mismatched[:20],
         "costliest_monstack_rules": [{"group": m.group.name, "rule": m.rule.name, "ms_per_second": round(1000 * m.median / m.group.interval, 3),
                                       "samples": m.samples} for m in top],
     }
+
+
+def _by_rule(ms: list[Measured]) -> list[dict[str, Any]]:
+    """Engine time and samples per second of each rule (group kind and rule name), summed over the services, costliest first."""
+    sums: dict[tuple[str, str], list[float]] = {}
+    for m in ms:
+        x = sums.setdefault((m.group.kind, m.rule.name), [0.0, 0.0, 0.0])
+        x[0] += 1000 * m.median / m.group.interval
+        x[1] += m.samples / m.group.interval
+        x[2] += 1
+    rows = [{"group": g, "rule": r, "ms_per_second": round(v[0], 2), "samples_per_second": round(v[1]), "rules": int(v[2])}
+            for (g, r), v in sums.items()]
+    return sorted(rows, key=lambda x: -x["ms_per_second"])
 
 
 def _count(groups: list[Group], kind: str) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from generator import alerting, catalogue, components, links, names
-from generator.catalogue.core import show
+from generator.catalogue.core import fast_interval, show, slow_interval
 from generator.model import Model
 from generator.topology import Topology
 
@@ -120,6 +120,7 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
                    for f in model.handwritten for g in f.groups for r in g["rules"] if "alert" in r]
     out[names.ALERTS_DOC] = _env().get_template("alerts.md.j2").render(
         rows=catalogue_rows, services=len(model.services), scrape=model.stack.scrape_interval, evaluation=model.stack.evaluation_interval,
+        fast=fast_interval(model), slow=slow_interval(model),
         handwritten=handwritten, kinds=catalogue_by_kind())
     return out
 
