@@ -41,7 +41,7 @@ from typing import Sequence
 import promql_parser as P
 
 from generator import names
-from generator.backtest.promql_text import duration, match_op, matcher_text, modifiers, selector, show
+from generator.backtest.promql_text import duration, label_matches, match_op, matcher_text, modifiers, selector, show
 from generator.backtest.rules import RecordingRule, RuleSet
 from generator.durations import Duration
 from generator.errors import UsageError
@@ -69,15 +69,6 @@ class CannotPush(Exception):
     """The matcher's label does not pass through this expression unchanged."""
 
 
-def _full_match(op: str, value: str, have: str) -> bool:
-    if op == "=":
-        return have == value
-    if op == "!=":
-        return have != value
-    hit = re.fullmatch(value, have) is not None
-    return hit if op == "=~" else not hit
-
-
 def _is_scalar(n: P.Expr) -> bool:
     if isinstance(n, (P.NumberLiteral, P.StringLiteral)):
         return True
@@ -94,14 +85,14 @@ def _contradicts(vs: P.VectorSelector, m: Matcher) -> bool:
     """True when no series can satisfy both the selector's own matchers and m (decided on equality matchers)."""
     label, op, value = m
     if label == "__name__" and vs.name:
-        return not _full_match(op, value, vs.name)
+        return not label_matches(op, value, vs.name)
     for own in vs.matchers.matchers:
         if own.name != label:
             continue
         own_op = match_op(own)
-        if own_op == "=" and not _full_match(op, value, own.value):
+        if own_op == "=" and not label_matches(op, value, own.value):
             return True
-        if op == "=" and not _full_match(own_op, own.value, value):
+        if op == "=" and not label_matches(own_op, own.value, value):
             return True
     return False
 
@@ -176,7 +167,7 @@ def _push(n: P.Expr, m: Matcher) -> str:
             kept = label not in n.modifier.labels
         if not kept:
             # The aggregation removes the label: every output series has it empty.
-            if _full_match(m[1], m[2], ""):
+            if label_matches(m[1], m[2], ""):
                 return show(n)
             raise _Empty
         inner = _push(n.expr, m)
@@ -232,7 +223,7 @@ def _push_binary(n: P.BinaryExpr, m: Matcher) -> str:
         if in_signature:
             return both()
         # on() without the label, or ignoring() it: the result has the label empty.
-        if _full_match(m[1], m[2], ""):
+        if label_matches(m[1], m[2], ""):
             return show(n)
         raise _Empty
     if in_signature:
@@ -336,7 +327,7 @@ class Inliner:
         rest = []
         for label, op, value in matchers:
             if label in r.labels:
-                if not _full_match(op, value, r.labels[label]):
+                if not label_matches(op, value, r.labels[label]):
                     return None
             else:
                 rest.append((label, op, value))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Callable
 
 import promql_parser as P
@@ -27,6 +28,16 @@ def match_op(m: P.Matcher) -> str:
         if m.op == op:
             return text
     raise ValueError(f"unknown matcher operator {m.op}")
+
+
+def label_matches(op: str, value: str, have: str) -> bool:
+    """Whether a label value `have` satisfies the matcher `op value` (regexes are anchored, as in PromQL)."""
+    if op == "=":
+        return have == value
+    if op == "!=":
+        return have != value
+    hit = re.fullmatch(value, have) is not None
+    return hit if op == "=~" else not hit
 
 
 def duration(d: dt.timedelta) -> str:

@@ -27,7 +27,6 @@ import concurrent.futures
 import hashlib
 import json
 import random
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import promql_parser as pp
 
 from generator import lint
-from generator.backtest.promql_text import match_op
+from generator.backtest.promql_text import label_matches, match_op
 from generator.bench.common import run_child
 from generator.catalogue import series as S
 from generator.catalogue.core import example_value
@@ -217,19 +216,10 @@ def _read(vs: pp.VectorSelector, seconds: int) -> Read:
     return Read(lint.selector_name(vs), ms, seconds)
 
 
-def _match(op: str, value: str, have: str) -> bool:
-    if op == "=":
-        return have == value
-    if op == "!=":
-        return have != value
-    hit = re.fullmatch(value, have) is not None
-    return hit if op == "=~" else not hit
-
-
 def matches(r: Read, x: Series) -> bool:
     if r.name is not None and r.name != x.metric:
         return False
-    return all(_match(op, value, x.labels.get(label, "")) for label, op, value in r.matchers)
+    return all(label_matches(op, value, x.labels.get(label, "")) for label, op, value in r.matchers)
 
 
 def assign_history(f: Fleet, model: Model, exprs_by_owner: Mapping[str, Iterable[str]], self_owner: str) -> list[str]:
