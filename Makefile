@@ -80,7 +80,7 @@ test-faults: deps ## Every fault scenario, the slow ones included (~25 min); pri
 	  echo "test-faults: $$(( $$(date +%s) - start ))s"; exit $$rc
 
 test-fast: venv ## Unit tier: no process, no socket, no npm (seconds, not minutes)
-	@start=$$(date +%s); $(BIN)/pytest -q -m "not integration" && echo "test-fast: $$(( $$(date +%s) - start ))s"
+	@start=$$(date +%s); $(BIN)/pytest -q -m "not integration" -n $(TEST_WORKERS) && echo "test-fast: $$(( $$(date +%s) - start ))s"
 
 golden: venv ## Rewrite tests/golden/*/expected after an intended change (review the diff)
 	MONSTACK_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py

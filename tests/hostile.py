@@ -95,7 +95,7 @@ def _write(work: Path, data: dict | str | bytes) -> Setup:
     if isinstance(data, bytes):
         inv.write_bytes(data)
     else:
-        inv.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        inv.write_text(data if isinstance(data, str) else yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False), encoding="utf-8")
     return Setup(inv, work / "out")
 
 
@@ -117,7 +117,7 @@ def _too_large(work: Path) -> Setup:
 def _many_values(work: Path) -> Setup:
     data = _minimal()
     lists = ", ".join("[" + ", ".join(["0"] * 5000) + "]" for _ in range(120))  # 600,000 values in 120 lists
-    return _write(work, yaml.safe_dump(data, sort_keys=False) + f"padding: [{lists}]\n")
+    return _write(work, yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False) + f"padding: [{lists}]\n")
 
 
 def _per_service(key: str, n: int, make: Callable[[int], object]) -> Callable[[Path], Setup]:
