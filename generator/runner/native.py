@@ -352,12 +352,18 @@ class NativeStack:
             for c in to_start:
                 if c not in (SINKS, "postgres") and not (self.data_dir / c).exists():
                     (self.data_dir / c).mkdir()  # a file in its way is its own error to report
-            if "postgres" in to_start:
-                self._prepare_postgres()
-                specs["postgres"] = self.spec("postgres", model)  # its data folder is chosen by _prepare_postgres
             if "grafana" in to_start:
                 ensure_generated_secret(grafana_password_file(self.inventory))
-            for c in to_start:
+            # PostgreSQL's first start creates its cluster (initdb: seconds). What does not need it starts first,
+            # so that Prometheus' discovery delay and first scrapes run meanwhile.
+            after_db = [c for c in to_start if "postgres" in to_start and c != SINKS and (c == "postgres" or "postgres" in components.get(c).depends)]
+            for c in [c for c in to_start if c not in after_db]:
+                self._start(specs[c])
+                started.append(c)
+            if after_db:
+                self._prepare_postgres()
+                specs["postgres"] = self.spec("postgres", model)  # its data folder is chosen by _prepare_postgres
+            for c in after_db:
                 self._start(specs[c])
                 started.append(c)
             if started:
