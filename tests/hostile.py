@@ -168,8 +168,10 @@ def _manifest(line: str) -> Callable[[Path], Setup]:
         victim = work / "victim.txt"
         victim.write_text("not generated\n")
         entry = line.format(victim=victim)
-        with (out / ".monstack-generated").open("a") as f:
-            f.write(f"{'0' * 64}  {entry}\n")
+        # Third line, after the two header comments: where it is does not move as monstack renders more files.
+        manifest = out / ".monstack-generated"
+        lines = manifest.read_text().splitlines(keepends=True)
+        manifest.write_text("".join(lines[:2]) + f"{'0' * 64}  {entry}\n" + "".join(lines[2:]))
         setup.untouched = {victim: victim.read_bytes()}
         return setup
 
@@ -197,6 +199,10 @@ def _symlinked_stale_folder(work: Path) -> Setup:
     victim.write_text("someone else's file\n")
     shutil.rmtree(setup.out / "docs" / "runbooks")
     (setup.out / "docs" / "runbooks").symlink_to(elsewhere, target_is_directory=True)
+    # The runbooks the render wrote would be reported too, as many as the catalogue has: keep the one stale entry.
+    manifest = setup.out / ".monstack-generated"
+    lines = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text("".join(line for i, line in enumerate(lines) if i == 2 or "  docs/runbooks/" not in line))
     setup.untouched[victim] = victim.read_bytes()
     return setup
 
