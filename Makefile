@@ -21,7 +21,7 @@ APT_INSTALL := sh scripts/apt-install
 # make up MODE=native|compose: choose instead of asking Docker.
 MODE ?=
 
-.PHONY: help deps up-deps venv render schema validate check lint test test-fast golden up down status test-alerts bench fuzz clean
+.PHONY: help deps up-deps venv render schema validate check lint test test-fast test-faults golden up down status test-alerts bench fuzz clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,7 +70,14 @@ lint: venv ## ruff and mypy on generator/
 
 test: deps ## Run every test: drift check, validation, lint, type check, unit, integration and end-to-end tests
 	$(MAKE) --no-print-directory check validate lint
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
+
+FIGURES := .monstack/fault-figures.json
+test-faults: deps ## Every fault scenario, the slow ones included (~25 min); prints the figures table of docs/reliability.md
+	@mkdir -p .monstack && rm -f $(FIGURES)
+	@start=$$(date +%s); MONSTACK_FAULT_FIGURES=$(CURDIR)/$(FIGURES) $(BIN)/pytest -q -m fault tests/test_faults.py; rc=$$?; \
+	  $(BIN)/python tests/tools/faults_table.py $(FIGURES) || rc=$$((rc ? rc : 1)); \
+	  echo "test-faults: $$(( $$(date +%s) - start ))s"; exit $$rc
 
 test-fast: venv ## Unit tier: no process, no socket, no npm (seconds, not minutes)
 	@start=$$(date +%s); $(BIN)/pytest -q -m "not integration" && echo "test-fast: $$(( $$(date +%s) - start ))s"
@@ -91,7 +98,7 @@ status: venv ## Components, targets and firing alerts
 test-alerts: venv ## Fire a synthetic alert per severity and report which receivers got it (SERVICE=name, FAULT=1)
 	$(MONSTACK) test-alerts $(if $(SERVICE),--service $(SERVICE)) $(if $(FAULT),--fault)
 
-bench: deps ## Benchmarks (ONLY=render,validate,dashboards,outage,quality,start SIZES=100,1000,10000): prints tables, merges bench/results.json
+bench: deps ## Benchmarks (ONLY=render,validate,dashboards,rules,outage,quality,start SIZES=100,1000,10000): prints tables, merges bench/results.json
 	$(BIN)/python -m generator.bench $(if $(ONLY),--only $(ONLY)) $(if $(SIZES),--sizes $(SIZES))
 
 fuzz: venv ## Long fuzzing run: 100,000 random inventories, accepted ones rendered and checked (FUZZ_EXAMPLES=n); writes .monstack/fuzz/

@@ -18,7 +18,7 @@ import promql_parser
 
 from generator import catalogue, fleet, lint, names, recording
 from generator.catalogue import custom
-from generator.catalogue.core import AlertDef, Ctx, fast_interval, fill, text_values
+from generator.catalogue.core import AlertDef, Ctx, fast_interval, fill, slow_interval, text_values
 from generator.durations import Duration, parse_duration
 from generator.model import AlertSetting, CustomRule, Model, Service
 
@@ -40,6 +40,11 @@ class Alert:
     def slo(self) -> bool:
         return not self.custom and id(self.definition) in _SLO_ALERTS
 
+    @property
+    def slow(self) -> bool:
+        """Evaluated in the service's slow SLO group (the burn-rate pairs over a day and more)."""
+        return not self.custom and id(self.definition) in _SLOW_ALERTS
+
 
 @dataclass(frozen=True)
 class RuleGroup:
@@ -53,6 +58,7 @@ class RuleGroup:
 
 
 _SLO_ALERTS = frozenset(id(d) for d in catalogue.slo.ALERTS)  # by identity: comparing definitions field by field is slow
+_SLOW_ALERTS = frozenset(id(d) for d in catalogue.slo.SLOW_ALERTS)
 
 
 def service_alerts(model: Model, s: Service) -> list[Alert]:
@@ -82,7 +88,8 @@ def all_alerts(model: Model) -> list[Alert]:
 
 
 def service_groups(model: Model, s: Service) -> list[RuleGroup]:
-    """The service's groups in evaluation order. File <service>: fast, recording, then alerts; file <service>.slo: the SLO group.
+    """The service's groups in evaluation order. File <service>: fast, recording, then alerts; file <service>.slo: the SLO
+    group, then the slow SLO group (the windows of a day and more, evaluated every slow_interval).
 
     The fast group holds the hard-down alerts (catalogue `fast`), evaluated every fast_interval so an
     outage pages within seconds of being seen. SLO rules live apart because their day-long windows are
@@ -99,9 +106,13 @@ def service_groups(model: Model, s: Service) -> list[RuleGroup]:
     plain = tuple(a for a in alerts if not a.slo and not (not a.custom and a.definition.fast))
     if plain:
         out.append(RuleGroup(s.name, names.alerts_group(s.name), (), plain))
-    slo_records, slo_alerts = recording.slo_rules(s), tuple(a for a in alerts if a.slo)
+    slo_records, slow_records = recording.slo_rule_groups(s)
+    slo_alerts = tuple(a for a in alerts if a.slo and not a.slow)
     if slo_records or slo_alerts:
         out.append(RuleGroup(names.slo_group(s.name), names.slo_group(s.name), tuple(slo_records), slo_alerts))
+    slow_alerts = tuple(a for a in alerts if a.slow)
+    if slow_records or slow_alerts:
+        out.append(RuleGroup(names.slo_group(s.name), names.slo_slow_group(s.name), tuple(slow_records), slow_alerts, slow_interval(model)))
     return out
 
 
@@ -156,8 +167,9 @@ def detection(model: Model, a: Alert) -> Detection:
         records.update({r["record"]: r["expr"] for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r})
     window, recorded = _window(a.definition.expression(a.ctx), records)
     scrape = s.scrape.interval if s is not None and s.scrape else model.stack.scrape_interval
-    # Hard-down alerts are evaluated in the service's fast group (catalogue.core.fast_interval).
-    evaluation = fast_interval(model) if a.definition.fast else model.stack.evaluation_interval
+    # Hard-down alerts are evaluated in the service's fast group (catalogue.core.fast_interval), the burn-rate pairs
+    # over days in its slow SLO group (slow_interval), with the recorded series they read.
+    evaluation = fast_interval(model) if a.definition.fast else slow_interval(model) if a.slow else model.stack.evaluation_interval
     worst = scrape.ms + window + (evaluation.ms if recorded else 0) + a.ctx.setting.for_.ms + evaluation.ms
     return Detection(Duration(window), Duration(worst))
 

@@ -70,7 +70,8 @@ def _static_checks(root: Path) -> Iterator[CheckResult]:
     promtool, amtool = tool("promtool"), tool("amtool")
     # --syntax-only: secret and TLS files live at /run/secrets/... inside the containers, not here;
     # the rule files it would otherwise load are checked just below.
-    yield _run("promtool check config", [promtool, "check", "config", "--syntax-only", names.PROMETHEUS_CONFIG], root)
+    configs = [names.PROMETHEUS_CONFIG] + _files(root, "prometheus/prometheus-*.yml")  # an HA pair's second file
+    yield _run("promtool check config", [promtool, "check", "config", "--syntax-only", *configs], root)
     rules = _files(root, f"{names.RULES_DIR}/*.yml") + _files(root, f"{names.RULES_DIR}/{names.HANDWRITTEN}/*.yml")
     if rules:
         yield _run("promtool check rules", [promtool, "check", "rules", *rules], root)

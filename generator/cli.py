@@ -89,6 +89,8 @@ def render(inventory: Path = InventoryOpt, out: Path = OutOpt, target: str = Tar
         else:
             result, results = pipeline.render_kubernetes(inventory, out, run_checks=run)
             root = out / names.KUBERNETES_DIR
+        if result.recovered:
+            _say(f"note: {result.recovered}")
         for r in results:
             _say(str(r))
         _say(f"rendered {inventory} -> {root}: {len(result.written)} written, {len(result.unchanged)} unchanged, {len(result.removed)} removed")
@@ -186,9 +188,11 @@ def schema(write: Optional[Path] = typer.Option(None, "--write", help=f"Write to
     if write is None:
         sys.stdout.write(data.decode())
         return
-    staging = writer.stage({write.name: data}, write.parent if str(write.parent) else Path("."))
-    (staging / write.name).replace(write)
-    staging.rmdir()
+    parent = write.parent if str(write.parent) else Path(".")
+    with writer.locked(parent):  # a render into the same folder removes staging folders it does not own
+        staging = writer.stage({write.name: data}, parent)
+        (staging / write.name).replace(write)
+        staging.rmdir()
     _say(f"wrote {write}")
 
 
@@ -236,6 +240,7 @@ def import_(prometheus: Path = typer.Argument(..., help="The prometheus.yml to i
 # --- running the stack (generator/runner) -------------------------------------------
 
 StateDirOpt = typer.Option(Path(".monstack"), "--state-dir", help="Runtime state: rendered native configs, data, logs, pids.")
+LockWaitOpt = typer.Option(30.0, "--lock-wait", help="Seconds to wait for another monstack command on the same state dir before refusing.")
 
 
 @app.command()
@@ -244,22 +249,35 @@ def up(inventory: Path = InventoryOpt, state_dir: Path = StateDirOpt,
        compose: bool = typer.Option(False, "--compose", help="Run docker compose (needs a Docker daemon)."),
        sinks: Optional[bool] = typer.Option(None, "--sinks/--no-sinks", help="Native: route every receiver to local Slack/PagerDuty/webhook/SMTP sinks. Default: on when a receiver's secret file is missing."),
        timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for readiness and every target up."),
-       port_offset: int = typer.Option(0, "--port-offset", help="Native: shift every port by N (run a second stack beside the first).")) -> None:
-    """Bring the stack up: docker compose when `docker compose` and a daemon work, native processes otherwise."""
+       port_offset: int = typer.Option(0, "--port-offset", help="Native: shift every port by N (run a second stack beside the first)."),
+       lock_wait: float = LockWaitOpt) -> None:
+    """Bring the stack up: docker compose when `docker compose` and a daemon work, native processes otherwise.
+    On a running stack: the same as `monstack apply`."""
     from generator.runner import commands
 
     if native and compose:
         raise errors.UsageError("give --native or --compose, not both")
     mode = "native" if native else "compose" if compose else None
-    commands.up(inventory, state_dir, mode, sinks, timeout, port_offset, _say, typer.echo)
+    commands.up(inventory, state_dir, mode, sinks, timeout, port_offset, _say, typer.echo, lock_wait)
 
 
 @app.command()
-def down(state_dir: Path = StateDirOpt) -> None:
+def apply(state_dir: Path = StateDirOpt,
+          timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for readiness and every target up."),
+          lock_wait: float = LockWaitOpt) -> None:
+    """Apply the inventory to the running stack: check referenced files first, reload only what changed, confirm
+    each component loaded it, and put the last good configuration back (exit 1) when one rejects it."""
+    from generator.runner import commands
+
+    commands.apply(state_dir, timeout, _say, typer.echo, lock_wait)
+
+
+@app.command()
+def down(state_dir: Path = StateDirOpt, lock_wait: float = LockWaitOpt) -> None:
     """Stop exactly what `monstack up` started (native: the recorded processes; compose: docker compose down)."""
     from generator.runner import commands
 
-    commands.down(state_dir, _say, typer.echo)
+    commands.down(state_dir, _say, typer.echo, lock_wait)
 
 
 @app.command()
@@ -274,11 +292,12 @@ def status(state_dir: Path = StateDirOpt, as_json: bool = typer.Option(False, "-
 def test_alerts(state_dir: Path = StateDirOpt,
                 service: Optional[str] = typer.Option(None, "--service", help="Label the alerts with this service (and route by its team)."),
                 fault: bool = typer.Option(False, "--fault", help="Inject a real fault into a sample exporter and time the real alert instead."),
-                timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for notifications (default: the longest group_wait plus a margin).")) -> None:
-    """Post a synthetic alert per severity P0-P3 to Alertmanager, report which receivers were notified, resolve them."""
+                timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for notifications (default: the longest group_wait plus a margin)."),
+                lock_wait: float = LockWaitOpt) -> None:
+    """Post a synthetic alert per severity P0-P3 to every Alertmanager until its receivers are notified, report them, resolve them."""
     from generator.runner import commands
 
-    commands.test_alerts(state_dir, service, fault, timeout, _say, typer.echo)
+    commands.test_alerts(state_dir, service, fault, timeout, _say, typer.echo, lock_wait)
 
 
 @app.command()
@@ -396,6 +415,9 @@ def main() -> None:
     aborts: tuple[type[BaseException], ...] = (typer.Abort, *_click_classes("Abort"))
     try:
         rc = app(standalone_mode=False)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        sys.exit(130)
     except errors.InventoryError as exc:
         for p in exc.problems:
             _say(str(p))
@@ -412,7 +434,10 @@ def main() -> None:
     except click_errors as exc:  # usage errors (exit 2: unknown command or option, bad value), file errors (1)
         exc.show()  # type: ignore[attr-defined]
         sys.exit(getattr(exc, "exit_code", errors.EXIT_BAD_INPUT))
-    # Without standalone mode typer/click return the code of an Exit (--help, --version, our own) instead of exiting.
+    # Without standalone mode typer/click return the code of an Exit (--help, --version, our own) instead of exiting;
+    # typer turns Ctrl-C into 130 that way.
+    if rc == 130:
+        _say("interrupted")
     sys.exit(rc if isinstance(rc, int) else 0)
 
 

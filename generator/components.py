@@ -13,6 +13,8 @@ native (127.0.0.1 on shifted ports, the state folder, the secrets' real paths).
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -69,6 +71,14 @@ class Place:
 
     def address(self, name: str) -> str:
         """host:port at which the other components reach `name`."""
+        raise NotImplementedError
+
+    def cluster_listen(self, c: "Component") -> str:
+        """host:port an Alertmanager replica gossips on."""
+        raise NotImplementedError
+
+    def cluster_address(self, name: str) -> str:
+        """host:port at which the other replicas reach the gossip port of `name`."""
         raise NotImplementedError
 
     def external_url(self, c: "Component") -> str:
@@ -154,10 +164,33 @@ class Component:
     # compose: in the host's network namespace (host metrics as the host sees them). It listens on 127.0.0.1 and on
     # the Docker host gateway; the other containers reach it at names.DOCKER_HOST_NAME (extra_hosts: host-gateway).
     host_network: bool = False
+    # High availability: how many the inventory runs (stack.replicas), None for one. Replica k > 1 is the
+    # row `<name>-k`, its own process or compose service, on its own native port.
+    replicas: Callable[["Stack"], int] | None = None
+    replica_native_ports: tuple[int, ...] = ()  # native ports of replicas 2, 3, ...
+    cluster_port: int | None = None  # Alertmanager's gossip port (compose, inside the network)
+    native_cluster_ports: tuple[int, ...] = ()  # its native gossip ports, replica 1 first
+    # Generated files (path prefixes under the output root) it loads and reloads on POST /-/reload: `up` and
+    # `apply` reload it only when one of them changed. Empty: it has no reloadable configuration.
+    reloads: tuple[str, ...] = ()
+    replica: int = 1  # which replica this row is
+    base: str | None = None  # the table row a replica row derives from
 
     @property
     def sample(self) -> bool:
         return self.module is not None
+
+    @property
+    def family(self) -> str:
+        """The table row's name: the same for every replica."""
+        return self.base or self.name
+
+    def count(self, stack: "Stack") -> int:
+        return self.replicas(stack) if self.replicas else 1
+
+    @property
+    def native_cluster_port(self) -> int:
+        return self.native_cluster_ports[self.replica - 1]
 
 
 def retention_bytes(size: str) -> str:
@@ -165,13 +198,21 @@ def retention_bytes(size: str) -> str:
     return f"{parse_bytes(size)}B"
 
 
+# Prometheus restores the pending and firing state of an alert after a restart only when its `for` is at least
+# this long (default 10m): with a shorter `for`, a firing alert went back to pending for its whole `for`, long
+# enough for Alertmanager to time it out and send a false "resolved", then a second page. 0s restores every
+# alert: a firing one fires again at the first evaluation after the restart, a pending one resumes its `for`.
+FOR_GRACE_PERIOD = "0s"
+
+
 def _prometheus_args(c: Component, p: Place) -> list[str]:
     st = p.stack
-    out = [f"--config.file={p.config(c, names.PROMETHEUS_CONFIG)}", f"--storage.tsdb.path={p.data(c)}",
+    out = [f"--config.file={p.config(c, names.prometheus_config(c.replica))}", f"--storage.tsdb.path={p.data(c)}",
            f"--storage.tsdb.retention.time={st.retention_time}"]
     if st.retention_size:
         out.append(f"--storage.tsdb.retention.size={retention_bytes(st.retention_size)}")
-    return out + ["--web.enable-lifecycle", f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
+    return out + [f"--rules.alert.for-grace-period={FOR_GRACE_PERIOD}", "--web.enable-lifecycle",
+                  f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
 
 
 def prometheus_secrets(model: "Model") -> list[str]:
@@ -191,9 +232,17 @@ def prometheus_secrets(model: "Model") -> list[str]:
 
 
 def _alertmanager_args(c: Component, p: Place) -> list[str]:
-    return [f"--config.file={p.config(c, names.ALERTMANAGER_CONFIG)}", f"--storage.path={p.data(c)}",
-            f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}",
-            "--cluster.listen-address="]  # one replica: no gossip; reloads go to POST /-/reload
+    out = [f"--config.file={p.config(c, names.ALERTMANAGER_CONFIG)}", f"--storage.path={p.data(c)}",
+           f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
+    peers = [r for r in replica_names(c, p.stack) if r != c.name]
+    if not peers:
+        return out + ["--cluster.listen-address="]  # one replica: no gossip
+    # A cluster: the replicas share silences and the notification log by gossip, so the one that notifies
+    # first tells the others (which wait --cluster.peer-timeout per position before notifying themselves).
+    out.append(f"--cluster.listen-address={p.cluster_listen(c)}")
+    if p.mode == "native":
+        out.append(f"--cluster.advertise-address={p.cluster_address(c.name)}")
+    return out + [f"--cluster.peer={p.cluster_address(r)}" for r in peers]
 
 
 def _grafana_env(c: Component, p: Place) -> dict[str, str]:
@@ -296,11 +345,15 @@ TABLE: tuple[Component, ...] = (
               image=IMAGES["prometheus"], binaries=("prometheus",), package="prometheus", volume="/prometheus",
               volumes=(Mount("prometheus", "/etc/prometheus"), DATA), always=True, publish="ui",
               start_period="60s",  # TSDB replay after a restart takes a while
-              ui="/"),
+              ui="/", replicas=lambda st: st.prometheus_replicas, replica_native_ports=(19092,),
+              reloads=(names.PROMETHEUS_CONFIG, names.RULES_DIR + "/")),
     Component("alertmanager", 9093, 19093, stage=2, health="/-/ready", args=_alertmanager_args,
               secrets=lambda model: model.receiver_secret_files(), image=IMAGES["alertmanager"],
               binaries=("prometheus-alertmanager", "alertmanager"), package="prometheus-alertmanager", volume="/alertmanager",
-              volumes=(Mount("alertmanager", "/etc/alertmanager"), DATA), always=True, publish="ui", ui="/"),
+              volumes=(Mount("alertmanager", "/etc/alertmanager"), DATA), always=True, publish="ui", ui="/",
+              replicas=lambda st: st.alertmanager_replicas, replica_native_ports=(19095, 19097, 19101, 19103),
+              cluster_port=9094, native_cluster_ports=(19094, 19096, 19098, 19102, 19104),
+              reloads=(names.ALERTMANAGER_CONFIG, names.ALERTMANAGER_TEMPLATES_DIR + "/")),
     Component("grafana", 3000, 13000, stage=4, health="/api/health", args=_grafana_args, env=_grafana_env,
               secrets=lambda model: [names.GRAFANA_ADMIN_PASSWORD_FILE], image=IMAGES["grafana"], binaries=("grafana-server",),
               volume="/var/lib/grafana",
@@ -321,7 +374,8 @@ TABLE: tuple[Component, ...] = (
               args=lambda c, p: [f"--config.file={p.config(c, names.BLACKBOX_CONFIG)}", f"--web.listen-address={p.listen(c)}"],
               image=IMAGES["blackbox-exporter"], binaries=("prometheus-blackbox-exporter", "blackbox_exporter"),
               package="prometheus-blackbox-exporter", volumes=(Mount(names.BLACKBOX_CONFIG, "/etc/blackbox_exporter/config.yml"),),
-              always=True, compose_extra=(("cap_add", ["NET_RAW"]),)),  # icmp probes
+              always=True, compose_extra=(("cap_add", ["NET_RAW"]),),  # icmp probes
+              reloads=(names.BLACKBOX_CONFIG,)),
     _sample("demo-web", 18081),
     _sample("demo-worker", 18082),
     _sample("demo-business", 18083),
@@ -357,7 +411,29 @@ assert set(IMAGES) == {c.name for c in TABLE if not c.sample}, "generator/images
 
 
 def get(name: str) -> Component:
-    return BY_NAME[name]
+    """A row of the table, or a replica row (`alertmanager-2`) derived from one."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    base, _, k = name.rpartition("-")
+    row = BY_NAME.get(base)
+    if row is None or not k.isdigit() or not 2 <= int(k) <= len(row.replica_native_ports) + 1:
+        raise KeyError(name)
+    return _replica(row.name, int(k))
+
+
+@functools.lru_cache(maxsize=None)
+def _replica(row: str, k: int) -> Component:
+    c = BY_NAME[row]
+    # A Prometheus replica reads its own configuration file (names.prometheus_config); the rest is shared.
+    reloads = tuple(names.prometheus_config(k) if f == names.PROMETHEUS_CONFIG else f for f in c.reloads)
+    return dataclasses.replace(c, name=f"{c.name}-{k}", native_port=c.replica_native_ports[k - 2], replica=k, base=c.name,
+                               reloads=reloads)
+
+
+def replica_names(c: Component, stack: "Stack") -> list[str]:
+    """Every replica of c's row the inventory runs, replica 1 (the row's own name) first."""
+    row = BY_NAME[c.family]
+    return [row.name] + [f"{row.name}-{k}" for k in range(2, row.count(stack) + 1)]
 
 
 # --- which components an inventory runs ----------------------------------------------------------
@@ -405,4 +481,4 @@ def needed_components(model: "Model", compose: bool = False) -> list[str]:
     for c in TABLE:
         if c.name in wanted:
             wanted.update(c.depends)
-    return [c.name for c in TABLE if c.name in wanted and (compose or c.native)]
+    return [r for c in TABLE if c.name in wanted and (compose or c.native) for r in replica_names(c, model.stack)]

@@ -16,6 +16,11 @@ EVALUATION_INTERVAL = "15s"  # alert latency floor: an alert fires at most one i
 # their own evaluated this often (or at evaluation_interval when that is shorter): they read one raw
 # gauge per service, so evaluating them often is cheap, and it takes seconds off every outage page.
 FAST_EVALUATION_INTERVAL = "5s"
+# The SLO windows of a day and more (and the short window only their pairs read) are recorded, and their
+# burn-rate alerts evaluated, in a rule group of their own this often (or at evaluation_interval when that is
+# longer): a ratio over days moves little in a minute, and reading days of counters is the rule set's largest
+# cost (docs/performance.md). Their alerts open tickets (P3) and wait a minute at most for it.
+SLOW_EVALUATION_INTERVAL = "1m"
 # Health probes run this often (or at the service's scrape interval when that is shorter). Two failed
 # probes in a row page; at 10s a dead service pages about 20s after it dies, and one failed probe
 # never does. Each probe is one request to the service through the blackbox exporter.

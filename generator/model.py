@@ -579,7 +579,8 @@ class _Resolver:
         """Prometheus refuses two rule groups of one name: hand-written groups may not take a generated group's."""
         generated = {names.META_RULES_GROUP}
         for s in model.services:
-            generated |= {names.recording_group(s.name), names.alerts_group(s.name), names.slo_group(s.name)}
+            generated |= {names.fast_group(s.name), names.recording_group(s.name), names.alerts_group(s.name), names.slo_group(s.name),
+                          names.slo_slow_group(s.name)}
         seen: dict[str, str] = {}
         for f in model.handwritten:
             for group, file, line in f.group_lines:

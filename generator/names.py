@@ -39,6 +39,12 @@ COMPOSE_FILE = "compose.yaml"
 MANIFEST = ".monstack-generated"  # list of generated files with their sha256, for stale-file cleanup and drift
 
 
+def prometheus_config(replica: int = 1) -> str:
+    """The configuration file of one Prometheus replica (an HA pair differs only in its replica label)."""
+    return PROMETHEUS_CONFIG if replica == 1 else f"prometheus/prometheus-{replica}.yml"
+
+
+PROMETHEUS_REPLICA_LABEL = "prometheus_replica"  # external label of each Prometheus of an HA pair; dropped from alerts
 HANDWRITTEN = "handwritten"  # subfolder of RULES_DIR and RULE_TESTS_DIR for rules.d/ beside the inventory
 
 
@@ -103,6 +109,11 @@ def slo_group(service: str) -> str:
     return f"{service}.slo"
 
 
+def slo_slow_group(service: str) -> str:
+    """The SLO windows of a day and more, evaluated less often than the rest (catalogue.slo BurnWindow.slow); in the SLO file."""
+    return f"{service}.slo-slow"
+
+
 def alerts_group(service: str) -> str:
     return f"{service}.alerts"
 
@@ -161,7 +172,8 @@ STATE_DIR = ".monstack"
 STATE_CONFIG = "config"  # native: the inventory rendered with the native topology
 STATE_DATA = "data"  # TSDB, Alertmanager silences and notification log, databases
 STATE_LOGS = "logs"  # one <component>.log per process
-STATE_RUN = "run"  # one <component>.pid per process, stack.json (mode, URLs)
+STATE_RUN = "run"  # one <component>.pid per process, stack.json (mode, URLs), the state folder's lock
+STATE_CONFIG_GOOD = "config-good"  # native: the last configuration every component accepted (what a failed apply restores)
 # Secrets the runners create when absent (relative to the inventory's folder, like *_file references).
 GRAFANA_ADMIN_PASSWORD_FILE = "secrets/grafana_admin_password"
 POSTGRES_PASSWORD_FILE = "secrets/postgres_password"  # the demo PostgreSQL in compose.yaml

@@ -61,25 +61,29 @@ def render(inventory: Path, out_dir: Path, topo: Topology = COMPOSE, run_checks:
            full: bool = False) -> tuple[writer.WriteResult, list[checks.CheckResult]]:
     """Render, check the staged tree with promtool/amtool, then replace the output files.
 
-    Nothing in out_dir changes unless every check passed.
+    Nothing in out_dir changes unless every check passed; then it changes all at once (writer.commit).
     """
     model = for_mode(load_model(inventory), topo)
-    staging, paths = stage(model, topo, out_dir)
-    try:
-        writer.check_tree(paths, out_dir)
-        if unmanaged := writer.unmanaged_rules(paths, out_dir):
-            raise CheckFailed("rule files monstack did not write would be loaded by Prometheus unchecked; nothing was written:\n"
-                              + "\n".join(f"  {p}: move it to {handwritten.FOLDER}/ beside the inventory (checked and tested there)"
-                                           for p in unmanaged))
-        results: list[checks.CheckResult] = []
-        if run_checks:
-            results = checks.all_checks(staging) if full else checks.static_checks(staging)
-            failed = [r for r in results if not r.ok]
-            if failed:
-                raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
-        return writer.commit_staged(staging, paths, out_dir), results
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with writer.locked(out_dir):
+        recovered = writer.recover(out_dir)
+        staging, paths = stage(model, topo, out_dir)
+        try:
+            writer.check_tree(paths, out_dir)
+            if unmanaged := writer.unmanaged_rules(paths, out_dir):
+                raise CheckFailed("rule files monstack did not write would be loaded by Prometheus unchecked; nothing was written:\n"
+                                  + "\n".join(f"  {p}: move it to {handwritten.FOLDER}/ beside the inventory (checked and tested there)"
+                                               for p in unmanaged))
+            results: list[checks.CheckResult] = []
+            if run_checks:
+                results = checks.all_checks(staging) if full else checks.static_checks(staging)
+                failed = [r for r in results if not r.ok]
+                if failed:
+                    raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
+            result = writer.commit_staged(staging, paths, out_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    result.recovered = recovered
+    return result, results
 
 
 # From this many services, rendering in two processes (render.PARTS) pays for starting the second.
@@ -95,7 +99,7 @@ def stage(model: Model, topo: Topology, parent: Path) -> tuple[Path, list[str]]:
     if len(model.services) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
         return writer.stage_iter(iter_render(model, topo), model.source, parent)
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".monstack-staging-", dir=parent))
+    staging = Path(tempfile.mkdtemp(prefix=writer.STAGING_PREFIX, dir=parent))
     try:
         global _FORKED
         _FORKED = (model, topo, staging)  # the forked workers inherit it: nothing is pickled
@@ -153,18 +157,23 @@ def render_kubernetes(inventory: Path, out_dir: Path, run_checks: bool = True, f
     """Like render, for the Kubernetes tree under out_dir/kubernetes (its own manifest)."""
     b = build_kubernetes(inventory)
     root = kubernetes_root(out_dir)
-    staging = writer.stage(b.files, root)
-    try:
-        writer.check_tree(b.files, root)
-        results: list[checks.CheckResult] = []
-        if run_checks:
-            results = kube_checks(b, out_dir, full)
-            failed = [r for r in results if not r.ok]
-            if failed:
-                raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
-        return writer.commit(staging, b.files, root), results
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # The checks stage beside the output, so a render of out_dir must not sweep them away meanwhile.
+    with writer.locked(out_dir), writer.locked(root):
+        recovered = writer.recover(root)
+        staging = writer.stage(b.files, root)
+        try:
+            writer.check_tree(b.files, root)
+            results: list[checks.CheckResult] = []
+            if run_checks:
+                results = kube_checks(b, out_dir, full)
+                failed = [r for r in results if not r.ok]
+                if failed:
+                    raise CheckFailed("generated configuration rejected; nothing was written:\n" + "\n".join(str(r) for r in failed))
+            result = writer.commit(staging, b.files, root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    result.recovered = recovered
+    return result, results
 
 
 def kubernetes_root(out_dir: Path) -> Path:

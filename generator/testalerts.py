@@ -3,6 +3,10 @@
 Synthetic mode posts one alert per level P0-P3 to Alertmanager's v2 API
 (alertname MonstackSyntheticTest, synthetic="true"), waits for the notifications
 and reports, per alert, which receivers were notified, then resolves them.
+Like Prometheus, it posts to every Alertmanager replica and posts again every
+few seconds until the alert's receivers are notified: an Alertmanager that is
+restarted (or killed) before it notified forgets the alert, and only a re-post
+brings it back.
 Evidence comes from the local sinks when the stack runs them (exact: receiver,
 content, time) and otherwise from Alertmanager's own counters
 (alertmanager_notifications_total / _failed_total, per receiver when the
@@ -33,6 +37,7 @@ from generator.model import EmailReceiver, Model, PagerDutyReceiver, Service, Sl
 Say = Callable[[str], None]
 SYNTHETIC_SERVICE = "monstack"  # service and team of synthetic alerts without --service: the policy's own routes
 MARGIN = 20.0  # seconds beyond group_wait before a notification counts as missing
+REPOST_EVERY = 5.0  # seconds between posts of an alert not yet confirmed (Prometheus re-sends every --rules.alert.resend-delay)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 
@@ -258,6 +263,19 @@ def post_alerts(alertmanager_url: str, alerts: list[dict[str, Any]]) -> None:
         raise CheckFailed(f"Alertmanager refused the test alerts ({r.status_code}): {r.text.strip()}")
 
 
+def post_everywhere(alertmanager_urls: list[str], alerts: list[dict[str, Any]]) -> list[str]:
+    """Post to every replica, as Prometheus does; the replicas that took them. An unreachable one is skipped
+    (it gets the alerts again at the next post), a refusal is an error."""
+    took = []
+    for url in alertmanager_urls:
+        try:
+            post_alerts(url, alerts)
+        except requests.RequestException:
+            continue
+        took.append(url)
+    return took
+
+
 def am_alerts(alertmanager_url: str, filters: Mapping[str, str]) -> list[dict[str, Any]]:
     params = [("filter", f'{k}="{v}"') for k, v in filters.items()]
     r = requests.get(f"{alertmanager_url}/api/v2/alerts", params=params, timeout=5)
@@ -297,41 +315,49 @@ class Outcome:
         return line
 
 
-def _route_info(alertmanager_url: str, labels: Mapping[str, str], outcome: Outcome) -> None:
-    found = am_alerts(alertmanager_url, {k: labels[k] for k in ("alertname", names.SEVERITY, names.SERVICE, names.SYNTHETIC)})
-    if not found:
+def _route_info(alertmanager_urls: list[str], labels: Mapping[str, str], outcome: Outcome) -> None:
+    for url in alertmanager_urls:
+        try:
+            found = am_alerts(url, {k: labels[k] for k in ("alertname", names.SEVERITY, names.SERVICE, names.SYNTHETIC)})
+        except requests.RequestException:
+            continue
+        if not found:
+            continue
+        a = found[0]
+        outcome.routed = sorted(r["name"] for r in a.get("receivers", []))
+        st = a.get("status", {})
+        if st.get("inhibitedBy"):
+            outcome.suppressed = f"inhibited by another firing alert ({', '.join(st['inhibitedBy'])})"
+        elif st.get("silencedBy"):
+            outcome.suppressed = f"silenced ({', '.join(st['silencedBy'])})"
         return
-    a = found[0]
-    outcome.routed = sorted(r["name"] for r in a.get("receivers", []))
-    st = a.get("status", {})
-    if st.get("inhibitedBy"):
-        outcome.suppressed = f"inhibited by another firing alert ({', '.join(st['inhibitedBy'])})"
-    elif st.get("silencedBy"):
-        outcome.suppressed = f"silenced ({', '.join(st['silencedBy'])})"
 
 
-def run(model: Model, urls: Mapping[str, str | None], service: str | None = None, timeout: float | None = None,
+def run(model: Model, urls: Mapping[str, Any], service: str | None = None, timeout: float | None = None,
         say: Say = lambda m: None, now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> list[Outcome]:
     am, sink = urls["alertmanager"], urls.get("sink")
     assert am
+    ams: list[str] = list(urls.get("alertmanagers") or [am])
     team = _service(model, service).team if service else SYNTHETIC_SERVICE
     t_post = now()
     longest = max(model.levels[lv].group_wait.seconds for lv in names.LEVELS) + MARGIN
     ends = t_post + dt.timedelta(seconds=(timeout or longest) + 120)
     alerts = [synthetic_alert(model, service, lv, t_post, ends) for lv in names.LEVELS]
     outcomes = [Outcome(lv, a["labels"], held=held_reason(model, lv, team, t_post)) for lv, a in zip(names.LEVELS, alerts, strict=True)]
-    before = notification_counts(am)
-    post_alerts(am, alerts)
-    start = time.monotonic()
+    before = _counts(ams)
+    if not post_everywhere(ams, alerts):
+        raise CheckFailed(f"no Alertmanager took the test alerts ({', '.join(ams)} did not answer)")
+    start = last_post = time.monotonic()
+    posts = 1
     time.sleep(0.5)
     for o in outcomes:
-        _route_info(am, o.labels, o)
+        _route_info(ams, o.labels, o)
         if not o.routed:
             o.routed = list(expected_receivers(model, team, o.level))
     waits = [model.levels[o.level].group_wait.seconds + MARGIN for o in outcomes if not o.held]
     deadline = start + (timeout if timeout is not None else max(waits, default=0.0))
     say(f"posted {len(alerts)} synthetic alerts ({names.SYNTHETIC}=\"true\", service={alerts[0]['labels'][names.SERVICE]}, "
-        f"team={team}) to {am}; evidence from {'the sinks at ' + sink if sink else 'Alertmanager notification counters'}")
+        f"team={team}) to {', '.join(ams)}; evidence from {'the sinks at ' + sink if sink else 'Alertmanager notification counters'}")
     for o in outcomes:
         note = o.held or o.suppressed or f"group_wait {model.levels[o.level].group_wait}"
         say(f"  {o.level} -> {', '.join(o.routed)} ({note})")
@@ -343,13 +369,20 @@ def run(model: Model, urls: Mapping[str, str | None], service: str | None = None
             if sink:
                 _collect_sinks(model, sink, t_post, outcomes)
             else:
-                _collect_counters(model, am, before, outcomes, elapsed)
+                _collect_counters(model, ams, before, outcomes, elapsed)
             pending = [o for o in pending if not set(o.routed) <= set(o.notified)]
+            if pending and time.monotonic() - last_post >= REPOST_EVERY:
+                # Not confirmed yet: post again (same labels and start, so a replica that has it merges it).
+                post_everywhere(ams, [a for a, o in zip(alerts, outcomes, strict=True) if o in pending])
+                last_post = time.monotonic()
+                posts += 1
     finally:
         resolved = [dict(a, endsAt=now().isoformat().replace("+00:00", "Z")) for a in alerts]
-        post_alerts(am, resolved)
+        post_everywhere(ams, resolved)
+    if posts > 1:
+        say(f"posted the unconfirmed alerts {posts} times in all (every {REPOST_EVERY:g}s until notified)")
     if not sink:
-        after = notification_counts(am)
+        after = _counts(ams)
         for o in pending:
             for integ in sorted({integration(model, r) for r in o.routed if r not in o.notified}):
                 failed = _delta(after, before, "alertmanager_notifications_failed", integ)
@@ -360,6 +393,19 @@ def run(model: Model, urls: Mapping[str, str | None], service: str | None = None
             if r not in o.notified and r not in o.failed and integration(model, r) not in o.failed:
                 o.failed[r] = f"nothing arrived within {deadline - start:.0f}s"
     return outcomes
+
+
+def _counts(alertmanager_urls: list[str]) -> dict[tuple[str, str, str], float]:
+    """Notification counters summed over the replicas that answer."""
+    total: dict[tuple[str, str, str], float] = {}
+    for url in alertmanager_urls:
+        try:
+            counts = notification_counts(url)
+        except requests.RequestException:
+            continue
+        for key, value in counts.items():
+            total[key] = total.get(key, 0.0) + value
+    return total
 
 
 def _collect_sinks(model: Model, sink: str, since: dt.datetime, outcomes: list[Outcome]) -> None:
@@ -376,10 +422,10 @@ def _collect_sinks(model: Model, sink: str, since: dt.datetime, outcomes: list[O
                         o.notified.setdefault(r, round(c["time"] - since.timestamp(), 1))
 
 
-def _collect_counters(model: Model, am: str, before: Mapping, outcomes: list[Outcome], elapsed: float) -> None:
+def _collect_counters(model: Model, ams: list[str], before: Mapping, outcomes: list[Outcome], elapsed: float) -> None:
     """Without sinks: a receiver counts as notified when its notifications counter grew (per integration on
     releases that do not label receivers, which cannot tell two receivers of one integration apart)."""
-    now = notification_counts(am)
+    now = _counts(ams)
     by_receiver = any(r for (_, _, r) in now)
     used: dict[str, float] = {}
     for o in outcomes:

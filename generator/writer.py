@@ -2,16 +2,30 @@
 
 Every generated file goes through `serialize`; nothing else in monstack writes
 generated output.
+
+A render replaces a whole tree of files, which no single rename can do. The
+commit is therefore journaled: the new files are staged beside the output
+(.monstack-staging-*), then a journal (.monstack-commit) naming the staging
+folder, the files to move and the files to remove is written atomically, and
+only then are the files moved. A render interrupted before the journal exists
+leaves the old tree (its staging folder is removed by the next render); one
+killed after it is finished by the next render (`recover`), which gives the new
+tree. SIGINT and SIGTERM that arrive while the journal is applied are held
+until it is done, so an interrupted render never stops half-way.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import posixpath
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator, Mapping
@@ -226,6 +240,10 @@ def _manifest(digests: Mapping[str, str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+STAGING_PREFIX = ".monstack-staging-"
+JOURNAL = ".monstack-commit"  # in the output folder while a commit is being applied
+
+
 def stage_iter(outputs: Iterable[tuple[str, Any]], source: str, parent: Path) -> tuple[Path, list[str]]:
     """Serialize and write each output into a fresh staging directory as it comes, keeping only its digest.
 
@@ -233,7 +251,7 @@ def stage_iter(outputs: Iterable[tuple[str, Any]], source: str, parent: Path) ->
     rules and tests pass through one at a time. Returns the staging directory and every path (manifest included).
     """
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".monstack-staging-", dir=parent))
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
     try:
         return staging, finish_staging(staging, write_into(staging, outputs, source))
     except BaseException:
@@ -327,14 +345,17 @@ def outside(out_dir: Path, path: str) -> str | None:
 def stage(files: Mapping[str, bytes], parent: Path) -> Path:
     """Write files into a fresh staging directory (on the same filesystem as the output)."""
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".monstack-staging-", dir=parent))
-    for path, data in files.items():
-        if why := outside(staging, path):
-            shutil.rmtree(staging, ignore_errors=True)
-            raise InventoryError([Problem(path, 0, "", why)])
-        target = staging / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
+    try:
+        for path, data in files.items():
+            if why := outside(staging, path):
+                raise InventoryError([Problem(path, 0, "", why)])
+            target = staging / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    except BaseException:  # Ctrl-C included; a kill leaves it to the next render (recover)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return staging
 
 
@@ -343,6 +364,7 @@ class WriteResult:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    recovered: str | None = None  # what was left of an interrupted render and is now finished or removed
 
 
 def check_tree(paths: Iterable[str], out_dir: Path) -> list[str]:
@@ -358,7 +380,9 @@ def check_tree(paths: Iterable[str], out_dir: Path) -> list[str]:
 
 
 def commit(staging: Path, files: Mapping[str, bytes], out_dir: Path) -> WriteResult:
-    """Move staged files into place one atomic rename each; remove files the previous render made and this one did not."""
+    """Move staged files into place and remove files the previous render made and this one did not: all or nothing
+    (see the module docstring). `staging` must be a folder directly inside out_dir."""
+    assert staging.parent.resolve() == out_dir.resolve(), "staging must be beside the files it replaces"
     result = WriteResult()
     previous = set(check_tree(files, out_dir))
     for path in sorted(files):
@@ -367,19 +391,107 @@ def commit(staging: Path, files: Mapping[str, bytes], out_dir: Path) -> WriteRes
         target = out_dir / path
         if target.is_file() and target.read_bytes() == files[path]:
             result.unchanged.append(path)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / path, target)
-        result.written.append(path)
-    for path in sorted(previous - set(files)):
+        else:
+            result.written.append(path)
+    result.removed = [path for path in sorted(previous - set(files)) if (out_dir / path).is_file()]
+    journal = {"staging": staging.name, "write": result.written, "remove": result.removed}
+    with _signals_held():
+        _write_durably(out_dir / JOURNAL, (json.dumps(journal, indent=1) + "\n").encode())
+        _apply(out_dir, journal)
+    return result
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write a file that is either absent or complete on disk, even across a crash."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _apply(out_dir: Path, journal: Mapping[str, Any]) -> None:
+    """Carry out a journaled commit. Idempotent: a file already moved is skipped, so it can be resumed at any point."""
+    staging = out_dir / journal["staging"]
+    for path in journal["write"]:
+        source = staging / path
+        if source.is_file():
+            (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, out_dir / path)
+    for path in journal["remove"]:
         target = out_dir / path
         if target.is_file():
             target.unlink()
-            result.removed.append(path)
             _prune_empty_dirs(target.parent, out_dir)
-    os.replace(staging / names.MANIFEST, out_dir / names.MANIFEST)
+    if (staging / names.MANIFEST).is_file():
+        os.replace(staging / names.MANIFEST, out_dir / names.MANIFEST)
+    _fsync_dir(out_dir)
+    (out_dir / JOURNAL).unlink()
     shutil.rmtree(staging, ignore_errors=True)
-    return result
+
+
+def recover(out_dir: Path) -> str | None:
+    """Finish a commit that an interrupted render left in out_dir, and remove leftover staging folders.
+
+    Returns what was done, None when there was nothing to do. Every render calls it first.
+    """
+    out_dir = Path(out_dir)
+    done = []
+    journal_file = out_dir / JOURNAL
+    if journal_file.is_file():
+        journal = json.loads(journal_file.read_text())
+        with _signals_held():
+            _apply(out_dir, journal)
+        done.append(f"finished an interrupted render ({len(journal['write'])} file(s) moved into place)")
+    (out_dir / (JOURNAL + ".tmp")).unlink(missing_ok=True)
+    leftovers = sorted(out_dir.glob(STAGING_PREFIX + "*")) if out_dir.is_dir() else []
+    for folder in leftovers:
+        shutil.rmtree(folder, ignore_errors=True)
+    if leftovers:
+        done.append(f"removed {len(leftovers)} staging folder(s) an interrupted render left")
+    return "; ".join(done) or None
+
+
+@contextlib.contextmanager
+def locked(out_dir: Path) -> Iterator[None]:
+    """One render at a time per output folder (an flock on the folder itself: no lock file to leave behind)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done, then act on them as if they came right after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if caught:
+            os.kill(os.getpid(), caught[0])  # delivered again to the handler it would have met
 
 
 def _prune_empty_dirs(folder: Path, stop: Path) -> None:

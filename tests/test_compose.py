@@ -24,7 +24,8 @@ from generator.render import compose as compose_render
 from generator.topology import COMPOSE
 
 ROOT = Path(__file__).resolve().parent.parent
-INVENTORIES = sorted({ROOT / "services.yaml", ROOT / "tests" / "e2e" / "services.yaml", *ROOT.glob("examples/*/services.yaml")})
+INVENTORIES = sorted({ROOT / "services.yaml", ROOT / "tests" / "e2e" / "services.yaml", *ROOT.glob("examples/*/services.yaml"),
+                      ROOT / "tests" / "golden" / "high-availability" / "services.yaml"})
 
 
 def compose_schema() -> dict[str, Any]:

@@ -96,6 +96,29 @@ def test_promtool_a_dead_service_pages_once(rules_dir: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@needs_promtool
+@pytest.mark.integration
+def test_promtool_with_health_probe_failing_disabled_target_down_is_the_page(tmp_path: Path) -> None:
+    """Without HealthProbeFailing nothing else pages for a dead service: TargetDown must not step aside for the probe."""
+    inv = yaml.safe_load(INVENTORY)
+    inv["services"][0]["alerts"] = {"HealthProbeFailing": {"disabled": True}}
+    (tmp_path / "services.yaml").write_text(yaml.safe_dump(inv, sort_keys=False))
+    for path, data in pipeline.build(tmp_path / "services.yaml").files.items():
+        if path.startswith(names.RULES_DIR):
+            (tmp_path / Path(path).name).write_bytes(data)
+    assert "probe_success" not in _rule(tmp_path, "TargetDown")["expr"]
+    groups = [g["name"] for g in yaml.safe_load((tmp_path / "api.yml").read_text())["groups"]]
+    test = {"rule_files": ["api.yml"], "evaluation_interval": "15s", "group_eval_order": groups, "tests": [
+        {"name": "the process died: scrape and probe fail", "interval": "15s",
+         "input_series": [{"series": UP, "values": "1x4 0x20"}, {"series": PROBE, "values": "1x5 0x20"}],
+         "alert_rule_test": [
+             {"eval_time": "5m", "alertname": "TargetDown", "exp_alerts": [_expected(tmp_path, "TargetDown", UP, 0)]}]},
+    ]}
+    (tmp_path / "outage.test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+    result = promtool_test(tmp_path, "outage.test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_down_targets_are_compared_on_service_and_instance() -> None:
     instance_rule, service_rule, *levels = am.inhibit_rules()
     assert instance_rule["equal"] == ["service", "instance"]

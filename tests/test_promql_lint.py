@@ -54,8 +54,9 @@ def _families(model: Model) -> list[lint.ErrorSeries]:
     out = []
     http = {s.metrics.requests: s.metrics for s in model.services if isinstance(s.metrics, HttpMetrics)}
     workers = {s.metrics.jobs: s.metrics for s in model.services if isinstance(s.metrics, WorkerMetrics)}
-    error_records = {R.HTTP_ERRORS, R.rec("http_errors", "rate5m", R.ROUTE)}
-    total_records = {R.HTTP_REQUESTS, R.ROUTE_REQUESTS}
+    error_records = {R.HTTP_ERRORS}
+    total_records = {R.HTTP_REQUESTS} | {R.sli_events("http", w) for w in R.SLI_LONG_WINDOWS}
+    job_totals = {R.JOBS} | {R.sli_events("worker", w) for w in R.SLI_LONG_WINDOWS}
 
     def is_http_errors(vs) -> bool:
         name = lint.selector_name(vs) or ""
@@ -79,7 +80,7 @@ def _families(model: Model) -> list[lint.ErrorSeries]:
 
     def is_job_total(vs) -> bool:
         name = lint.selector_name(vs) or ""
-        return name == R.JOBS or (name in workers and lint.matcher(vs, workers[name].status_label) is None)
+        return name in job_totals or (name in workers and lint.matcher(vs, workers[name].status_label) is None)
 
     out.append(lint.ErrorSeries(is_http_errors, is_http_total))
     out.append(lint.ErrorSeries(is_job_failures, is_job_total))

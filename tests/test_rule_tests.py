@@ -77,10 +77,17 @@ def test_firing_cases_carry_every_label_and_annotation(rendered):
 
 
 def test_the_error_ratio_is_zero_not_absent_before_the_first_failure(rendered):
-    """The recording test feeds a route that never failed (no 5xx series at all) and expects a ratio of 0."""
-    doc = load(rendered["services.yaml"] / names.rule_tests_file("checkout-api"))
-    exprs = [e["expr"] for t in doc["tests"] for e in t.get("promql_expr_test", [])]
-    assert any(e.startswith('abs(service_route:http_errors:ratio_rate5m{') and 'route="/api/b"' in e and " - 0) <=" in e for e in exprs), exprs
+    """A recording test feeds traffic without any 5xx series and expects failure rates and ratios of 0, every window."""
+    exprs = []
+    for stem in ("checkout-api", names.slo_group("checkout-api")):  # the recording group's tests, the SLO group's
+        doc = load(rendered["services.yaml"] / names.rule_tests_file(stem))
+        quiet = [t for t in doc["tests"] if t["name"].endswith("before the first failure")]
+        assert len(quiet) == 1, stem
+        assert not any('status="5' in x["series"] for x in quiet[0]["input_series"])
+        exprs += [e["expr"] for e in quiet[0]["promql_expr_test"]]
+    for record in ("service:http_errors:rate5m", "service:http_errors:ratio_rate5m", "service:http_errors:ratio_rate1h",
+                   "service:http_errors:ratio_rate3d"):
+        assert any(e.startswith(f"abs({record}{{") and " - 0) <=" in e for e in exprs), (record, exprs)
 
 
 def _mutated(rendered_root: Path, tmp_path: Path, rule_file: str, old: str, new: str) -> Path:

@@ -90,14 +90,22 @@ def test_rule_names_are_unique_where_prometheus_needs_them(ident: str, rendered)
     assert records
 
 
-def test_slo_rules_live_in_their_own_file_and_group(rendered):
+def test_slo_rules_live_in_their_own_file_and_groups(rendered):
+    """The SLO file holds the SLO group and the slow SLO group (windows of a day and more, and the 2h window only their
+    pair reads, every minute); in each, records come before the burn-rate alerts that read them."""
     root = rendered["services.yaml"]
     slo = load(root / names.rules_file(names.slo_group("checkout-api")))
-    assert [g["name"] for g in slo["groups"]] == ["checkout-api.slo"]
-    kinds = [("record" if "record" in r else "alert") for r in slo["groups"][0]["rules"]]
-    assert kinds == sorted(kinds, reverse=True), "SLI records come before the burn-rate alerts that read them"
-    windows = [r["record"].rsplit("ratio_rate", 1)[1] for r in slo["groups"][0]["rules"] if r.get("record", "").startswith("service:http_errors:")]
-    assert windows == ["30m", "1h", "2h", "6h", "1d", "3d"]  # 5m is the recording group's error ratio
+    assert [g["name"] for g in slo["groups"]] == ["checkout-api.slo", "checkout-api.slo-slow"]
+    assert "interval" not in slo["groups"][0] and slo["groups"][1]["interval"] == "1m"
+    windows = []
+    for g in slo["groups"]:
+        kinds = [("record" if "record" in r else "alert") for r in g["rules"]]
+        assert kinds == sorted(kinds, reverse=True), "SLI records come before the burn-rate alerts that read them"
+        windows.append([r["record"].rsplit("ratio_rate", 1)[1] for r in g["rules"] if r.get("record", "").startswith("service:http_errors:")])
+    assert windows == [["30m", "1h", "6h"], ["2h", "1d", "3d"]]  # 5m is the recording group's error ratio
+    alerts = [[r["alert"] for r in g["rules"] if "alert" in r] for g in slo["groups"]]
+    assert [a for a in alerts[1] if "Burn" in a] == ["ErrorBudgetBurn1d", "ErrorBudgetBurn3d", "LatencyBudgetBurn1d", "LatencyBudgetBurn3d"]
+    assert not [a for a in alerts[0] if a.endswith(("1d", "3d"))]
 
 
 def test_meta_rules_watch_the_stack_with_its_own_labels(rendered):

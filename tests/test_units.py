@@ -99,7 +99,7 @@ def test_latency_panels_read_seconds(tmp_path: Path) -> None:
     from generator.render.dashboards.panels import Scope
 
     expr = panels.latency_quantile_expr(Scope({"service": "api"}, {}), "http", 90, "milliseconds")
-    assert expr.startswith("histogram_quantile(0.9, sum by (le) (service:http_request_duration_milliseconds_bucket:rate5m{")
+    assert expr.startswith("histogram_quantile(0.9, service:http_request_duration_milliseconds_bucket:rate5m{")
     assert expr.endswith(" / 1000")
 
 

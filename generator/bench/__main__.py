@@ -8,7 +8,7 @@ import time
 
 from generator.bench import common
 
-SECTIONS = ("render", "validate", "dashboards", "outage", "quality", "start")
+SECTIONS = ("render", "validate", "dashboards", "rules", "outage", "quality", "start")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100,1000,10000", help="render: comma-separated service counts")
     parser.add_argument("--validate-sizes", default="1000", help="validate: comma-separated service counts")
     parser.add_argument("--dashboard-services", type=int, default=1000, help="dashboards: fleet size of the synthetic history")
+    parser.add_argument("--rules-sizes", default="1000", help="rules: comma-separated service counts")
+    parser.add_argument("--rules-passes", type=int, default=2, help="rules: measured passes over every rule (after a warm-up)")
     parser.add_argument("--trials", type=int, default=10, help="outage: trials per profile")
     parser.add_argument("--start-trials", type=int, default=3, help="start: fresh and warm starts each")
     parser.add_argument("--seed", type=int, default=15, help="outage and dashboards: seed of every random choice")
@@ -58,6 +60,10 @@ def _sections(args: argparse.Namespace, only: list[str], say: common.Say) -> Non
             from generator.bench.dashboards import run as run_dashboards
 
             run_dashboards(args.dashboard_services, args.seed, say)
+        elif section == "rules":
+            from generator.bench.rules import run as run_rules
+
+            run_rules([int(s) for s in args.rules_sizes.split(",") if s], args.rules_passes, args.seed, say)
         elif section == "outage":
             from generator.bench.outage import run as run_outage
 

@@ -22,6 +22,7 @@ from generator.catalogue.core import (
     num,
     points,
     probe_interval,
+    still_failing,
     threshold_cases,
 )
 from generator.durations import Duration
@@ -51,18 +52,25 @@ def _probe_failed_lately(ctx: Ctx) -> str:
     return f"min_over_time({sel('probe_success', {'job': names.probe_job(ctx.s.name)})}[{window}]) == 0"
 
 
+def _probe_pages(ctx: Ctx) -> bool:
+    """HealthProbeFailing watches the service: it has health probes and the inventory did not disable the alert."""
+    return bool(ctx.s.probes) and "HealthProbeFailing" not in ctx.s.disabled_alerts
+
+
 def _target_down_expr(ctx: Ctx) -> str:
     # One outage, one page: once a health probe of the service has failed, HealthProbeFailing is the page and
-    # TargetDown stays silent, whichever of the two counted its run of failures first.
+    # TargetDown stays silent, whichever of the two counted its run of failures first. With HealthProbeFailing
+    # disabled, TargetDown is the only page and never steps aside.
     assert ctx.s.scrape is not None
-    down = consecutive_failures("up", {"job": names.service_job(ctx.s.name)}, ctx.s.scrape.interval, FAILURES_IN_A_ROW)
-    return f"({down}) unless on ({names.SERVICE}) ({_probe_failed_lately(ctx)})" if ctx.s.probes else down
+    job = {"job": names.service_job(ctx.s.name)}
+    down = still_failing(consecutive_failures("up", job, ctx.s.scrape.interval, FAILURES_IN_A_ROW), ctx, "up", job, ("instance", "job"))
+    return f"({down}) unless on ({names.SERVICE}) ({_probe_failed_lately(ctx)})" if _probe_pages(ctx) else down
 
 
 def _target_down_cases(d: AlertDef, ctx: Ctx) -> list[Case]:
     assert ctx.s.scrape is not None
     out = consecutive_cases(d, ctx, "up", [S.target(ctx.model, ctx.s)], ctx.s.scrape.interval, FAILURES_IN_A_ROW, "failed scrapes")
-    if ctx.s.probes:
+    if _probe_pages(ctx):
         fires = out[0]
         up = fires.series[0]
         failing = tuple(S.Series("probe_success", tuple(S.probe(ctx.model, ctx.s, p).items()), up.values) for p in ctx.s.probes)
@@ -89,7 +97,7 @@ TARGET_DOWN = AlertDef(
     query=_up,
     cases=_target_down_cases,
     fast=True,
-    meaning="Prometheus cannot scrape the target: the process is down, hung, or unreachable. The other alerts of the same instance are muted while this fires; the service's other instances and its SLO alerts are not. While a health probe of the service fails too, HealthProbeFailing is the one page and this alert stays silent.",
+    meaning="Prometheus cannot scrape the target: the process is down, hung, or unreachable. The other alerts of the same instance are muted while this fires; the service's other instances and its SLO alerts are not. While a health probe of the service fails too, HealthProbeFailing is the one page and this alert stays silent (unless the inventory disables HealthProbeFailing).",
     causes=("the process crashed, was stopped or is restarting in a loop", "a network, DNS or firewall change",
             "the /metrics handler hangs or takes longer than scrape_timeout", "TLS or authentication settings of the scrape are wrong"),
     # A service reading another kind of metrics from an endpoint another service scrapes first: that one's TargetDown watches it.
@@ -103,8 +111,9 @@ def _probe_success(ctx: Ctx) -> str:
 
 
 def _probe_failing_expr(ctx: Ctx) -> str:
-    return consecutive_failures("probe_success", {"job": names.probe_job(ctx.s.name)}, probe_interval(ctx.model, ctx.s),
-                                FAILURES_IN_A_ROW)
+    job = {"job": names.probe_job(ctx.s.name)}
+    return still_failing(consecutive_failures("probe_success", job, probe_interval(ctx.model, ctx.s), FAILURES_IN_A_ROW),
+                         ctx, "probe_success", job, ("instance", "job", "probe"))
 
 
 def _probe_failing_cases(d: AlertDef, ctx: Ctx) -> list[Case]:

@@ -433,6 +433,14 @@ def fast_interval(model: "Model") -> Duration:
     return min(model.stack.evaluation_interval, _FAST)
 
 
+_SLOW = parse_duration(defaults.SLOW_EVALUATION_INTERVAL)
+
+
+def slow_interval(model: "Model") -> Duration:
+    """The evaluation interval of every service's slow SLO group (never faster than the stack's)."""
+    return max(model.stack.evaluation_interval, _SLOW)
+
+
 # A window one second longer than `failures` samples: a sample a few milliseconds late cannot leave a
 # steady outage with one sample in the window (which would resolve the alert for an evaluation).
 MARGIN_MS = 1000
@@ -451,6 +459,28 @@ def consecutive_failures(metric: str, matchers: Mapping[str, str], interval: Dur
     return f"max_over_time({s}[{window}]) == 0 and count_over_time({s}[{window}]) >= {failures}"
 
 
+def still_failing(expr: str, ctx: Ctx, metric: str, matchers: Mapping[str, str], on: Sequence[str]) -> str:
+    """`expr`, or: the alert is already pending or firing and the latest sample still failed. Only with a `for`.
+
+    A restarted Prometheus restores the `for` of an alert only when the alert is active at its second
+    evaluation (--rules.alert.for-grace-period=0s, generator/components.py). By then it may not have
+    scraped the failing target twice, and the failures it scraped before the restart may have left the
+    short window of `expr`: the alert started its `for` again after the restart, and with a `for` of
+    minutes Alertmanager timed the firing alert out (a false "resolved") and paged again when it fired.
+    The alert's state series (ALERTS_FOR_STATE, written at every evaluation while it is active) and the
+    latest sample outlive the restart, so with this clause the alert is active at once and its `for` is
+    restored. It never makes a single failure fire: the alert must be active already. Without a `for`
+    nothing needs restoring: the alert fires again two scrapes after the restart, long before
+    Alertmanager times out the one it holds (the end Prometheus stamps on it, four resend delays ahead).
+    """
+    from generator.promql import sel
+
+    if ctx.setting.for_.ms == 0:
+        return expr
+    state = sel("ALERTS_FOR_STATE", {"alertname": ctx.setting.name, names.SEVERITY: ctx.setting.severity, **matchers})
+    return f"({expr}) or ({sel(metric, matchers)} == 0 and on ({', '.join(on)}) {state})"
+
+
 def _ceil(ms: int, step: Duration) -> Duration:
     return Duration(-(-ms // step.ms) * step.ms)
 
@@ -465,7 +495,9 @@ def consecutive_cases(d: "AlertDef", ctx: Ctx, metric: str, labels: Sequence[Map
     step = fast_interval(ctx.model)
     lead = 3  # samples up before the failures start
     for_ = ctx.setting.for_
-    visible = _ceil((lead + failures - 1) * interval.ms + MARGIN_MS, step)  # the first evaluation that sees the run
+    # The first evaluation that sees the run: its window starts after the last good sample (Prometheus 2.x
+    # ranges include their start, so an evaluation exactly one window after that sample still holds it).
+    visible = _ceil((lead + failures - 1) * interval.ms + MARGIN_MS + 1, step)
     at = _ceil(visible.ms + for_.ms, step)
     n = at.ms // interval.ms + failures + 3
     down = " ".join(["1"] * lead + ["0"] * (n - lead))
@@ -480,7 +512,19 @@ def consecutive_cases(d: "AlertDef", ctx: Ctx, metric: str, labels: Sequence[Map
                 silent_at=times[:-1])
     steady = Case(f"{d.name} stays silent while every sample succeeds",
                   tuple(S.Series(metric, tuple(lb.items()), " ".join(["1"] * n)) for lb in labels), (), at, interval=interval)
-    return [fires, blip, steady]
+    if for_.ms == 0:
+        return [fires, blip, steady]
+    # With a `for` (still_failing): firing, then no sample for longer than the window, as across a Prometheus
+    # restart; at an evaluation whose window holds no sample it is still firing.
+    last = -(-at.ms // interval.ms)  # the last sample before the gap, at or after the alert fired
+    gap = failures + 2
+    inside = _ceil(last * interval.ms + failures * interval.ms + MARGIN_MS + 1, step)
+    assert inside.ms < (last + gap + 1) * interval.ms, "no evaluation falls inside the gap"
+    held = " ".join(["1"] * lead + ["0"] * (last + 1 - lead) + ["_"] * gap + ["0"] * 3)
+    through = Case(f"{d.name} stays firing through a gap in the samples longer than its window (a Prometheus restart)",
+                   tuple(S.Series(metric, tuple(lb.items()), held) for lb in labels), tuple(Expected(dict(lb), 0) for lb in labels),
+                   inside, interval=interval)
+    return [fires, blip, steady, through]
 
 
 def minutes(d: Duration) -> int:

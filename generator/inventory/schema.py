@@ -279,10 +279,12 @@ class StackUrls(Strict):
 
 
 class Replicas(Strict):
-    """Replica counts for HA. One of each today; the model already carries the counts."""
+    """Replica counts for HA: each replica is its own process (native) or compose service."""
 
-    prometheus: int = Field(1, ge=1, le=2, description="1, or 2 for an HA pair scraping the same targets.")
-    alertmanager: int = Field(1, ge=1, le=5, description="Alertmanager cluster size (peers gossip on port 9094).")
+    prometheus: int = Field(1, ge=1, le=2, description="1, or 2 for an HA pair scraping the same targets (each with a "
+                            "prometheus_replica external label, dropped from the alerts so Alertmanager deduplicates them).")
+    alertmanager: int = Field(1, ge=1, le=5, description="Alertmanager cluster size: the replicas gossip (port 9094 in "
+                              "compose, 127.0.0.1 natively) and send each notification once; Prometheus sends to all.")
 
 
 class BasicAuth(_NoInlineSecrets):

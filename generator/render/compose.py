@@ -48,9 +48,18 @@ class ComposePlace(C.Place):
         c = C.get(name)
         return f"{names.DOCKER_HOST_NAME if c.host_network else name}:{c.port}"
 
+    def cluster_listen(self, c: C.Component) -> str:
+        # Inside the compose network only: the gossip port is never published on the host.
+        return f"0.0.0.0:{c.cluster_port}"
+
+    def cluster_address(self, name: str) -> str:
+        return f"{name}:{C.get(name).cluster_port}"
+
     def external_url(self, c: C.Component) -> str:
         if c.name in UI_URLS:
             return str(getattr(self.stack, UI_URLS[c.name]))
+        if c.replica > 1 and c.publish:
+            return f"http://127.0.0.1:{c.native_port}"  # where _ports publishes it
         return f"http://{self.address(c.name)}"
 
     def config(self, c: C.Component, rel: str) -> str:
@@ -99,6 +108,8 @@ def image(stack: Stack, c: C.Component) -> str:
 
 
 def _ports(stack: Stack, c: C.Component) -> list[str]:
+    if c.replica > 1 and c.publish:  # a second replica's UI/API: on 127.0.0.1 at its native port, beside the first
+        return [f"127.0.0.1:{c.native_port}:{c.port}"]
     if c.publish == "ui":
         return [f"127.0.0.1:{ui_port(getattr(stack, UI_URLS[c.name]), c.port)}:{c.port}"]
     if c.publish == "port":

@@ -13,7 +13,7 @@ from typing import Any
 
 import promql_parser
 
-from generator import alerting, lint, names, targets
+from generator import alerting, components, lint, names, targets
 from generator.catalogue.core import probe_interval, probe_timeout
 from generator.components import needed_components, own_scrape_jobs
 from generator.model import Model, Service
@@ -27,11 +27,25 @@ SELF_COMPONENTS = (
 
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
-    return {names.PROMETHEUS_CONFIG: config(model, topo)}
+    """One file per Prometheus replica: an HA pair shares everything but its replica label."""
+    replicas = _replicas(model, "prometheus")
+    return {names.prometheus_config(i): config(model, topo, replica=name if len(replicas) > 1 else None)
+            for i, name in enumerate(replicas, start=1)}
 
 
-def config(model: Model, topo: Topology) -> dict[str, Any]:
+def _replicas(model: Model, component: str) -> list[str]:
+    return components.replica_names(components.get(component), model.stack)
+
+
+def config(model: Model, topo: Topology, replica: str | None = None) -> dict[str, Any]:
+    """replica: this Prometheus' name in an HA pair (its external label, dropped from the alerts it sends)."""
     stack = model.stack
+    # Both Prometheus of a pair send the same alerts; without their replica label they are equal, and
+    # Alertmanager deduplicates them into one notification.
+    relabel: list[dict[str, Any]] = [{"action": "labeldrop", "regex": names.PROMETHEUS_REPLICA_LABEL}] if replica else []
+    # Rules written elsewhere say critical/warning/info: map them to levels so Alertmanager routes them.
+    relabel += [{"source_labels": [names.SEVERITY], "regex": re.escape(value), "target_label": names.SEVERITY,
+                 "replacement": level} for value, level in sorted(model.severity_map.items())]
     cfg: dict[str, Any] = {
         "global": {
             "scrape_interval": str(stack.scrape_interval),
@@ -39,19 +53,21 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
             "evaluation_interval": str(stack.evaluation_interval),
         },
         "alerting": {
-            # Rules written elsewhere say critical/warning/info: map them to levels so Alertmanager routes them.
-            "alert_relabel_configs": [{"source_labels": [names.SEVERITY], "regex": re.escape(value), "target_label": names.SEVERITY,
-                                       "replacement": level} for value, level in sorted(model.severity_map.items())],
+            "alert_relabel_configs": relabel,
+            # Every Alertmanager replica: each gets every alert, the cluster sends each notification once.
             "alertmanagers": [
-                {"api_version": "v2", "static_configs": [{"targets": [topo.component("alertmanager")]}]}
+                {"api_version": "v2", "static_configs": [{"targets": [topo.component(am) for am in _replicas(model, "alertmanager")]}]}
             ],
         },
         "rule_files": ["rules/*.yml"] + ([f"rules/{names.HANDWRITTEN}/*.yml"] if model.handwritten else []),
         "scrape_configs": (self_jobs(model, topo) + [job for s in model.services for job in service_jobs(model, s, topo)]
                            + [dict(job) for job in model.extra_scrape_configs]),
     }
-    if stack.external_labels:
-        cfg["global"]["external_labels"] = dict(sorted(stack.external_labels.items()))
+    external = dict(stack.external_labels)
+    if replica:
+        external[names.PROMETHEUS_REPLICA_LABEL] = replica
+    if external:
+        cfg["global"]["external_labels"] = dict(sorted(external.items()))
     if stack.remote_write:
         cfg["remote_write"] = [remote_write(rw, topo) for rw in stack.remote_write]
     return cfg
@@ -60,13 +76,14 @@ def config(model: Model, topo: Topology) -> dict[str, Any]:
 def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
     """Prometheus, Alertmanager and the blackbox exporter scrape like any target (meta-monitoring reads them);
     VictoriaMetrics too when the stack runs it as its long-term store (the stack dashboard shows its ingestion), and
-    cAdvisor under docker compose (container CPU and memory on the infrastructure dashboard)."""
+    cAdvisor under docker compose (container CPU and memory on the infrastructure dashboard); every replica of each."""
     jobs = list(SELF_COMPONENTS)
     if "victoria-metrics" in needed_components(model):
         jobs.append((names.SELF_VICTORIA_METRICS_JOB, "victoria-metrics"))
     if "cadvisor" in needed_components(model, compose=topo.containers) and names.SELF_CADVISOR_JOB not in own_scrape_jobs(model):
         jobs.append((names.SELF_CADVISOR_JOB, "cadvisor"))  # a service scraping cadvisor:8080 already has the job
-    return [{"job_name": job, "static_configs": [{"targets": [topo.component(component)], "labels": targets.self_labels(model)}]}
+    return [{"job_name": job, "static_configs": [{"targets": [topo.component(r) for r in _replicas(model, component)],
+                                                  "labels": targets.self_labels(model)}]}
             for job, component in jobs]
 
 

@@ -1,4 +1,9 @@
-"""What `monstack up/down/status/test-alerts` do, behind the thin typer commands in generator/cli.py."""
+"""What `monstack up/apply/down/status/test-alerts` do, behind the thin typer commands in generator/cli.py.
+
+Every command but `status` takes the state folder's lock (runner/lock.py): a second command waits for the
+first, up to --lock-wait seconds, then refuses naming it. `test-alerts` holds it only while it reads the
+stack's record: a restart during its wait for notifications is what its re-posting is for.
+"""
 from __future__ import annotations
 
 import json
@@ -7,16 +12,34 @@ from typing import Any, Callable
 
 from generator import components, links, names, pipeline, testalerts
 from generator.errors import CheckFailed, UsageError
-from generator.runner import choose_mode, running_stack
+from generator.runner import choose_mode, process, running_stack
 from generator.runner import compose as compose_runner
-from generator.runner.native import NativeStack, missing_receiver_secrets
+from generator.runner.lock import DEFAULT_WAIT, state_lock
+from generator.runner.native import NativeStack, missing_receiver_secrets, stop_strays
 from generator.runner.state import read_state, save_state
 
 Echo = Callable[[str], None]
 
 
 def up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, timeout: float, port_offset: int,
-       say: Echo, echo: Echo) -> None:
+       say: Echo, echo: Echo, lock_wait: float = DEFAULT_WAIT, command: str = "up") -> None:
+    with state_lock(state_dir, command, lock_wait, say):
+        _up(inventory, state_dir, mode, sinks, timeout, port_offset, say, echo, lock_wait)
+
+
+def apply(state_dir: Path, timeout: float, say: Echo, echo: Echo, lock_wait: float = DEFAULT_WAIT) -> None:
+    """`up` on the running stack, with the settings it was started with (runner/apply.py has the contract)."""
+    with state_lock(state_dir, "apply", lock_wait, say):
+        state = read_state(state_dir)
+        if state is None:
+            raise UsageError(f"no stack is recorded in {state_dir}: `monstack up` starts one")
+        mode = state.get("mode", "native")
+        _up(Path(state["inventory"]), state_dir, mode, state.get("sinks") if mode == "native" else None, timeout,
+            state.get("port_offset", 0), say, echo, lock_wait)
+
+
+def _up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, timeout: float, port_offset: int,
+        say: Echo, echo: Echo, lock_wait: float) -> None:
     mode, why = choose_mode(mode)
     say(f"mode: {mode} ({why})")
     if mode == "compose":
@@ -33,7 +56,7 @@ def up(inventory: Path, state_dir: Path, mode: str | None, sinks: bool | None, t
             if missing:
                 say("secret files missing (" + ", ".join(sorted(missing)) + "): routing every receiver to local sinks; "
                     "create the files and run `monstack up --no-sinks` to notify the real services")
-        stack = NativeStack(inventory, state_dir, sinks=sinks, port_offset=port_offset, progress=say)
+        stack = NativeStack(inventory, state_dir, sinks=sinks, port_offset=port_offset, progress=say, lock_wait=lock_wait)
         stack.up(timeout=timeout)
         urls, notes = stack.urls(pipeline.load_model(inventory)), stack.notes
         ui = stack.ui()
@@ -69,27 +92,38 @@ def up_text(ui: links.Ui, urls: dict[str, str | None]) -> str:
     return "\n".join(lines)
 
 
-def down(state_dir: Path, say: Echo, echo: Echo) -> None:
-    if read_state(state_dir) is None:
-        echo(f"nothing to stop: no stack is recorded in {state_dir}")
-        return
-    stack = running_stack(state_dir, progress=say)
-    stack.down()
+def down(state_dir: Path, say: Echo, echo: Echo, lock_wait: float = DEFAULT_WAIT) -> None:
+    with state_lock(state_dir, "down", lock_wait, say):
+        if read_state(state_dir) is None:
+            # No record, but processes of this folder may still run (a command killed before it recorded them).
+            stopped = stop_strays(Path(state_dir).absolute(), set(), say)
+            echo(f"stopped {len(stopped)} unrecorded process(es) of {state_dir}" if stopped
+                 else f"nothing to stop: no stack is recorded in {state_dir}")
+            return
+        stack = running_stack(state_dir, progress=say)
+        stack.down()
     echo("stack stopped; its ports are free" if isinstance(stack, NativeStack) else "stack stopped (docker compose down; volumes kept)")
 
 
 def status(state_dir: Path, as_json: bool, echo: Echo) -> None:
+    if read_state(state_dir) is None:
+        strays = process.marked(state_dir)
+        if strays:
+            raise CheckFailed(f"no stack is recorded in {state_dir}, but {len(strays)} of its processes run "
+                              f"(pids {', '.join(str(p.pid) for p in strays)}): `monstack down` stops them")
     st = running_stack(state_dir).status()
     if as_json:
         echo(json.dumps(st, indent=2, sort_keys=True, default=str))
     else:
         echo(status_text(st))
-    unhealthy = [c["name"] for c in st["components"] if not c["ready"]]
+    unhealthy = [c["name"] for c in st["components"] if not c["ready"] or c.get("problems")]
     down_targets = [t for t in st["targets"] or [] if t["health"] != "up"]
-    if unhealthy or down_targets or st["error"]:
+    strays = st.get("strays") or []
+    if unhealthy or down_targets or strays or st["error"]:
         raise CheckFailed("stack not healthy: " + "; ".join(filter(None, [
-            f"components not ready: {', '.join(unhealthy)}" if unhealthy else None,
+            f"components not healthy: {', '.join(unhealthy)}" if unhealthy else None,
             f"{len(down_targets)} target(s) down" if down_targets else None,
+            f"{len(strays)} process(es) of this state folder no record lists (`monstack down` stops them)" if strays else None,
             st["error"]])))
 
 
@@ -102,6 +136,11 @@ def status_text(st: dict[str, Any]) -> str:
         mark = "ready" if c["ready"] else ("running, not ready" if c["running"] else "NOT RUNNING")
         pid = f"pid {c['pid']}" if c.get("pid") else ""
         lines.append(f"  {c['name']:<18} {mark:<20} {c.get('address') or '':<22} {pid}")
+        for problem in c.get("problems") or []:
+            if problem != "running but not ready" and not problem.startswith("not running"):
+                lines.append(f"      PROBLEM: {problem}")
+    for s in st.get("strays") or []:
+        lines.append(f"  UNRECORDED process pid {s['pid']}: {' '.join(s['argv'])[:100]}")
     if st["targets"] is None:
         lines.append(f"targets: unknown ({st['error']})")
     else:
@@ -121,8 +160,10 @@ def status_text(st: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def test_alerts(state_dir: Path, service: str | None, fault: bool, timeout: float | None, say: Echo, echo: Echo) -> None:
-    state = read_state(state_dir)
+def test_alerts(state_dir: Path, service: str | None, fault: bool, timeout: float | None, say: Echo, echo: Echo,
+                lock_wait: float = DEFAULT_WAIT) -> None:
+    with state_lock(state_dir, "test-alerts", lock_wait, say):  # not while `up` or `down` is changing the stack
+        state = read_state(state_dir)
     if state is None:
         raise UsageError(f"no stack is recorded in {state_dir}: start one with `make up` first")
     model = pipeline.load_model(Path(state["inventory"]))

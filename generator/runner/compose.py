@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 from generator import checks, components, names, pipeline
 from generator.errors import CheckFailed, ToolMissing
 from generator.render import compose as compose_render
-from generator.runner import api, process
+from generator.runner import api, apply, process
 from generator.runner.native import ensure_generated_secret
 from generator.runner.state import forget, read_state, save_state
 from generator.topology import COMPOSE
@@ -178,7 +178,8 @@ class ComposeStack:
         model = pipeline.load_model(self.inventory)
         self._say(f"rendering {self.inventory.name} into {self.out_dir} (compose.yaml and every config)")
         run_checks = checks.available("promtool") and checks.available("amtool")
-        pipeline.render(self.inventory, self.out_dir, COMPOSE, run_checks=run_checks)
+        result, _ = pipeline.render(self.inventory, self.out_dir, COMPOSE, run_checks=run_checks)
+        changed = result.written + result.removed
         secrets_dir = self.out_dir / "secrets"
         for generated in (names.GRAFANA_ADMIN_PASSWORD_FILE, names.POSTGRES_PASSWORD_FILE):
             # Containers run as their own users and read file secrets through a bind mount: the file must be
@@ -208,8 +209,18 @@ class ComposeStack:
         if code != 0:
             raise CheckFailed(f"docker compose up failed (exit {code}):\n{tail[-3000:]}")
         ui = self._ui_urls(model)
-        for c in ("prometheus", "alertmanager"):
-            api.reload(ui[c])  # containers that kept running still have the previous configuration
+        # Containers that kept running still have the previous configuration: reload those whose files changed
+        # (only those: an Alertmanager reload recreates its inhibitions, docs/reliability.md).
+        for family in ("prometheus", "alertmanager"):
+            for name in components.replica_names(components.get(family), model.stack):
+                c = components.get(name)
+                if any(apply.loads(c, path) for path in changed):
+                    url = ui[family] if c.replica == 1 else f"http://127.0.0.1:{c.native_port}"
+                    try:
+                        apply.reload(url, name, Path(os.devnull))
+                    except apply.Rejected as exc:
+                        raise CheckFailed(f"{name} rejected the new configuration: {exc.detail} "
+                                          f"(docker compose logs {name})") from None
         state = {"mode": "compose", "inventory": str(self.inventory), "compose_file": str(self.compose_file),
                  "project": compose_render.project_name(model), "urls": self.urls(model), "notes": self.notes,
                  "sinks": False, "port_offset": 0}

@@ -12,6 +12,14 @@ cluster runs as the `postgres` account (Debian's postgresql package creates it),
 or `nobody` when there is none. When that account cannot reach the state dir (a
 private parent such as /root), the cluster lives in the system temp folder
 instead, and `down` removes it. Its password is generated into <state>/secrets.
+
+`up` on a running stack applies the inventory (generator/runner/apply.py): it
+reloads only components whose configuration changed, restarts those whose
+command line changed, whose data folder is gone or that died, and puts the
+last good configuration back when a component rejects the new one. Every
+process carries the state folder in its environment (process.MARKER), so
+`down` also stops what an interrupted or concurrent command started but never
+recorded. One command at a time holds the state folder (runner/lock.py).
 """
 from __future__ import annotations
 
@@ -32,7 +40,8 @@ from generator import checks, components, links, names, pipeline, topology
 from generator.components import SAMPLE_EXPORTERS, needed_components
 from generator.errors import CheckFailed, ToolMissing, UsageError
 from generator.model import Model
-from generator.runner import api, process
+from generator.runner import api, apply, process
+from generator.runner.lock import DEFAULT_WAIT, state_lock
 from generator.runner.state import read_state, save_state, state_file
 from generator.runner.ui import native as native_ui
 
@@ -107,11 +116,12 @@ class NativeStack:
     """The stack as local processes; see the module docstring."""
 
     def __init__(self, inventory: Path, state_dir: Path = Path(names.STATE_DIR), *, sinks: bool = False,
-                 port_offset: int = 0, progress: Say | None = None):
+                 port_offset: int = 0, progress: Say | None = None, lock_wait: float = DEFAULT_WAIT):
         self.inventory = Path(inventory).absolute()
         self.state_dir = Path(state_dir).absolute()
         self.sinks = sinks
         self.port_offset = port_offset
+        self.lock_wait = lock_wait
         self._say: Say = progress or (lambda msg: None)
         self._procs: dict[str, subprocess.Popen] = {}  # children of this Python process, reaped on down()
         self.notes: list[str] = []  # what the user should know (a component not started, receivers on sinks)
@@ -132,6 +142,13 @@ class NativeStack:
     @property
     def run_dir(self) -> Path:
         return self.state_dir / names.STATE_RUN
+
+    @property
+    def good_dir(self) -> Path:
+        return self.state_dir / names.STATE_CONFIG_GOOD
+
+    def log(self, component: str) -> Path:
+        return self.logs_dir / f"{component}.log"
 
     @property
     def state_file(self) -> Path:
@@ -167,14 +184,19 @@ class NativeStack:
     def component_url(self, component: str) -> str:
         return f"http://127.0.0.1:{self.port(component)}"
 
+    def alertmanager_urls(self, model: Model) -> list[str]:
+        """Every Alertmanager replica: Prometheus (and test-alerts) send each alert to all of them."""
+        return [self.component_url(r) for r in components.replica_names(components.get("alertmanager"), model.stack)]
+
     @classmethod
-    def from_state(cls, state_dir: Path = Path(names.STATE_DIR), progress: Say | None = None) -> "NativeStack":
+    def from_state(cls, state_dir: Path = Path(names.STATE_DIR), progress: Say | None = None,
+                   lock_wait: float = DEFAULT_WAIT) -> "NativeStack":
         """The stack a previous `up` started in state_dir."""
         state = read_state(Path(state_dir))
         if state is None or state.get("mode") != "native":
             raise UsageError(f"no native stack recorded in {Path(state_dir) / names.STATE_RUN / 'stack.json'}")
         return cls(Path(state["inventory"]), Path(state_dir), sinks=state["sinks"], port_offset=state["port_offset"],
-                   progress=progress)
+                   progress=progress, lock_wait=lock_wait)
 
     # --- plan -------------------------------------------------------------------
     def topology(self, model: Model, ui: links.Ui | None = None) -> topology.Topology:
@@ -240,7 +262,8 @@ class NativeStack:
             exe = (binary,)
         port = self.port(component)
         ready = f"tcp://127.0.0.1:{port}" if c.health == "tcp" else f"http://127.0.0.1:{port}{c.health}"
-        return Spec(component, exe + tuple(args), (port,), ready, env, user=self._pg_user() if component == "postgres" else None)
+        ports = (port,) + ((place.cluster_port(c),) if c.cluster_port and c.count(model.stack) > 1 else ())
+        return Spec(component, exe + tuple(args), ports, ready, env, user=self._pg_user() if component == "postgres" else None)
 
     def planned_ports(self) -> list[int]:
         """Every 127.0.0.1 port `up` would listen on for this inventory (tests pick a port_offset where all are free)."""
@@ -254,18 +277,25 @@ class NativeStack:
 
     # --- up ---------------------------------------------------------------------
     def up(self, timeout: float = 120.0) -> None:
-        """Render, check, start every component, wait for readiness and every target up; raise with the log tail on failure."""
+        """Start the stack, or apply the inventory to the running one; raise with the component's log line on failure.
+
+        Holds the state folder's lock (a second command waits, then refuses)."""
+        with state_lock(self.state_dir, "up", self.lock_wait, self._say):
+            self._up(timeout)
+
+    def _up(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         model = pipeline.load_model(self.inventory)
         self.notes = self.plan_notes(model)
-        running = self._recorded_running()
+        recorded = self._recorded()
+        running = {name for name, p in recorded.items() if process.alive(p)}
         if running:
             state = read_state(self.state_dir) or {}
             if (state.get("sinks"), state.get("port_offset"), state.get("inventory")) != (self.sinks, self.port_offset, str(self.inventory)):
                 raise UsageError(f"a stack started with other settings is running from {self.state_dir} "
                                  f"({', '.join(sorted(running))}): run `monstack down` first")
-        components = self.components(model)
-        self._check_binaries(components)
+        wanted = self.components(model)
+        self._check_binaries(wanted)
         missing = missing_receiver_secrets(model, self.inventory)
         if missing and not self.sinks:
             for ref, receivers in sorted(missing.items()):
@@ -273,43 +303,183 @@ class NativeStack:
         elif self.sinks:
             self.notes.append(f"every receiver notifies the local sinks at {self.sink_url} (email: smtp {self.sink_smtp}); "
                               f"nothing leaves this machine")
-        to_start = [c for c in components if c not in running]
-        self._check_ports([self.spec(c, model) for c in to_start])
+        topo = self.topology(model, self.ui())
+        problems = apply.preflight(model, topo)
+        if problems:
+            raise CheckFailed("not applied, nothing changed: files the configuration refers to cannot be used:\n"
+                              + "\n".join(f"  {self.inventory.name}: {p}" for p in problems))
+        self._stop_strays(recorded)
+        specs = {c: self.spec(c, model) for c in wanted}
+        restart = {c: why for c in wanted if c in running and (why := self._restart_reason(c, specs[c], recorded[c]))}
+        retire = [c for c in recorded if c in running and c not in wanted]
+        to_start = [c for c in wanted if c not in running or c in restart]
+        self._check_ports([specs[c] for c in to_start if c not in restart])  # a restarted one frees its own ports first
 
         self._say(f"rendering {self.inventory.name} for native processes into {self._rel(self.config_dir)}")
-        topo = self.topology(model, self.ui())
         for path in topo.secret_overrides.values():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             _write_private(Path(path), PLACEHOLDER_SECRET)
         run_checks = checks.available("promtool") and checks.available("amtool")
+        # What to go back to when a component rejects the new configuration: the last one every component confirmed,
+        # else (a stack started before monstack kept one) the one they were started with.
+        good = (apply.tree(self.good_dir) or apply.tree(self.config_dir)) if running else {}
         pipeline.render(self.inventory, self.config_dir, topo, run_checks=run_checks)
+        files = apply.tree(self.config_dir)
+        rendered = {c: d for c in wanted if c != SINKS and (d := apply.digest(files, c))}
 
-        for d in (self.data_dir, self.logs_dir, self.run_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        for c in to_start:
-            if c not in (SINKS, "postgres") and not (self.data_dir / c).exists():
-                (self.data_dir / c).mkdir()  # a component's data folder (a file in its way is its own error to report)
+        for folder in (self.data_dir, self.logs_dir, self.run_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        applied = (read_state(self.state_dir) or {}).get("applied", {}) if running else {}
+        reload = [c for c in wanted if c in running and c not in restart and c in rendered and applied.get(c) != rendered[c]]
+        self._write_state(model, wanted, rendered=rendered, applied=applied)
         if running:
-            self._say(f"already running: {', '.join(c for c in components if c in running)}; reloading their configuration")
-            for c in ("prometheus", "alertmanager"):
-                if c in running:
-                    api.reload(self.component_url(c))
-        self._write_state(model, components)
+            self._say(self._plan_text(wanted, running, reload, restart, retire, to_start))
+        reloaded: list[str] = []
         try:
+            for c in reload:
+                reloaded.append(c)
+                apply.reload(self.component_url(c), c, self.log(c))
+                apply.confirm(self.component_url(c), c, files, self.log(c))
+                self._set_applied(c, rendered[c])
+        except apply.Rejected as exc:
+            self._roll_back(exc, good, reloaded, [], model)
+        started: list[str] = []
+        try:
+            for c in retire + list(restart):
+                why = restart.get(c, "the inventory no longer runs it")
+                self._say(f"{c}: stopping ({why})")
+                self._stop_one(c, recorded[c])
+            for c in to_start:
+                if c not in (SINKS, "postgres") and not (self.data_dir / c).exists():
+                    (self.data_dir / c).mkdir()  # a file in its way is its own error to report
             if "postgres" in to_start:
                 self._prepare_postgres()
+                specs["postgres"] = self.spec("postgres", model)  # its data folder is chosen by _prepare_postgres
             if "grafana" in to_start:
                 ensure_generated_secret(grafana_password_file(self.inventory))
-            specs = [self.spec(c, model) for c in to_start]
-            for spec in specs:
-                self._start(spec)
-            self._say(f"started {len(specs)} process(es): " + ", ".join(f"{s.name} ({s.ports[0]})" for s in specs))
-            self._wait_ready([self.spec(c, model) for c in components], deadline)
-            self._wait_targets(deadline)
+            for c in to_start:
+                self._start(specs[c])
+                started.append(c)
+            if started:
+                self._say(f"started {len(started)} process(es): " + ", ".join(f"{c} ({specs[c].ports[0]})" for c in started))
+            # A running stack is not held hostage by a component this command did not touch (a target with a
+            # fault, say): it waits for what it started, and `status` reports the rest.
+            self._wait_ready([specs[c] for c in (started if running else wanted)], deadline)
+            self._wait_targets(deadline, set(started) if running else None)
+            for c in started:
+                if c in rendered:
+                    apply.confirm(self.component_url(c), c, files, self.log(c))
+                    self._set_applied(c, rendered[c])
+        except apply.Rejected as exc:
+            if not running or not good:
+                self._say("start failed: stopping what was started")
+                self.down(quiet=True)
+                raise CheckFailed(f"{exc.component} did not load the rendered configuration: {exc.detail}\n"
+                                  f"(its log: {self._rel(self.log(exc.component))})") from None
+            self._roll_back(exc, good, reloaded, started, model)
         except BaseException:
-            self._say("start failed: stopping what was started")
-            self.down(quiet=True)
+            if running:
+                # The rest of the stack keeps running; a restarted component stays for `status` to show with its log.
+                fresh = [c for c in started if c not in restart]
+                self._say("start failed" + (f": stopping what this command started ({', '.join(fresh)})" if fresh else ""))
+                for c in reversed(fresh):
+                    self._stop_one(c, self._recorded().get(c))
+            else:
+                self._say("start failed: stopping what was started")
+                self.down(quiet=True)
             raise
+        apply.save_good(files, self.good_dir)
+
+    def _plan_text(self, wanted: list[str], running: set[str], reload: list[str], restart: dict[str, str],
+                   retire: list[str], to_start: list[str]) -> str:
+        parts = [f"already running: {', '.join(c for c in wanted if c in running)}"]
+        if reload:
+            parts.append(f"reloading (configuration changed): {', '.join(reload)}")
+        for c, why in restart.items():
+            parts.append(f"restarting {c} ({why})")
+        if retire:
+            parts.append(f"stopping (no longer in the inventory): {', '.join(retire)}")
+        fresh = [c for c in to_start if c not in restart]
+        if fresh:
+            parts.append(f"starting: {', '.join(fresh)}")
+        if len(parts) == 1:
+            parts.append("nothing changed: no component reloaded or restarted")
+        return "; ".join(parts)
+
+    def _restart_reason(self, name: str, spec: Spec, recorded: process.Started) -> str | None:
+        if tuple(spec.argv) != recorded.argv:
+            return "its command line changed"
+        return self._data_problem(name)
+
+    def _data_problem(self, name: str) -> str | None:
+        """Whether the data folder a running component was started on is gone or was replaced since."""
+        state = read_state(self.state_dir) or {}
+        data = state.get("processes", {}).get(name, {}).get("data")
+        if not data:
+            return None
+        try:
+            st = os.stat(data["path"])
+        except FileNotFoundError:
+            return f"its data folder {self._rel(Path(data['path']))} is gone"
+        if (st.st_dev, st.st_ino) != (data["dev"], data["ino"]):
+            return f"its data folder {self._rel(Path(data['path']))} was replaced"
+        return None
+
+    def _roll_back(self, exc: apply.Rejected, good: dict[str, bytes], reloaded: list[str], started: list[str],
+                   model: Model) -> None:
+        """A component rejected the new configuration: put the last good one back, load it again, and fail naming it."""
+        self._record_rejection(exc)
+        if not good:
+            raise CheckFailed(f"{exc.component} rejected the new configuration: {exc.detail}\n"
+                              f"there is no earlier configuration to go back to (its log: {self._rel(self.log(exc.component))})") from None
+        self._say(f"{exc.component} rejected the new configuration; restoring the last good configuration")
+        apply.restore(good, self.config_dir)
+        back: list[str] = []
+        for c in reloaded:
+            try:
+                apply.reload(self.component_url(c), c, self.log(c))
+                back.append(c)
+            except apply.Rejected as again:
+                self._say(f"{c}: reloading the last good configuration failed too: {again.detail}")
+        for c in started:
+            self._stop_one(c, self._recorded().get(c))
+            self._start(self.spec(c, model))
+            back.append(c)
+        if started:
+            try:
+                self._wait_ready([self.spec(c, model) for c in started], time.monotonic() + 60)
+            except CheckFailed as again:
+                self._say(f"restarting on the last good configuration failed too: {again}")
+        raise CheckFailed(f"{exc.component} rejected the new configuration: {exc.detail}\n"
+                          f"restored the last good configuration and loaded it again ({', '.join(back) or 'nothing to reload'}); "
+                          f"`monstack status` fails until the inventory renders a configuration {exc.component} accepts "
+                          f"(its log: {self._rel(self.log(exc.component))})") from None
+
+    def _record_rejection(self, exc: apply.Rejected) -> None:
+        state = read_state(self.state_dir) or {}
+        state.setdefault("rejected", {})[exc.component] = {"detail": exc.detail, "at": time.time()}
+        self._save_state(state)
+
+    def _set_applied(self, component: str, digest: str) -> None:
+        state = read_state(self.state_dir) or {}
+        state.setdefault("applied", {})[component] = digest
+        state.get("rejected", {}).pop(component, None)
+        self._save_state(state)
+
+    def _stop_one(self, name: str, p: process.Started | None) -> None:
+        if p is not None:
+            process.stop(p, self._procs.pop(name, None), sig=STOP_SIGNALS.get(name, signal.SIGTERM))
+        (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+        state = read_state(self.state_dir) or {}
+        ports = state.get("processes", {}).pop(name, {}).get("ports", [])
+        self._save_state(state)
+        deadline = time.monotonic() + 10
+        while any(not process.port_free(port) for port in ports) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _stop_strays(self, recorded: dict[str, process.Started]) -> list[str]:
+        known = {p.pid for p in recorded.values() if process.alive(p)}
+        return stop_strays(self.state_dir, known, self._say, self._rel(self.state_dir))
 
     def _rel(self, path: Path) -> str:
         try:
@@ -392,14 +562,28 @@ class NativeStack:
             raise CheckFailed(f"initdb failed (log: {self.logs_dir / 'initdb.log'}):\n{(proc.stdout + proc.stderr).strip()[-2000:]}")
 
     def _start(self, spec: Spec) -> None:
-        started, proc = process.spawn(spec.name, spec.argv, self.logs_dir / f"{spec.name}.log", self.state_dir, spec.env,
-                                      user=spec.user)
+        env = {**spec.env, process.MARKER: str(self.state_dir)}
+        started, proc = process.spawn(spec.name, spec.argv, self.log(spec.name), self.state_dir, env, user=spec.user)
         self._procs[spec.name] = proc
         (self.run_dir / f"{spec.name}.pid").write_text(f"{started.pid}\n")
         state = read_state(self.state_dir) or {}
-        state.setdefault("processes", {})[spec.name] = {**started.to_json(), "ports": list(spec.ports),
-                                                       "ready_url": spec.ready_url}
+        record: dict[str, Any] = {**started.to_json(), "ports": list(spec.ports), "ready_url": spec.ready_url}
+        data = self._data_folder(spec)
+        if data is not None:
+            st = os.stat(data)
+            record["data"] = {"path": str(data), "dev": st.st_dev, "ino": st.st_ino}
+        state.setdefault("processes", {})[spec.name] = record
         self._save_state(state)
+
+    def _data_folder(self, spec: Spec) -> Path | None:
+        """The data folder a process works in, when its command line or environment names one."""
+        if spec.name == SINKS:
+            return None
+        folder = self._pg_data() if spec.name == "postgres" else self.data_dir / spec.name
+        named = str(folder)
+        if folder.is_dir() and any(named in part for part in (*spec.argv, *spec.env.values())):
+            return folder
+        return None
 
     def _wait_ready(self, specs: list[Spec], deadline: float) -> None:
         waiting = {s.name: s for s in specs}
@@ -425,12 +609,13 @@ class NativeStack:
                                   + process.log_tail(self.logs_dir / f"{name}.log"))
             time.sleep(0.2)
 
-    def managed_addresses(self) -> set[str]:
+    def managed_addresses(self, only: set[str] | None = None) -> set[str]:
         state = read_state(self.state_dir) or {}
-        return {f"127.0.0.1:{p['ports'][0]}" for p in state.get("processes", {}).values()}
+        return {f"127.0.0.1:{p['ports'][0]}" for name, p in state.get("processes", {}).items() if only is None or name in only}
 
-    def _wait_targets(self, deadline: float) -> None:
-        ours = self.managed_addresses()
+    def _wait_targets(self, deadline: float, only: set[str] | None = None) -> None:
+        """Every target scraped once; the targets of the components started (all, or `only` these) up."""
+        ours = self.managed_addresses(only)
         last = None
         while True:
             try:
@@ -446,9 +631,11 @@ class NativeStack:
                 self._say(line)
                 last = line
             if ts and not pending:
+                every = self.managed_addresses()
                 for t in others:
                     if t.health != "up":
-                        self.notes.append(f"target {t.instance} of {t.job} (not started by monstack) is down: {t.last_error}")
+                        who = "left running as it was" if t.address in every else "not started by monstack"
+                        self.notes.append(f"target {t.instance} of {t.job} ({who}) is down: {t.last_error}")
                 return
             if time.monotonic() > deadline:
                 bad = [t for t in mine if t.health != "up"]
@@ -468,7 +655,8 @@ class NativeStack:
         return None
 
     # --- state ------------------------------------------------------------------
-    def _write_state(self, model: Model, components: list[str]) -> None:
+    def _write_state(self, model: Model, components: list[str], rendered: dict[str, str] | None = None,
+                     applied: dict[str, str] | None = None) -> None:
         state = read_state(self.state_dir) or {}
         state.update({
             "mode": "native",
@@ -478,13 +666,18 @@ class NativeStack:
             "components": components,
             "urls": self.urls(model),
             "notes": self.notes,
+            # sha256 of the files each component loads: what the inventory rendered, and what each confirmed loading
+            "rendered": rendered or {},
+            "applied": {c: d for c, d in (applied or {}).items() if c in components},
         })
         state.setdefault("processes", {})
         self._save_state(state)
 
-    def urls(self, model: Model | None = None) -> dict[str, str | None]:
-        out = {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url,
-               "grafana": self.grafana_url, "sink": self.sink_url, "sink_smtp": self.sink_smtp}
+    def urls(self, model: Model | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"prometheus": self.prometheus_url, "alertmanager": self.alertmanager_url,
+                               "grafana": self.grafana_url, "sink": self.sink_url, "sink_smtp": self.sink_smtp}
+        if model is not None:
+            out["alertmanagers"] = self.alertmanager_urls(model)
         if model is not None and "victoria-metrics" in needed_components(model):
             out["victoria-metrics"] = f"http://127.0.0.1:{self.port('victoria-metrics')}"
         return out
@@ -504,7 +697,12 @@ class NativeStack:
 
     # --- down -------------------------------------------------------------------
     def down(self, quiet: bool = False) -> None:
-        """Stop exactly the processes this state dir records, in reverse start order; then check their ports are free."""
+        """Stop exactly the processes this state dir records, in reverse start order, and any process of this state
+        folder no record lists; then check their ports are free."""
+        with state_lock(self.state_dir, "down", self.lock_wait, self._say):
+            self._down(quiet)
+
+    def _down(self, quiet: bool) -> None:
         state = read_state(self.state_dir) or {}
         recorded = self._recorded()
         ports = [port for p in state.get("processes", {}).values() for port in p.get("ports", [])]
@@ -515,6 +713,7 @@ class NativeStack:
                 self._say(f"{name}: {what}")
             (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
         self._procs.clear()
+        self._stop_strays({})
         pg_data = Path(state.get("postgres_data") or self.data_dir / "postgres")
         if not pg_data.is_relative_to(self.state_dir) and (pg_data / "PG_VERSION").is_file():
             shutil.rmtree(pg_data, ignore_errors=True)  # the throwaway cluster that could not live in the state dir
@@ -534,23 +733,71 @@ class NativeStack:
 
     # --- status -----------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        """Every component the stack should run, with what is wrong with it: died, not ready, data folder gone,
+        a configuration other than the rendered one; processes of this state folder that no record lists."""
         state = read_state(self.state_dir) or {}
+        recorded = self._recorded()
+        planned = list(state.get("components", []))
         components = []
-        for name, p in self._recorded().items():
-            running = process.alive(p)
-            url = state["processes"][name].get("ready_url", "")
-            components.append({"name": name, "pid": p.pid, "running": running, "ready": running and api.ready(url),
-                               "address": f"127.0.0.1:{state['processes'][name]['ports'][0]}",
-                               "log": str(self.logs_dir / f"{name}.log")})
+        for name in planned + [n for n in recorded if n not in planned]:
+            p = recorded.get(name)
+            record = state.get("processes", {}).get(name, {})
+            running = p is not None and process.alive(p)
+            ready = running and api.ready(record.get("ready_url", ""))
+            problems = []
+            if p is None:
+                problems.append("not running: no process recorded (`monstack up` starts it)")
+            elif not running:
+                problems.append("not running: it exited or was killed (`monstack up` restarts it; its log says why)")
+            elif not ready:
+                problems.append("running but not ready")
+            data = self._data_problem(name) if running else None
+            if data:
+                problems.append(f"{data} while it runs (`monstack up` restarts it on a new one)")
+            problems += self._config_problems(name, state, ready)
+            components.append({"name": name, "pid": p.pid if p else None, "running": running, "ready": ready,
+                               "address": f"127.0.0.1:{record['ports'][0]}" if record.get("ports") else "",
+                               "log": str(self.log(name)), "problems": problems})
+        known = {p.pid for p in recorded.values() if process.alive(p)}
+        strays = [{"pid": p.pid, "argv": list(p.argv)} for p in process.marked(self.state_dir) if p.pid not in known]
         out: dict[str, Any] = {"mode": "native", "state_dir": str(self.state_dir), "inventory": state.get("inventory"),
                                "urls": state.get("urls", self.urls()), "notes": state.get("notes", []),
-                               "components": components, "targets": None, "alerts": None, "error": None}
+                               "components": components, "strays": strays, "targets": None, "alerts": None, "error": None}
         try:
             out["targets"] = [t.__dict__ | {"address": t.address} for t in api.targets(self.prometheus_url)]
             out["alerts"] = [a.__dict__ for a in api.alerts(self.prometheus_url)]
         except Exception as exc:
             out["error"] = f"Prometheus at {self.prometheus_url} did not answer: {exc}"
         return out
+
+    def _config_problems(self, name: str, state: dict[str, Any], ready: bool) -> list[str]:
+        rendered = state.get("rendered", {}).get(name)
+        if rendered is None:
+            return []
+        problems = []
+        if state.get("applied", {}).get(name) != rendered:
+            rejected = state.get("rejected", {}).get(name)
+            why = f": it rejected that one ({rejected['detail']})" if rejected else ""
+            problems.append(f"runs a configuration other than the one rendered from the inventory{why}")
+        if ready:
+            try:
+                if apply.loaded_ok(self.component_url(name), name) is False:
+                    problems.append(f"its last configuration reload failed ({apply.reload_metric(name)} is 0; see its log)")
+            except Exception as exc:  # it answered /-/ready a moment ago; say what went wrong rather than fail status
+                problems.append(f"could not read its metrics: {exc}")
+        return problems
+
+
+def stop_strays(state_dir: Path, known: set[int], say: Say, where: str | None = None) -> list[str]:
+    """Stop processes of this state folder that no record lists (an interrupted or concurrent command started them)."""
+    out = []
+    for p in process.marked(state_dir):
+        if p.pid not in known:
+            out.append(f"pid {p.pid} ({' '.join(p.argv)[:80]}): {process.stop(p)}")
+    if out:
+        say(f"{len(out)} process(es) of {where or state_dir} that no record listed "
+            f"(left by an interrupted or concurrent command):\n" + "\n".join("  " + line for line in out))
+    return out
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -596,6 +843,15 @@ class NativePlace(components.Place):
 
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self._stack.port(name)}"
+
+    def cluster_port(self, c: components.Component) -> int:
+        return c.native_cluster_port + self._stack.port_offset
+
+    def cluster_listen(self, c: components.Component) -> str:
+        return f"127.0.0.1:{self.cluster_port(c)}"
+
+    def cluster_address(self, name: str) -> str:
+        return self.cluster_listen(components.get(name))
 
     def external_url(self, c: components.Component) -> str:
         return f"http://{self.listen(c)}"

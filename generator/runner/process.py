@@ -125,7 +125,10 @@ def stop(p: Started, proc: subprocess.Popen | None = None, grace: float = 10.0, 
         leftovers = []
     try:
         if alive(p):
-            os.killpg(p.pid, sig)
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:  # not a group leader (a stray child whose leader is gone)
+                os.kill(p.pid, sig)
         else:
             for pid in leftovers:
                 os.kill(pid, sig)
@@ -163,6 +166,39 @@ def _reap(p: Started, proc: subprocess.Popen | None) -> None:
         return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(p.pid, os.WNOHANG)
+
+
+# --- processes of a state folder, recorded or not ------------------------------
+
+# In the environment of every process `up` starts: the state folder it belongs to. It finds processes a
+# command started but could not record (killed between spawning and recording, two commands at once).
+MARKER = "MONSTACK_STATE_DIR"
+
+
+def _environ_has(pid: int, entry: bytes) -> bool:
+    try:
+        return entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def marked(state_dir: Path) -> list[Started]:
+    """Every running process started for state_dir, as the leaders of their sessions (one per process `up` started)."""
+    entry = f"{MARKER}={Path(state_dir).absolute()}".encode()
+    found: dict[int, Started] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        pid = int(proc.name)
+        fields = _stat(pid)
+        if pid == os.getpid() or fields is None or fields[0] in ("Z", "X") or not _environ_has(pid, entry):
+            continue
+        sid = int(fields[3])
+        leader = sid if sid != pid and _stat(sid) is not None and _environ_has(sid, entry) else pid
+        if leader not in found:
+            argv = cmdline(leader) or ()
+            found[leader] = Started(Path(argv[0]).name if argv else str(leader), leader, argv, start_ticks(leader) or 0)
+    return [found[pid] for pid in sorted(found)]
 
 
 # --- ports -------------------------------------------------------------------

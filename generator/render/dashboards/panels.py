@@ -9,7 +9,7 @@ ones (service="checkout-api") and template variables (env=~"$env").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from generator import alerting, catalogue, defaults, names
 from generator.catalogue import custom
@@ -202,14 +202,26 @@ def http_latency_p95(scope: Scope, legend: str, title: str = "p95 latency", w: i
                         [b.Query(scope.rec(R.http_latency("p95")), legend)], unit="s", w=w, steps=bad_above(found), threshold_line=True)
 
 
-def latency_quantile_expr(scope: Scope, kind: str, percentile: float, unit: str = "seconds") -> str:
+def _quantile_expr(scope: Scope, recorded: tuple[tuple[str, float], ...], record: Callable[[str], str], buckets: str,
+                   percentile: float, unit: str) -> str:
     """The recorded percentile when monstack records it, else histogram_quantile over the recorded bucket rates (in seconds)."""
-    for label, q in R.QUANTILES:
+    for label, q in recorded:
         if abs(q * 100 - percentile) < 1e-9:
-            return scope.rec(R.http_latency(label) if kind == "http" else R.job_latency(label))
-    buckets = R.buckets("http_request_duration" if kind == "http" else "job_duration", unit)
+            return scope.rec(record(label))
     per = f" / {fmt(duration_scale(unit))}" if duration_scale(unit) != 1 else ""
-    return f"histogram_quantile({fmt(percentile / 100)}, sum by (le) ({scope.rec(buckets)})){per}"
+    # The bucket rates are recorded per service (by le): the quantile of each service, as the recording rules compute theirs.
+    return f"histogram_quantile({fmt(percentile / 100)}, {scope.rec(buckets)}){per}"
+
+
+def latency_quantile_expr(scope: Scope, kind: str, percentile: float, unit: str = "seconds") -> str:
+    """A request's (job's) latency percentile in seconds: recorded where an alert reads it, else from the recorded bucket rates."""
+    if kind == "http":
+        return _quantile_expr(scope, R.HTTP_QUANTILES, R.http_latency, R.buckets("http_request_duration", unit), percentile, unit)
+    return _quantile_expr(scope, R.JOB_QUANTILES, R.job_latency, R.buckets("job_duration", unit), percentile, unit)
+
+
+def db_quantile_expr(scope: Scope, percentile: float, unit: str = "seconds") -> str:
+    return _quantile_expr(scope, R.DB_QUANTILES, R.db_query_latency, R.buckets("db_query_duration", unit), percentile, unit)
 
 
 def _slo_line(s: Service) -> list[tuple[float, str]]:
@@ -225,34 +237,44 @@ def _slo_note(s: Service) -> str:
 
 
 def http_red(model: Model, s: Service, m: HttpMetrics, scope: Scope) -> list[b.Panel]:
-    """Rate, errors by status and route, latency percentiles with the SLO line; recorded series throughout."""
+    """Rate, errors by status and route, latency percentiles with the SLO line.
+
+    The service's totals are recorded (alerts read them); the split by route and status is computed
+    here from the counters: recording it would cost a head series per route and status for a panel.
+    """
     route, status = m.route_label, m.status_label
     route_legend, status_legend = f"{{{{{route}}}}}", f"{{{{{status}}}}}"
     p95 = marks(s, *P95_ALERTS)
     p99 = marks(s, *P99_ALERTS)
     latency_marks = p95 + p99
+    requests, errors = scope.raw(m.requests), scope.raw(m.requests, regex={status: m.error_status})
+
+    def by(labels: str, selector: str) -> str:
+        return f"sum by ({labels}) (rate({selector}[{RATE}]))"
+
+    scale = duration_scale(m.duration_unit)
+    per = f" / {fmt(scale)}" if scale != 1 else ""
     return [
-        b.timeseries("Request rate", "Requests per second, in total and by route (recorded).",
-                     [b.Query(scope.rec(R.HTTP_REQUESTS), "total"), b.Query(scope.rec(R.ROUTE_REQUESTS), route_legend)],
+        b.timeseries("Request rate", "Requests per second, in total (recorded) and by route.",
+                     [b.Query(scope.rec(R.HTTP_REQUESTS), "total"), b.Query(by(route, requests), route_legend)],
                      unit="reqps", w=12),
-        b.timeseries("Responses by status", "Responses per second by status code (recorded).",
-                     [b.Query(f"sum by ({status}) ({scope.rec(R.STATUS_REQUESTS)})", status_legend)], unit="reqps", w=12,
-                     stack=True, fill=40),
+        b.timeseries("Responses by status", "Responses per second by status code.",
+                     [b.Query(by(status, requests), status_legend)], unit="reqps", w=12, stack=True, fill=40),
         http_error_ratio(scope, "error ratio", s, w=8, links=runbook_links(model, s, "HttpErrorRatioCritical", "HttpErrorRatioHigh")),
-        b.timeseries("Error ratio by route", "Share of each route's requests answered with a server error (recorded).",
-                     [b.Query(scope.rec(R.ROUTE_ERROR_RATIO), route_legend)], unit="percentunit", w=8,
-                     steps=bad_above(marks(s, *ERROR_RATIO_ALERTS)), threshold_line=True),
-        b.timeseries("Errors by status", f"Server errors ({status}=~\"{m.error_status}\") per second, by status code (recorded).",
-                     [b.Query(f"sum by ({status}) ({scope.rec(R.STATUS_REQUESTS, regex={status: m.error_status})})", status_legend)],
-                     unit="reqps", w=8),
-        b.timeseries("Latency percentiles", "p50, p95 and p99 of request duration over 5 minutes (recorded)." +
+        b.timeseries("Error ratio by route", "Share of each route's requests answered with a server error.",
+                     [b.Query(f"({by(route, errors)} or {by(route, requests)} * 0) / {by(route, requests)}", route_legend)],
+                     unit="percentunit", w=8, steps=bad_above(marks(s, *ERROR_RATIO_ALERTS)), threshold_line=True),
+        b.timeseries("Error ratio by status", f"Share of all requests answered with each server error ({status}=~\"{m.error_status}\").",
+                     [b.Query(f"{by(status, errors)} / ignoring ({status}) group_left sum(rate({requests}[{RATE}]))", status_legend)],
+                     unit="percentunit", w=8),
+        b.timeseries("Latency percentiles", "p50, p95 and p99 of request duration over 5 minutes (from recorded series)." +
                      lines_note(latency_marks, "s") + _slo_note(s),
-                     [b.Query(scope.rec(R.http_latency(q)), q) for q, _ in R.QUANTILES], unit="s", w=12,
-                     steps=bad_above(latency_marks, _slo_line(s)), threshold_line=True,
+                     [b.Query(latency_quantile_expr(scope, "http", q * 100, m.duration_unit), label) for label, q in R.QUANTILES],
+                     unit="s", w=12, steps=bad_above(latency_marks, _slo_line(s)), threshold_line=True,
                      links=runbook_links(model, s, *P95_ALERTS, *P99_ALERTS)),
-        b.timeseries("p95 latency by route", "95th percentile of request duration per route (recorded)." + lines_note(p95, "s"),
-                     [b.Query(scope.rec(R.http_latency("p95", R.ROUTE)), route_legend)], unit="s", w=12,
-                     steps=bad_above(p95, _slo_line(s)), threshold_line=True),
+        b.timeseries("p95 latency by route", "95th percentile of request duration per route." + lines_note(p95, "s"),
+                     [b.Query(f"histogram_quantile(0.95, {by(f'{route}, le', scope.raw(m.duration + '_bucket'))}){per}", route_legend)],
+                     unit="s", w=12, steps=bad_above(p95, _slo_line(s)), threshold_line=True),
     ]
 
 
@@ -267,8 +289,9 @@ def database_panels(model: Model, s: Service, m: HttpMetrics, scope: Scope) -> l
                                 maximum=1, links=runbook_links(model, s, "DbConnectionPoolSaturated")))
     if m.db_query_duration:
         found = marks(s, "DbQueryLatencyP99High")
-        out.append(b.timeseries("DB query latency", "p50, p95 and p99 of the app's database query time (recorded)." + lines_note(found, "s"),
-                                [b.Query(scope.rec(R.db_query_latency(q)), q) for q, _ in R.QUANTILES], unit="s", w=12,
+        out.append(b.timeseries("DB query latency", "p50, p95 and p99 of the app's database query time (from recorded series)." + lines_note(found, "s"),
+                                [b.Query(db_quantile_expr(scope, q * 100, m.db_query_duration_unit), label) for label, q in R.QUANTILES],
+                                unit="s", w=12,
                                 steps=bad_above(found), threshold_line=True, links=runbook_links(model, s, "DbQueryLatencyP99High")))
     return out
 
@@ -320,8 +343,9 @@ def worker_panels(model: Model, s: Service, m: WorkerMetrics, scope: Scope) -> l
                      lines_note(failures), [b.Query(scope.rec(R.JOB_FAILURE_RATIO), "failure ratio")], unit="percentunit", w=12,
                      steps=bad_above(failures), threshold_line=True,
                      links=runbook_links(model, s, "WorkerJobFailureRatioWarning", "WorkerJobFailureRatioHigh")),
-        b.timeseries("Job duration", "p50, p95 and p99 of job processing time over 5 minutes (recorded)." + lines_note(duration, "s"),
-                     [b.Query(scope.rec(R.job_latency(label)), label) for label, _ in R.QUANTILES], unit="s", w=12,
+        b.timeseries("Job duration", "p50, p95 and p99 of job processing time over 5 minutes (from recorded series)." + lines_note(duration, "s"),
+                     [b.Query(latency_quantile_expr(scope, "worker", q * 100, m.duration_unit), label) for label, q in R.QUANTILES],
+                     unit="s", w=12,
                      steps=bad_above(duration), threshold_line=True, links=runbook_links(model, s, "WorkerJobDurationP95High")),
     ]
 
