@@ -207,6 +207,38 @@ def _symlinked_stale_folder(work: Path) -> Setup:
     return setup
 
 
+def _journal(remove: list[str], write: list[str], staging_elsewhere: bool) -> Callable[[Path], Setup]:
+    """A rendered tree holding a commit journal (.monstack-commit) a render finishes before anything else: it names
+    a file outside to remove, or a staging folder that is a symlink to a folder elsewhere whose files it moves in."""
+
+    def build(work: Path) -> Setup:
+        setup = _write(work, MINIMAL.read_text())
+        _render_quietly(setup.inventory, setup.out)
+        victim = work / "victim.txt"
+        victim.write_text("not generated\n")
+        staging = setup.out / ".monstack-staging-crafted"
+        if staging_elsewhere:
+            elsewhere = work / "elsewhere"
+            elsewhere.mkdir()
+            (elsewhere / "keep.txt").write_text("mine\n")
+            staging.symlink_to(elsewhere, target_is_directory=True)
+            setup.untouched[elsewhere / "keep.txt"] = b"mine\n"
+        else:
+            staging.mkdir()
+        (setup.out / ".monstack-commit").write_text(json.dumps({"staging": staging.name, "write": write, "remove": remove}))
+        setup.untouched[victim] = victim.read_bytes()
+        return setup
+
+    return build
+
+
+def _journal_garbage(work: Path) -> Setup:
+    setup = _write(work, MINIMAL.read_text())
+    _render_quietly(setup.inventory, setup.out)
+    (setup.out / ".monstack-commit").write_text("{not json\n")
+    return setup
+
+
 def _symlinked_kubernetes(work: Path) -> Setup:
     """OUT/kubernetes, the Kubernetes tree's own root, is a symlink to a folder elsewhere holding a manifest."""
     setup = _write(work, MINIMAL.read_text())
@@ -286,6 +318,11 @@ def built_cases() -> list[Case]:
         Case("built_manifest_inner_parent", 2, "a manifest line that climbs out from inside the tree", _manifest("prometheus/../../victim.txt"), writer),
         Case("built_manifest_symlinked_folder", 2, "a stale file under a folder that is now a symlink out of the tree", _symlinked_stale_folder, writer),
         Case("built_output_symlink", 2, "an output folder that is a symlink to a folder elsewhere", _symlinked_output, writer),
+        Case("built_journal_parent", 2, "a commit journal naming ../victim.txt to remove: the next render deleted it",
+             _journal(["../victim.txt"], [], False), ("render",)),
+        Case("built_journal_staging_symlink", 2, "a commit journal whose staging folder is a symlink elsewhere: the next "
+             "render moved its files into the tree", _journal([], ["keep.txt"], True), ("render",)),
+        Case("built_journal_garbage", 2, "a commit journal that is not JSON: the next render crashed", _journal_garbage, ("render",)),
         Case("built_kubernetes_symlink", 2, "OUT/kubernetes is a symlink to a folder elsewhere: render --target all wrote there",
              _symlinked_kubernetes, writer),
         Case("built_rules_d_symlink", 1, "a rules.d file that is a symlink to a file outside: render copied it into the tree",
