@@ -81,6 +81,7 @@ def test_prometheus_api_answers_cors_for_its_own_origin_only(stack: NativeStack)
 def test_a_configuration_change_is_reloaded_by_sighup(stack: NativeStack) -> None:
     """The runner reloads without the lifecycle API: Prometheus' success time moves past the apply."""
     prom = stack.prometheus_url
+    assert "--web.enable-lifecycle" not in stack._recorded()["prometheus"].argv
     before = _metric(prom, "prometheus_config_last_reload_success_timestamp_seconds")
     changed = inventory(stack.inventory.parent, {**WITH_VM, "stack": {**WITH_VM["stack"], "scrape_timeout": "900ms"}})
     assert changed == stack.inventory
