@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Dict, List, Optional, Type
 
-from .common import Exporter, parse_listen, serve
+from .common import Exporter, parse_listen, read_control_token, serve
 from .demo_business import DemoBusiness
 from .demo_web import DemoWeb
 from .demo_worker import DemoWorker
@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--activity", type=_activity, default=1.0, metavar="X",
                         help="multiplier for the simulated background activity "
                              "(default 1.0; 0 disables it)")
+    parser.add_argument("--control-token-file", metavar="PATH", default=None,
+                        help="enable the fault-injection API (/control) for requests carrying the token in this "
+                             "file in the X-Monstack-Control header; without it /control answers 404")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed the simulation's random generator")
     return parser
@@ -58,8 +61,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     exporter = EXPORTERS[args.name](activity=args.activity, seed=args.seed)
     host, port = args.listen
+    token = None
+    if args.control_token_file:
+        try:
+            token = read_control_token(args.control_token_file)
+        except (OSError, ValueError) as exc:
+            print(f"{args.name}: cannot read the control token: {exc}", file=sys.stderr, flush=True)
+            return 2
     try:
-        return serve(exporter, host, port)
+        return serve(exporter, host, port, token)
     except OSError as exc:
         print(f"{args.name}: cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -6,6 +6,10 @@ Every demo exporter is a small threaded HTTP server that serves
 * ``GET /health`` and ``GET /healthz`` – liveness (plain ``ok``),
 * ``GET /ready``    – readiness (JSON, 503 while the ``unready`` fault is set),
 * ``GET /control``, ``POST /control``, ``POST /control/reset`` – fault injection,
+  only when started with a control token file (``--control-token-file``), and only
+  for requests carrying that token in the ``X-Monstack-Control`` header: a custom
+  header makes a browser send a preflight (OPTIONS), which the exporter never
+  grants, so no web page can inject a fault,
 
 plus whatever application routes the concrete exporter declares.  A background
 thread calls :meth:`Exporter.tick` at a bounded rate so the metrics keep moving
@@ -15,6 +19,7 @@ without outside load.
 from __future__ import annotations
 
 import gzip
+import hmac
 import json
 import math
 import os
@@ -47,6 +52,9 @@ HANG_TIMEOUT_SECONDS = 600.0
 MAX_REAL_SLEEP_SECONDS = 60.0
 #: Delay between answering ``{"exit": true}`` and the process exiting.
 EXIT_DELAY_SECONDS = 0.2
+#: The header a control request carries its token in (generator/names.py CONTROL_HEADER says the same).
+CONTROL_HEADER = "X-Monstack-Control"
+
 #: Largest accepted request body for the control endpoint.
 MAX_CONTROL_BODY = 64 * 1024
 
@@ -353,11 +361,12 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: Tuple[str, int], exporter: Exporter) -> None:
+    def __init__(self, address: Tuple[str, int], exporter: Exporter, control_token: Optional[str] = None) -> None:
         host = address[0]
         if ":" in host:  # IPv6 literal
             self.address_family = socket.AF_INET6
         self.exporter = exporter
+        self.control_token = control_token  # None: no control API at all
         super().__init__(address, ExporterRequestHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -442,6 +451,8 @@ class ExporterRequestHandler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
 
         # The control API never blocks: it must keep working while hung.
+        if path in ("/control", "/control/reset") and (refused := self._control_refused()):
+            return self._send_json(*refused)
         if path == "/control":
             if method == "GET":
                 return self._send_json(200, self.exporter.faults.snapshot())
@@ -529,6 +540,15 @@ class ExporterRequestHandler(BaseHTTPRequestHandler):
                              for k, f in self.exporter.faults.fields.items()},
         })
 
+    def _control_refused(self) -> Optional[Tuple[int, Dict[str, str]]]:
+        token = self.server.control_token
+        if token is None:
+            return 404, {"error": "the control API is off (start the exporter with --control-token-file)"}
+        given = self.headers.get(CONTROL_HEADER, "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return 403, {"error": f"a control request needs the {CONTROL_HEADER} header with the control token"}
+        return None
+
     def _control_update(self) -> None:
         try:
             raw = self._read_body()
@@ -571,9 +591,18 @@ def parse_listen(value: str) -> Tuple[str, int]:
     return host, port_num
 
 
-def serve(exporter: Exporter, host: str, port: int) -> int:
+def read_control_token(path: str) -> str:
+    """The control token in a file (one line); ValueError when it is empty."""
+    with open(path, encoding="utf-8") as f:
+        token = f.read().strip()
+    if not token:
+        raise ValueError(f"{path} is empty")
+    return token
+
+
+def serve(exporter: Exporter, host: str, port: int, control_token: Optional[str] = None) -> int:
     """Serve ``exporter`` until SIGTERM/SIGINT or the ``exit`` fault; return the exit code."""
-    server = ExporterHTTPServer((host, port), exporter)
+    server = ExporterHTTPServer((host, port), exporter, control_token)
     bound_host, bound_port = server.server_address[:2]
     display_host = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
 

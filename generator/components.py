@@ -97,6 +97,11 @@ class Place:
         """Where a secret file reference is read from."""
         raise NotImplementedError
 
+    def secret_value(self, ref: str) -> str:
+        """The secret itself, for a program that reads it only from its environment (native mode alone:
+        nothing rendered may hold it)."""
+        raise NotImplementedError
+
     def logs(self) -> str | None:
         """The folder process logs go to (native), None where the runtime collects them."""
         return None
@@ -170,7 +175,7 @@ class Component:
     replica_native_ports: tuple[int, ...] = ()  # native ports of replicas 2, 3, ...
     cluster_port: int | None = None  # Alertmanager's gossip port (compose, inside the network)
     native_cluster_ports: tuple[int, ...] = ()  # its native gossip ports, replica 1 first
-    # Generated files (path prefixes under the output root) it loads and reloads on POST /-/reload: `up` and
+    # Generated files (path prefixes under the output root) it loads again on SIGHUP: `up` and
     # `apply` reload it only when one of them changed. Empty: it has no reloadable configuration.
     reloads: tuple[str, ...] = ()
     replica: int = 1  # which replica this row is
@@ -211,8 +216,17 @@ def _prometheus_args(c: Component, p: Place) -> list[str]:
            f"--storage.tsdb.retention.time={st.retention_time}"]
     if st.retention_size:
         out.append(f"--storage.tsdb.retention.size={retention_bytes(st.retention_size)}")
-    return out + [f"--rules.alert.for-grace-period={FOR_GRACE_PERIOD}", "--web.enable-lifecycle",
+    # No --web.enable-lifecycle: /-/reload and /-/quit would answer any web page's POST (a simple request needs no
+    # preflight); the runners reload by SIGHUP. CORS admits only Prometheus' own origin (default: every origin, so
+    # any page could read the API); Grafana queries server-side and needs none.
+    return out + [f"--rules.alert.for-grace-period={FOR_GRACE_PERIOD}", f"--web.cors.origin={cors_origin(p.external_url(c))}",
                   f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
+
+
+def cors_origin(external_url: str) -> str:
+    """--web.cors.origin (a fully anchored RE2 regex) admitting the component's own origin alone."""
+    parts = urlsplit(external_url)
+    return re.escape(f"{parts.scheme}://{parts.netloc}")
 
 
 def prometheus_secrets(model: "Model") -> list[str]:
@@ -294,6 +308,36 @@ def _cadvisor_args(c: Component, p: Place) -> list[str]:
             f"--housekeeping_interval={max(1, round(p.stack.scrape_interval.seconds))}s", f"--port={c.port}"]
 
 
+# Every admin endpoint VictoriaMetrics guards with a key (all one key): deleting series, snapshots, forced merges and
+# flushes, the rollup cache reset, and the pages that show its configuration, flags and profiles.
+VICTORIA_METRICS_AUTH_KEYS = ("deleteAuthKey", "snapshotAuthKey", "forceMergeAuthKey", "forceFlushAuthKey",
+                              "search.resetCacheAuthKey", "configAuthKey", "flagsAuthKey", "pprofAuthKey")
+
+
+def _victoria_metrics_args(c: Component, p: Place) -> list[str]:
+    st = p.stack
+    out = [f"-storageDataPath={p.data(c)}",
+           f"-retentionPeriod={victoria_metrics_retention(st.long_term_retention or st.retention_time)}",
+           f"-httpListenAddr={p.listen(c)}"]
+    if p.mode == "compose":
+        # The pinned image reads a flag's value from a file (file://): the key stays out of compose.yaml and argv.
+        key = p.secret(names.VICTORIA_METRICS_AUTH_KEY_FILE)
+        return out + [f"-{flag}=file://{key}" for flag in VICTORIA_METRICS_AUTH_KEYS]
+    # Debian's 1.79 has no file://: the keys come from the environment, never the command line others can read.
+    return out + ["-envflag.enable"]
+
+
+def _victoria_metrics_env(c: Component, p: Place) -> dict[str, str]:
+    if p.mode == "compose":
+        return {}
+    key = p.secret_value(names.VICTORIA_METRICS_AUTH_KEY_FILE)
+    return {flag.replace(".", "_"): key for flag in VICTORIA_METRICS_AUTH_KEYS}
+
+
+def _victoria_metrics_key(model: "Model") -> list[str]:
+    return [names.VICTORIA_METRICS_AUTH_KEY_FILE]
+
+
 def _postgres_password(model: "Model") -> list[str]:
     return [names.POSTGRES_PASSWORD_FILE]
 
@@ -320,7 +364,11 @@ def _redis_args(c: Component, p: Place) -> list[str]:
 
 
 def _sample_args(c: Component, p: Place) -> list[str]:
-    return [c.name, "--listen", p.bind(c)]
+    return [c.name, "--listen", p.bind(c), "--control-token-file", p.secret(names.CONTROL_TOKEN_FILE)]
+
+
+def _control_token(model: "Model") -> list[str]:
+    return [names.CONTROL_TOKEN_FILE]
 
 
 def _listen_only(c: Component, p: Place) -> list[str]:
@@ -334,6 +382,7 @@ def _pushgateway_args(c: Component, p: Place) -> list[str]:
 
 def _sample(name: str, native_port: int) -> Component:
     return Component(name, 8080, native_port, stage=1, health="/health", args=_sample_args, module="exporters",
+                     secrets=_control_token,
                      publish="native", start_period="10s",
                      compose_health=("CMD", "python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen("
                                      "'http://127.0.0.1:8080/health', timeout=3).status != 200)"))
@@ -390,9 +439,8 @@ TABLE: tuple[Component, ...] = (
               binaries=("prometheus-pushgateway", "pushgateway"), package="prometheus-pushgateway",
               publish="port",  # clients push to it from outside the compose network
               ui="/"),
-    Component("victoria-metrics", 8428, 18428, stage=1, health="/health",
-              args=lambda c, p: [f"-storageDataPath={p.data(c)}", f"-retentionPeriod={victoria_metrics_retention(p.stack.long_term_retention or p.stack.retention_time)}",
-                                 f"-httpListenAddr={p.listen(c)}"],
+    Component("victoria-metrics", 8428, 18428, stage=1, health="/health", args=_victoria_metrics_args,
+              env=_victoria_metrics_env, secrets=_victoria_metrics_key,
               image=IMAGES["victoria-metrics"], binaries=("victoria-metrics", "victoria-metrics-prod"), package="victoria-metrics",
               volume="/storage", volumes=(DATA,)),
     # Throwaway databases the postgres/redis exporters of the demo stack watch.

@@ -177,6 +177,12 @@ STATE_CONFIG_GOOD = "config-good"  # native: the last configuration every compon
 # Secrets the runners create when absent (relative to the inventory's folder, like *_file references).
 GRAFANA_ADMIN_PASSWORD_FILE = "secrets/grafana_admin_password"
 POSTGRES_PASSWORD_FILE = "secrets/postgres_password"  # the demo PostgreSQL in compose.yaml
+# The sample exporters' fault-injection API answers only requests carrying this token in CONTROL_HEADER
+# (exporters/common.py): a custom header makes a browser ask first (a preflight), which is never granted.
+CONTROL_TOKEN_FILE = "secrets/exporter_control_token"
+CONTROL_HEADER = "X-Monstack-Control"
+# The key VictoriaMetrics asks of its admin endpoints (delete_series, snapshots, force merge, cache reset).
+VICTORIA_METRICS_AUTH_KEY_FILE = "secrets/victoria_metrics_auth_key"
 
 PROBLEM = "problem"  # alerts that are tiers of one problem share it; a higher tier inhibits the lower
 

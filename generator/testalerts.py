@@ -493,7 +493,9 @@ def fault_plan(model: Model, service: str | None) -> tuple[Service, str, dict[st
 
 
 def run_fault(model: Model, urls: Mapping[str, str | None], exporter_url: Callable[[str], str], service: str | None = None,
-              timeout: float | None = None, say: Say = lambda m: None) -> FaultResult:
+              timeout: float | None = None, say: Say = lambda m: None,
+              control_headers: Mapping[str, str] | None = None) -> FaultResult:
+    """control_headers: what the exporter's /control asks of a request (names.CONTROL_HEADER with the stack's token)."""
     s, exporter, fault, alertname = fault_plan(model, service)
     setting = s.alert(alertname)
     assert setting is not None
@@ -512,7 +514,8 @@ def run_fault(model: Model, urls: Mapping[str, str | None], exporter_url: Callab
     candidates = sorted({(a.name, a.ctx.setting.severity) for a in alerting.service_alerts(model, s)})
     all_receivers = tuple(dict.fromkeys(r for lv in names.LEVELS for r in expected_receivers(model, s.team, lv)))
     before = notification_counts(am)
-    r = requests.post(control, json=fault, timeout=5)
+    headers = dict(control_headers or {})
+    r = requests.post(control, json=fault, headers=headers, timeout=5)
     if r.status_code != 200:
         raise CheckFailed(f"{exporter} refused the fault {fault}: {r.status_code} {r.text.strip()}")
     t0_wall, t0 = time.time(), time.monotonic()
@@ -561,7 +564,7 @@ def run_fault(model: Model, urls: Mapping[str, str | None], exporter_url: Callab
             if set(receivers) <= set(result.notified):
                 break
     finally:
-        requests.post(f"{control}/reset", timeout=5)
+        requests.post(f"{control}/reset", headers=headers, timeout=5)
         say(f"reset {exporter}'s faults; {alertname} resolves once the condition clears")
     return result
 

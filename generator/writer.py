@@ -451,7 +451,7 @@ def recover(out_dir: Path) -> str | None:
     done = []
     journal_file = out_dir / JOURNAL
     if journal_file.is_file():
-        journal = json.loads(journal_file.read_text())
+        journal = _read_journal(out_dir)
         with _signals_held():
             _apply(out_dir, journal)
         done.append(f"finished an interrupted render ({len(journal['write'])} file(s) moved into place)")
@@ -462,6 +462,37 @@ def recover(out_dir: Path) -> str | None:
     if leftovers:
         done.append(f"removed {len(leftovers)} staging folder(s) an interrupted render left")
     return "; ".join(done) or None
+
+
+def _read_journal(out_dir: Path) -> dict[str, Any]:
+    """The journal an interrupted render left; InventoryError (exit 2) when it is not one this writer wrote.
+
+    Like the manifest it lies in the output folder, where anyone may have put a file of that name: its staging
+    folder must be one directly in out_dir, and every path it moves or removes must stay inside (symlinks followed).
+    """
+    path = out_dir / JOURNAL
+
+    def refused(why: str) -> InventoryError:
+        return InventoryError([Problem(str(path), 0, "", f"{why}: not a journal monstack wrote (delete it)")])
+
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise refused("not JSON") from None
+    lists = (journal.get("write"), journal.get("remove")) if isinstance(journal, dict) else ()
+    if not lists or set(journal) != {"staging", "write", "remove"} or not isinstance(journal["staging"], str) \
+            or not all(isinstance(x, list) and all(isinstance(p, str) for p in x) for x in lists):
+        raise refused("not {staging, write, remove}")
+    name = journal["staging"]
+    staging = out_dir / name
+    if "/" in name or os.sep in name or not name.startswith(STAGING_PREFIX) or staging.is_symlink() \
+            or (staging / names.MANIFEST).is_symlink():
+        raise refused(f"its staging folder {name!r} is not a folder of the output folder")
+    bad = [f"{p!r} {why}" for p in journal["write"] + journal["remove"] if (why := outside(out_dir, p))]
+    bad += [f"{p!r} {why}" for p in journal["write"] if staging.is_dir() and (why := outside(staging, p))]
+    if bad:
+        raise refused("; ".join(bad[:5]))
+    return journal
 
 
 @contextlib.contextmanager

@@ -58,7 +58,7 @@ def inventory(folder: Path, changes: dict[str, Any] | None = None, name: str = "
 def control(stack: NativeStack, fault: dict[str, Any] | None) -> None:
     """Set (or with None, clear) a fault in the sample exporter behind checkout-api."""
     url = stack.component_url("demo-web") + ("/control" if fault else "/control/reset")
-    r = requests.post(url, json=fault or {}, timeout=5)
+    r = requests.post(url, json=fault or {}, headers=stack.control_headers(), timeout=5)
     assert r.status_code == 200, r.text
 
 

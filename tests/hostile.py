@@ -168,8 +168,10 @@ def _manifest(line: str) -> Callable[[Path], Setup]:
         victim = work / "victim.txt"
         victim.write_text("not generated\n")
         entry = line.format(victim=victim)
-        with (out / ".monstack-generated").open("a") as f:
-            f.write(f"{'0' * 64}  {entry}\n")
+        # Third line, after the two header comments: where it is does not move as monstack renders more files.
+        manifest = out / ".monstack-generated"
+        lines = manifest.read_text().splitlines(keepends=True)
+        manifest.write_text("".join(lines[:2]) + f"{'0' * 64}  {entry}\n" + "".join(lines[2:]))
         setup.untouched = {victim: victim.read_bytes()}
         return setup
 
@@ -197,7 +199,43 @@ def _symlinked_stale_folder(work: Path) -> Setup:
     victim.write_text("someone else's file\n")
     shutil.rmtree(setup.out / "docs" / "runbooks")
     (setup.out / "docs" / "runbooks").symlink_to(elsewhere, target_is_directory=True)
+    # The runbooks the render wrote would be reported too, as many as the catalogue has: keep the one stale entry.
+    manifest = setup.out / ".monstack-generated"
+    lines = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text("".join(line for i, line in enumerate(lines) if i == 2 or "  docs/runbooks/" not in line))
     setup.untouched[victim] = victim.read_bytes()
+    return setup
+
+
+def _journal(remove: list[str], write: list[str], staging_elsewhere: bool) -> Callable[[Path], Setup]:
+    """A rendered tree holding a commit journal (.monstack-commit) a render finishes before anything else: it names
+    a file outside to remove, or a staging folder that is a symlink to a folder elsewhere whose files it moves in."""
+
+    def build(work: Path) -> Setup:
+        setup = _write(work, MINIMAL.read_text())
+        _render_quietly(setup.inventory, setup.out)
+        victim = work / "victim.txt"
+        victim.write_text("not generated\n")
+        staging = setup.out / ".monstack-staging-crafted"
+        if staging_elsewhere:
+            elsewhere = work / "elsewhere"
+            elsewhere.mkdir()
+            (elsewhere / "keep.txt").write_text("mine\n")
+            staging.symlink_to(elsewhere, target_is_directory=True)
+            setup.untouched[elsewhere / "keep.txt"] = b"mine\n"
+        else:
+            staging.mkdir()
+        (setup.out / ".monstack-commit").write_text(json.dumps({"staging": staging.name, "write": write, "remove": remove}))
+        setup.untouched[victim] = victim.read_bytes()
+        return setup
+
+    return build
+
+
+def _journal_garbage(work: Path) -> Setup:
+    setup = _write(work, MINIMAL.read_text())
+    _render_quietly(setup.inventory, setup.out)
+    (setup.out / ".monstack-commit").write_text("{not json\n")
     return setup
 
 
@@ -280,6 +318,11 @@ def built_cases() -> list[Case]:
         Case("built_manifest_inner_parent", 2, "a manifest line that climbs out from inside the tree", _manifest("prometheus/../../victim.txt"), writer),
         Case("built_manifest_symlinked_folder", 2, "a stale file under a folder that is now a symlink out of the tree", _symlinked_stale_folder, writer),
         Case("built_output_symlink", 2, "an output folder that is a symlink to a folder elsewhere", _symlinked_output, writer),
+        Case("built_journal_parent", 2, "a commit journal naming ../victim.txt to remove: the next render deleted it",
+             _journal(["../victim.txt"], [], False), ("render",)),
+        Case("built_journal_staging_symlink", 2, "a commit journal whose staging folder is a symlink elsewhere: the next "
+             "render moved its files into the tree", _journal([], ["keep.txt"], True), ("render",)),
+        Case("built_journal_garbage", 2, "a commit journal that is not JSON: the next render crashed", _journal_garbage, ("render",)),
         Case("built_kubernetes_symlink", 2, "OUT/kubernetes is a symlink to a folder elsewhere: render --target all wrote there",
              _symlinked_kubernetes, writer),
         Case("built_rules_d_symlink", 1, "a rules.d file that is a symlink to a file outside: render copied it into the tree",

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from compose_support import compose
-from generator import names, pipeline, writer
+from generator import components, names, pipeline, writer
 from generator.components import SAMPLE_EXPORTERS
 from generator.durations import parse_duration, victoria_metrics_retention
 from generator.render import compose as compose_render
@@ -127,7 +127,11 @@ def test_configuration_is_mounted_read_only_and_state_lives_in_named_volumes() -
     for name, path in data.items():
         assert f"{name}-data:{path}" in services[name]["volumes"]
         assert f"{name}-data" in doc["volumes"]
-    assert "--web.enable-lifecycle" in services["prometheus"]["command"]
+    # Reloads go by SIGHUP: no lifecycle API for a web page to POST to, CORS for Prometheus' own origin only.
+    assert "--web.enable-lifecycle" not in services["prometheus"]["command"]
+    assert [f for f in services["prometheus"]["command"] if f.startswith("--web.cors.origin=")] == [
+        "--web.cors.origin=" + components.cors_origin(next(f for f in services["prometheus"]["command"]
+                                                          if f.startswith("--web.external-url=")).split("=", 1)[1])]
     assert "--storage.tsdb.retention.time=15d" in services["prometheus"]["command"]
 
 

@@ -124,7 +124,8 @@ def test_the_demo_can_show_a_new_error_type(stack: NativeStack) -> None:
     current = rule["expr"].split(" unless ")[0]  # the error types present now, before the comparison with the day before
     business = stack.component_url("demo-business")
     assert not [r for r in _query(stack.prometheus_url, current) if r["metric"]["type"] == "payment_declined"]
-    requests.post(f"{business}/control", json={"new_error_type": True}, timeout=5).raise_for_status()
+    requests.post(f"{business}/control", json={"new_error_type": True}, headers=stack.control_headers(),
+                  timeout=5).raise_for_status()
     try:
         deadline = time.monotonic() + 60
         seen: list = []
@@ -134,7 +135,7 @@ def test_the_demo_can_show_a_new_error_type(stack: NativeStack) -> None:
                 time.sleep(1)
         assert seen, "the new error type never reached Prometheus"
     finally:
-        requests.post(f"{business}/control/reset", timeout=5)
+        requests.post(f"{business}/control/reset", headers=stack.control_headers(), timeout=5)
 
 
 def test_every_page_up_prints_for_the_demo_answers(stack: NativeStack) -> None:

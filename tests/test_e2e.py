@@ -40,7 +40,7 @@ def test_real_faults_reach_the_expected_sinks_then_resolve_and_teardown_leaves_n
 
         # 1. 3% of requests fail: above the P1 threshold (1%), below P0's (5%). Slack #alerts and an email to on-call.
         t0 = time.time()
-        assert requests.post(f"{web}/control", json={"error_ratio": 0.03}, timeout=5).status_code == 200
+        assert requests.post(f"{web}/control", json={"error_ratio": 0.03}, headers=stack.control_headers(), timeout=5).status_code == 200
         mail = wait_for("HttpErrorRatioHigh by email", lambda: _for("email", None, "HttpErrorRatioHigh", "P1", "firing", t0)(stack),
                         timeout=60)[0]
         wait_for("HttpErrorRatioHigh in #alerts", lambda: _for(
@@ -52,7 +52,7 @@ def test_real_faults_reach_the_expected_sinks_then_resolve_and_teardown_leaves_n
 
         # 2. A quarter of requests fail: above the P0 threshold, so HttpErrorRatioCritical pages.
         t1 = time.time()
-        assert requests.post(f"{web}/control", json={"error_ratio": 0.25}, timeout=5).status_code == 200
+        assert requests.post(f"{web}/control", json={"error_ratio": 0.25}, headers=stack.control_headers(), timeout=5).status_code == 200
         pd = wait_for("HttpErrorRatioCritical at PagerDuty", lambda: _for(
             "pagerduty", "pagerduty-oncall", "HttpErrorRatioCritical", "P0", "firing", t1)(stack), timeout=60)[0]
         slack = wait_for("HttpErrorRatioCritical in #incidents", lambda: _for(
@@ -73,7 +73,7 @@ def test_real_faults_reach_the_expected_sinks_then_resolve_and_teardown_leaves_n
 
         # 3. Reset: the ratio falls under the threshold and both receivers hear that it resolved.
         t2 = time.time()
-        assert requests.post(f"{web}/control/reset", timeout=5).status_code == 200
+        assert requests.post(f"{web}/control/reset", headers=stack.control_headers(), timeout=5).status_code == 200
         wait_for("the resolved message in #incidents", lambda: _for(
             "slack", "slack-incidents", "HttpErrorRatioCritical", "P0", "resolved", t2)(stack), timeout=90)
         resolve = wait_for("the PagerDuty resolve event", lambda: [
@@ -84,7 +84,7 @@ def test_real_faults_reach_the_expected_sinks_then_resolve_and_teardown_leaves_n
         # 4. Kill the target: demo-web exits, its scrape and its health probe fail. One outage, one page:
         # HealthProbeFailing pages, TargetDown steps aside (its expression is silent while a probe of the service fails).
         t3 = time.time()
-        requests.post(f"{web}/control", json={"exit": True}, timeout=5)
+        requests.post(f"{web}/control", json={"exit": True}, headers=stack.control_headers(), timeout=5)
         down_pd = wait_for("HealthProbeFailing at PagerDuty", lambda: _for(
             "pagerduty", "pagerduty-oncall", "HealthProbeFailing", "P0", "firing", t3)(stack), timeout=60)[0]
         wait_for("HealthProbeFailing in #incidents", lambda: _for(

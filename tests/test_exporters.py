@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 NAMES = ["demo-web", "demo-worker", "demo-business"]
+CONTROL_TOKEN = "test-control-token"  # what start() writes into the token file every exporter here gets
 
 Samples = Dict[Tuple[str, FrozenSet[Tuple[str, str]]], float]
 
@@ -37,11 +38,18 @@ class Running:
 
     def get(self, path: str, **kw) -> requests.Response:
         kw.setdefault("timeout", 5)
-        return requests.get(self.url + path, **kw)
+        return requests.get(self.url + path, **self._token(path, kw))
 
     def post(self, path: str, **kw) -> requests.Response:
         kw.setdefault("timeout", 5)
-        return requests.post(self.url + path, **kw)
+        return requests.post(self.url + path, **self._token(path, kw))
+
+    @staticmethod
+    def _token(path: str, kw: dict) -> dict:
+        """Control requests carry the token (a test of the refusal passes its own headers)."""
+        if path.startswith("/control") and "headers" not in kw:
+            kw["headers"] = {"X-Monstack-Control": CONTROL_TOKEN}
+        return kw
 
     def control(self, **fields) -> dict:
         r = self.post("/control", json=fields)
@@ -59,11 +67,14 @@ class Running:
         return parse(r.text)
 
 
-def start(name: str, log_dir: Path, *extra: str) -> Running:
+def start(name: str, log_dir: Path, *extra: str, control: bool = True) -> Running:
     log = log_dir / f"{name}-{time.monotonic_ns()}.log"
+    token_file = log_dir / "control-token"
+    token_file.write_text(CONTROL_TOKEN + "\n")
     with open(log, "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exporters", name, "--listen", "127.0.0.1:0", *extra],
+            [sys.executable, "-m", "exporters", name, "--listen", "127.0.0.1:0",
+             *(["--control-token-file", str(token_file)] if control else []), *extra],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=err,
         )
     deadline = time.monotonic() + 15
@@ -142,8 +153,8 @@ def fresh(tmp_path):
     """Start throw-away exporter processes; always cleaned up."""
     started: List[Running] = []
 
-    def _start(name: str, *extra: str) -> Running:
-        r = start(name, tmp_path, *extra)
+    def _start(name: str, *extra: str, control: bool = True) -> Running:
+        r = start(name, tmp_path, *extra, control=control)
         started.append(r)
         return r
 
@@ -346,7 +357,7 @@ BAD_BODIES = [
 def test_bad_control_input_is_400(running, body, needle):
     web = running["demo-web"]
     before = web.get("/control").json()
-    r = web.post("/control", data=body, headers={"Content-Type": "application/json"})
+    r = web.post("/control", data=body, headers={"Content-Type": "application/json", "X-Monstack-Control": CONTROL_TOKEN})
     assert r.status_code == 400
     assert needle in r.json()["error"]
     assert web.get("/control").json() == before, "a rejected request must change nothing"
@@ -427,6 +438,37 @@ def test_web_real_routes_and_latency(fresh):
     # the slow request landed above the 0.25 s bucket
     le_025 = total(s, "http_request_duration_seconds_bucket", route="/api/users", le="0.25")
     assert le_025 == 1
+
+
+EVIL = "http://evil.example"
+
+
+@pytest.mark.integration
+def test_control_needs_the_token_and_grants_no_web_page(running):
+    """A web page may POST a simple request anywhere: /control answers only a request carrying the token, and the
+    preflight a browser sends before adding the header is never granted."""
+    web = running["demo-web"]
+    for headers in ({"Origin": EVIL}, {"Origin": EVIL, "X-Monstack-Control": "guess"}):
+        for method, path in (("POST", "/control"), ("POST", "/control/reset"), ("GET", "/control")):
+            r = requests.request(method, web.url + path, json={"error_ratio": 1.0} if path == "/control" else None,
+                                 headers=headers, timeout=5)
+            assert r.status_code == 403, (method, path, headers, r.status_code)
+            assert "Access-Control-Allow-Origin" not in r.headers
+    assert web.get("/control").json()["error_ratio"] == 0.0, "a refused request changed nothing"
+    pre = requests.options(web.url + "/control", headers={"Origin": EVIL, "Access-Control-Request-Method": "POST",
+                                                           "Access-Control-Request-Headers": "content-type,x-monstack-control"},
+                           timeout=5)
+    assert not pre.ok and "Access-Control-Allow-Origin" not in pre.headers, (pre.status_code, dict(pre.headers))
+    assert web.post("/control", json={"error_ratio": 0.5}).status_code == 200  # with the token
+
+
+@pytest.mark.integration
+def test_control_is_off_without_a_token_file(fresh):
+    r = fresh("demo-worker", control=False)
+    for headers in ({}, {"X-Monstack-Control": CONTROL_TOKEN}):
+        got = requests.post(r.url + "/control", json={"exit": True}, headers=headers, timeout=5)
+        assert got.status_code == 404, got.text
+    assert r.get("/metrics").status_code == 200 and r.proc.poll() is None
 
 
 @pytest.mark.integration

@@ -209,7 +209,7 @@ def test_the_cli_runs_up_status_up_again_and_down_against_one_state_dir(tmp_path
         assert counts and counts.group(1) == counts.group(2) != "0", status.stdout
 
         before = {p.name: p.pid for p in stack._recorded().values()}
-        requests.post(f"{stack.component_url('demo-web')}/control", json={"exit": True}, timeout=5)
+        requests.post(f"{stack.component_url('demo-web')}/control", json={"exit": True}, headers=stack.control_headers(), timeout=5)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "demo-web" in stack._recorded_running():
             time.sleep(0.1)

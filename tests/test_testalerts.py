@@ -177,7 +177,7 @@ def test_fault_mode_times_the_real_alert_from_the_fault_to_its_receivers(stack: 
     def exporter_url(name: str) -> str:
         return stack.component_url(name)
 
-    res = testalerts.run_fault(e2e_model, stack.urls(), exporter_url, None, timeout=60)
+    res = testalerts.run_fault(e2e_model, stack.urls(), exporter_url, None, timeout=60, control_headers=stack.control_headers())
     assert (res.service, res.exporter, res.alert, res.level) == ("checkout-api", "demo-web", "HttpErrorRatioCritical", "P0")
     assert set(res.notified) == {"pagerduty-oncall", "slack-incidents"}
     steps = dict(res.milestones)

@@ -1,4 +1,4 @@
-"""What a running stack says about itself: Prometheus targets and alerts, readiness, reloads.
+"""What a running stack says about itself: Prometheus targets and alerts, readiness.
 
 Used by both runners and by `monstack test-alerts`; only HTTP to the stack's own URLs.
 """
@@ -76,8 +76,3 @@ def alerts(prometheus_url: str) -> list[Alert]:
                          labels.get("service", ""), labels, a.get("activeAt", "")))
     return sorted(out, key=lambda a: (a.severity, a.name, a.service))
 
-
-def reload(url: str) -> None:
-    """POST /-/reload (Prometheus needs --web.enable-lifecycle; Alertmanager always has it)."""
-    r = requests.post(f"{url}/-/reload", timeout=30)
-    r.raise_for_status()

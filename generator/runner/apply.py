@@ -5,9 +5,11 @@ The contract (`monstack apply`, or `up` on a running stack; docs/running.md):
 
 1. Before anything changes, every file the configuration refers to is checked: it exists, and TLS
    certificates, keys and CA bundles parse (promtool and amtool check the syntax, not the files).
-2. Only components whose configuration files changed are reloaded (POST /-/reload); a reload is
-   confirmed by the component's own `<component>_config_last_reload_successful` metric, and for
-   Prometheus by a scrape pool for every job of the file.
+2. Only components whose configuration files changed are reloaded, by SIGHUP (no component serves
+   an HTTP reload: Prometheus runs without --web.enable-lifecycle, so no web page can reload or stop
+   it); a reload is confirmed by the component's own `<component>_config_last_reload_successful`
+   metric together with `<component>_config_last_reload_success_timestamp_seconds` moving past the
+   signal, and for Prometheus by a scrape pool for every job of the file.
 3. When a component rejects the new configuration, the last configuration every component accepted is
    put back and reloaded, and the command fails naming the component and its log line.
 """
@@ -19,7 +21,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import requests
 import yaml
@@ -127,17 +129,27 @@ class Rejected(Exception):
         return f"{self.component}: {self.detail}"
 
 
-def _metric(url: str, name: str) -> float | None:
+def _metrics(url: str, *wanted: str) -> dict[str, float]:
+    """The first sample of each wanted metric the component exposes (one scrape)."""
     text = requests.get(f"{url}/metrics", timeout=TIMEOUT).text
+    out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name:
-                return sample.value
-    return None
+            if sample.name in wanted:
+                out.setdefault(sample.name, sample.value)
+    return out
+
+
+def _metric(url: str, name: str) -> float | None:
+    return _metrics(url, name).get(name)
 
 
 def reload_metric(component: str) -> str:
     return components.get(component).family.replace("-", "_") + "_config_last_reload_successful"
+
+
+def reload_time_metric(component: str) -> str:
+    return components.get(component).family.replace("-", "_") + "_config_last_reload_success_timestamp_seconds"
 
 
 def loaded_ok(url: str, component: str) -> bool | None:
@@ -165,15 +177,34 @@ def error_line(log: Path, since: int = 0) -> str | None:
     return errors[-1].strip() if errors else None
 
 
-def reload(url: str, component: str, log: Path) -> None:
-    """POST /-/reload and confirm the component loaded the file; raise Rejected with its log line when it did not."""
+def reload(url: str, component: str, log: Path, signal: Callable[[], None], wait: float = TIMEOUT) -> None:
+    """Send the component its reload signal (SIGHUP, through `signal`) and confirm it loaded the file: its success
+    time moved past the signal with the reload metric at 1. Raise Rejected with its log line when it did not.
+
+    A signal has no reply: a failure shows as the metric at 0 after having been 1, or (when it was 0 already) as an
+    error the component logged after the signal; neither within `wait` seconds is a reload that never happened."""
+    ok, when = reload_metric(component), reload_time_metric(component)
     since = log_offset(log)
     try:
-        r = requests.post(f"{url}/-/reload", timeout=TIMEOUT)
-    except requests.RequestException as exc:
-        raise Rejected(component, f"did not answer its reload request ({exc})") from None
-    if r.status_code >= 300 or loaded_ok(url, component) is False:
-        raise Rejected(component, error_line(log, since) or f"reload answered {r.status_code}: {r.text.strip()[:500]}")
+        before = _metrics(url, ok)
+        sent = time.time()
+        signal()
+    except (requests.RequestException, OSError) as exc:
+        raise Rejected(component, f"could not be asked to reload ({exc})") from None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            now = _metrics(url, ok, when)
+        except requests.RequestException as exc:
+            raise Rejected(component, f"did not answer after its reload signal ({exc})") from None
+        if now.get(ok) == 1 and now.get(when, 0) >= sent:
+            return
+        logged = error_line(log, since)
+        if now.get(ok) == 0 and (before.get(ok) == 1 or logged):
+            raise Rejected(component, logged or f"{ok} is 0")
+        if time.monotonic() >= deadline:
+            raise Rejected(component, logged or f"did not reload within {wait:.0f}s of its signal ({when} stayed before it)")
+        time.sleep(0.1)
 
 
 def scrape_jobs(config: bytes) -> list[str]:

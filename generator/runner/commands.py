@@ -174,7 +174,12 @@ def test_alerts(state_dir: Path, service: str | None, fault: bool, timeout: floa
         def exporter_url(name: str) -> str:
             return f"http://127.0.0.1:{components.get(name).native_port + offset}"
 
-        res = testalerts.run_fault(model, urls, exporter_url, service, timeout, say)
+        token_file = state.get("control_token_file")
+        if not token_file or not Path(token_file).is_file():
+            raise UsageError(f"the stack in {state_dir} records no control token for its sample exporters: "
+                             f"restart it (`monstack down`, then `monstack up`)")
+        headers = {names.CONTROL_HEADER: Path(token_file).read_text().strip()}
+        res = testalerts.run_fault(model, urls, exporter_url, service, timeout, say, headers)
         echo(testalerts.fault_text(res))
         if res.delay is None:
             raise CheckFailed(f"{res.alert} did not reach {', '.join(testalerts.expected_receivers(model, model.service(res.service).team, res.level))} in time")

@@ -2,7 +2,7 @@
 
 compose.yaml is rendered beside the inventory (like `monstack render`), so its
 relative paths (./prometheus, ./secrets/...) are the inventory's folder. Config
-changes reach a running stack through the lifecycle API (POST /-/reload).
+changes reach a running stack by SIGHUP (`docker compose kill -s SIGHUP <service>`).
 """
 from __future__ import annotations
 
@@ -148,6 +148,15 @@ class ComposeStack:
     def compose_file(self) -> Path:
         return self.out_dir / names.COMPOSE_FILE
 
+    def _hangup(self, service: str) -> Callable[[], None]:
+        """Reload a service's configuration by SIGHUP (Prometheus serves no HTTP reload: no --web.enable-lifecycle)."""
+        def send() -> None:
+            proc = subprocess.run(self._cmd("kill", "-s", "SIGHUP", service), env=self._env(), capture_output=True,
+                                  text=True, timeout=60)
+            if proc.returncode != 0:
+                raise OSError(f"docker compose kill -s SIGHUP {service}: {proc.stderr.strip()[-500:]}")
+        return send
+
     def _cmd(self, *args: str) -> list[str]:
         exe = docker()
         if exe is None:
@@ -181,7 +190,8 @@ class ComposeStack:
         result, _ = pipeline.render(self.inventory, self.out_dir, COMPOSE, run_checks=run_checks)
         changed = result.written + result.removed
         secrets_dir = self.out_dir / "secrets"
-        for generated in (names.GRAFANA_ADMIN_PASSWORD_FILE, names.POSTGRES_PASSWORD_FILE):
+        for generated in (names.GRAFANA_ADMIN_PASSWORD_FILE, names.POSTGRES_PASSWORD_FILE, names.CONTROL_TOKEN_FILE,
+                          names.VICTORIA_METRICS_AUTH_KEY_FILE):
             # Containers run as their own users and read file secrets through a bind mount: the file must be
             # readable by them (0644), the secrets folder keeps everyone else out (0700).
             if ensure_generated_secret(self.out_dir / generated, mode=0o644):
@@ -217,12 +227,13 @@ class ComposeStack:
                 if any(apply.loads(c, path) for path in changed):
                     url = ui[family] if c.replica == 1 else f"http://127.0.0.1:{c.native_port}"
                     try:
-                        apply.reload(url, name, Path(os.devnull))
+                        apply.reload(url, name, Path(os.devnull), self._hangup(name))
                     except apply.Rejected as exc:
                         raise CheckFailed(f"{name} rejected the new configuration: {exc.detail} "
                                           f"(docker compose logs {name})") from None
         state = {"mode": "compose", "inventory": str(self.inventory), "compose_file": str(self.compose_file),
                  "project": compose_render.project_name(model), "urls": self.urls(model), "notes": self.notes,
+                 "control_token_file": str(self.out_dir / names.CONTROL_TOKEN_FILE),
                  "sinks": False, "port_offset": 0}
         save_state(self.state_dir, state)
         deadline = time.monotonic() + 60

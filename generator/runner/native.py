@@ -50,6 +50,8 @@ HELPERS: dict[str, tuple[tuple[str, ...], str | None]] = {"initdb": (("initdb",)
 # Fast shutdown: PostgreSQL's SIGTERM waits for clients (the exporter) to disconnect.
 STOP_SIGNALS = {"postgres": signal.SIGINT}
 SINKS = "sinks"
+# Keys monstack makes for the stack itself, one set per state folder (<state>/secrets), created before anything starts.
+GENERATED_SECRETS = (names.CONTROL_TOKEN_FILE, names.VICTORIA_METRICS_AUTH_KEY_FILE)
 PLACEHOLDER_SECRET = "monstack-local-sink-placeholder\n"
 
 Say = Callable[[str], None]
@@ -275,6 +277,16 @@ class NativeStack:
     def _pg_password_file(self) -> Path:
         return self.state_dir / "secrets" / "postgres_password"
 
+    def generated_secret(self, ref: str) -> Path:
+        """Where a key of GENERATED_SECRETS lives for this state folder; made on first use."""
+        path = self.state_dir / "secrets" / Path(ref).name
+        ensure_generated_secret(path)
+        return path
+
+    def control_headers(self) -> dict[str, str]:
+        """What a request to a sample exporter's fault-injection API (/control) must carry."""
+        return {names.CONTROL_HEADER: self.generated_secret(names.CONTROL_TOKEN_FILE).read_text().strip()}
+
     # --- up ---------------------------------------------------------------------
     def up(self, timeout: float = 120.0) -> None:
         """Start the stack, or apply the inventory to the running one; raise with the component's log line on failure.
@@ -338,7 +350,7 @@ class NativeStack:
         try:
             for c in reload:
                 reloaded.append(c)
-                apply.reload(self.component_url(c), c, self.log(c))
+                apply.reload(self.component_url(c), c, self.log(c), self._hangup(c))
                 apply.confirm(self.component_url(c), c, files, self.log(c))
                 self._set_applied(c, rendered[c])
         except apply.Rejected as exc:
@@ -443,7 +455,7 @@ class NativeStack:
         back: list[str] = []
         for c in reloaded:
             try:
-                apply.reload(self.component_url(c), c, self.log(c))
+                apply.reload(self.component_url(c), c, self.log(c), self._hangup(c))
                 back.append(c)
             except apply.Rejected as again:
                 self._say(f"{c}: reloading the last good configuration failed too: {again.detail}")
@@ -460,6 +472,16 @@ class NativeStack:
                           f"restored the last good configuration and loaded it again ({', '.join(back) or 'nothing to reload'}); "
                           f"`monstack status` fails until the inventory renders a configuration {exc.component} accepts "
                           f"(its log: {self._rel(self.log(exc.component))})") from None
+
+    def _hangup(self, name: str) -> Callable[[], None]:
+        """Ask a running component to reload its configuration: SIGHUP to the process this stack started (and only
+        to it: a pid whose start time or argv differ is not ours)."""
+        def send() -> None:
+            p = self._recorded().get(name)
+            if p is None or not process.alive(p):
+                raise OSError(f"{name} is not running")
+            os.kill(p.pid, signal.SIGHUP)
+        return send
 
     def _record_rejection(self, exc: apply.Rejected) -> None:
         state = read_state(self.state_dir) or {}
@@ -671,6 +693,7 @@ class NativeStack:
             "port_offset": self.port_offset,
             "components": components,
             "urls": self.urls(model),
+            "control_token_file": str(self.generated_secret(names.CONTROL_TOKEN_FILE)),
             "notes": self.notes,
             # sha256 of the files each component loads: what the inventory rendered, and what each confirmed loading
             "rendered": rendered or {},
@@ -871,7 +894,12 @@ class NativePlace(components.Place):
     def secret(self, ref: str) -> str:
         if ref == names.POSTGRES_PASSWORD_FILE:
             return str(self._stack._pg_password_file)  # generated per state folder
+        if ref in GENERATED_SECRETS:
+            return str(self._stack.generated_secret(ref))
         return ref if os.path.isabs(ref) else str(self._stack.inventory.parent / ref)
+
+    def secret_value(self, ref: str) -> str:
+        return Path(self.secret(ref)).read_text().strip()
 
     def logs(self) -> str:
         return str(self._stack.logs_dir)
