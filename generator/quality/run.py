@@ -302,7 +302,8 @@ def tables(result: dict[str, Any], services: list[str]) -> str:
     weeks = result["history"]["healthy_weeks"]
     lines = [f"alert quality: {result['fleet']['services']} services, {result['fleet']['alerts']} alerts at the default thresholds, "
              f"{weeks} healthy week(s) then one with {f['total']} faults ({result['history']['samples']:,} samples, "
-             f"scrape and evaluation every {result['fleet']['cadence_s']}s)", "",
+             f"scrape and evaluation every {result['fleet']['cadence_s']}s, health probes every "
+             f"{'/'.join(f'{x:g}' for x in result['fleet']['probe_s'])}s)", "",
              f"healthy traffic, firing notifications per week (over {weeks} weeks):",
              f"  {'service':<16} {'pages':>6} {'P1':>6} {'P2':>6} {'tickets':>7}"]
     per = lambda n: f"{n / weeks:g}"
@@ -359,7 +360,8 @@ def run(results: Path) -> dict[str, Any]:
     result = {
         "commit": git_commit(),
         "python": platform.python_version(),
-        "fleet": {"services": len(built.model.services), "alerts": len(rules.alerts), "cadence_s": CADENCE},
+        "fleet": {"services": len(built.model.services), "alerts": len(rules.alerts), "cadence_s": CADENCE,
+                  "probe_s": sorted({probe_interval(built.model, s).seconds for s in built.model.services if s.probes})},
         "history": {"start": START - WARMUP, "healthy_weeks": HEALTHY_WEEKS, "faulted_week": FAULTED, "end": END,
                     "samples": ds.samples, "series": ds.series},
         "seconds": {k: round(v, 1) for k, v in timings.items()},
