@@ -10,12 +10,14 @@ import random
 import statistics
 
 import pytest
+import yaml
 
 from generator.backtest import rules as R
+from generator.durations import parse_duration
 from generator.quality import faults as F
 from generator.quality import simulate as sim
 from generator.quality.fleet import CADENCE
-from generator.quality.run import START, WARMUP, bound, build_fleet, max_range, merge_results
+from generator.quality.run import START, WARMUP, bound, build_fleet, max_range, merge_results, sample_interval
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +88,57 @@ def test_healthy_traffic_has_deploys_night_lows_and_a_quiet_service(fleet):
     assert ups == [0.0] and not [m for m, lb, v in got if m == "http_requests_total"]
 
 
+def _rendered_intervals(built) -> dict[str, float]:
+    """Scrape interval (seconds) of every job of the fleet's rendered prometheus.yml."""
+    doc = yaml.safe_load(built.files["prometheus/prometheus.yml"])
+    return {j["job_name"]: parse_duration(j.get("scrape_interval", doc["global"]["scrape_interval"])).seconds
+            for j in doc["scrape_configs"]}
+
+
+def _samples(built, faults, lo: float, hi: float) -> dict[tuple[str, tuple], list[tuple[float, float]]]:
+    fl = sim.Fleet(built.model, START - WARMUP, START + 7 * 86400, faults, START)
+    out: dict[tuple[str, tuple], list[tuple[float, float]]] = {}
+    t = lo
+    while t < hi:
+        for m, lb, at, v in fl.scrape(t):
+            out.setdefault((m, tuple(sorted(lb.items()))), []).append((at, v))
+        t += CADENCE
+    return out
+
+
+def test_every_series_is_written_at_the_interval_the_rendered_config_scrapes_or_probes_it(fleet):
+    built, _, _ = fleet
+    intervals = _rendered_intervals(built)
+    assert intervals["probe-storefront"] < CADENCE  # else this test proves nothing about the probe cadence
+    got = _samples(built, (), START, START + 3 * CADENCE)
+    jobs = set()
+    for (metric, labels), points in got.items():
+        job = dict(labels)["job"]
+        times = [at for at, _ in points]
+        steps = {b - a for a, b in zip(times, times[1:])}
+        assert steps == {intervals[job]}, (metric, labels, steps)
+        assert times[0] == START and times[-1] == START + 3 * CADENCE - intervals[job]
+        jobs.add(job)
+    assert {j for j in intervals if j.startswith("probe-")} <= jobs
+
+
+def test_an_outage_fails_every_probe_a_deploy_restart_one(fleet):
+    built, _, _ = fleet
+    storefront = next(s for s in sim.Fleet(built.model, START - WARMUP, START + 7 * 86400, (), START).sims if s.s.name == "storefront")
+    deploy = storefront.cal.deploys[0]
+    healthy = _samples(built, (), deploy - CADENCE, deploy + 2 * CADENCE)
+    probes = {k: v for k, v in healthy.items() if k[0] == "probe_success" and dict(k[1])["job"] == "probe-storefront"}
+    assert len(probes) == 2
+    for points in probes.values():
+        assert [at for at, v in points if v == 0] == [deploy]  # one failed probe: HealthProbeFailing needs two
+    outage = next(f for f in F.FAULTS if f.service == "storefront" and f.effects(0.0).probe_fail)
+    lo = START + outage.start
+    faulted = _samples(built, F.FAULTS, lo - CADENCE, lo + 2 * CADENCE)
+    for (metric, labels), points in faulted.items():
+        if metric == "probe_success" and dict(labels)["job"] == "probe-storefront":
+            assert [at for at, v in points if v == 0] == [at for at, _ in points if at >= lo]
+
+
 def _requests(built, faults, until: float) -> dict[str, float]:
     """storefront's /api/products request counters by status after simulating it up to `until`."""
     fl = sim.Fleet(built.model, START - WARMUP, START + 7 * 86400, faults, START)
@@ -121,6 +174,17 @@ def test_bound_is_window_plus_for_plus_scrape_plus_evaluation():
     assert bound(rule, six_hours, 0.005) == math.inf  # never reached
     plain = R.AlertRule("TargetDown", "up == 0", 120, 0, {}, "g", CADENCE)
     assert bound(plain, "up == 0", None) == 120 + 2 * CADENCE
+
+
+def test_a_rule_reading_only_probe_series_is_bounded_by_the_probe_interval(fleet):
+    built, rules, _ = fleet
+    probe = _rendered_intervals(built)["probe-storefront"]
+    failing = next(r for r in rules.alerts if r.alert == "HealthProbeFailing" and r.service == "storefront")
+    down = next(r for r in rules.alerts if r.alert == "TargetDown" and r.service == "storefront")
+    assert sample_interval(failing.expr, built, "storefront") == probe
+    assert sample_interval(down.expr, built, "storefront") == CADENCE  # it reads `up` too
+    # Two probes in a row: a window of two probe intervals (and a second), one more interval, one evaluation.
+    assert bound(failing, failing.expr, None, probe) == 2 * probe + 1 + probe + failing.interval
 
 
 def test_results_merge_keeps_other_keys(tmp_path):

@@ -74,14 +74,16 @@ ERROR_ALERTS = ("HttpErrorRatioCritical", "HttpErrorRatioHigh", "ErrorBudgetBurn
 LATENCY_ALERTS = ("HttpLatencyP95High", "HttpLatencyP95Warning", "HttpLatencyP99High", "HttpLatencyP99Warning",
                   "LatencyBudgetBurn1h", "LatencyBudgetBurn6h")
 DOWN_ALERTS = ("TargetDown", "HealthProbeFailing")
+# The page of an outage of a probed service: TargetDown steps aside once a health probe of the service fails.
+DOWN_PAGE = "HealthProbeFailing"
 
 FAULTS: tuple[Fault, ...] = (
     Fault(1, "outage", "storefront", _at(1, 10, 20), 20 * M, "process down, health URL unreachable",
-          Effects(down=True, probe_fail=True), DOWN_ALERTS),
+          Effects(down=True, probe_fail=True), DOWN_ALERTS, bound_by=DOWN_PAGE),
     Fault(2, "outage", "backoffice-api", _at(2, 3, 10), 12 * M, "process down at night (low traffic)",
-          Effects(down=True, probe_fail=True), DOWN_ALERTS),
+          Effects(down=True, probe_fail=True), DOWN_ALERTS, bound_by=DOWN_PAGE),
     Fault(3, "outage", "payments-api", _at(3, 14, 5), 10 * M, "health URL answers 503, process still scraped",
-          Effects(probe_fail=True), DOWN_ALERTS),
+          Effects(probe_fail=True), DOWN_ALERTS, bound_by=DOWN_PAGE),
     Fault(4, "error spike", "storefront", _at(0, 18, 30), 15 * M, "8% of requests fail",
           Effects(error_ratio=0.08), ERROR_ALERTS, magnitude=0.08, bound_by="HttpErrorRatioCritical"),
     Fault(5, "error spike", "backoffice-api", _at(2, 22, 40), 20 * M, "30% of requests fail in the evening",

@@ -4,8 +4,11 @@ Three HTTP services of very different traffic (a busy storefront, a
 payments API with an https health URL, a back-office API that sees a few
 requests an hour at night), a worker, PostgreSQL, Redis, two hosts and a
 custom batch sync. The alerts are the catalogue's defaults: no overrides.
-Scrape and evaluation run every minute so a simulated fortnight stays small;
-every `for` and window is the catalogue's.
+Targets are scraped and rules evaluated every minute so three simulated weeks
+stay small; health probes run at the default probe interval (10s) and the
+hard-down rule group at its fast interval (5s), as the rendered config says,
+because their alerts count failures over windows of two probes; every `for`
+and window is the catalogue's.
 """
 from __future__ import annotations
 

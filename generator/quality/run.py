@@ -28,6 +28,7 @@ from generator.backtest.promql_text import range_of
 from generator.backtest.scratch import ScratchPrometheus, backfill, block_windows, write_openmetrics
 from generator.backtest.source import Labels, PrometheusAPI
 from generator.backtest.state import Episode
+from generator.catalogue.core import probe_interval
 from generator.quality.faults import FAULTS, KINDS, Fault
 from generator.quality.fleet import CADENCE, FLEET
 from generator.quality.simulate import Fleet, Key
@@ -79,8 +80,8 @@ def write_history(built: pipeline.Build, data: Path, scratch: Path) -> tuple[int
             window: dict[Key, list[tuple[float, float]]] = defaultdict(list)
             t = lo
             while t < hi:
-                for metric, labels, value in fleet.scrape(t):
-                    window[(metric, tuple(sorted(labels.items())))].append((t, value))
+                for metric, labels, at, value in fleet.scrape(t):
+                    window[(metric, tuple(sorted(labels.items())))].append((at, value))
                 t += CADENCE
             if pending is not None:
                 pending.result()
@@ -124,11 +125,33 @@ def max_range(expr: str) -> float:
     return longest[0]
 
 
+def metrics(expr: str) -> set[str]:
+    """The metric names the expression selects."""
+    found: set[str] = set()
+
+    def visit(n: P.Expr) -> bool:
+        if isinstance(n, P.VectorSelector) and n.name:
+            found.add(n.name)
+        return True
+
+    P.walk(P.parse(expr), pre_visit=visit)
+    return found
+
+
+def sample_interval(inlined: str, built: pipeline.Build, service: str) -> float:
+    """Seconds between the samples the rule reads: the probe interval when it reads only probe series, else the scrape cadence."""
+    read = metrics(inlined)
+    if read and all(m.startswith("probe_") for m in read):
+        return probe_interval(built.model, built.model.service(service)).seconds
+    return CADENCE
+
+
 _BURN = re.compile(r">\s*\(([\d.]+)\s*\*\s*([\d.]+)\)")
 
 
-def bound(rule: rules_mod.AlertRule, inlined: str, magnitude: float | None) -> float:
-    """Detection bound: the rule's window (for burn-rate alerts, the share of it a step to `magnitude` needs) + for + scrape + evaluation."""
+def bound(rule: rules_mod.AlertRule, inlined: str, magnitude: float | None, interval: float = CADENCE) -> float:
+    """Detection bound: the rule's window (for burn-rate alerts, the share of it a step to `magnitude` needs) + for
+    + the interval of the samples it reads (scrape or probe) + evaluation."""
     window = max_range(inlined)
     m = _BURN.search(rule.expr)
     if m and magnitude:
@@ -136,7 +159,7 @@ def bound(rule: rules_mod.AlertRule, inlined: str, magnitude: float | None) -> f
         if threshold >= magnitude:
             return math.inf  # this burn rate is never reached
         window *= threshold / magnitude
-    return window + rule.for_ + CADENCE + rule.interval
+    return window + rule.for_ + interval + rule.interval
 
 
 def _service(labels: Labels) -> str:
@@ -165,7 +188,9 @@ def score_faults(ds: Dataset, built: pipeline.Build, rules: rules_mod.RuleSet) -
     for f in FAULTS:
         start, end = FAULTED + f.start, FAULTED + f.start + f.duration
         candidates = [r for r in rules.alerts if r.service == f.service and r.alert in f.expected]
-        bounds = {r.alert: bound(r, inliner.inline(r.expr), f.magnitude) for r in candidates}
+        inlined = {r.alert: inliner.inline(r.expr) for r in candidates}
+        bounds = {r.alert: bound(r, inlined[r.alert], f.magnitude, sample_interval(inlined[r.alert], built, f.service))
+                  for r in candidates}
         fault_bound = bounds[f.designed]
         late = max(b for b in bounds.values() if b != math.inf)
         hits = sorted(((at, r.severity, r.alert) for r in candidates for at, e in by_alert[(r.alert, r.service)]
@@ -277,7 +302,8 @@ def tables(result: dict[str, Any], services: list[str]) -> str:
     weeks = result["history"]["healthy_weeks"]
     lines = [f"alert quality: {result['fleet']['services']} services, {result['fleet']['alerts']} alerts at the default thresholds, "
              f"{weeks} healthy week(s) then one with {f['total']} faults ({result['history']['samples']:,} samples, "
-             f"scrape and evaluation every {result['fleet']['cadence_s']}s)", "",
+             f"scrape and evaluation every {result['fleet']['cadence_s']}s, health probes every "
+             f"{'/'.join(f'{x:g}' for x in result['fleet']['probe_s'])}s)", "",
              f"healthy traffic, firing notifications per week (over {weeks} weeks):",
              f"  {'service':<16} {'pages':>6} {'P1':>6} {'P2':>6} {'tickets':>7}"]
     per = lambda n: f"{n / weeks:g}"
@@ -334,7 +360,8 @@ def run(results: Path) -> dict[str, Any]:
     result = {
         "commit": git_commit(),
         "python": platform.python_version(),
-        "fleet": {"services": len(built.model.services), "alerts": len(rules.alerts), "cadence_s": CADENCE},
+        "fleet": {"services": len(built.model.services), "alerts": len(rules.alerts), "cadence_s": CADENCE,
+                  "probe_s": sorted({probe_interval(built.model, s).seconds for s in built.model.services if s.probes})},
         "history": {"start": START - WARMUP, "healthy_weeks": HEALTHY_WEEKS, "faulted_week": FAULTED, "end": END,
                     "samples": ds.samples, "series": ds.series},
         "seconds": {k: round(v, 1) for k, v in timings.items()},

@@ -1,13 +1,24 @@
-"""A simulated fleet, scraped every CADENCE seconds: healthy but realistic traffic, and the same traffic with faults.
+"""A simulated fleet, sampled at the cadence the rendered config scrapes and probes it: healthy but realistic traffic, and the same traffic with faults.
 
 Every series is what the real exporters expose, with the labels a real
-scrape gives them (generator/catalogue/series.py). Healthy traffic has:
+scrape gives them (generator/catalogue/series.py), at the times a real
+scrape writes it:
+- a target's series (`up`, pg_up, redis_up and every exporter metric) every
+  CADENCE seconds, the scrape interval the fleet renders for every target
+  (Fleet refuses a target scraped at another interval);
+- a health probe's series (the blackbox job's `up`, probe_success,
+  probe_duration_seconds, the certificate expiry) at the probe interval the
+  rendered probe job uses (10s by default), so HealthProbeFailing's
+  two-probe window and TargetDown's "a probe failed lately" see what they
+  would see live.
+Healthy traffic has:
 - daily cycles (quietest at 04:00 UTC, busiest at 16:00) and quieter weekends;
   the back-office API sees a request every minute or so at night;
 - bursts: a few times a day a service gets 2-4x its traffic for minutes;
-- deploy restarts on weekdays during office hours: the target is down for one
-  scrape (only `up` is recorded, 0), its counters start again from zero, its
-  memory drops, a handful of requests fail and the health probe fails once;
+- deploy restarts on weekdays during office hours: the process is down for
+  RESTART_SECONDS from a scrape, so that scrape fails (only `up` is recorded,
+  0) and so does the one probe inside the restart; its counters start again
+  from zero, its memory drops, a handful of requests fail;
 - slow requests in the tail (0.2-0.3% take 1-5 s), GC pauses in probes,
   occasional long analytics queries, a nightly batch for the worker, slow disk
   growth.
@@ -24,11 +35,16 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
 from generator.catalogue import series as S
+from generator.catalogue.core import probe_interval
 from generator.model import Model, Service
 from generator.quality.faults import NONE, Effects, Fault, effects_at
 from generator.quality.fleet import CADENCE
 
 SEED = 20240101
+# A deploy restart: the process stops at a scrape and answers again this many seconds later. Shorter than the
+# default probe interval, so one probe fails, as one scrape does: a restart that keeps the health URL failing
+# for two probes in a row is an outage of 10s or more to users, and pages by design.
+RESTART_SECONDS = 8
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # client defaults
 JOB_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 Key = tuple[str, tuple[tuple[str, str], ...]]  # (metric, sorted labels)
@@ -184,6 +200,11 @@ class Calendar:
         i = bisect.bisect_left(self.deploys, t)
         return i < len(self.deploys) and self.deploys[i] == t
 
+    def restarting(self, t: float) -> bool:
+        """The process is down at t: within RESTART_SECONDS of a deploy's start."""
+        i = bisect.bisect_right(self.deploys, t)
+        return i > 0 and t < self.deploys[i - 1] + RESTART_SECONDS
+
     def since_deploy(self, t: float, start: float) -> float:
         i = bisect.bisect_right(self.deploys, t)
         return t - (self.deploys[i - 1] if i else start - 2 * 86400)
@@ -206,7 +227,7 @@ class Counters:
 
 
 class Sim:
-    """One service's exporter(s) and probes; step() emits every sample of one scrape."""
+    """One service's exporter(s) and probes; step() emits every sample of one scrape, probe() of one probe round."""
 
     def __init__(self, model: Model, service: Service, start: float, end: float, params: dict):
         self.model, self.s, self.p = model, service, params
@@ -215,6 +236,8 @@ class Sim:
         self.start = start
         self.cal = Calendar.draw(self.rng, start, end, params.get("bursts_per_day", 0), params.get("deploys", False))
         self.counters = Counters()
+        self.probe_labels = [(p, S.probe(model, service, p)) for p in service.probes]
+        self.probe_every = probe_interval(model, service).seconds  # what the rendered probe job uses
 
     def labels(self, **extra: str) -> dict[str, str]:
         return S.target(self.model, self.s, **extra)
@@ -237,16 +260,15 @@ class Sim:
                 emit(m, lb, v)
         else:
             self.counters.reset()  # the process restarts: its counters begin again
-        self.probes(t, fx, down, emit)
 
     def scrape(self, t: float, fx: Effects, deploy: bool, emit: Emit) -> None:
         raise NotImplementedError
 
-    def probes(self, t: float, fx: Effects, down: bool, emit: Emit) -> None:
-        for p in self.s.probes:
-            lb = S.probe(self.model, self.s, p)
+    def probe(self, t: float, fx: Effects, emit: Emit) -> None:
+        """One round of the service's health probes at t (every probe_every seconds)."""
+        failing = fx.down or fx.probe_fail or self.cal.restarting(t)
+        for p, lb in self.probe_labels:
             emit("up", lb, 1.0)  # the probe's own scrape (of the blackbox exporter) succeeds
-            failing = down or fx.probe_fail
             gc = self.rng.random() < 0.01  # a garbage-collection pause or a slow dependency check
             base = 0.008 if p.name == "liveness" else 0.04
             duration = self.rng.lognormvariate(math.log(base), 0.4) + (self.rng.uniform(0.1, 0.3) if gc else 0.0)
@@ -470,19 +492,36 @@ PARAMS = {
 
 
 class Fleet:
-    """Every service's simulator; scrape(t) yields every sample of the fleet at t."""
+    """Every service's simulator; scrape(t) yields every sample of the fleet in [t, t + CADENCE) with its time."""
 
     def __init__(self, model: Model, start: float, end: float, faults: tuple[Fault, ...], week_start: float):
         self.faults = faults
         self.week_start = week_start
         self.sims: list[Sim] = []
         for s in model.services:
+            if s.scrape and s.scrape.interval.seconds != CADENCE:
+                raise ValueError(f"{s.name}: scraped every {s.scrape.interval}, the simulation scrapes every {CADENCE}s")
             cls, params = PARAMS[s.name]
-            self.sims.append(cls(model, s, start, end, params))
+            sim = cls(model, s, start, end, params)
+            if sim.probe_labels and CADENCE % sim.probe_every:
+                raise ValueError(f"{s.name}: probed every {sim.probe_every:g}s, which does not divide the {CADENCE}s cadence")
+            self.sims.append(sim)
 
-    def scrape(self, t: float) -> Iterator[tuple[str, Mapping[str, str], float]]:
-        out: list[tuple[str, Mapping[str, str], float]] = []
+    def effects(self, sim: Sim, t: float) -> Effects:
+        return effects_at(self.faults, sim.s.name, t - self.week_start) if self.faults else NONE
+
+    def scrape(self, t: float) -> Iterator[tuple[str, Mapping[str, str], float, float]]:
+        out: list[tuple[str, Mapping[str, str], float, float]] = []
+
+        def at(when: float) -> Emit:
+            return lambda m, lb, v: out.append((m, lb, when, v))
+
         for sim in self.sims:
-            fx = effects_at(self.faults, sim.s.name, t - self.week_start) if self.faults else NONE
-            sim.step(t, fx, lambda m, lb, v: out.append((m, lb, v)))
+            sim.step(t, self.effects(sim, t), at(t))
+            if not sim.probe_labels:
+                continue
+            tp = t
+            while tp < t + CADENCE:
+                sim.probe(tp, self.effects(sim, tp), at(tp))
+                tp += sim.probe_every
         return iter(out)
