@@ -33,9 +33,9 @@ from typing import Any
 import requests
 import yaml
 
-from generator import components, pipeline, topology
+from generator import components, names, pipeline, topology
 from generator.bench.common import SCRATCH, Processes, Say, free_port, python, summary, table, wait_for, write_section
-from generator.runner.native import find_binary
+from generator.runner.native import ensure_generated_secret, find_binary
 from generator.sinks import HttpSink
 from generator.testalerts import capture_matches
 
@@ -180,8 +180,10 @@ def _start(lane: Lane, ps: Processes, data: Path) -> None:
           "--cluster.listen-address="]
     prom = ["--config.file=" + str(cfg / ("prometheus.yml" if lane.profile == "peer" else "prometheus/prometheus.yml")),
             f"--storage.tsdb.path={data / 'prometheus'}", f"--web.listen-address=127.0.0.1:{lane.prometheus_port}"]
+    token = lane.root / "control-token"  # the blip trial injects its failures through /control, which asks for it
+    ensure_generated_secret(token)
     ps.start("exporter", [python(), "-m", "exporters", "demo-web", "--listen", f"127.0.0.1:{lane.exporter_port}", "--seed",
-                          str(lane.index)])
+                          str(lane.index), "--control-token-file", str(token)])
     ps.start("alertmanager", [_binary("alertmanager"), *am])
     ps.start("prometheus", [_binary("prometheus"), *prom])
 
@@ -257,7 +259,9 @@ def blip_trial(lane: Lane, number: int, logs: Path) -> dict[str, Any]:
         _start(lane, ps, data)
         wait_for(lambda: _alive(ps) and _steady(lane, _jobs(lane)), READY_TIMEOUT, "steady scrapes")
         t0 = time.time()
-        requests.post(f"{lane.exporter}/control", json={"fail_metrics": 1, "fail_health": 1}, timeout=5).raise_for_status()
+        headers = {names.CONTROL_HEADER: (lane.root / "control-token").read_text().strip()}
+        requests.post(f"{lane.exporter}/control", json={"fail_metrics": 1, "fail_health": 1}, headers=headers,
+                      timeout=5).raise_for_status()
         # Both failures stored, then two good scrapes and probes after them (counted from the failure on): the
         # hard-down rules need two failures in a row, so once a good sample follows the failure no alert can start.
         wait_for(lambda: _scalar(lane, f'min_over_time(up{{job="{SERVICE}"}}[2m])') == 0
