@@ -101,8 +101,8 @@ test-alerts: venv ## Fire a synthetic alert per severity and report which receiv
 bench: deps ## Benchmarks (ONLY=render,validate,dashboards,rules,outage,quality,start SIZES=100,1000,10000): prints tables, merges bench/results.json
 	$(BIN)/python -m generator.bench $(if $(ONLY),--only $(ONLY)) $(if $(SIZES),--sizes $(SIZES))
 
-fuzz: venv ## Long fuzzing run: 100,000 random inventories, accepted ones rendered and checked (FUZZ_EXAMPLES=n); writes .monstack/fuzz/
-	$(BIN)/python tests/fuzz.py --examples $(or $(FUZZ_EXAMPLES),100000) --render-every 5 --check-every 10 --validate-every 5
+fuzz: venv ## Long fuzzing run: 100,000 random inventories, accepted ones rendered and checked (FUZZ_EXAMPLES=n, FUZZ_JOBS=processes); writes .monstack/fuzz/
+	$(BIN)/python tests/fuzz.py --examples $(or $(FUZZ_EXAMPLES),100000) --jobs $(or $(FUZZ_JOBS),2) --render-every 5 --check-every 10 --validate-every 5
 
 clean: ## Remove the virtualenv, runtime state and caches (not generated configs)
 	rm -rf $(VENV) .monstack .pytest_cache .hypothesis *.egg-info

@@ -9,7 +9,10 @@ through their generated rule and routing tests (every --validate-every-th).
 Nothing stops at the first failure: each one is counted and its input saved
 under the report's folder, so one run gives the whole picture.
 
-    python tests/fuzz.py --examples 100000        # make fuzz
+    python tests/fuzz.py --examples 100000 --jobs 2     # make fuzz
+
+With --jobs N the examples are shared among N processes, each drawing with a
+seed of its own; their reports are summed into one.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import json
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-every", type=int, default=10, help="run promtool/amtool on every n-th rendered inventory")
     parser.add_argument("--validate-every", type=int, default=10, help="run the generated tests of every n-th checked inventory")
     parser.add_argument("--report", type=Path, default=Path(".monstack/fuzz/report.json"))
+    parser.add_argument("--jobs", type=int, default=1, help="processes sharing the examples (one core each)")
     args = parser.parse_args(argv)
+    if args.jobs > 1:
+        return _parallel(args)
     failures = args.report.parent / "failures"
     shutil.rmtree(failures, ignore_errors=True)
     failures.mkdir(parents=True)
@@ -156,15 +163,44 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2) + "\n")
-    c = counts
+    return _summary(counts, seconds, args.report, failures if any(examples) else None)
+
+
+def _summary(c: Counter[str], seconds: float, report: Path, failures: Path | None) -> int:
     print(f"\ntried {c['tried']:,}: rejected with located problems {c['rejected']:,}, accepted {c['accepted']:,}, "
           f"tracebacks {c['traceback'] + c['render traceback']}, hangs {c['hang']}")
     print(f"accepted and rendered {c['rendered']:,}; promtool/amtool static checks {c['checked']:,}, of which generated "
           f"rule and routing tests too {c['validated']:,}; rejected by promtool/amtool {c['promtool/amtool rejected']} "
           f"(and {c['promtool rejected extra_scrape_configs']} only in extra_scrape_configs, which promtool judges)")
-    print(f"{seconds / 60:.0f} min; report {args.report}" + (f"; failing inputs in {failures}" if any(examples) else ""))
+    print(f"{seconds / 60:.0f} min; report {report}" + (f"; failing inputs in {failures}" if failures else ""))
     return 1 if c["traceback"] or c["render traceback"] or c["hang"] or c["promtool/amtool rejected"] else 0
 
+
+def _parallel(args: argparse.Namespace) -> int:
+    """Shard k of N tries its share of the examples in a process of its own, reporting to <report folder>/shard-k."""
+    start = time.monotonic()
+    shares = [args.examples // args.jobs + (k < args.examples % args.jobs) for k in range(args.jobs)]
+    reports = [args.report.parent / f"shard-{k}" / "report.json" for k in range(args.jobs)]
+    procs = [subprocess.Popen([sys.executable, __file__, "--examples", str(n), "--render-every", str(args.render_every),
+                               "--check-every", str(args.check_every), "--validate-every", str(args.validate_every),
+                               "--report", str(r)]) for n, r in zip(shares, reports, strict=True)]
+    codes = [p.wait() for p in procs]
+    counts: Counter[str] = Counter()
+    failures: dict[str, list[str]] = {}
+    for r in reports:
+        if not r.is_file():
+            print(f"{r.parent.name} wrote no report (exit codes {codes})", file=sys.stderr)
+            return 1
+        shard = json.loads(r.read_text())
+        counts.update(shard["counts"])
+        for kind, lines in shard["failures"].items():
+            failures.setdefault(kind, []).extend(lines)
+    seconds = time.monotonic() - start
+    report = {"examples_requested": args.examples, "jobs": args.jobs, "counts": dict(sorted(counts.items())),
+              "sampling": shard["sampling"], "seconds": round(seconds), "python": platform.python_version(),
+              "failures": {k: v[:20] for k, v in failures.items()}, "shards": [str(r) for r in reports]}
+    args.report.write_text(json.dumps(report, indent=2) + "\n")
+    return _summary(counts, seconds, args.report, args.report.parent if failures else None)
 
 if __name__ == "__main__":
     sys.exit(main())
