@@ -112,3 +112,9 @@ def test_the_web_config_keeps_its_hash_while_the_password_matches(tmp_path: Path
     assert webauth.write_web_config(out, "monstack", secret) is True
     assert webauth.write_web_config(out, "monstack", secret) is False
     assert out.stat().st_mode & 0o077 == 0
+
+
+def test_the_kubernetes_objects_ignore_web_auth(tmp_path: Path) -> None:
+    """The Operator runs its own Prometheus and Alertmanager, without monstack's web config: no credentials to send."""
+    text = b"".join(pipeline.build_kubernetes(_inventory(tmp_path)).files.values()).decode()
+    assert "web_password" not in text and "basicAuth" not in text
