@@ -159,3 +159,23 @@ def test_the_password_is_in_no_argv_rendered_file_log_or_state(stack: NativeStac
     assert password not in web_config.read_text() and "$2b$" in web_config.read_text()
     argv = " ".join(stack._recorded()["alertmanager"].argv)
     assert f"--web.config.file={web_config}" in argv
+
+
+def test_a_new_password_reaches_every_server_and_client_at_the_next_up(stack: NativeStack) -> None:
+    """Last: it changes the password. Prometheus and Alertmanager re-read the web config (its hash rewritten),
+    VictoriaMetrics restarts with the new password in its environment, and the clients read the file again."""
+    secret = stack.inventory.parent / "secrets" / "web_password"
+    old = _password(stack)
+    vm_pid = stack._recorded()[VM].pid
+    secret.write_text("a-new-password-for-the-stack-42\n")
+    stack.up(timeout=120)
+    new = _creds(stack)
+    assert stack._recorded()[VM].pid != vm_pid, "VictoriaMetrics restarted with the new password"
+    for url in (f"{stack.prometheus_url}/api/v1/query", f"{stack.alertmanager_url}/api/v2/status",
+                f"{stack.component_url(VM)}/api/v1/query"):
+        assert requests.get(url, params={"query": "up"}, auth=(USER, old), timeout=5).status_code == 401, url
+        assert requests.get(url, params={"query": "up"}, auth=new, timeout=5).ok, url
+    query = f'up{{job=~"{names.SELF_ALERTMANAGER_JOB}|{names.SELF_VICTORIA_METRICS_JOB}"}} == 1'
+    wait_for("the self-scrapes up with the new password", lambda: len(requests.get(
+        f"{stack.prometheus_url}/api/v1/query", params={"query": query}, auth=new, timeout=5).json()["data"]["result"]) == 2,
+        timeout=30)

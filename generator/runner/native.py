@@ -451,6 +451,8 @@ class NativeStack:
     def _restart_reason(self, name: str, spec: Spec, recorded: process.Started) -> str | None:
         if tuple(spec.argv) != recorded.argv:
             return "its command line changed"
+        if process.environ_differs(recorded.pid, spec.env):
+            return "its environment changed"  # e.g. VictoriaMetrics' basic auth password (stack.web_auth)
         return self._data_problem(name)
 
     def _data_problem(self, name: str) -> str | None:
