@@ -161,6 +161,8 @@ class Component:
     publish: Literal["ui", "port", "native"] | None = None  # compose: published on 127.0.0.1 (see render/compose.py)
     start_period: str = "20s"  # compose healthcheck grace after start
     compose_health: tuple[str, ...] | None = None  # compose healthcheck command when an HTTP GET of `health` will not do
+    # compose healthcheck when stack.web_auth puts basic auth in front of `health` (its arguments: c and the Place)
+    compose_health_auth: Callable[["Component", Place], tuple[str, ...]] | None = None
     compose_extra: tuple[tuple[str, object], ...] = ()  # further compose service keys (pid, cap_add, extra volumes)
     ui: str | None = None  # path of its web UI, None when it has none
     # False: docker compose only. It watches containers, and natively nothing runs in one: no Debian binary,
@@ -220,7 +222,37 @@ def _prometheus_args(c: Component, p: Place) -> list[str]:
     # preflight); the runners reload by SIGHUP. CORS admits only Prometheus' own origin (default: every origin, so
     # any page could read the API); Grafana queries server-side and needs none.
     return out + [f"--rules.alert.for-grace-period={FOR_GRACE_PERIOD}", f"--web.cors.origin={cors_origin(p.external_url(c))}",
-                  f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
+                  f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"] + _web_config(p)
+
+
+def _web_config(p: Place) -> list[str]:
+    """stack.web_auth: basic auth on every path (exporter-toolkit's web config: its bcrypt hash, written at `up`)."""
+    return [f"--web.config.file={p.secret(names.WEB_CONFIG_FILE)}"] if p.stack.web_auth else []
+
+
+def web_auth_secrets(model: "Model") -> list[str]:
+    """What a server behind stack.web_auth reads: the web config; and the password its clients send."""
+    auth = model.stack.web_auth
+    return [auth.password_file, names.WEB_CONFIG_FILE] if auth else []
+
+
+def web_password(model: "Model") -> list[str]:
+    """What a client of the servers behind stack.web_auth reads: the password."""
+    auth = model.stack.web_auth
+    return [auth.password_file] if auth else []
+
+
+def _promtool_ready(c: "Component", p: Place) -> tuple[str, ...]:
+    # promtool in the image checks /-/ready with the user name and password file of the rendered client config:
+    # the password stays out of the command line (a healthcheck's argv is visible on the host).
+    return ("CMD", "promtool", "check", "ready", f"--http.config.file={p.config(c, 'prometheus/' + names.WEB_CLIENT_CONFIG)}",
+            f"--url=http://127.0.0.1:{c.port}")
+
+
+def _amtool_ready(c: "Component", p: Place) -> tuple[str, ...]:
+    # Alertmanager's image has no promtool: amtool asks its API for the cluster status (200 once it serves).
+    return ("CMD", "amtool", f"--http.config.file={p.config(c, 'alertmanager/' + names.WEB_CLIENT_CONFIG)}",
+            f"--alertmanager.url=http://127.0.0.1:{c.port}", "cluster", "show")
 
 
 def cors_origin(external_url: str) -> str:
@@ -231,7 +263,7 @@ def cors_origin(external_url: str) -> str:
 
 def prometheus_secrets(model: "Model") -> list[str]:
     """Secret files Prometheus reads: scrape basic auth and TLS files, remote_write credentials."""
-    refs: list[str] = []
+    refs: list[str] = web_auth_secrets(model)
     for s in model.services:
         if s.scrape and s.scrape.basic_auth:
             refs.append(s.scrape.basic_auth.password_file)
@@ -248,6 +280,7 @@ def prometheus_secrets(model: "Model") -> list[str]:
 def _alertmanager_args(c: Component, p: Place) -> list[str]:
     out = [f"--config.file={p.config(c, names.ALERTMANAGER_CONFIG)}", f"--storage.path={p.data(c)}",
            f"--web.external-url={p.external_url(c)}", f"--web.listen-address={p.listen(c)}"]
+    out += _web_config(p)
     peers = [r for r in replica_names(c, p.stack) if r != c.name]
     if not peers:
         return out + ["--cluster.listen-address="]  # one replica: no gossip
@@ -319,11 +352,16 @@ def _victoria_metrics_args(c: Component, p: Place) -> list[str]:
     out = [f"-storageDataPath={p.data(c)}",
            f"-retentionPeriod={victoria_metrics_retention(st.long_term_retention or st.retention_time)}",
            f"-httpListenAddr={p.listen(c)}"]
+    auth = st.web_auth
     if p.mode == "compose":
         # The pinned image reads a flag's value from a file (file://): the key stays out of compose.yaml and argv.
         key = p.secret(names.VICTORIA_METRICS_AUTH_KEY_FILE)
-        return out + [f"-{flag}=file://{key}" for flag in VICTORIA_METRICS_AUTH_KEYS]
-    # Debian's 1.79 has no file://: the keys come from the environment, never the command line others can read.
+        out += [f"-{flag}=file://{key}" for flag in VICTORIA_METRICS_AUTH_KEYS]
+        # stack.web_auth: basic auth on its query and write APIs (/health and /metrics stay open).
+        return out + ([f"-httpAuth.username={auth.username}", f"-httpAuth.password=file://{p.secret(auth.password_file)}"]
+                      if auth else [])
+    # Debian's 1.79 has no file://: the keys (and the basic auth password) come from the environment, never the
+    # command line others can read.
     return out + ["-envflag.enable"]
 
 
@@ -331,11 +369,14 @@ def _victoria_metrics_env(c: Component, p: Place) -> dict[str, str]:
     if p.mode == "compose":
         return {}
     key = p.secret_value(names.VICTORIA_METRICS_AUTH_KEY_FILE)
-    return {flag.replace(".", "_"): key for flag in VICTORIA_METRICS_AUTH_KEYS}
+    env = {flag.replace(".", "_"): key for flag in VICTORIA_METRICS_AUTH_KEYS}
+    if auth := p.stack.web_auth:
+        env.update({"httpAuth_username": auth.username, "httpAuth_password": p.secret_value(auth.password_file)})
+    return env
 
 
 def _victoria_metrics_key(model: "Model") -> list[str]:
-    return [names.VICTORIA_METRICS_AUTH_KEY_FILE]
+    return [names.VICTORIA_METRICS_AUTH_KEY_FILE] + web_password(model)
 
 
 def _postgres_password(model: "Model") -> list[str]:
@@ -394,17 +435,19 @@ TABLE: tuple[Component, ...] = (
               image=IMAGES["prometheus"], binaries=("prometheus",), package="prometheus", volume="/prometheus",
               volumes=(Mount("prometheus", "/etc/prometheus"), DATA), always=True, publish="ui",
               start_period="60s",  # TSDB replay after a restart takes a while
+              compose_health_auth=_promtool_ready,
               ui="/", replicas=lambda st: st.prometheus_replicas, replica_native_ports=(19092,),
               reloads=(names.PROMETHEUS_CONFIG, names.RULES_DIR + "/")),
     Component("alertmanager", 9093, 19093, stage=2, health="/-/ready", args=_alertmanager_args,
-              secrets=lambda model: model.receiver_secret_files(), image=IMAGES["alertmanager"],
+              secrets=lambda model: sorted(set(model.receiver_secret_files() + web_auth_secrets(model))),
+              compose_health_auth=_amtool_ready, image=IMAGES["alertmanager"],
               binaries=("prometheus-alertmanager", "alertmanager"), package="prometheus-alertmanager", volume="/alertmanager",
               volumes=(Mount("alertmanager", "/etc/alertmanager"), DATA), always=True, publish="ui", ui="/",
               replicas=lambda st: st.alertmanager_replicas, replica_native_ports=(19095, 19097, 19101, 19103),
               cluster_port=9094, native_cluster_ports=(19094, 19096, 19098, 19102, 19104),
               reloads=(names.ALERTMANAGER_CONFIG, names.ALERTMANAGER_TEMPLATES_DIR + "/")),
     Component("grafana", 3000, 13000, stage=4, health="/api/health", args=_grafana_args, env=_grafana_env,
-              secrets=lambda model: [names.GRAFANA_ADMIN_PASSWORD_FILE], image=IMAGES["grafana"], binaries=("grafana-server",),
+              secrets=lambda model: [names.GRAFANA_ADMIN_PASSWORD_FILE] + web_password(model), image=IMAGES["grafana"], binaries=("grafana-server",),
               volume="/var/lib/grafana",
               volumes=(DATA, Mount("grafana/provisioning", "/etc/grafana/provisioning"),
                        Mount("grafana/dashboards", names.GRAFANA_DASHBOARDS_MOUNT)),

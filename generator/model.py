@@ -336,6 +336,7 @@ class Stack:
     image_mirror: str | None = None  # compose: registry mirror every pinned image is pulled through
     long_term_retention: Duration | None = None  # the long-term store keeps this much when an SLO window outlasts retention_time
     ui_override: links.Ui | None = None  # where the pages are when not where compose publishes them (the native runner)
+    web_auth: BasicAuth | None = None  # basic auth in front of Prometheus, Alertmanager and VictoriaMetrics (generator/webauth.py)
 
     @property
     def ui(self) -> links.Ui:
@@ -547,6 +548,7 @@ class _Resolver:
             remote_write=tuple(
                 RemoteWrite(rw.name, rw.url, _basic_auth(rw.basic_auth), rw.bearer_token_file) for rw in s.remote_write
             ),
+            web_auth=BasicAuth(s.web_auth.username, s.web_auth.password_file) if s.web_auth else None,
         )
 
     def receiver(self, name: str, r: Any) -> Receiver:

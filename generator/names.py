@@ -183,6 +183,11 @@ CONTROL_TOKEN_FILE = "secrets/exporter_control_token"
 CONTROL_HEADER = "X-Monstack-Control"
 # The key VictoriaMetrics asks of its admin endpoints (delete_series, snapshots, force merge, cache reset).
 VICTORIA_METRICS_AUTH_KEY_FILE = "secrets/victoria_metrics_auth_key"
+# stack.web_auth: the exporter-toolkit web config (a bcrypt hash of the password) Prometheus and Alertmanager read,
+# written by the runners at `up` (bcrypt salts are random: it is not a rendered file); and the HTTP client config
+# (user name and password file) the compose healthchecks' promtool and amtool authenticate with.
+WEB_CONFIG_FILE = "secrets/web_config.yml"
+WEB_CLIENT_CONFIG = "web_client.yml"  # under each of the prometheus/ and alertmanager/ folders
 
 PROBLEM = "problem"  # alerts that are tiers of one problem share it; a higher tier inhibits the lower
 

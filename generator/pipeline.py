@@ -138,6 +138,9 @@ def build_kubernetes(inventory: Path) -> KubeBuild:
     from generator import kubernetes
 
     model = load_model(inventory)
+    # stack.web_auth guards the Prometheus, Alertmanager and VictoriaMetrics monstack runs; the Operator's own objects
+    # carry no web config of monstack's, so their clients need no credentials.
+    model = replace(model, stack=replace(model.stack, web_auth=None))
     outputs = render_all(model, SERVICE_NAMES)
     return KubeBuild(model, writer.serialize_all(kubernetes.render(model, outputs), model.source), writer.serialize_all(outputs, model.source))
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from generator import webauth
 from generator.durations import parse_duration
 from generator.errors import CheckFailed, UsageError
 
@@ -72,7 +73,7 @@ class Silence:
 
 def _request(method: str, url: str, **kw: Any) -> requests.Response:
     try:
-        r = requests.request(method, url, timeout=TIMEOUT, **kw)
+        r = requests.request(method, url, timeout=TIMEOUT, auth=webauth.auth(url), **kw)
     except requests.RequestException as exc:
         raise CheckFailed(f"Alertmanager at {url.split('/api/')[0]} did not answer: {exc}") from None
     if r.status_code >= 400:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from generator import alerting, names
+from generator import alerting, names, webauth
 from generator.components import SAMPLE_EXPORTERS, hostport
 from generator.errors import CheckFailed, UsageError
 from generator.model import EmailReceiver, Model, PagerDutyReceiver, Service, SlackReceiver, TimeInterval
@@ -236,7 +236,7 @@ def captured(sink_url: str) -> list[dict[str, Any]]:
 
 def notification_counts(alertmanager_url: str) -> dict[tuple[str, str, str], float]:
     """{(metric, integration, receiver or ''): value} from Alertmanager's /metrics."""
-    text = requests.get(f"{alertmanager_url}/metrics", timeout=5).text
+    text = requests.get(f"{alertmanager_url}/metrics", timeout=5, auth=webauth.auth(alertmanager_url)).text
     out: dict[tuple[str, str, str], float] = {}
     for family in text_string_to_metric_families(text):
         if family.name not in ("alertmanager_notifications", "alertmanager_notifications_failed"):
@@ -258,7 +258,7 @@ def _delta(now: Mapping, before: Mapping, metric: str, integ: str, receiver: str
 
 
 def post_alerts(alertmanager_url: str, alerts: list[dict[str, Any]]) -> None:
-    r = requests.post(f"{alertmanager_url}/api/v2/alerts", json=alerts, timeout=10)
+    r = requests.post(f"{alertmanager_url}/api/v2/alerts", json=alerts, timeout=10, auth=webauth.auth(alertmanager_url))
     if r.status_code >= 300:
         raise CheckFailed(f"Alertmanager refused the test alerts ({r.status_code}): {r.text.strip()}")
 
@@ -278,7 +278,7 @@ def post_everywhere(alertmanager_urls: list[str], alerts: list[dict[str, Any]]) 
 
 def am_alerts(alertmanager_url: str, filters: Mapping[str, str]) -> list[dict[str, Any]]:
     params = [("filter", f'{k}="{v}"') for k, v in filters.items()]
-    r = requests.get(f"{alertmanager_url}/api/v2/alerts", params=params, timeout=5)
+    r = requests.get(f"{alertmanager_url}/api/v2/alerts", params=params, timeout=5, auth=webauth.auth(alertmanager_url))
     r.raise_for_status()
     return r.json()
 
@@ -530,7 +530,7 @@ def run_fault(model: Model, urls: Mapping[str, str | None], exporter_url: Callab
     try:
         while time.monotonic() - t0 < budget:
             time.sleep(1.0)
-            for a in requests.get(f"{prom}/api/v1/alerts", timeout=5).json()["data"]["alerts"]:
+            for a in requests.get(f"{prom}/api/v1/alerts", timeout=5, auth=webauth.auth(str(prom))).json()["data"]["alerts"]:
                 if a["labels"].get(names.SERVICE) == s.name and a["labels"].get("alertname") != names.WATCHDOG_ALERT:
                     name = a["labels"].get("alertname")
                     mark(f"{a['state']} in Prometheus" if name == alertname else f"{name} {a['state']} in Prometheus")

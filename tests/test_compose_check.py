@@ -121,6 +121,32 @@ def test_cadvisor_watches_the_containers_read_only_on_loopback_and_is_scraped() 
     assert job and job[0]["static_configs"][0]["targets"] == ["cadvisor:8080"]
 
 
+@pytest.mark.integration
+def test_with_web_auth_compose_accepts_the_file_and_the_healthchecks_authenticate_from_files() -> None:
+    """tests/golden/web-auth: basic auth on Prometheus, Alertmanager and VictoriaMetrics. Their healthchecks cannot
+    GET an open path any more: promtool and amtool authenticate with the rendered client config (a password file,
+    never the password in the command line the host can read)."""
+    case = ROOT / "tests" / "golden" / "web-auth"
+    compose_file = case / "expected" / names.COMPOSE_FILE
+    proc = compose(compose_file, "config", "--quiet")
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    doc = resolved(compose_file)
+    assert resolved_problems(doc) == []
+    password = "/run/secrets/" + names.secret_name("secrets/web_password")
+    web_config = "/run/secrets/" + names.secret_name(names.WEB_CONFIG_FILE)
+    for name in ("prometheus", "alertmanager", "alertmanager-2"):
+        svc = doc["services"][name]
+        assert f"--web.config.file={web_config}" in svc["command"]
+        test = svc["healthcheck"]["test"]
+        assert test[1] in ("promtool", "amtool") and any(a.startswith("--http.config.file=/etc/") for a in test), test
+        client = case / "expected" / components.get(name).family / names.WEB_CLIENT_CONFIG
+        assert yaml.safe_load(client.read_text()) == {"basic_auth": {"username": "monstack", "password_file": password}}
+        assert {s["source"] for s in svc["secrets"]} >= {names.secret_name(names.WEB_CONFIG_FILE), names.secret_name("secrets/web_password")}
+    vm = doc["services"]["victoria-metrics"]["command"]
+    assert "-httpAuth.username=monstack" in vm and f"-httpAuth.password=file://{password}" in vm
+    assert names.secret_name("secrets/web_password") in {s["source"] for s in doc["services"]["grafana"]["secrets"]}
+
+
 def _broken(tmp_path: Path, change) -> Path:
     doc = yaml.safe_load((ROOT / names.COMPOSE_FILE).read_text())
     change(doc)

@@ -17,7 +17,7 @@ from conftest import ROOT
 LAYERS: list[list[str]] = [
     ["generator", "generator.names", "generator.durations", "generator.units", "generator.errors", "generator.promql"],
     ["generator.defaults", "generator.alerttext", "generator.lint", "generator.components", "generator.targets",
-     "generator.links", "generator.textsafety", "generator.regex"],
+     "generator.links", "generator.textsafety", "generator.regex", "generator.webauth"],
     ["generator.topology", "generator.versions"],
     ["generator.inventory.*", "generator.catalogue.*"],  # what users write; what monstack knows about alerts: independent
     ["generator.model"],

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import requests
 import yaml
 
-from generator import names, pipeline
+from generator import names, pipeline, webauth
 from generator.backtest import engine, report, routing
 from generator.backtest import rules as rules_mod
 from generator.backtest.source import PrometheusAPI, QueryError
@@ -55,7 +55,7 @@ def _deployed_rules(urls: list[str], state_dir: Path, say: Echo) -> rules_mod.Ru
 def _deployed_routing(url: str | None, state_dir: Path, say: Echo) -> rules_mod.Routing | None:
     if url:
         try:
-            r = requests.get(f"{url.rstrip('/')}/api/v2/status", timeout=10)
+            r = requests.get(f"{url.rstrip('/')}/api/v2/status", timeout=10, auth=webauth.auth(url))
             if r.ok:
                 original = r.json().get("config", {}).get("original")
                 if original:

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import requests
 
+from generator import webauth
 from generator.errors import CheckFailed
 
 MAX_POINTS = 10_000  # per query; Prometheus' limit is 11,000
@@ -59,7 +60,10 @@ class PrometheusAPI:
 
     def __init__(self, url: str, session: requests.Session | None = None):
         self.url = url.rstrip("/")
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            session.auth = webauth.auth(self.url)  # the running stack's basic auth (stack.web_auth), when on
+        self.session = session
 
     def _get(self, path: str, **params: Any) -> Any:
         try:

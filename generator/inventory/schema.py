@@ -292,6 +292,16 @@ class BasicAuth(_NoInlineSecrets):
     password_file: FileRef
 
 
+class WebAuth(_NoInlineSecrets):
+    """Basic auth in front of Prometheus, Alertmanager and VictoriaMetrics, and every client of theirs authenticating."""
+
+    username: Annotated[str, _matches(re.compile(r"^[A-Za-z0-9._-]{1,64}$"), "a user name of letters, digits, dots, "
+                                      "dashes and underscores", "monstack")] = "monstack"
+    password_file: FileRef = Field(description=(
+        "File in the secrets folder holding the password (one line). The runners create it with a random password "
+        "when it does not exist."))
+
+
 class RemoteWrite(_NoInlineSecrets):
     """A remote_write destination (VictoriaMetrics, Thanos Receive, Mimir, ...)."""
 
@@ -324,6 +334,9 @@ class Stack(Strict):
     secrets_dir: Annotated[str, Field(min_length=1), AfterValidator(lambda v: _check_file_ref(v))] = Field(
         defaults.SECRETS_DIR, description="The folder every *_file must lie in (after following symlinks), relative to the "
                                           "inventory's folder or absolute; it must not hold the inventory itself.")
+    web_auth: WebAuth | None = Field(None, description=(
+        "Basic auth for the web APIs of Prometheus, Alertmanager and VictoriaMetrics (off when absent): any web page "
+        "could otherwise create silences and post alerts to Alertmanager on 127.0.0.1."))
     allow_always_muted: bool = Field(False, description=(
         "Accept (with a warning) a mute time interval that always matches on P0, a team or every level: paging stays off "
         "until it is removed. Without it such an interval is an error."))

@@ -50,6 +50,10 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
     for name in TEMPLATES:
         out[f"{names.ALERTMANAGER_TEMPLATES_DIR}/{name}"] = resources.files("generator").joinpath("templates").joinpath(name).read_text()
     out[f"{names.ALERTMANAGER_TEMPLATES_DIR}/{LINKS_TEMPLATE}"] = links_template(model)
+    if auth := model.stack.web_auth:
+        # stack.web_auth: how a client in Alertmanager's container (the compose healthcheck's amtool) authenticates.
+        out[f"alertmanager/{names.WEB_CLIENT_CONFIG}"] = {
+            "basic_auth": {"username": auth.username, "password_file": topo.secret(auth.password_file)}}
     return out
 
 

@@ -95,8 +95,11 @@ def _wget(port: int, path: str) -> list[str]:
     return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{path}"]
 
 
-def _healthcheck(c: C.Component) -> dict[str, Any]:
-    test = list(c.compose_health) if c.compose_health else _wget(c.port, c.health)
+def _healthcheck(c: C.Component, place: C.Place) -> dict[str, Any]:
+    if place.stack.web_auth and c.compose_health_auth:
+        test = list(c.compose_health_auth(c, place))  # stack.web_auth: `health` asks for credentials
+    else:
+        test = list(c.compose_health) if c.compose_health else _wget(c.port, c.health)
     return {"test": test, "interval": "15s", "timeout": "5s", "retries": 5, "start_period": c.start_period}
 
 
@@ -143,7 +146,7 @@ def service(model: Model, c: C.Component, reach_host: bool = False) -> dict[str,
     if volumes:
         svc["volumes"] = volumes
     svc.update(extra)
-    svc["healthcheck"] = _healthcheck(c)
+    svc["healthcheck"] = _healthcheck(c, place)
     if c.depends:
         svc["depends_on"] = {d: {"condition": "service_healthy"} for d in c.depends}
     if ports := _ports(model.stack, c):

@@ -67,6 +67,11 @@ def datasources(model: Model, topo: Topology) -> dict[str, Any]:
             "editable": False,
             "jsonData": {"timeInterval": str(model.stack.scrape_interval), "httpMethod": "POST", "manageAlerts": False},
         })
+    if auth := model.stack.web_auth:
+        # stack.web_auth: Grafana reads the password from its file when it provisions (never written here).
+        for ds in out["datasources"]:
+            ds.update({"basicAuth": True, "basicAuthUser": auth.username,
+                       "secureJsonData": {"basicAuthPassword": f"$__file{{{topo.secret(auth.password_file)}}}"}})
     return out
 
 

@@ -29,8 +29,18 @@ SELF_COMPONENTS = (
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     """One file per Prometheus replica: an HA pair shares everything but its replica label."""
     replicas = _replicas(model, "prometheus")
-    return {names.prometheus_config(i): config(model, topo, replica=name if len(replicas) > 1 else None)
-            for i, name in enumerate(replicas, start=1)}
+    out: dict[str, Any] = {names.prometheus_config(i): config(model, topo, replica=name if len(replicas) > 1 else None)
+                           for i, name in enumerate(replicas, start=1)}
+    if auth := stack_basic_auth(model, topo):
+        # stack.web_auth: how a client in Prometheus' container (the compose healthcheck's promtool) authenticates.
+        out[f"prometheus/{names.WEB_CLIENT_CONFIG}"] = {"basic_auth": auth}
+    return out
+
+
+def stack_basic_auth(model: Model, topo: Topology) -> dict[str, str] | None:
+    """basic_auth of a client of Prometheus, Alertmanager or VictoriaMetrics when stack.web_auth is on."""
+    auth = model.stack.web_auth
+    return {"username": auth.username, "password_file": topo.secret(auth.password_file)} if auth else None
 
 
 def _replicas(model: Model, component: str) -> list[str]:
@@ -56,7 +66,8 @@ def config(model: Model, topo: Topology, replica: str | None = None) -> dict[str
             "alert_relabel_configs": relabel,
             # Every Alertmanager replica: each gets every alert, the cluster sends each notification once.
             "alertmanagers": [
-                {"api_version": "v2", "static_configs": [{"targets": [topo.component(am) for am in _replicas(model, "alertmanager")]}]}
+                {"api_version": "v2", **_auth(model, topo),
+                 "static_configs": [{"targets": [topo.component(am) for am in _replicas(model, "alertmanager")]}]}
             ],
         },
         "rule_files": ["rules/*.yml"] + ([f"rules/{names.HANDWRITTEN}/*.yml"] if model.handwritten else []),
@@ -69,8 +80,17 @@ def config(model: Model, topo: Topology, replica: str | None = None) -> dict[str
     if external:
         cfg["global"]["external_labels"] = dict(sorted(external.items()))
     if stack.remote_write:
-        cfg["remote_write"] = [remote_write(rw, topo) for rw in stack.remote_write]
+        cfg["remote_write"] = [remote_write(rw, topo, model) for rw in stack.remote_write]
     return cfg
+
+
+def _auth(model: Model, topo: Topology) -> dict[str, Any]:
+    auth = stack_basic_auth(model, topo)
+    return {"basic_auth": auth} if auth else {}
+
+
+# The stack's own components behind stack.web_auth: their scrapes authenticate.
+WEB_AUTH_COMPONENTS = ("prometheus", "alertmanager", "victoria-metrics")
 
 
 def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
@@ -82,8 +102,9 @@ def self_jobs(model: Model, topo: Topology) -> list[dict[str, Any]]:
         jobs.append((names.SELF_VICTORIA_METRICS_JOB, "victoria-metrics"))
     if "cadvisor" in needed_components(model, compose=topo.containers) and names.SELF_CADVISOR_JOB not in own_scrape_jobs(model):
         jobs.append((names.SELF_CADVISOR_JOB, "cadvisor"))  # a service scraping cadvisor:8080 already has the job
-    return [{"job_name": job, "static_configs": [{"targets": [topo.component(r) for r in _replicas(model, component)],
-                                                  "labels": targets.self_labels(model)}]}
+    return [{"job_name": job, **(_auth(model, topo) if component in WEB_AUTH_COMPONENTS else {}),
+             "static_configs": [{"targets": [topo.component(r) for r in _replicas(model, component)],
+                                 "labels": targets.self_labels(model)}]}
             for job, component in jobs]
 
 
@@ -158,8 +179,11 @@ def probe_target(url: str, topo: Topology) -> str:
     return targets.probe_target(topo.url(url))
 
 
-def remote_write(rw: Any, topo: Topology) -> dict[str, Any]:
+def remote_write(rw: Any, topo: Topology, model: Model) -> dict[str, Any]:
     out: dict[str, Any] = {"name": rw.name, "url": topo.url(rw.url)}
+    host, port = components.hostport(rw.url)
+    if not rw.basic_auth and not rw.bearer_token_file and host == "victoria-metrics" and port in (None, components.get(host).port):
+        out.update(_auth(model, topo))  # the stack's own VictoriaMetrics, behind stack.web_auth
     if rw.basic_auth:
         out["basic_auth"] = {"username": rw.basic_auth.username, "password_file": topo.secret(rw.basic_auth.password_file)}
     if rw.bearer_token_file:

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from generator import webauth
+
 TIMEOUT = 3.0
 
 
@@ -25,7 +27,7 @@ def ready(url: str) -> bool:
         except OSError:
             return False
     try:
-        return requests.get(url, timeout=TIMEOUT).ok
+        return requests.get(url, timeout=TIMEOUT, auth=webauth.auth(url)).ok
     except requests.RequestException:
         return False
 
@@ -46,7 +48,8 @@ class Target:
 
 
 def targets(prometheus_url: str) -> list[Target]:
-    r = requests.get(f"{prometheus_url}/api/v1/targets", params={"state": "active"}, timeout=TIMEOUT)
+    r = requests.get(f"{prometheus_url}/api/v1/targets", params={"state": "active"}, timeout=TIMEOUT,
+                     auth=webauth.auth(prometheus_url))
     r.raise_for_status()
     out = []
     for t in r.json()["data"]["activeTargets"]:
@@ -67,7 +70,7 @@ class Alert:
 
 
 def alerts(prometheus_url: str) -> list[Alert]:
-    r = requests.get(f"{prometheus_url}/api/v1/alerts", timeout=TIMEOUT)
+    r = requests.get(f"{prometheus_url}/api/v1/alerts", timeout=TIMEOUT, auth=webauth.auth(prometheus_url))
     r.raise_for_status()
     out = []
     for a in r.json()["data"]["alerts"]:

@@ -27,7 +27,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from generator import components, names, writer
+from generator import components, names, webauth, writer
 from generator.model import Model
 from generator.topology import Topology
 
@@ -131,7 +131,7 @@ class Rejected(Exception):
 
 def _metrics(url: str, *wanted: str) -> dict[str, float]:
     """The first sample of each wanted metric the component exposes (one scrape)."""
-    text = requests.get(f"{url}/metrics", timeout=TIMEOUT).text
+    text = requests.get(f"{url}/metrics", timeout=TIMEOUT, auth=webauth.auth(url)).text
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -214,7 +214,8 @@ def scrape_jobs(config: bytes) -> list[str]:
 def missing_pools(prometheus_url: str, jobs: Iterable[str]) -> list[str]:
     """Jobs of the configuration file without a scrape pool: Prometheus drops a pool it cannot build (say, a CA file
     it cannot use) with only a log line, at start-up as on reload."""
-    r = requests.get(f"{prometheus_url}/api/v1/targets", params={"state": "any"}, timeout=TIMEOUT)
+    r = requests.get(f"{prometheus_url}/api/v1/targets", params={"state": "any"}, timeout=TIMEOUT,
+                     auth=webauth.auth(prometheus_url))
     r.raise_for_status()
     data = r.json()["data"]
     pools = {t.get("scrapePool") or t.get("labels", {}).get("job") for t in data.get("activeTargets", [])}

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from generator import checks, components, names, pipeline
+from generator import checks, components, names, pipeline, webauth
 from generator.errors import CheckFailed, ToolMissing
 from generator.render import compose as compose_render
 from generator.runner import api, apply, process
@@ -180,6 +180,13 @@ class ComposeStack:
                  for c in ("prometheus", "alertmanager", "grafana")}
         return {c: f"http://127.0.0.1:{p}" for c, p in ports.items()}
 
+    def web_auth_urls(self, model: Any) -> list[str]:
+        """Where this host reaches the servers behind stack.web_auth: Prometheus and Alertmanager, each replica."""
+        ui = self._ui_urls(model)
+        return [ui[family] if c.replica == 1 else f"http://127.0.0.1:{c.native_port}"
+                for family in ("prometheus", "alertmanager")
+                for c in map(components.get, components.replica_names(components.get(family), model.stack))]
+
     def urls(self, model: Any) -> dict[str, str | None]:
         return self._ui_urls(model) | {"sink": None, "sink_smtp": None}
 
@@ -196,6 +203,14 @@ class ComposeStack:
             # readable by them (0644), the secrets folder keeps everyone else out (0700).
             if ensure_generated_secret(self.out_dir / generated, mode=0o644):
                 self._say(f"created {generated} (random)")
+        auth = model.stack.web_auth
+        if auth:
+            # stack.web_auth: the password (random when its file does not exist) and the web config holding its hash.
+            password = Path(auth.password_file) if os.path.isabs(auth.password_file) else self.out_dir / auth.password_file
+            if ensure_generated_secret(password, mode=0o644):
+                self._say(f"created {auth.password_file} (random; user {auth.username})")
+            webauth.write_web_config(self.out_dir / names.WEB_CONFIG_FILE, auth.username, password, mode=0o644)
+            webauth.remember(self.web_auth_urls(model), auth.username, password)
         if secrets_dir.is_dir():
             os.chmod(secrets_dir, 0o700)
         missing = [ref for ref in sorted(set(model.receiver_secret_files() + components.prometheus_secrets(model)))
@@ -235,6 +250,8 @@ class ComposeStack:
                  "project": compose_render.project_name(model), "urls": self.urls(model), "notes": self.notes,
                  "control_token_file": str(self.out_dir / names.CONTROL_TOKEN_FILE),
                  "sinks": False, "port_offset": 0}
+        if auth:  # what `status`, `test-alerts` and `silence` authenticate with: the password's file, not the password
+            state["web_auth"] = {"username": auth.username, "password_file": str(password), "urls": self.web_auth_urls(model)}
         save_state(self.state_dir, state)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from generator import checks, components, links, names, pipeline, topology
+from generator import checks, components, links, names, pipeline, topology, webauth
 from generator.components import SAMPLE_EXPORTERS, needed_components
 from generator.errors import CheckFailed, ToolMissing, UsageError
 from generator.model import Model
@@ -283,6 +283,29 @@ class NativeStack:
         ensure_generated_secret(path)
         return path
 
+    @property
+    def web_config_file(self) -> Path:
+        return self.state_dir / "secrets" / Path(names.WEB_CONFIG_FILE).name
+
+    def _web_auth(self, model: Model) -> None:
+        """stack.web_auth: the password (made when its file does not exist yet), the web config with its hash, and
+        the credentials this command's own requests to the stack carry."""
+        auth = model.stack.web_auth
+        if auth is None:
+            webauth.forget(self.web_auth_urls(model))
+            return
+        created = not Path(self.topology(model).secret(auth.password_file)).is_file()
+        password = Path(self.place(model).secret(auth.password_file))  # made when it does not exist
+        if created:
+            self.notes.append(f"stack.web_auth: generated a password into {auth.password_file} (user {auth.username})")
+        webauth.write_web_config(self.web_config_file, auth.username, password)
+        webauth.remember(self.web_auth_urls(model), auth.username, password)
+
+    def web_auth_urls(self, model: Model) -> list[str]:
+        """Every server behind stack.web_auth: Prometheus and Alertmanager (each replica), VictoriaMetrics."""
+        servers = ["prometheus", "alertmanager"] + (["victoria-metrics"] if "victoria-metrics" in needed_components(model) else [])
+        return [self.component_url(r) for name in servers for r in components.replica_names(components.get(name), model.stack)]
+
     def control_headers(self) -> dict[str, str]:
         """What a request to a sample exporter's fault-injection API (/control) must carry."""
         return {names.CONTROL_HEADER: self.generated_secret(names.CONTROL_TOKEN_FILE).read_text().strip()}
@@ -316,6 +339,7 @@ class NativeStack:
             self.notes.append(f"every receiver notifies the local sinks at {self.sink_url} (email: smtp {self.sink_smtp}); "
                               f"nothing leaves this machine")
         topo = self.topology(model, self.ui())
+        self._web_auth(model)
         problems = apply.preflight(model, topo)
         if problems:
             raise CheckFailed("not applied, nothing changed: files the configuration refers to cannot be used:\n"
@@ -427,6 +451,8 @@ class NativeStack:
     def _restart_reason(self, name: str, spec: Spec, recorded: process.Started) -> str | None:
         if tuple(spec.argv) != recorded.argv:
             return "its command line changed"
+        if process.environ_differs(recorded.pid, spec.env):
+            return "its environment changed"  # e.g. VictoriaMetrics' basic auth password (stack.web_auth)
         return self._data_problem(name)
 
     def _data_problem(self, name: str) -> str | None:
@@ -699,6 +725,12 @@ class NativeStack:
             "rendered": rendered or {},
             "applied": {c: d for c, d in (applied or {}).items() if c in components},
         })
+        auth = model.stack.web_auth
+        if auth:  # what `status`, `test-alerts` and `silence` authenticate with: the password's file, not the password
+            state["web_auth"] = {"username": auth.username, "password_file": self.place(model).secret(auth.password_file),
+                                 "urls": self.web_auth_urls(model)}
+        else:
+            state.pop("web_auth", None)
         state.setdefault("processes", {})
         self._save_state(state)
 
@@ -896,7 +928,12 @@ class NativePlace(components.Place):
             return str(self._stack._pg_password_file)  # generated per state folder
         if ref in GENERATED_SECRETS:
             return str(self._stack.generated_secret(ref))
-        return ref if os.path.isabs(ref) else str(self._stack.inventory.parent / ref)
+        if ref == names.WEB_CONFIG_FILE:
+            return str(self._stack.web_config_file)  # written by `up` (NativeStack._web_auth)
+        path = ref if os.path.isabs(ref) else str(self._stack.inventory.parent / ref)
+        if self.stack.web_auth and ref == self.stack.web_auth.password_file:
+            ensure_generated_secret(Path(path))  # made on first use, like the stack's own keys
+        return path
 
     def secret_value(self, ref: str) -> str:
         return Path(self.secret(ref)).read_text().strip()

@@ -182,6 +182,15 @@ def _environ_has(pid: int, entry: bytes) -> bool:
         return False
 
 
+def environ_differs(pid: int, env: Mapping[str, str]) -> bool:
+    """A running process was started with other values for these variables; False when its environment cannot be read."""
+    try:
+        entries = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+    except OSError:
+        return False
+    return any(f"{k}={v}".encode() not in entries for k, v in env.items())
+
+
 def marked(state_dir: Path) -> list[Started]:
     """Every running process started for state_dir, as the leaders of their sessions (one per process `up` started)."""
     entry = f"{MARKER}={Path(state_dir).absolute()}".encode()

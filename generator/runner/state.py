@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from generator import names
+from generator import names, webauth
 
 
 def state_file(state_dir: Path) -> Path:
@@ -20,7 +20,12 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
         data = json.loads(state_file(state_dir).read_text())
     except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    # Every command that talks to a running stack starts here: from now on its requests carry the credentials
+    # the stack asks for (stack.web_auth), read from the password file the record names.
+    webauth.from_state(data)
+    return data
 
 
 def save_state(state_dir: Path, state: dict[str, Any]) -> None:
