@@ -12,7 +12,7 @@ plus the service's own labels, and the annotations summary, description, value
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 import promql_parser
 
@@ -133,11 +133,12 @@ def rule_files(model: Model) -> dict[str, list[RuleGroup]]:
 # --- detection delay ------------------------------------------------------------------------------
 
 
-def _window(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> tuple[int, bool]:
+def _window(expr: str, records: dict[str, str], memo: dict[str, int], seen: frozenset[str] = frozenset()) -> tuple[int, bool]:
     """(longest range in ms the expression reads, through the recording rules it reads; whether it reads one).
 
     Ranges under `offset` look at the past (start-up guards, "seen before" checks), not at the
-    present: they delay nothing.
+    present: they delay nothing. `memo` keeps each recorded series' window: a service's alerts
+    read the same few recordings.
     """
     longest, recorded = 0, False
     for node in lint.walk(promql_parser.parse(expr)):
@@ -146,8 +147,9 @@ def _window(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset
         elif isinstance(node, promql_parser.VectorSelector):
             name = lint.selector_name(node)
             if name in records and name not in seen:
-                inner, _ = _window(records[name], records, seen | {name})
-                longest, recorded = max(longest, inner), True
+                if name not in memo:
+                    memo[name] = _window(records[name], records, memo, seen | {name})[0]
+                longest, recorded = max(longest, memo[name]), True
     return longest, recorded
 
 
@@ -159,13 +161,31 @@ class Detection:
     worst: Duration  # scrape interval + window (+ one evaluation of the recording rules it reads) + for + one evaluation
 
 
-def detection(model: Model, a: Alert) -> Detection:
+def detections(model: Model, alerts: Iterable[Alert]) -> list[Detection]:
+    """How late each alert can be, in order; a service's recording rules are built and measured once for all its alerts."""
+    per_service: dict[str, tuple[dict[str, str], dict[str, int]]] = {}
+    out = []
+    for a in alerts:
+        s = a.ctx.service
+        key = s.name if s is not None else ""
+        if key not in per_service:
+            per_service[key] = (_records(model, s), {})
+        out.append(_detection(model, a, *per_service[key]))
+    return out
+
+
+def _records(model: Model, s: Service | None) -> dict[str, str]:
+    """Recorded name -> expression of every recording rule of the service (standard and custom)."""
+    if s is None:
+        return {}
+    records = {r["record"]: r["expr"] for r in recording.rules_for(s)}
+    records.update({r["record"]: r["expr"] for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r})
+    return records
+
+
+def _detection(model: Model, a: Alert, records: dict[str, str], memo: dict[str, int]) -> Detection:
     s = a.ctx.service
-    records: dict[str, str] = {}
-    if s is not None:
-        records = {r["record"]: r["expr"] for r in recording.rules_for(s)}
-        records.update({r["record"]: r["expr"] for r in (custom.recording(s, c, model.stack.environment) for c in s.rules) if r})
-    window, recorded = _window(a.definition.expression(a.ctx), records)
+    window, recorded = _window(a.definition.expression(a.ctx), records, memo)
     scrape = s.scrape.interval if s is not None and s.scrape else model.stack.scrape_interval
     # Hard-down alerts are evaluated in the service's fast group (catalogue.core.fast_interval), the burn-rate pairs
     # over days in its slow SLO group (slow_interval), with the recorded series they read.

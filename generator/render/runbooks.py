@@ -58,12 +58,11 @@ def routed(model: Model, a: alerting.Alert) -> str:
     return ", ".join(receivers)
 
 
-def row(model: Model, a: alerting.Alert) -> Row:
+def row(model: Model, a: alerting.Alert, found: alerting.Detection) -> Row:
     s = a.ctx.service
     query = a.definition.query(a.ctx)
     threshold = "" if a.ctx.setting.threshold is None else show(a.ctx.setting.threshold, a.definition.unit)
     uid = names.dashboard_uid("stack") if s is None else names.service_dashboard_uid(s.name)
-    found = alerting.detection(model, a)
     return Row(
         name=a.name,
         page=names.runbook_file(a.definition.name).rsplit("/", 1)[-1],
@@ -88,17 +87,19 @@ def row(model: Model, a: alerting.Alert) -> Row:
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     alerts = alerting.all_alerts(model)
-    by_name: dict[str, list[alerting.Alert]] = defaultdict(list)
-    for a in alerts:
-        by_name[a.definition.name].append(a)  # tiers of an alert share its page
+    rows_of = [row(model, a, found) for a, found in zip(alerts, alerting.detections(model, alerts), strict=True)]
+    by_name: dict[str, list[tuple[alerting.Alert, Row]]] = defaultdict(list)
+    for a, r in zip(alerts, rows_of, strict=True):
+        by_name[a.definition.name].append((a, r))  # tiers of an alert share its page
     out: dict[str, Any] = {}
     page = _env().get_template("runbook.md.j2")
     # Runbooks are shared by both modes (the native runner's copy is not the one people read): Alertmanager's UI
     # is linked as compose publishes it, with a note that natively there is none.
     compose_ui = links.Ui(model.stack.prometheus_url, model.stack.alertmanager_url, model.stack.grafana_url)
-    for name, group in sorted(by_name.items()):
+    for name, pairs in sorted(by_name.items()):
+        group = [a for a, _ in pairs]
+        rows = [r for _, r in pairs]
         d = group[0].definition
-        rows = [row(model, a) for a in group]
         out[names.runbook_file(name)] = page.render(
             name=name,
             meaning=d.meaning,
@@ -113,7 +114,7 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
             alertmanager_url=model.stack.alertmanager_url,
             alertmanager_alerts=compose_ui.alertmanager_alerts(f'{{alertname="{name}"}}'),
         )
-    catalogue_rows = sorted((row(model, a) for a in alerts), key=lambda r: (names.LEVELS.index(r.severity), r.name, r.service))
+    catalogue_rows = sorted(rows_of, key=lambda r: (names.LEVELS.index(r.severity), r.name, r.service))
     handwritten = [{"name": r["alert"], "file": f"{f.name}.yml", "severity": str(r.get("labels", {}).get("severity", "")),
                     "level": model.severity_map.get(str(r.get("labels", {}).get("severity", "")), r.get("labels", {}).get("severity", "—")),
                     "expr": r["expr"], "for_": r.get("for", "0s")}
