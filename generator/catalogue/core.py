@@ -369,6 +369,7 @@ def points(at: Duration) -> int:
 
 _STEP_MS = S.STEP_SECONDS * 1000
 _FINEST_MS = 1000  # the finest sampling of a generated case
+_DIVISORS = tuple(d for d in range(_FINEST_MS, _STEP_MS + 1, 1000) if _STEP_MS % d == 0)  # 1s, 2s, 3s ... 30s, 1m
 
 
 def sample_interval(window: Duration) -> Duration | None:
@@ -377,15 +378,15 @@ def sample_interval(window: Duration) -> Duration | None:
     promtool 2.x ranges include their start, so a window of a minute or more holds two samples a minute
     apart (the compact tests of every default window). A shorter one (an override such as 30s, which
     the inventory allows at two scrapes) holds one: rate() and increase() over it return nothing and
-    the expected alert never fires. Such a case samples at the longest divisor of a minute no longer
-    than half the window: two samples in it whichever side of its edges a sample falls, and every
-    minute (every eval time) still on a sample. Never below a second: a `for` of hours sampled every
-    millisecond would not fit in promtool (only a sub-second scrape interval allows windows that short).
+    the expected alert never fires. Such a case samples at the longest whole-second divisor of a
+    minute no longer than half the window: two samples in it whichever side of its edges a sample
+    falls, and every minute (every eval time) still on a sample. Never below a second: a `for` of
+    hours sampled every millisecond would not fit in promtool (only a sub-second scrape interval
+    allows windows that short).
     """
     if window.ms >= _STEP_MS:
         return None
-    bound = max(_FINEST_MS, window.ms // 2)
-    return Duration(max(d for d in range(_FINEST_MS, bound + 1) if _STEP_MS % d == 0))
+    return Duration(max(d for d in _DIVISORS if d <= max(_FINEST_MS, window.ms // 2)))
 
 
 def sampled_every(case: Case, interval: Duration) -> Case:
