@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from generator import alerttext, defaults, names
@@ -120,7 +120,7 @@ class Case:
     alerts: tuple[Expected, ...]  # empty: the alert must stay silent
     at: Duration  # eval time, from the start of the series
     step: int = 1  # minutes between samples and between evaluations; coarser for day-long windows
-    interval: Duration | None = None  # seconds between samples, for fast alerts (evaluated at the fast group's interval)
+    interval: Duration | None = None  # between samples: fast alerts (evaluated at the fast group's interval), windows under a minute
     silent_at: tuple[Duration, ...] = ()  # further eval times at which the alert must not be firing
 
     @property
@@ -365,6 +365,35 @@ Build = Callable[[float, int], tuple[Sequence[Series], Sequence[Mapping[str, str
 def points(at: Duration) -> int:
     """Samples a case's series need: past its eval time, so nothing goes stale early."""
     return at.ms // 60_000 + 5
+
+
+_STEP_MS = S.STEP_SECONDS * 1000
+_FINEST_MS = 1000  # the finest sampling of a generated case
+_DIVISORS = tuple(d for d in range(_FINEST_MS, _STEP_MS + 1, 1000) if _STEP_MS % d == 0)  # 1s, 2s, 3s ... 30s, 1m
+
+
+def sample_interval(window: Duration) -> Duration | None:
+    """How often a case must sample so that `window` holds two samples at every evaluation; None: once a minute does.
+
+    promtool 2.x ranges include their start, so a window of a minute or more holds two samples a minute
+    apart (the compact tests of every default window). A shorter one (an override such as 30s, which
+    the inventory allows at two scrapes) holds one: rate() and increase() over it return nothing and
+    the expected alert never fires. Such a case samples at the longest whole-second divisor of a
+    minute no longer than half the window: two samples in it whichever side of its edges a sample
+    falls, and every minute (every eval time) still on a sample. Never below a second: a `for` of
+    hours sampled every millisecond would not fit in promtool (only a sub-second scrape interval
+    allows windows that short).
+    """
+    if window.ms >= _STEP_MS:
+        return None
+    return Duration(max(d for d in _DIVISORS if d <= max(_FINEST_MS, window.ms // 2)))
+
+
+def sampled_every(case: Case, interval: Duration) -> Case:
+    """The case with its series sampled every `interval` (a divisor of its minute step), the same values at every minute."""
+    assert case.interval is None and case.step == 1 and _STEP_MS % interval.ms == 0, (case.title, interval)
+    factor = _STEP_MS // interval.ms
+    return replace(case, series=tuple(S.finer(x, factor) for x in case.series), interval=interval)
 
 
 def _side(op: str, threshold: float, fire: bool) -> Callable[[float], bool]:

@@ -16,6 +16,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Iterable, Iterator, Sequence
 
 import promql_parser
@@ -24,7 +25,7 @@ from generator import alerting, alerttext, fleet, lint, names
 from generator.catalogue import custom
 from generator.catalogue import recorded as R
 from generator.catalogue import series as S
-from generator.catalogue.core import Case, example_value, fast_interval, num
+from generator.catalogue.core import Case, example_value, fast_interval, num, sample_interval, sampled_every
 from generator.catalogue.worker import ok_value as worker_ok_value
 from generator.durations import Duration, parse_duration
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
@@ -132,6 +133,28 @@ def _metric_names(expr: str) -> tuple[str | None, ...]:
     return tuple(lint.selector_name(vs) for vs in lint.selectors(promql_parser.parse(expr)))
 
 
+def shortest_range(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> Duration | None:
+    """The shortest range window (`x[30s]`) an expression reads, through the recording rules it reads; None: none."""
+    found = [Duration(ms) for ms in _ranges(_STRINGS.sub('""', expr))]
+    for name in _metric_names(_STRINGS.sub('""', expr)):
+        if name in records and name not in seen:
+            inner = shortest_range(records[name], records, seen | {name})
+            found += [inner] if inner is not None else []
+    return min(found, key=lambda d: d.ms, default=None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ranges(expr: str) -> tuple[int, ...]:
+    return tuple(n.range // timedelta(milliseconds=1) for n in lint.walk(promql_parser.parse(expr))
+                 if isinstance(n, promql_parser.MatrixSelector))
+
+
+def sampled_for(expr: str, records: dict[str, str]) -> Duration | None:
+    """The sample interval the cases of an expression need (None: one a minute): see catalogue.core.sample_interval."""
+    window = shortest_range(expr, records)
+    return sample_interval(window) if window is not None else None
+
+
 @dataclass
 class _Group:
     """Cases sharing one promtool test group: they read and write disjoint metrics, so they cannot disturb each other."""
@@ -169,9 +192,13 @@ def alert_tests(model: Model, alerts: Sequence[alerting.Alert], records: dict[st
     for a in alerts:
         labels = alerting.labels(model, a)
         annotations = alerting.alert_annotations(model, a)
-        reads = footprint(a.definition.expression(a.ctx), records)
+        expr = a.definition.expression(a.ctx)
+        reads = footprint(expr, records)
         fast = not a.custom and a.definition.fast
+        fine = sampled_for(expr, records)
         for case in a.definition.test_cases(a.ctx):
+            if fine is not None and case.interval is None:
+                case = sampled_every(case, fine)  # a window shorter than a minute: one sample a minute leaves it empty
             step = fast_interval(model).ms if fast else case.step * MINUTE
             sampled = case.interval.ms if case.interval is not None else case.step * MINUTE
             test = case_test(a.name, case, labels, annotations, a.ctx.setting.for_, Duration(step))
@@ -391,6 +418,8 @@ def expression_tests(model: Model, s: Service) -> list[dict[str, Any]]:
         except custom.evaluate.Unsupported:
             continue  # the alert's tests feed its recorded value (docs/inventory.md)
         record = names.custom_record(r.name)
+        fine = sampled_for(r.expr or "", {})
+        factor = MINUTE // fine.ms if fine is not None else 1
         for case in cases:
             at = str(case.at)
             side = f"crosses {r.op} {num(r.threshold or 0)}" if case.fires else f"stays short of {r.op} {num(r.threshold or 0)}"
@@ -404,8 +433,8 @@ def expression_tests(model: Model, s: Service) -> list[dict[str, Any]]:
                               "exp_samples": [{"labels": _labels_text(dict(labels)), "value": 1 if case.fires else 0}]})
             out.append({
                 "name": f"{r.name}: its expression {side} on generated input ({inputs})",
-                "interval": INTERVAL,
-                "input_series": [{"series": x.text(), "values": x.values} for x in case.series()],
+                "interval": str(fine) if fine is not None else INTERVAL,
+                "input_series": [{"series": x.text(), "values": x.values} for x in (S.finer(y, factor) for y in case.series())],
                 "promql_expr_test": exprs,
             })
     return out
