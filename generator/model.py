@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any, Mapping, Sequence, Union
 
 import promql_parser
 
-from generator import catalogue, components, defaults, links, names, regex
+from generator import catalogue, components, defaults, lint, links, names, regex
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
 from generator.inventory import handwritten as handwritten_rules
@@ -414,6 +415,15 @@ def check_promql(expr: str, selector: bool = False) -> str | None:
     return None
 
 
+def _short_ranges(expr: str | None, least: Duration) -> list[Duration]:
+    """The range windows (`x[1s]`) of a valid expression shorter than `least`."""
+    if expr is None or check_promql(expr):
+        return []
+    found = (Duration(n.range // timedelta(milliseconds=1)) for n in lint.walk(promql_parser.parse(expr))
+             if isinstance(n, promql_parser.MatrixSelector))
+    return [d for d in found if d.ms < least.ms]
+
+
 class _Resolver:
     def __init__(self, inv: schema.Inventory, src: Source, handwritten: tuple[handwritten_rules.RuleFile, ...] = (),
                  policies: bool = True):
@@ -786,6 +796,10 @@ class _Resolver:
                              f"{window} holds fewer than two samples of the {scrape_interval} scrape interval, so rate() and "
                              f"increase() over it find nothing: make it at least {scrape_interval * 2} (four intervals are safer)")
             self.promql(path + ("expr",), getattr(r, "expr", None))
+            short = _short_ranges(getattr(r, "expr", None), scrape_interval * 2)
+            if short:
+                self.problem(path + ("expr",), f"the range {short[0]} holds fewer than two samples of the {scrape_interval} scrape interval, "
+                                               f"so rate() and increase() over it find nothing: make it at least {scrape_interval * 2}")
             for key in ("numerator", "denominator"):
                 self.promql(path + (key,), getattr(r, key, None), selector=True)
             if r.type == "increase":
@@ -881,9 +895,11 @@ class _Resolver:
         if a.window_fixed:
             self.problem(path + ("window",), f"{a.name}'s window is part of its definition ({a.window}); it cannot be changed")
             return default
-        interval = service.scrape.interval if service.scrape else None
-        if interval is not None and w.ms < 2 * interval.ms:
-            self.problem(path + ("window",), f"must hold two scrapes at least (2 x {interval} scrape interval) for rate() to see "
+        # A service without a scrape has only probe alerts: their windows read probes, at the probe interval.
+        what, interval = (("scrapes", service.scrape.interval) if service.scrape else
+                          ("probes", min(parse_duration(self.inv.stack.scrape_interval), parse_duration(defaults.PROBE_INTERVAL))))
+        if w.ms < 2 * interval.ms:
+            self.problem(path + ("window",), f"must hold two {what} at least (2 x {interval} {what[:-1]} interval) for rate() to see "
                                              f"an increase (got {o.window})")
         return w
 

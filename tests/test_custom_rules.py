@@ -117,6 +117,17 @@ def test_an_expression_that_cannot_fire_is_an_inventory_error(tmp_path: Path, ex
     assert result.returncode == 2 and says in result.stderr
 
 
+def test_a_threshold_expression_range_must_hold_two_scrapes(tmp_path: Path) -> None:
+    """rate(x[20s]) at a 15s scrape holds one sample: it never returns anything, in production or in the generated tests."""
+    inv = _inventory(tmp_path, "{name: Busy, type: threshold, expr: 'sum(rate(a_total[5m])) + sum(rate(b_total[20s]))', threshold: 5}")
+    with pytest.raises(InventoryError) as err:
+        pipeline.load_model(inv)
+    assert [str(p) for p in err.value.problems] == [
+        f"{inv}:11: services[0].rules[0].expr: the range 20s holds fewer than two samples of the 15s scrape interval, "
+        "so rate() and increase() over it find nothing: make it at least 30s"]
+    pipeline.load_model(_inventory(tmp_path, "{name: Busy, type: threshold, expr: 'sum(rate(b_total[30s]))', threshold: 5}"))
+
+
 EXPRESSIONS = [
     "{name: MissShare, type: threshold, expr: 'sum(rate(cache_misses_total[5m])) / (sum(rate(cache_hits_total[5m])) + sum(rate(cache_misses_total[5m])))', threshold: 0.5}",
     "{name: SlowApi, type: threshold, expr: 'histogram_quantile(0.95, sum by (le, api) (rate(external_api_duration_seconds_bucket[5m])))', threshold: 2}",

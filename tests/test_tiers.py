@@ -158,6 +158,17 @@ def test_windows_and_minimum_rates_only_where_they_mean_something(tmp_path: Path
     assert any(says in str(p) for p in err.value.problems), [str(p) for p in err.value.problems]
 
 
+def test_a_probe_only_window_must_hold_two_probes(tmp_path: Path) -> None:
+    """A service without a scrape has only probe alerts: their windows are checked against the probe interval (10s)."""
+    services = ('  - {name: edge, team: web, kind: probe, health: [{name: home, url: "https://edge.example.com/", max_duration: 300ms}], '
+                'alerts: {HealthProbeSlow: {window: %s}}}\n')
+    with pytest.raises(InventoryError) as err:
+        pipeline.load_model(_write(tmp_path, services % "15s"))
+    assert [p.path for p in err.value.problems] == ["services[0].alerts.HealthProbeSlow.window"], [str(p) for p in err.value.problems]
+    assert "must hold two probes at least (2 x 10s probe interval)" in str(err.value.problems[0])
+    pipeline.load_model(_write(tmp_path, services % "20s"))
+
+
 def test_alerts_md_states_window_and_worst_case_detection(tmp_path: Path) -> None:
     inv = _write(tmp_path, REDIS % "RedisEvictions: {window: 1m, threshold: 10, for: 0s}" + DISK_TIERS)
     doc = pipeline.build(inv).files[names.ALERTS_DOC].decode()
