@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence, Union
 
 import promql_parser
 
-from generator import catalogue, components, defaults, lint, links, names, regex
+from generator import catalogue, components, defaults, links, lint, names, regex
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
 from generator.inventory import handwritten as handwritten_rules
