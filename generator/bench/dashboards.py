@@ -9,11 +9,11 @@ The history is written as OpenMetrics, turned into TSDB blocks by
 `promtool tsdb create-blocks-from openmetrics`, and served by a scratch Prometheus on 127.0.0.1.
 
 Density: every series the overview reads (for all services) and every series of the sampled services
-(a few of each kind, seeded) has a sample every 15 s (the scrape interval), a recorded series one every
-evaluation interval of its rule group (15 s; a minute for the slow SLO group's windows of a day and
-more); the other services' remaining series have one sample every 10 minutes, so the index is as big
-as the fleet's while the history stays writable in minutes. The range is 6 h, with 1 h more history
-before it.
+(a few of each kind, seeded) has a sample every scrape interval of its job (15 s; 10 s for the health
+probes), a recorded series one every evaluation interval of its rule group (15 s; a minute for the
+slow SLO group's windows of a day and more); the other services' remaining series have one sample
+every 10 minutes, so the index is as big as the fleet's while the history stays writable in minutes.
+The range is 6 h, with 1 h more history before it.
 
 Queries run as Grafana runs them: variables at All (their allValue; env at its one value), range
 queries over the last 6 h with the step Grafana derives from the panel's width (at least the scrape
@@ -41,7 +41,7 @@ from generator import alerting, lint, names
 from generator.bench import synthetic_inventory
 from generator.bench.common import SCRATCH, Processes, Say, free_port, percentile, run_child, summary, table, wait_for, write_section
 from generator.catalogue import series as S
-from generator.catalogue.core import example_value
+from generator.catalogue.core import example_value, probe_interval
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
 from generator.runner.native import find_binary
 
@@ -129,7 +129,7 @@ class Series:
     counter: bool
     value: float  # gauge value, or counter increase per second
     dense: bool = False
-    every: int = DENSE  # seconds between samples when dense: the scrape interval, or the recording group's interval
+    every: int = DENSE  # seconds between samples when dense: its job's scrape interval, or its recording group's interval
 
     def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
         return self.metric, tuple(sorted(self.labels.items()))
@@ -181,6 +181,11 @@ def service_series(model: Model, s: Service, exprs: list[str]) -> dict[tuple, Se
     evaluation = int(model.stack.evaluation_interval.seconds)
     recorded = {r["record"]: int(g.interval.seconds) if g.interval else evaluation
                 for g in alerting.service_groups(model, s) for r in g.records}
+    scrape = int(s.scrape.interval.seconds) if s.scrape else SCRAPE
+    probe = int(probe_interval(model, s).seconds)  # the probe job's own interval (render/prometheus.py)
+
+    def every(name: str) -> int:
+        return probe if name.startswith("probe_") else scrape
     if s.scrape and isinstance(s.metrics, (HttpMetrics, WorkerMetrics)):
         t = rule_tests._Traffic(model, s)
         if isinstance(s.metrics, HttpMetrics):
@@ -189,7 +194,7 @@ def service_series(model: Model, s: Service, exprs: list[str]) -> dict[tuple, Se
             rule_tests._worker_traffic(t, s.metrics)
         for raw in t.series:
             counter, value = _rate_of(raw.values)
-            add(Series(raw.metric, dict(raw.labels), counter, value))
+            add(Series(raw.metric, dict(raw.labels), counter, value, every=every(raw.metric)))
         for record, found in t.expected.items():
             for labels, value in found:
                 add(Series(record, dict(labels), False, value if math.isfinite(value) else 0.0, every=recorded.get(record, evaluation)))
@@ -214,7 +219,7 @@ def service_series(model: Model, s: Service, exprs: list[str]) -> dict[tuple, Se
                     with contextlib.suppress(ValueError):  # no value of ours matches: the selector's other labels do
                         labels[label] = example_value(text)
             counter = name.endswith(("_total", "_count", "_sum", "_bucket"))
-            add(Series(name, labels, counter, 1.0))
+            add(Series(name, labels, counter, 1.0, every=every(name)))
     return out
 
 
