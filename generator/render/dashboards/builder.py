@@ -284,7 +284,8 @@ def query_variable(name: str, label: str, definition: str, *, multi: bool = True
     Every series a dashboard selects through a variable carries its label (each scrape job's static
     labels, instance from Prometheus, the recording rules' service/team/env, the alerts' labels), so
     .* selects what .+ would. It costs less: Prometheus (2.42) resolves =~".+" by merging the postings
-    of every value of the label, in each block the range reads, where =~".*" subtracts nothing.
+    of every value of the label, in each block the range reads; =~".*" matches the empty value, so it
+    only checks the label's values and subtracts none.
     """
     var: dict[str, Any] = {
         "name": name, "label": label, "type": "query", "datasource": prometheus(), "description": description,
