@@ -61,13 +61,18 @@ def _free_offset() -> int:
     raise AssertionError("no free port offset for a test stack")
 
 
-def _query(url: str, expr: str) -> list:
-    r = requests.post(f"{url}/api/v1/query", data={"query": expr}, timeout=10)
+def _query(url: str, expr: str, at: float | None = None) -> list:
+    r = requests.post(f"{url}/api/v1/query", data={"query": expr, **({"time": f"{at:.3f}"} if at else {})}, timeout=10)
     assert r.status_code == 200, f"Prometheus rejected {expr!r}: {r.text}"
     body = r.json()
     assert body["status"] == "success", body
     result = body["data"]["result"]
     return result if isinstance(result, list) else [result]
+
+
+def _results(result: list) -> list:
+    """A query's result as comparable data: each series' labels and value."""
+    return sorted((sorted(r["metric"].items()), r["value"][1]) if isinstance(r, dict) else ([], str(r)) for r in result)
 
 
 def _log_tails(stack: NativeStack, lines: int = 8) -> str:
@@ -85,12 +90,16 @@ def test_every_panel_returns_data_within_60s(tmp_path):
     model = pipeline.load_model(inventory)
     rate_interval = f"{int(4 * model.stack.scrape_interval.seconds)}s"
     pending: dict[tuple[str, str, str], str] = {}
+    non_empty: dict[tuple[str, str, str], tuple[str, str]] = {}  # queries with a variable at All: (as sent, with .+ for .*)
     required: set[str] = set()
     # The dashboards as the native stack has them: no cAdvisor natively, so no Containers panels (compose only).
     for path, d in dashboards.render(model, replace(COMPOSE, containers=False)).items():
         values = lint.variable_values(d, rate_interval)
+        values_non_empty = {k: ".+" if v == ".*" else v for k, v in values.items()}
         for q in lint.queries(d):
             pending[(d["uid"], q.panel, q.ref_id)] = lint.concrete(q.expr, values)
+            if lint.concrete(q.expr, values_non_empty) != pending[(d["uid"], q.panel, q.ref_id)]:
+                non_empty[(d["uid"], q.panel, q.ref_id)] = (pending[(d["uid"], q.panel, q.ref_id)], lint.concrete(q.expr, values_non_empty))
         if d["uid"] == "ms-overview" or d["tags"][1] == "service":
             required.add(d["uid"])
     assert {"ms-overview", "ms-service-checkout-api", "ms-service-order-worker", "ms-service-sales-insights",
@@ -116,11 +125,22 @@ def test_every_panel_returns_data_within_60s(tmp_path):
                     del pending[key]
             if pending:
                 time.sleep(0.5)
+        # All sends .* (cheaper for Prometheus than .+): every query must return what it returns with .+, i.e. every
+        # series a variable selects carries its label. Both at one past instant, so no new sample falls in between.
+        at = time.time() - 5  # scrapes and evaluations store samples at their start: none older is still to come
+        differ, with_data = [], 0
+        for k, (sent, plus) in sorted(non_empty.items()):
+            got = _results(_query(stack.prometheus_url, sent, at))
+            with_data += bool(got)
+            if got != _results(_query(stack.prometheus_url, plus, at)):
+                differ.append(f"{k[0]} / {k[1]} ({k[2]}): {sent}")
         ports = [p for spec_ports in (stack.spec(c, model).ports for c in stack.components(model)) for p in spec_ports]
     finally:
         stack.down()
     assert all(port_free(p) for p in ports), "the stack left a port bound"
 
+    assert with_data, "no query with a variable at All returned data: the comparison below checks nothing"
+    assert differ == [], "All (.*) selects other series than any non-empty value (.+) in:\n" + "\n".join(differ)
     late = sorted(f"{k[0]} / {k[1]} ({k[2]})" for k, t in first_data.items() if t > DEADLINE_S and k not in slow)
     assert late == [], f"data only after {DEADLINE_S:.0f}s for: {late}"
     missing = sorted(f"{uid} / {panel} ({ref}): {pending[(uid, panel, ref)]}" for uid, panel, ref in pending)
@@ -130,6 +150,7 @@ def test_every_panel_returns_data_within_60s(tmp_path):
     for (uid, _, _), t in first_data.items():
         per_dashboard[uid] = max(per_dashboard.get(uid, 0.0), t)
     print(f"\nstack up after {up_after:.1f}s (kinds added: {', '.join(extra_kinds) or 'none'}); {len(first_data)} queries, "
-          f"all with data after {slowest[1]:.1f}s (last: {slowest[0][0]} / {slowest[0][1]})")
+          f"all with data after {slowest[1]:.1f}s (last: {slowest[0][0]} / {slowest[0][1]}); {len(non_empty)} with a variable at All "
+          f"return the same with .* as with .+ ({with_data} of them with data)")
     for uid, t in sorted(per_dashboard.items(), key=lambda kv: kv[1]):
         print(f"  {uid:<40} {t:5.1f}s")

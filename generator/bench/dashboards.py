@@ -4,19 +4,22 @@ Method. A synthetic fleet (generator.bench.synthetic_inventory) is rendered; its
 series exist: every selector of the overview and of each service's dashboard gets series with the
 labels a real scrape gives them, and every recorded series the rules produce gets the labels the
 rules give it (the generated rule tests' standard traffic mix, generator/render/rule_tests.py, knows
-both for HTTP and worker services). The history is written as OpenMetrics, turned into TSDB blocks by
+both for HTTP and worker services); a selector naming a recorded series adds no scraped copy of it.
+The history is written as OpenMetrics, turned into TSDB blocks by
 `promtool tsdb create-blocks-from openmetrics`, and served by a scratch Prometheus on 127.0.0.1.
 
 Density: every series the overview reads (for all services) and every series of the sampled services
-(a few of each kind, seeded) has a sample every 15 s (the scrape and evaluation interval); the other
-services' remaining series have one sample every 10 minutes, so the index is as big as the fleet's
-while the history stays writable in minutes. The range is 6 h, with 1 h more history before it.
+(a few of each kind, seeded) has a sample every scrape interval of its job (15 s; 10 s for the health
+probes), a recorded series one every evaluation interval of its rule group (15 s; a minute for the
+slow SLO group's windows of a day and more); the other services' remaining series have one sample
+every 10 minutes, so the index is as big as the fleet's while the history stays writable in minutes.
+The range is 6 h, with 1 h more history before it.
 
-Queries run as Grafana runs them: variables at All (env at its one value), range queries over the
-last 6 h with the step Grafana derives from the panel's width (at least the scrape interval or the
-panel's own interval; $__rate_interval = max(step + scrape interval, 4 x scrape interval)), stat and
-table panels as instant queries. One warm-up pass, then a measured pass; latency is the wall time of
-each HTTP request, one at a time.
+Queries run as Grafana runs them: variables at All (their allValue; env at its one value), range
+queries over the last 6 h with the step Grafana derives from the panel's width (at least the scrape
+interval or the panel's own interval; $__rate_interval = max(step + scrape interval, 4 x scrape
+interval)), stat and table panels as instant queries. One warm-up pass, then PASSES measured passes,
+one query at a time; a query's latency is the median wall time of its HTTP requests.
 """
 from __future__ import annotations
 
@@ -34,11 +37,11 @@ import promql_parser as pp
 import requests
 import yaml
 
-from generator import lint, names
+from generator import alerting, lint, names
 from generator.bench import synthetic_inventory
 from generator.bench.common import SCRATCH, Processes, Say, free_port, percentile, run_child, summary, table, wait_for, write_section
 from generator.catalogue import series as S
-from generator.catalogue.core import example_value
+from generator.catalogue.core import example_value, probe_interval
 from generator.model import HttpMetrics, Model, Service, WorkerMetrics
 from generator.runner.native import find_binary
 
@@ -50,6 +53,7 @@ SCRAPE = 15  # the datasource's timeInterval (the stack's scrape interval)
 WIDTH_PX = 1800  # a dashboard 24 columns wide on a common screen
 BLOCK = 2 * 3600  # promtool writes one block per aligned 2 h: one input file per block parses each once
 PER_KIND = 3  # sampled services of each kind
+PASSES = 5  # measured passes; a query's latency is the median of its passes (the machine may be shared)
 
 
 # --- what Grafana sends -------------------------------------------------------------------------------
@@ -89,21 +93,29 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def queries(dashboard: dict[str, Any], name: str, service: str | None = None) -> list[Query]:
     """The dashboard's queries; service: the service chosen on a fleet's shared dashboard (else All)."""
     out = []
+    alls = all_values(dashboard)
     for p in panels(dashboard):
         w = p.get("gridPos", {}).get("w", 24)
         minimum = max(SCRAPE, _duration(p["interval"]) if p.get("interval") else 0)
         step = max(minimum, _round_interval(RANGE / (WIDTH_PX * w / 24)))
         rate = max(step + SCRAPE, 4 * SCRAPE)
         for t in p.get("targets", []):
-            expr = substitute(t["expr"], step, rate, service)
+            expr = substitute(t["expr"], step, rate, service, alls)
             out.append(Query(name, p.get("title", ""), expr, bool(t.get("instant")), step))
     return out
 
 
-def substitute(expr: str, step: float, rate: float, service: str | None = None) -> str:
-    """Template variables as Grafana fills them: All is the variable's allValue (.+), env its one value."""
-    values = {"__rate_interval": f"{int(rate)}s", "__interval": f"{int(step)}s", "__range": f"{RANGE}s",
-              "env": "production", "team": ".+", "service": service or ".+", "instance": ".+"}
+def all_values(dashboard: dict[str, Any]) -> dict[str, str]:
+    """What each variable sends at All: its allValue (Grafana sends the regex of every value without one)."""
+    return {v["name"]: v["allValue"] for v in dashboard.get("templating", {}).get("list", []) if v.get("includeAll") and v.get("allValue")}
+
+
+def substitute(expr: str, step: float, rate: float, service: str | None = None, alls: dict[str, str] | None = None) -> str:
+    """Template variables as Grafana fills them: All is the variable's allValue, env its one value."""
+    values = {"team": ".+", "service": ".+", "instance": ".+", **(alls or {}),
+              "__rate_interval": f"{int(rate)}s", "__interval": f"{int(step)}s", "__range": f"{RANGE}s", "env": "production"}
+    if service:
+        values["service"] = service
     return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), expr)
 
 
@@ -117,6 +129,7 @@ class Series:
     counter: bool
     value: float  # gauge value, or counter increase per second
     dense: bool = False
+    every: int = DENSE  # seconds between samples when dense: its job's scrape interval, or its recording group's interval
 
     def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
         return self.metric, tuple(sorted(self.labels.items()))
@@ -163,6 +176,16 @@ def service_series(model: Model, s: Service, exprs: list[str]) -> dict[tuple, Se
     def add(x: Series) -> None:
         out.setdefault(x.key(), x)
 
+    # A recorded series carries the labels its rule gives it (no instance, job, kind) and is written at its
+    # group's interval: only the rules make it, so a dashboard selector naming it adds no scraped copy.
+    evaluation = int(model.stack.evaluation_interval.seconds)
+    recorded = {r["record"]: int(g.interval.seconds) if g.interval else evaluation
+                for g in alerting.service_groups(model, s) for r in g.records}
+    scrape = int(s.scrape.interval.seconds) if s.scrape else SCRAPE
+    probe = int(probe_interval(model, s).seconds)  # the probe job's own interval (render/prometheus.py)
+
+    def every(name: str) -> int:
+        return probe if name.startswith("probe_") else scrape
     if s.scrape and isinstance(s.metrics, (HttpMetrics, WorkerMetrics)):
         t = rule_tests._Traffic(model, s)
         if isinstance(s.metrics, HttpMetrics):
@@ -171,12 +194,12 @@ def service_series(model: Model, s: Service, exprs: list[str]) -> dict[tuple, Se
             rule_tests._worker_traffic(t, s.metrics)
         for raw in t.series:
             counter, value = _rate_of(raw.values)
-            add(Series(raw.metric, dict(raw.labels), counter, value))
+            add(Series(raw.metric, dict(raw.labels), counter, value, every=every(raw.metric)))
         for record, found in t.expected.items():
             for labels, value in found:
-                add(Series(record, dict(labels), False, value if math.isfinite(value) else 0.0))
+                add(Series(record, dict(labels), False, value if math.isfinite(value) else 0.0, every=recorded.get(record, evaluation)))
     for name, ms in selectors(exprs):
-        if not name or name == "ALERTS":
+        if not name or name == "ALERTS" or name in recorded:
             continue  # ALERTS exist only while something fires: a healthy fleet has none
         if name.startswith("probe_"):
             bases = [S.probe(model, s, p) for p in s.probes]
@@ -196,7 +219,7 @@ def service_series(model: Model, s: Service, exprs: list[str]) -> dict[tuple, Se
                     with contextlib.suppress(ValueError):  # no value of ours matches: the selector's other labels do
                         labels[label] = example_value(text)
             counter = name.endswith(("_total", "_count", "_sum", "_bucket"))
-            add(Series(name, labels, counter, 1.0))
+            add(Series(name, labels, counter, 1.0, every=every(name)))
     return out
 
 
@@ -215,7 +238,7 @@ def write_history(series: list[Series], end: int, folder: Path) -> list[Path]:
         path = folder / f"history-{block_start}.om"
         with open(path, "w") as f:
             for x in sorted(series, key=lambda x: x.metric):
-                every = DENSE if x.dense else SPARSE
+                every = x.every if x.dense else SPARSE
                 prefix = x.metric + "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(x.labels.items())) + "} "
                 first = -(-lo // every) * every
                 if x.counter:
@@ -268,7 +291,7 @@ def run(n: int, seed: int, out: Say) -> dict[str, Any]:
     dense = sum(x.dense for x in series)
     end = int(time.time()) // 60 * 60
     files = write_history(series, end, root)
-    samples = dense * (RANGE + LEAD) // DENSE + (len(series) - dense) * (RANGE + LEAD) // SPARSE
+    samples = sum((RANGE + LEAD) // (x.every if x.dense else SPARSE) for x in series)
     t_history = time.monotonic() - t0
     out(f"  {len(series)} series ({dense} dense), about {samples / 1e6:.1f}M samples, "
         f"{sum(f.stat().st_size for f in files) / 2**20:.0f} MiB of OpenMetrics in {t_history:.0f}s")
@@ -299,10 +322,15 @@ def run(n: int, seed: int, out: Say) -> dict[str, Any]:
         wait_for(lambda: _ready(url), 300, "the scratch Prometheus to load the blocks")
         for q in over_q + per_q:  # warm-up: the page cache and Prometheus' own caches, as a dashboard already open
             _run(url, q, end)
-        for q in over_q + per_q:
-            seconds, n_series, error = _run(url, q, end)
+        runs: list[list[tuple[float, int, str | None]]] = [[] for _ in over_q + per_q]
+        for _ in range(PASSES):  # whole passes: a burst of load elsewhere slows one pass of a query, not all of them
+            for i, q in enumerate(over_q + per_q):
+                runs[i].append(_run(url, q, end))
+        for q, got in zip(over_q + per_q, runs, strict=True):
+            times = sorted(t for t, _, _ in got)
             results.append({"dashboard": q.dashboard, "panel": q.panel, "expr": q.expr, "instant": q.instant,
-                            "step": q.step, "seconds": round(seconds, 4), "series": n_series, "error": error})
+                            "step": q.step, "seconds": round(times[len(times) // 2], 4), "min_seconds": round(times[0], 4),
+                            "series": got[-1][1], "error": next((e for _, _, e in got if e), None)})
     finally:
         with_procs.stop_all()
         shutil.rmtree(tsdb, ignore_errors=True)
@@ -318,7 +346,7 @@ def run(n: int, seed: int, out: Say) -> dict[str, Any]:
     if errors:
         out(f"  {len(errors)} queries failed, e.g. {errors[0]['expr'][:100]}: {errors[0]['error']}")
     figures = {
-        "services": n, "seed": seed, "range_hours": RANGE / 3600, "sampled_services": sorted(sampled),
+        "services": n, "seed": seed, "range_hours": RANGE / 3600, "passes": PASSES, "sampled_services": sorted(sampled),
         "series": len(series), "dense_series": dense, "samples": samples,
         "history_seconds": round(t_history, 1), "blocks_seconds": round(t_blocks, 1),
         "overview_ms": {k: (round(v * 1000, 1) if isinstance(v, float) else v) for k, v in summary(over).items()},

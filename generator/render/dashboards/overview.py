@@ -22,7 +22,7 @@ def uid() -> str:
 
 
 def variables() -> list[dict[str, Any]]:
-    """env, team, service: each narrows the next; All matches every non-empty value."""
+    """env, team, service: each narrows the next; All matches every value (each series the overview reads has all three)."""
     scraped = f'up{{{names.SERVICE}!=""}}'
     return [
         b.query_variable("env", "Environment", b.label_values(scraped, names.ENV), multi=False),
