@@ -98,7 +98,7 @@ status: venv ## Components, targets and firing alerts
 test-alerts: venv ## Fire a synthetic alert per severity and report which receivers got it (SERVICE=name, FAULT=1)
 	$(MONSTACK) test-alerts $(if $(SERVICE),--service $(SERVICE)) $(if $(FAULT),--fault)
 
-bench: deps ## Benchmarks (ONLY=render,validate,dashboards,rules,outage,quality,start SIZES=100,1000,10000 RULES_SIZES=200): prints tables, merges bench/results.json
+bench: deps ## Benchmarks (ONLY=render,validate,dashboards,rules,outage,quality,start SIZES=100,1000,10000 RULES_SIZES=100): prints tables, merges bench/results.json
 	$(BIN)/python -m generator.bench $(if $(ONLY),--only $(ONLY)) $(if $(SIZES),--sizes $(SIZES)) $(if $(RULES_SIZES),--rules-sizes $(RULES_SIZES))
 
 fuzz: venv ## Long fuzzing run: 100,000 random inventories, accepted ones rendered and checked (FUZZ_EXAMPLES=n, FUZZ_JOBS=processes); writes .monstack/fuzz/

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100,1000,10000", help="render: comma-separated service counts")
     parser.add_argument("--validate-sizes", default="1000", help="validate: comma-separated service counts")
     parser.add_argument("--dashboard-services", type=int, default=1000, help="dashboards: fleet size of the synthetic history")
-    parser.add_argument("--rules-sizes", default="200",
+    parser.add_argument("--rules-sizes", default="100",
                         help="rules: comma-separated service counts (1000, the goal's size, takes about 23 minutes alone)")
     parser.add_argument("--rules-passes", type=int, default=2, help="rules: measured passes over every rule (after a warm-up)")
     parser.add_argument("--trials", type=int, default=10, help="outage: trials per profile")
