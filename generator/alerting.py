@@ -136,12 +136,14 @@ def rule_files(model: Model) -> dict[str, list[RuleGroup]]:
 
 # A double-quoted PromQL string, escapes and all (no newline: Go's lexer rejects one).
 _STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
-# In text without escapes or newlines every quote opens or closes a string: a regex's (after ~) is kept.
-_PLAIN_STRING = re.compile(r'(~\s*)?"([^"]*)"')
+# In text without escapes or newlines every quote opens or closes a string, and these scan the strings alike:
+# the first blanks them all, the second keeps what must stay (a regex's, after ~; an empty one).
+_ANY_STRING = re.compile(r'"[^"]*"')
+_KEPT_STRING = re.compile(r'(~\s*"[^"]*")|("")|"[^"]*"')
 
 
-def _shape_key(expr: str) -> str:
-    """expr with the values of its plain label matchers and string arguments blanked, or expr itself.
+def _shape_key(expr: str) -> str | tuple[str, tuple[tuple[str, str], ...]]:
+    """What parsing expr depends on: expr without the values of its plain label matchers and string arguments, or expr itself.
 
     Services of one kind differ in their expressions mostly by such values (service="a" and
     service="b"), which neither parse differently nor read other windows: their expressions
@@ -152,7 +154,8 @@ def _shape_key(expr: str) -> str:
     if "__name__" in expr or "'" in expr or "`" in expr or "#" in expr:
         return expr
     if "\\" not in expr and "\n" not in expr and not expr.count('"') % 2:
-        return _PLAIN_STRING.sub(_blank_plain, expr)
+        # Never blanked to "": a selector of empty matchers alone does not parse, so emptiness stays as it was.
+        return _ANY_STRING.sub('"s"', expr), tuple(_KEPT_STRING.findall(expr))
     pieces: list[str] = []
     end = 0
     for m in _STRING.finditer(expr):
@@ -168,12 +171,7 @@ def _shape_key(expr: str) -> str:
     return "".join(pieces)
 
 
-def _blank_plain(m: re.Match[str]) -> str:
-    # Never blanked to "": a selector of empty matchers alone does not parse, so emptiness stays as it was.
-    return m.group(0) if m.group(1) is not None or not m.group(2) else '"s"'
-
-
-def _reads(expr: str, shapes: dict[str, tuple[int, tuple[str, ...]]]) -> tuple[int, tuple[str, ...]]:
+def _reads(expr: str, shapes: dict[Any, tuple[int, tuple[str, ...]]]) -> tuple[int, tuple[str, ...]]:
     """(longest range in ms expr reads at present, names of the series it selects), parsed once per _shape_key."""
     key = _shape_key(expr)
     found = shapes.get(key)
@@ -190,7 +188,7 @@ def _reads(expr: str, shapes: dict[str, tuple[int, tuple[str, ...]]]) -> tuple[i
     return found
 
 
-def _window(expr: str, records: dict[str, str], memo: dict[str, int], shapes: dict[str, tuple[int, tuple[str, ...]]],
+def _window(expr: str, records: dict[str, str], memo: dict[str, int], shapes: dict[Any, tuple[int, tuple[str, ...]]],
             seen: frozenset[str] = frozenset()) -> tuple[int, bool]:
     """(longest range in ms the expression reads, through the recording rules it reads; whether it reads one).
 
@@ -223,7 +221,7 @@ def detections(model: Model, alerts: Sequence[Alert], expressions: Sequence[str]
     is parsed once for every service whose expressions differ from it only in label values (_shape_key).
     """
     per_service: dict[str, tuple[dict[str, str], dict[str, int]]] = {}
-    shapes: dict[str, tuple[int, tuple[str, ...]]] = {}
+    shapes: dict[Any, tuple[int, tuple[str, ...]]] = {}
     out = []
     for i, a in enumerate(alerts):
         s = a.ctx.service
@@ -245,7 +243,7 @@ def _records(model: Model, s: Service | None) -> dict[str, str]:
 
 
 def _detection(model: Model, a: Alert, expr: str, records: dict[str, str], memo: dict[str, int],
-               shapes: dict[str, tuple[int, tuple[str, ...]]]) -> Detection:
+               shapes: dict[Any, tuple[int, tuple[str, ...]]]) -> Detection:
     s = a.ctx.service
     window, recorded = _window(expr, records, memo, shapes)
     scrape = s.scrape.interval if s is not None and s.scrape else model.stack.scrape_interval

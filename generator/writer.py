@@ -285,8 +285,9 @@ def write_into(staging: Path, outputs: Iterable[tuple[str, Any]], source: str) -
     """Serialize and write outputs into an existing staging directory; {path: sha256}."""
     digests: dict[str, str] = {}
     made: set[Path] = set()
+    real: dict[str, str] = {}
     for path, content in outputs:
-        if why := outside(staging, path):  # output paths carry inventory names (services, rules.d files, namespaces)
+        if why := outside(staging, path, real):  # output paths carry inventory names (services, rules.d files, namespaces)
             raise InventoryError([Problem(path, 0, "", why)])
         data = serialize(path, content, source)
         target = staging / path
@@ -351,17 +352,28 @@ def read_manifest(out_dir: Path) -> list[str]:
     return paths
 
 
-def outside(out_dir: Path, path: str) -> str | None:
-    """Why out_dir/path is not a place inside out_dir (following symlinks), or None."""
+def outside(out_dir: Path, path: str, real: dict[str, str] | None = None) -> str | None:
+    """Why out_dir/path is not a place inside out_dir (following symlinks), or None.
+
+    real: folders already resolved in this pass over a tree's paths (its files share a few hundred folders).
+    """
     if not path or "\x00" in path or posixpath.isabs(path) or os.path.isabs(path):
         return "not a relative path"
     if ".." in PurePosixPath(path).parts or path != posixpath.normpath(path):
         return "leads out of the output folder"
-    root = os.path.realpath(out_dir)
-    parent = os.path.realpath(os.path.join(out_dir, posixpath.dirname(path)))
+    real = {} if real is None else real
+    root = _realpath(os.fspath(out_dir), real)
+    parent = _realpath(os.path.join(out_dir, posixpath.dirname(path)), real)
     if parent != root and not parent.startswith(root + os.sep):
         return f"leads out of the output folder through a symlink (to {parent})"
     return None
+
+
+def _realpath(folder: str, real: dict[str, str]) -> str:
+    found = real.get(folder)
+    if found is None:
+        found = real[folder] = os.path.realpath(folder)
+    return found
 
 
 def stage(files: Mapping[str, bytes], parent: Path) -> Path:
@@ -395,7 +407,8 @@ def check_tree(paths: Iterable[str], out_dir: Path) -> list[str]:
     Cheap: callers run it before the tools' checks, and commit() runs it again before it touches anything.
     """
     previous = read_manifest(out_dir)
-    escapes = [Problem(str(out_dir / path), 0, "", why) for path in paths if (why := outside(out_dir, path))]
+    real: dict[str, str] = {}
+    escapes = [Problem(str(out_dir / path), 0, "", why) for path in paths if (why := outside(out_dir, path, real))]
     if escapes:
         raise InventoryError(escapes)
     return previous
@@ -447,11 +460,15 @@ def _fsync_dir(folder: Path) -> None:
 def _apply(out_dir: Path, journal: Mapping[str, Any]) -> None:
     """Carry out a journaled commit. Idempotent: a file already moved is skipped, so it can be resumed at any point."""
     staging = out_dir / journal["staging"]
+    made: set[Path] = set()
     for path in journal["write"]:
         source = staging / path
         if source.is_file():
-            (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, out_dir / path)
+            target = out_dir / path
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            os.replace(source, target)
     for path in journal["remove"]:
         target = out_dir / path
         if target.is_file():
