@@ -11,8 +11,9 @@ plus the service's own labels, and the annotations summary, description, value
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Sequence
 
 import promql_parser
 
@@ -133,23 +134,75 @@ def rule_files(model: Model) -> dict[str, list[RuleGroup]]:
 # --- detection delay ------------------------------------------------------------------------------
 
 
-def _window(expr: str, records: dict[str, str], memo: dict[str, int], seen: frozenset[str] = frozenset()) -> tuple[int, bool]:
+# A double-quoted PromQL string, escapes and all (no newline: Go's lexer rejects one).
+_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+# In text without escapes or newlines every quote opens or closes a string, and these scan the strings alike:
+# the first blanks them all, the second keeps what must stay (a regex's, after ~; an empty one).
+_ANY_STRING = re.compile(r'"[^"]*"')
+_KEPT_STRING = re.compile(r'(~\s*"[^"]*")|("")|"[^"]*"')
+
+
+def _shape_key(expr: str) -> str | tuple[str, tuple[tuple[str, str], ...]]:
+    """What parsing expr depends on: expr without the values of its plain label matchers and string arguments, or expr itself.
+
+    Services of one kind differ in their expressions mostly by such values (service="a" and
+    service="b"), which neither parse differently nor read other windows: their expressions
+    share a key, and are parsed once. A value whose spelling can make a parse fail (a regex, an
+    escape) or name a metric (__name__) stays, and so does the whole text when it holds a quote
+    of another kind or a comment this scan would misread.
+    """
+    if "__name__" in expr or "'" in expr or "`" in expr or "#" in expr:
+        return expr
+    if "\\" not in expr and "\n" not in expr and not expr.count('"') % 2:
+        # Never blanked to "": a selector of empty matchers alone does not parse, so emptiness stays as it was.
+        return _ANY_STRING.sub('"s"', expr), tuple(_KEPT_STRING.findall(expr))
+    pieces: list[str] = []
+    end = 0
+    for m in _STRING.finditer(expr):
+        outside = expr[end:m.start()]
+        value = m.group(1)
+        pieces.append(outside)
+        blank = bool(value) and "\\" not in value and not outside.rstrip().endswith("~")
+        pieces.append('"s"' if blank else m.group(0))
+        end = m.end()
+    pieces.append(expr[end:])
+    if any('"' in pieces[i] for i in range(0, len(pieces), 2)):  # a quote the scan left unpaired
+        return expr
+    return "".join(pieces)
+
+
+def _reads(expr: str, shapes: dict[Any, tuple[int, tuple[str, ...]]]) -> tuple[int, tuple[str, ...]]:
+    """(longest range in ms expr reads at present, names of the series it selects), parsed once per _shape_key."""
+    key = _shape_key(expr)
+    found = shapes.get(key)
+    if found is None:
+        longest, selected = 0, []
+        for node in lint.walk(promql_parser.parse(expr)):
+            if isinstance(node, promql_parser.MatrixSelector) and node.vector_selector.offset is None:
+                longest = max(longest, int(node.range.total_seconds() * 1000))
+            elif isinstance(node, promql_parser.VectorSelector):
+                name = lint.selector_name(node)
+                if name is not None and name not in selected:
+                    selected.append(name)
+        found = shapes[key] = (longest, tuple(selected))
+    return found
+
+
+def _window(expr: str, records: dict[str, str], memo: dict[str, int], shapes: dict[Any, tuple[int, tuple[str, ...]]],
+            seen: frozenset[str] = frozenset()) -> tuple[int, bool]:
     """(longest range in ms the expression reads, through the recording rules it reads; whether it reads one).
 
     Ranges under `offset` look at the past (start-up guards, "seen before" checks), not at the
     present: they delay nothing. `memo` keeps each recorded series' window: a service's alerts
     read the same few recordings.
     """
-    longest, recorded = 0, False
-    for node in lint.walk(promql_parser.parse(expr)):
-        if isinstance(node, promql_parser.MatrixSelector) and node.vector_selector.offset is None:
-            longest = max(longest, int(node.range.total_seconds() * 1000))
-        elif isinstance(node, promql_parser.VectorSelector):
-            name = lint.selector_name(node)
-            if name in records and name not in seen:
-                if name not in memo:
-                    memo[name] = _window(records[name], records, memo, seen | {name})[0]
-                longest, recorded = max(longest, memo[name]), True
+    longest, selected = _reads(expr, shapes)
+    recorded = False
+    for name in selected:
+        if name in records and name not in seen:
+            if name not in memo:
+                memo[name] = _window(records[name], records, memo, shapes, seen | {name})[0]
+            longest, recorded = max(longest, memo[name]), True
     return longest, recorded
 
 
@@ -161,16 +214,22 @@ class Detection:
     worst: Duration  # scrape interval + window (+ one evaluation of the recording rules it reads) + for + one evaluation
 
 
-def detections(model: Model, alerts: Iterable[Alert]) -> list[Detection]:
-    """How late each alert can be, in order; a service's recording rules are built and measured once for all its alerts."""
+def detections(model: Model, alerts: Sequence[Alert], expressions: Sequence[str] | None = None) -> list[Detection]:
+    """How late each alert can be, in order (expressions: each alert's, when the caller has them already).
+
+    A service's recording rules are built and measured once for all its alerts; an expression
+    is parsed once for every service whose expressions differ from it only in label values (_shape_key).
+    """
     per_service: dict[str, tuple[dict[str, str], dict[str, int]]] = {}
+    shapes: dict[Any, tuple[int, tuple[str, ...]]] = {}
     out = []
-    for a in alerts:
+    for i, a in enumerate(alerts):
         s = a.ctx.service
         key = s.name if s is not None else ""
         if key not in per_service:
             per_service[key] = (_records(model, s), {})
-        out.append(_detection(model, a, *per_service[key]))
+        expr = expressions[i] if expressions is not None else a.definition.expression(a.ctx)
+        out.append(_detection(model, a, expr, *per_service[key], shapes))
     return out
 
 
@@ -183,9 +242,10 @@ def _records(model: Model, s: Service | None) -> dict[str, str]:
     return records
 
 
-def _detection(model: Model, a: Alert, records: dict[str, str], memo: dict[str, int]) -> Detection:
+def _detection(model: Model, a: Alert, expr: str, records: dict[str, str], memo: dict[str, int],
+               shapes: dict[Any, tuple[int, tuple[str, ...]]]) -> Detection:
     s = a.ctx.service
-    window, recorded = _window(a.definition.expression(a.ctx), records, memo)
+    window, recorded = _window(expr, records, memo, shapes)
     scrape = s.scrape.interval if s is not None and s.scrape else model.stack.scrape_interval
     # Hard-down alerts are evaluated in the service's fast group (catalogue.core.fast_interval), the burn-rate pairs
     # over days in its slow SLO group (slow_interval), with the recorded series they read.

@@ -49,7 +49,14 @@ def victoria_metrics_retention(d: Duration) -> str:
 
 def parse_duration(text: str) -> Duration:
     """'1h30m' -> Duration; ValueError naming valid examples otherwise."""
-    m = _RE.match(text) if isinstance(text, str) else None
+    if isinstance(text, str):
+        return _parse(text)
+    raise ValueError(f"must be a duration like 30s, 5m, 1h30m or 15d (got {text!r})")
+
+
+@functools.lru_cache(maxsize=4096)  # a fleet's services repeat a few durations hundreds of thousands of times
+def _parse(text: str) -> Duration:
+    m = _RE.match(text)
     if not m or not text:
         raise ValueError(f"must be a duration like 30s, 5m, 1h30m or 15d (got {text!r})")
     ms = 0

@@ -14,6 +14,7 @@ comes from a Ui, so no link leads to a page the running version does not serve.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
@@ -76,6 +77,7 @@ def major(version: str) -> int:
     return int(digits) if digits.isdigit() else 0
 
 
+@functools.lru_cache(maxsize=64)  # Stack.ui asks for it on every link of a render
 def compose(prometheus: str, alertmanager: str, grafana: str, prometheus_image: str) -> Ui:
     """docker compose: the inventory's stack URLs (compose publishes the UIs there) and the pinned images' UIs."""
     tag = prometheus_image.rsplit(":", 1)[-1] if ":" in prometheus_image.rsplit("/", 1)[-1] else ""

@@ -1010,19 +1010,23 @@ def _inline_secrets(value: Any, path: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 def _secret_files(inv: schema.Inventory) -> set[str]:
     found: set[str] = set()
 
+    leaves = (str, int, float, bool, type(None))  # nothing below them: not worth a call each
+
     def walk(obj: Any) -> None:
         if isinstance(obj, schema.Strict):
             for key, value in obj:
                 if key.endswith("_file") and isinstance(value, str) and key not in ("ca_file", "cert_file"):
                     found.add(value)
-                else:
+                elif type(value) not in leaves:
                     walk(value)
         elif isinstance(obj, dict):
             for value in obj.values():
-                walk(value)
+                if type(value) not in leaves:
+                    walk(value)
         elif isinstance(obj, (list, tuple)):
             for value in obj:
-                walk(value)
+                if type(value) not in leaves:
+                    walk(value)
 
     walk(inv)
     return found

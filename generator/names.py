@@ -4,6 +4,7 @@ Change a name here and every renderer, test and dashboard follows.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Literal
@@ -153,6 +154,7 @@ def service_dashboard_uid(service: str) -> str:
     return dashboard_uid("service", service)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # every alert of a service links its dashboard
 def dashboard_uid(*parts: str) -> str:
     """A uid derived from names only, so it never changes by accident; hashed when too long."""
     slug = re.sub(r"[^a-z0-9-]+", "-", "-".join(("ms",) + parts).lower()).strip("-")

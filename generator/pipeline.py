@@ -1,6 +1,7 @@
 """load -> validate -> model -> render -> serialize -> stage -> check -> write. Commands call these."""
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -103,8 +104,14 @@ def stage(model: Model, topo: Topology, parent: Path) -> tuple[Path, list[str]]:
     try:
         global _FORKED
         _FORKED = (model, topo, staging)  # the forked workers inherit it: nothing is pickled
-        with multiprocessing.get_context("fork").Pool(len(PARTS)) as pool:
-            parts = pool.map(_stage_part, range(len(PARTS)))
+        # The model's objects live as long as the workers: frozen, the collector's full passes in each worker skip them
+        # (and so do not touch, and copy, every page the fork shares).
+        gc.freeze()
+        try:
+            with multiprocessing.get_context("fork").Pool(len(PARTS)) as pool:
+                parts = pool.map(_stage_part, range(len(PARTS)))
+        finally:
+            gc.unfreeze()
         digests: dict[str, str] = {}
         for part in parts:
             clash = digests.keys() & part.keys()

@@ -1,6 +1,7 @@
 """Small helpers to build PromQL text safely (quoting), shared by rules and dashboards."""
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Mapping
@@ -10,6 +11,7 @@ from typing import Mapping
 _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]*\Z')
 
 
+@functools.lru_cache(maxsize=1 << 16)  # service names and label values, quoted again for every rule that selects them
 def quote(value: str) -> str:
     """A PromQL string literal (double-quoted, Go escapes; json.dumps matches for printable text)."""
     if _PLAIN.match(value):
@@ -19,10 +21,13 @@ def quote(value: str) -> str:
 
 def matchers(eq: Mapping[str, str] | None = None, regex: Mapping[str, str] | None = None,
              neq: Mapping[str, str] | None = None, nregex: Mapping[str, str] | None = None) -> str:
-    parts = [f"{k}={quote(v)}" for k, v in (eq or {}).items()]
-    parts += [f"{k}=~{quote(v)}" for k, v in (regex or {}).items()]
-    parts += [f"{k}!={quote(v)}" for k, v in (neq or {}).items()]
-    parts += [f"{k}!~{quote(v)}" for k, v in (nregex or {}).items()]
+    parts = [f"{k}={quote(v)}" for k, v in eq.items()] if eq else []
+    if regex:
+        parts += [f"{k}=~{quote(v)}" for k, v in regex.items()]
+    if neq:
+        parts += [f"{k}!={quote(v)}" for k, v in neq.items()]
+    if nregex:
+        parts += [f"{k}!~{quote(v)}" for k, v in nregex.items()]
     return ", ".join(parts)
 
 

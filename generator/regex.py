@@ -8,6 +8,7 @@ classes, verbose mode, \\Z) are refused with a reason, before promtool would.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
@@ -57,6 +58,7 @@ def problem(pattern: str, matches: str | None = None, misses: str | None = None)
     return why
 
 
+@functools.lru_cache(maxsize=1024)  # a fleet's services share a few patterns (error statuses, mountpoints)
 def _problem(pattern: str) -> str | None:
     if len(pattern) > MAX_LENGTH:
         return f"regular expression longer than {MAX_LENGTH} characters"

@@ -88,6 +88,7 @@ class _Unusual(Exception):
 
 
 _SCALARS: dict[tuple[type, Any], tuple[str, tuple[str, ...]]] = {}
+_STRS: dict[str, tuple[str, tuple[str, ...]]] = {}  # most scalars: looked up without building a key
 _KEYS: dict[str, str] = {}
 _SCALAR_TYPES = (str, int, float, bool, type(None))
 
@@ -119,24 +120,34 @@ def _one_line(value: str) -> str | None:
 
 def _scalar(value: Any) -> tuple[str, tuple[str, ...]]:
     """(text after "key: " or "- ", lines of a literal block relative to its indentation) as PyYAML writes them."""
+    if type(value) is str:
+        found = _STRS.get(value)
+        if found is None:
+            found = _STRS[value] = _format(value)
+            if len(_STRS) > 200_000:  # bounded: a render of a huge fleet has many distinct strings
+                _STRS.clear()
+        return found
     key = (type(value), repr(value) if type(value) is float else value)  # 0.0 == -0.0, yet they print apart
     found = _SCALARS.get(key)
     if found is None:
         if type(value) not in _SCALAR_TYPES:
             raise _Unusual(type(value))
-        quick = _one_line(value) if type(value) is str and value else None
-        if quick is not None:
-            found = _SCALARS[key] = (quick, ())
-            return found
-        text = _pyyaml({"k": value, "z": 0})[3:-6]  # "k: <scalar>\nz: 0\n": not last, so no document end marker
-        head, _, body = text.partition("\n")
-        if head.startswith(("|", ">")) and "+" in head:
-            raise _Unusual(value)  # kept trailing newlines: PyYAML ends the document with "..." after it
-        lines = tuple(line[2:] if line else line for line in body.split("\n")) if body else ()
-        found = _SCALARS[key] = (head, lines)
-        if len(_SCALARS) > 200_000:  # bounded: a render of a huge fleet has many distinct strings
+        found = _SCALARS[key] = _format(value)
+        if len(_SCALARS) > 200_000:
             _SCALARS.clear()
     return found
+
+
+def _format(value: Any) -> tuple[str, tuple[str, ...]]:
+    quick = _one_line(value) if type(value) is str and value else None
+    if quick is not None:
+        return quick, ()
+    text = _pyyaml({"k": value, "z": 0})[3:-6]  # "k: <scalar>\nz: 0\n": not last, so no document end marker
+    head, _, body = text.partition("\n")
+    if head.startswith(("|", ">")) and "+" in head:
+        raise _Unusual(value)  # kept trailing newlines: PyYAML ends the document with "..." after it
+    lines = tuple(line[2:] if line else line for line in body.split("\n")) if body else ()
+    return head, lines
 
 
 def _key(key: Any) -> str:
@@ -160,16 +171,24 @@ def _block(lines: tuple[str, ...], indent: int, out: list[str]) -> None:
 def _mapping(data: dict, indent: int, out: list[str], inline: bool = False) -> None:
     """Keys at column `indent`; inline: the first key continues a "- " already written."""
     pad = " " * indent
-    for i, (k, v) in enumerate(data.items()):
-        key = _key(k)
-        lead = "" if inline and i == 0 else pad
-        if type(v) is dict:
+    lead = "" if inline else pad
+    for k, v in data.items():
+        key = _KEYS.get(k) if type(k) is str else None
+        if key is None:
+            key = _key(k)
+        t = type(v)
+        if t is str:
+            head, lines = _STRS.get(v) or _scalar(v)
+            out.append(f"{lead}{key}: {head}\n")
+            if lines:
+                _block(lines, indent + 2, out)
+        elif t is dict:
             if v:
                 out.append(f"{lead}{key}:\n")
                 _mapping(v, indent + 2, out)
             else:
                 out.append(f"{lead}{key}: {{}}\n")
-        elif type(v) is list:
+        elif t is list:
             if v:
                 out.append(f"{lead}{key}:\n")
                 _sequence(v, indent, out)  # block sequences in mappings are not indented
@@ -180,29 +199,32 @@ def _mapping(data: dict, indent: int, out: list[str], inline: bool = False) -> N
             out.append(f"{lead}{key}: {head}\n")
             if lines:
                 _block(lines, indent + 2, out)
+        lead = pad
 
 
 def _sequence(data: list, indent: int, out: list[str], inline: bool = False) -> None:
     pad = " " * indent
-    for i, v in enumerate(data):
-        lead = "" if inline and i == 0 else pad
-        if type(v) is dict:
+    lead = "" if inline else pad
+    for v in data:
+        t = type(v)
+        if t is dict:
             if v:
                 out.append(f"{lead}- ")
                 _mapping(v, indent + 2, out, inline=True)
             else:
                 out.append(f"{lead}- {{}}\n")
-        elif type(v) is list:
+        elif t is list:
             if v:
                 out.append(f"{lead}- ")
                 _sequence(v, indent + 2, out, inline=True)
             else:
                 out.append(f"{lead}- []\n")
         else:
-            head, lines = _scalar(v)
+            head, lines = (_STRS.get(v) if t is str else None) or _scalar(v)
             out.append(f"{lead}- {head}\n")
             if lines:
                 _block(lines, indent + 2, out)
+        lead = pad
 
 
 def serialize(path: str, content: Any, source: str) -> bytes:
@@ -263,8 +285,9 @@ def write_into(staging: Path, outputs: Iterable[tuple[str, Any]], source: str) -
     """Serialize and write outputs into an existing staging directory; {path: sha256}."""
     digests: dict[str, str] = {}
     made: set[Path] = set()
+    real: dict[str, str] = {}
     for path, content in outputs:
-        if why := outside(staging, path):  # output paths carry inventory names (services, rules.d files, namespaces)
+        if why := outside(staging, path, real):  # output paths carry inventory names (services, rules.d files, namespaces)
             raise InventoryError([Problem(path, 0, "", why)])
         data = serialize(path, content, source)
         target = staging / path
@@ -329,17 +352,28 @@ def read_manifest(out_dir: Path) -> list[str]:
     return paths
 
 
-def outside(out_dir: Path, path: str) -> str | None:
-    """Why out_dir/path is not a place inside out_dir (following symlinks), or None."""
+def outside(out_dir: Path, path: str, real: dict[str, str] | None = None) -> str | None:
+    """Why out_dir/path is not a place inside out_dir (following symlinks), or None.
+
+    real: folders already resolved in this pass over a tree's paths (its files share a few hundred folders).
+    """
     if not path or "\x00" in path or posixpath.isabs(path) or os.path.isabs(path):
         return "not a relative path"
     if ".." in PurePosixPath(path).parts or path != posixpath.normpath(path):
         return "leads out of the output folder"
-    root = os.path.realpath(out_dir)
-    parent = os.path.realpath(os.path.join(out_dir, posixpath.dirname(path)))
+    real = {} if real is None else real
+    root = _realpath(os.fspath(out_dir), real)
+    parent = _realpath(os.path.join(out_dir, posixpath.dirname(path)), real)
     if parent != root and not parent.startswith(root + os.sep):
         return f"leads out of the output folder through a symlink (to {parent})"
     return None
+
+
+def _realpath(folder: str, real: dict[str, str]) -> str:
+    found = real.get(folder)
+    if found is None:
+        found = real[folder] = os.path.realpath(folder)
+    return found
 
 
 def stage(files: Mapping[str, bytes], parent: Path) -> Path:
@@ -373,7 +407,8 @@ def check_tree(paths: Iterable[str], out_dir: Path) -> list[str]:
     Cheap: callers run it before the tools' checks, and commit() runs it again before it touches anything.
     """
     previous = read_manifest(out_dir)
-    escapes = [Problem(str(out_dir / path), 0, "", why) for path in paths if (why := outside(out_dir, path))]
+    real: dict[str, str] = {}
+    escapes = [Problem(str(out_dir / path), 0, "", why) for path in paths if (why := outside(out_dir, path, real))]
     if escapes:
         raise InventoryError(escapes)
     return previous
@@ -425,11 +460,15 @@ def _fsync_dir(folder: Path) -> None:
 def _apply(out_dir: Path, journal: Mapping[str, Any]) -> None:
     """Carry out a journaled commit. Idempotent: a file already moved is skipped, so it can be resumed at any point."""
     staging = out_dir / journal["staging"]
+    made: set[Path] = set()
     for path in journal["write"]:
         source = staging / path
         if source.is_file():
-            (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, out_dir / path)
+            target = out_dir / path
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            os.replace(source, target)
     for path in journal["remove"]:
         target = out_dir / path
         if target.is_file():

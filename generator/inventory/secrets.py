@@ -23,6 +23,10 @@ from generator.inventory.yamlsource import Source
 Path = tuple[Any, ...]
 
 
+# Values with nothing below them: a fleet's inventory holds hundreds of thousands, not worth a call each.
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def file_refs(obj: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """(field path, value) of every `*_file` field set in a schema object, by the names the file uses."""
     if isinstance(obj, BaseModel):
@@ -31,14 +35,16 @@ def file_refs(obj: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
             key = info.alias or name
             if name.endswith("_file") and isinstance(value, str):
                 yield path + (key,), value
-            else:
+            elif type(value) not in _LEAVES:
                 yield from file_refs(value, path + (key,))
     elif isinstance(obj, dict):
         for key, value in obj.items():
-            yield from file_refs(value, path + (key,))
+            if type(value) not in _LEAVES:
+                yield from file_refs(value, path + (key,))
     elif isinstance(obj, (list, tuple)):
         for i, value in enumerate(obj):
-            yield from file_refs(value, path + (i,))
+            if type(value) not in _LEAVES:
+                yield from file_refs(value, path + (i,))
 
 
 def raw_file_refs(obj: Any, path: Path) -> Iterator[tuple[Path, str]]:

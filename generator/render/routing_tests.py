@@ -23,11 +23,16 @@ def render(model: Model, topo: Topology) -> dict[str, Any]:
     return {names.ROUTING_TESTS: {"tests": cases(model)}}
 
 
-def _service_of(model: Model, team: str) -> str:
-    """A service of the team for its cases: one without a maintenance window of its own (those are cased apart)."""
-    own = [s.name for s in model.services if s.team == team]
+def _services_of(model: Model) -> dict[str, str]:
+    """Team -> a service of the team for its cases: one without a maintenance window of its own (those are cased apart)."""
     scoped = {name for w in model.mute_windows for name in w.services}
-    return next((n for n in own if n not in scoped), own[0] if own else f"{team}-service")
+    first: dict[str, str] = {}
+    free: dict[str, str] = {}
+    for s in model.services:
+        first.setdefault(s.team, s.name)
+        if s.name not in scoped:
+            free.setdefault(s.team, s.name)
+    return {**first, **free}
 
 
 def _case(name: str, receivers: tuple[str, ...] | list[str], **labels: str) -> dict[str, Any]:
@@ -36,8 +41,9 @@ def _case(name: str, receivers: tuple[str, ...] | list[str], **labels: str) -> d
 
 def cases(model: Model) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    services = _services_of(model)
     for team in model.teams.values():
-        service = _service_of(model, team.name)
+        service = services.get(team.name, f"{team.name}-service")
         for level in names.LEVELS:
             out.append(_case(f"{level} of team {team.name}", team.receivers[level],
                              severity=level, team=team.name, service=service))
@@ -65,5 +71,5 @@ def cases(model: Model) -> list[dict[str, Any]]:
     out.append(_case("no labels but alertname reach the catch-all", [model.default_receiver]))
     for team in model.teams.values():
         out.append(_case(f"unknown severity of team {team.name} reaches the catch-all", [model.default_receiver],
-                         severity=UNKNOWN_SEVERITY, team=team.name, service=_service_of(model, team.name)))
+                         severity=UNKNOWN_SEVERITY, team=team.name, service=services.get(team.name, f"{team.name}-service")))
     return out

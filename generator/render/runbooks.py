@@ -58,7 +58,7 @@ def routed(model: Model, a: alerting.Alert) -> str:
     return ", ".join(receivers)
 
 
-def row(model: Model, a: alerting.Alert, found: alerting.Detection) -> Row:
+def row(model: Model, a: alerting.Alert, expr: str, found: alerting.Detection) -> Row:
     s = a.ctx.service
     query = a.definition.query(a.ctx)
     threshold = "" if a.ctx.setting.threshold is None else show(a.ctx.setting.threshold, a.definition.unit)
@@ -69,7 +69,7 @@ def row(model: Model, a: alerting.Alert, found: alerting.Detection) -> Row:
         service=s.name if s else names.META_SERVICE,
         team=s.team if s else names.META_TEAM,
         severity=a.ctx.setting.severity,
-        expr=a.definition.expression(a.ctx),
+        expr=expr,
         for_=str(a.ctx.setting.for_),
         threshold=threshold,
         query=query,
@@ -87,7 +87,8 @@ def row(model: Model, a: alerting.Alert, found: alerting.Detection) -> Row:
 
 def render(model: Model, topo: Topology) -> dict[str, Any]:
     alerts = alerting.all_alerts(model)
-    rows_of = [row(model, a, found) for a, found in zip(alerts, alerting.detections(model, alerts), strict=True)]
+    exprs = [a.definition.expression(a.ctx) for a in alerts]
+    rows_of = [row(model, a, expr, found) for a, expr, found in zip(alerts, exprs, alerting.detections(model, alerts, exprs), strict=True)]
     by_name: dict[str, list[tuple[alerting.Alert, Row]]] = defaultdict(list)
     for a, r in zip(alerts, rows_of, strict=True):
         by_name[a.definition.name].append((a, r))  # tiers of an alert share its page
