@@ -561,7 +561,13 @@ def _signals_held() -> Iterator[None]:
         for s, handler in previous.items():
             signal.signal(s, handler)
         if caught:
-            os.kill(os.getpid(), caught[0])  # delivered again to the handler it would have met
+            handler = previous[signal.Signals(caught[0])]
+            if callable(handler):
+                # Called here, not sent again: a signal sent again is handled at whatever Python code runs next,
+                # and when that is a finalizer the collector runs, its KeyboardInterrupt is printed and dropped.
+                handler(caught[0], None)
+            elif handler != signal.SIG_IGN:
+                os.kill(os.getpid(), caught[0])  # the default action: the kernel ends the process
 
 
 def _prune_empty_dirs(folder: Path, stop: Path) -> None:

@@ -544,6 +544,9 @@ import os, signal, sys
 from pathlib import Path
 from generator import writer
 kind, k, sig = sys.argv[1], int(sys.argv[2]), getattr(signal, sys.argv[3])
+# As a terminal would start it: a test runner may hand down SIGINT ignored or blocked, which exec keeps.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 calls = [0]
 def hit():
     calls[0] += 1

@@ -1,6 +1,7 @@
 """The direct YAML writer writes exactly what PyYAML writes: on every rendered file, and on data made up to break it."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,23 @@ def test_rendering_in_two_processes_writes_the_same_tree(tmp_path: Path):
     two, paths_two = pipeline.stage(model, COMPOSE, tmp_path / "two")
     assert paths_one == paths_two
     assert [p for p in paths_one if (one / p).read_bytes() != (two / p).read_bytes()] == []
+
+
+def test_a_ctrl_c_held_during_a_commit_is_raised_by_the_block_itself(monkeypatch: pytest.MonkeyPatch):
+    """The held Ctrl-C is raised where the block ends, not sent again: a signal sent again is handled by whatever
+    Python code runs next, and a finalizer run by the collector there drops the KeyboardInterrupt (the render then
+    finished and exited 0)."""
+    sent: list[int] = []
+    # As in a terminal: a test runner may run this with SIGINT ignored or blocked.
+    old_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    old_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with writer._signals_held():
+                signal.raise_signal(signal.SIGINT)  # held: only recorded
+                monkeypatch.setattr(writer.os, "kill", lambda pid, sig: sent.append(sig))
+        assert sent == []
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        signal.signal(signal.SIGINT, old_handler)
