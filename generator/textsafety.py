@@ -18,6 +18,7 @@ limits them to the actions monstack can test.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 OPEN, CLOSE = "{{", "}}"
 # A Go template action that prints "{{": what `literal` puts in place of each delimiter.
@@ -49,4 +50,9 @@ def url_problem(text: str) -> str | None:
         return f"URLs must not contain {m.group(0)!r}: percent-encode it (got {text!r:.80})"
     if m := _CONTROL.search(text):
         return f"URLs must not contain control characters (found {m.group(0)!r})"
+    try:
+        if urlsplit(text).port == 0:  # urlsplit: a bracket that opens no IPv6 address; .port: one out of range
+            return f"URLs must not name port 0 (got {text!r:.80})"
+    except ValueError as exc:
+        return f"is not a URL: {exc} (got {text!r:.80})"
     return None
