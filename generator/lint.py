@@ -12,7 +12,9 @@ both over every rendered rule and dashboard query.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable, Iterator, Mapping
 
 import promql_parser as pp
@@ -50,6 +52,12 @@ def walk(node) -> Iterator:
     yield node
     for c in children(node):
         yield from walk(c)
+
+
+@functools.lru_cache(maxsize=4096)
+def range_windows_ms(expr: str) -> tuple[int, ...]:
+    """The range windows (`x[30s]`) of a PromQL expression that parses, in milliseconds."""
+    return tuple(n.range // timedelta(milliseconds=1) for n in walk(pp.parse(expr)) if isinstance(n, pp.MatrixSelector))
 
 
 def selectors(node) -> Iterator[pp.VectorSelector]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any, Mapping, Sequence, Union
 
 import promql_parser
@@ -419,9 +418,7 @@ def _short_ranges(expr: str | None, least: Duration) -> list[Duration]:
     """The range windows (`x[1s]`) of a valid expression shorter than `least`."""
     if expr is None or check_promql(expr):
         return []
-    found = (Duration(n.range // timedelta(milliseconds=1)) for n in lint.walk(promql_parser.parse(expr))
-             if isinstance(n, promql_parser.MatrixSelector))
-    return [d for d in found if d.ms < least.ms]
+    return [Duration(ms) for ms in lint.range_windows_ms(expr) if ms < least.ms]
 
 
 class _Resolver:

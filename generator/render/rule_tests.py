@@ -16,7 +16,6 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Iterable, Iterator, Sequence
 
 import promql_parser
@@ -135,18 +134,12 @@ def _metric_names(expr: str) -> tuple[str | None, ...]:
 
 def shortest_range(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> Duration | None:
     """The shortest range window (`x[30s]`) an expression reads, through the recording rules it reads; None: none."""
-    found = [Duration(ms) for ms in _ranges(_STRINGS.sub('""', expr))]
+    found = [Duration(ms) for ms in lint.range_windows_ms(_STRINGS.sub('""', expr))]
     for name in _metric_names(_STRINGS.sub('""', expr)):
         if name in records and name not in seen:
             inner = shortest_range(records[name], records, seen | {name})
             found += [inner] if inner is not None else []
     return min(found, key=lambda d: d.ms, default=None)
-
-
-@functools.lru_cache(maxsize=4096)
-def _ranges(expr: str) -> tuple[int, ...]:
-    return tuple(n.range // timedelta(milliseconds=1) for n in lint.walk(promql_parser.parse(expr))
-                 if isinstance(n, promql_parser.MatrixSelector))
 
 
 def sampled_for(expr: str, records: dict[str, str]) -> Duration | None:
