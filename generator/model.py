@@ -799,6 +799,8 @@ class _Resolver:
                                                f"so rate() and increase() over it find nothing: make it at least {scrape_interval * 2}")
             for key in ("numerator", "denominator"):
                 self.promql(path + (key,), getattr(r, key, None), selector=True)
+            if r.type == "ratio":  # of two rates: never negative
+                self.crossable(path + ("threshold",), r.name, r.op, "ratio", r.threshold)
             if r.type == "increase":
                 self.promql(path + ("metric",), r.metric, selector=True)
             out.append(CustomRule(
@@ -860,6 +862,7 @@ class _Resolver:
                         min_rate=min_rate, definition=a.name if name != a.name else None,
                     ))
                     where[name] = path + ("tiers", j, "threshold")
+                    self.crossable(path + ("tiers", j, "threshold"), a.name, a.op, a.unit, t.threshold)
                 continue
             settings.append(AlertSetting(
                 name=a.name,
@@ -871,6 +874,8 @@ class _Resolver:
             ))
             if o and (o.threshold is not None or o.severity):
                 where[a.name] = path + ("threshold" if o.threshold is not None else "severity",)
+            if o and o.threshold is not None:
+                self.crossable(path + ("threshold",), a.name, a.op, a.unit, o.threshold)
         names_ = [x.name for x in settings]
         for x in settings:
             if names_.count(x.name) > 1 and x.name in where:
@@ -879,6 +884,12 @@ class _Resolver:
             where.setdefault(r.name, base + ("rules", j, "threshold"))
         self.rule_paths[service.name] = where
         return replace(service, alerts=tuple(settings), disabled_alerts=tuple(disabled))
+
+    def crossable(self, path: tuple[Any, ...], name: str, op: str | None, unit: str | None, threshold: float) -> None:
+        """A threshold a measure that is never negative (a ratio, a count) can cross: `< 0` never fires."""
+        if unit in NON_NEGATIVE and op is not None and never_crossed(op, threshold):
+            self.problem(path, f"{name} can never fire: it fires when its {unit} is {op} {threshold:g}, and a {unit} is never "
+                               "negative; raise the threshold, or disable the alert")
 
     def window(self, path: tuple[Any, ...], a: Any, o: Any, service: Service) -> Duration | None:
         """The alert's rate window: the override's (checked), else the catalogue's; None for alerts without one."""
@@ -907,6 +918,14 @@ class _Resolver:
             self.problem(path + ("min_rate",), f"{a.name} is not a ratio of events: it has no minimum traffic to set")
             return None
         return o.min_rate
+
+
+NON_NEGATIVE = frozenset({"ratio", "count"})  # units of measures that never go below 0
+
+
+def never_crossed(op: str, threshold: float) -> bool:
+    """`measure OP threshold` is false for every measure that is never negative."""
+    return (op == "<" and threshold <= 0) or (op in ("<=", "==") and threshold < 0)
 
 
 @dataclass(frozen=True)

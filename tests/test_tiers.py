@@ -94,6 +94,35 @@ def test_tiers_must_rise_with_severity_and_not_repeat(tmp_path: Path, alerts: st
     assert result.returncode == 2 and not (tmp_path / "out").exists(), result.stderr
 
 
+@pytest.mark.parametrize("threshold, fires", [(0, False), (-0.1, False), (0.001, True)])
+def test_a_below_threshold_a_ratio_cannot_cross_is_refused(tmp_path: Path, threshold: float, fires: bool) -> None:
+    """Free disk space is never below 0 %: a tier at `< 0` could never fire, and its generated test would fail (make fuzz)."""
+    services = DISK_TIERS.replace("threshold: 0.05", f"threshold: {threshold}")
+    assert f"threshold: {threshold}," in services
+    if fires:
+        assert "HostDiskSpaceLowP0" in _rules(tmp_path, services, "hosts")
+        return
+    with pytest.raises(InventoryError) as err:
+        pipeline.load_model(_write(tmp_path, services))
+    assert [str(p) for p in err.value.problems] == [
+        f"{tmp_path / 'services.yaml'}:17: services[0].alerts.HostDiskSpaceLow.tiers[2].threshold: HostDiskSpaceLow can never fire: "
+        f"it fires when its ratio is < {threshold:g}, and a ratio is never negative; raise the threshold, or disable the alert"]
+
+
+@pytest.mark.parametrize("extra, where, says", [
+    ("alerts: {RedisCacheHitRatioLow: {threshold: 0}}", "services[0].alerts.RedisCacheHitRatioLow.threshold",
+     "RedisCacheHitRatioLow can never fire: it fires when its ratio is < 0"),
+    ("rules: [{name: HitsVanish, type: ratio, numerator: 'redis_keyspace_hits_total', denominator: 'redis_commands_processed_total', "
+     "op: '<=', threshold: -0.5}]", "services[0].rules[0].threshold", "HitsVanish can never fire: it fires when its ratio is <= -0.5"),
+])
+def test_an_overridden_threshold_below_zero_is_refused(tmp_path: Path, extra: str, where: str, says: str) -> None:
+    services = '  - {name: cache, team: web, kind: redis, scrape: {targets: ["redis-exporter:9121"]}, ' + extra + "}\n"
+    with pytest.raises(InventoryError) as err:
+        pipeline.load_model(_write(tmp_path, services))
+    assert [p.path for p in err.value.problems] == [where] and says in str(err.value.problems[0]), [str(p) for p in err.value.problems]
+    pipeline.load_model(_write(tmp_path, services.replace("threshold: 0}", "threshold: 0.1}").replace("threshold: -0.5", "threshold: 0.5")))
+
+
 def test_tiers_replace_threshold_and_severity(tmp_path: Path) -> None:
     for alerts, says in (("HttpErrorRatioHigh: {threshold: 0.02, tiers: [{threshold: 0.03, severity: P1}]}",
                           "services[0].alerts.HttpErrorRatioHigh: tiers replace threshold and severity"),

@@ -59,6 +59,7 @@ WINDOWS = (
 # one false page a week). Five failures in that hour do not happen by chance at a healthy error ratio, and a real
 # outage reaches five within minutes even at that traffic (busy services within a second).
 MIN_BAD_EVENTS = 5
+SETTLE = "5m"  # a burn case's traffic before its condition holds
 # The floor multiplies the long window's recorded ratio by its recorded events per second (generator/recording.py).
 assert {w.long for w in WINDOWS} <= set(R.SLI_LONG_WINDOWS), "every long window's events per second are recorded"
 
@@ -118,11 +119,12 @@ def _burn_def(kind: str, w: BurnWindow) -> AlertDef:
 
     def cases(d: AlertDef, ctx: Ctx) -> list[Case]:
         b = budget(ctx.s)
+        seen = eval_time(SETTLE, ctx.setting.for_)
 
         def build(burn: float, n: int):
-            return _sli_series(ctx, kind, burn * b, n), [aggregated(ctx)]
+            return _sli_series(ctx, kind, burn * b, n, per_second=_volume(burn * b, seen)), [aggregated(ctx)]
 
-        out = threshold_cases(ctx, d, build, settle="5m", shown=lambda burn: burn * b)
+        out = threshold_cases(ctx, d, build, settle=SETTLE, shown=lambda burn: burn * b)
         # A quiet hour: one request a minute, half of them bad (far above any burn rate), fewer than
         # MIN_BAD_EVENTS bad events in the window so far: silent.
         at = out[0].at
@@ -178,6 +180,13 @@ def bad_events(ctx: Ctx, kind: str, window: str, ratio: str) -> str:
     else:
         events = R.sli_timed(ctx.s.kind, window, ctx.metrics.duration_unit)
     return f"{ratio} * {sel(events, ctx.mine())} * {num(parse_duration(window).seconds)}"
+
+
+def _volume(bad_ratio: float, seen: Duration) -> float:
+    """Events per second for a burn case: 100, or more where so small a bad ratio would leave the window fewer than
+    2 x MIN_BAD_EVENTS bad events by the case's eval time (`seen` of traffic), and the floor, not the ratio, would
+    decide (a short SLO window derives burn factors far below 1)."""
+    return max(100.0, 2 * MIN_BAD_EVENTS / (bad_ratio * seen.seconds)) if bad_ratio > 0 else 100.0
 
 
 def _sli_series(ctx: Ctx, kind: str, bad_ratio: float, n: int, per_second: float = 100) -> list:
