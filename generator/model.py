@@ -15,7 +15,7 @@ from generator import catalogue, components, defaults, links, lint, names, regex
 from generator.durations import Duration, parse_duration
 from generator.errors import InventoryError, Problem
 from generator.inventory import handwritten as handwritten_rules
-from generator.inventory import policy, schema
+from generator.inventory import policy, schema, secrets
 from generator.inventory.yamlsource import Source
 from generator.units import infer_duration_unit, parse_bytes
 
@@ -905,7 +905,7 @@ class _Resolver:
             return default
         # A service without a scrape has only probe alerts: their windows read probes, at the probe interval.
         what, interval = (("scrapes", service.scrape.interval) if service.scrape else
-                          ("probes", min(parse_duration(self.inv.stack.scrape_interval), parse_duration(defaults.PROBE_INTERVAL))))
+                          ("probes", catalogue.core.probe_every(parse_duration(self.inv.stack.scrape_interval))))
         if w.ms < 2 * interval.ms:
             self.problem(path + ("window",), f"must hold two {what} at least (2 x {interval} {what[:-1]} interval) for rate() to see "
                                              f"an increase (got {o.window})")
@@ -1024,28 +1024,8 @@ def _inline_secrets(value: Any, path: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 
 
 def _secret_files(inv: schema.Inventory) -> set[str]:
-    found: set[str] = set()
-
-    leaves = (str, int, float, bool, type(None))  # nothing below them: not worth a call each
-
-    def walk(obj: Any) -> None:
-        if isinstance(obj, schema.Strict):
-            for key, value in obj:
-                if key.endswith("_file") and isinstance(value, str) and key not in ("ca_file", "cert_file"):
-                    found.add(value)
-                elif type(value) not in leaves:
-                    walk(value)
-        elif isinstance(obj, dict):
-            for value in obj.values():
-                if type(value) not in leaves:
-                    walk(value)
-        elif isinstance(obj, (list, tuple)):
-            for value in obj:
-                if type(value) not in leaves:
-                    walk(value)
-
-    walk(inv)
-    return found
+    """Every `*_file` the inventory names but the CA and client certificates (public: not secrets)."""
+    return {value for path, value in secrets.file_refs(inv) if path[-1] not in ("ca_file", "cert_file")}
 
 
 def unknown_alert(kind: str, name: str) -> str:

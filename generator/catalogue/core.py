@@ -445,10 +445,14 @@ _FAST = parse_duration(defaults.FAST_EVALUATION_INTERVAL)
 _PROBE_INTERVAL = parse_duration(defaults.PROBE_INTERVAL)
 
 
-def probe_interval(model: "Model", s: "Service") -> Duration:
-    """How often the service's health URLs are probed: defaults.PROBE_INTERVAL, or its scrape interval when shorter."""
-    scrape = s.scrape.interval if s.scrape else model.stack.scrape_interval
+def probe_every(scrape: Duration) -> Duration:
+    """How often health URLs are probed at a scrape interval: defaults.PROBE_INTERVAL, or the scrape interval when shorter."""
     return min(scrape, _PROBE_INTERVAL)
+
+
+def probe_interval(model: "Model", s: "Service") -> Duration:
+    """How often the service's health URLs are probed (probe_every of its scrape interval)."""
+    return probe_every(s.scrape.interval if s.scrape else model.stack.scrape_interval)
 
 
 def probe_timeout(model: "Model", s: "Service") -> Duration:

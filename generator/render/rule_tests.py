@@ -134,8 +134,9 @@ def _metric_names(expr: str) -> tuple[str | None, ...]:
 
 def shortest_range(expr: str, records: dict[str, str], seen: frozenset[str] = frozenset()) -> Duration | None:
     """The shortest range window (`x[30s]`) an expression reads, through the recording rules it reads; None: none."""
-    found = [Duration(ms) for ms in lint.range_windows_ms(_STRINGS.sub('""', expr))]
-    for name in _metric_names(_STRINGS.sub('""', expr)):
+    plain = _STRINGS.sub('""', expr)
+    found = [Duration(ms) for ms in lint.range_windows_ms(plain)]
+    for name in _metric_names(plain):
         if name in records and name not in seen:
             inner = shortest_range(records[name], records, seen | {name})
             found += [inner] if inner is not None else []
